@@ -1,0 +1,93 @@
+"""Reading and writing the data contracts: patch sets (TIFF stack + Parquet), whole images.
+
+All writers go through :func:`atomic_outputs`, so a failed or killed job leaves no
+half-written file under the final name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import tifffile
+
+from fishline.errors import InputError
+
+
+@contextlib.contextmanager
+def atomic_outputs(*paths: str | Path) -> Iterator[list[Path]]:
+    """Yield temporary siblings of ``paths``; rename them all into place only on success."""
+    finals = [Path(p) for p in paths]
+    temps = [p.with_name(f".{p.name}.partial") for p in finals]
+    for final in finals:
+        final.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        yield temps
+    except BaseException:
+        for temp in temps:
+            temp.unlink(missing_ok=True)
+        raise
+    for temp, final in zip(temps, finals, strict=True):
+        os.replace(temp, final)
+
+
+def write_stack(
+    path: str | Path,
+    pages: Iterable[np.ndarray],
+    shape: Sequence[int],
+    dtype: np.dtype | type,
+    channel_names: Sequence[str],
+    compression: str | None,
+    metadata: dict[str, Any] | None = None,
+) -> None:
+    """Stream an N x C x H x W stack to a TIFF, one H x W page at a time (memory flat in N)."""
+    meta = {"axes": "QCYX", "channel_names": list(channel_names), **(metadata or {})}
+    with tifffile.TiffWriter(path, bigtiff=True) as tif:
+        tif.write(
+            data=iter(pages),
+            shape=tuple(shape),
+            dtype=np.dtype(dtype),
+            photometric="minisblack",
+            compression=None if compression == "none" else compression,
+            metadata=meta,
+        )
+
+
+def read_stack(path: str | Path) -> tuple[np.ndarray, dict[str, Any]]:
+    """Read a stack written by :func:`write_stack`; returns (N x C x H x W array, metadata)."""
+    try:
+        with tifffile.TiffFile(path) as tif:
+            data = tif.asarray()
+            meta = dict(tif.shaped_metadata[0]) if tif.shaped_metadata else {}
+    except Exception as error:  # tifffile raises many types for corrupt input
+        raise InputError(str(path), f"cannot read TIFF stack ({error})") from error
+    shape = meta.get("shape")
+    if shape is not None:
+        data = data.reshape(shape)
+    return data, meta
+
+
+def read_patch_set(stack: str | Path, table: str | Path) -> tuple[np.ndarray, pd.DataFrame]:
+    """Read a patch set and check that its table indexes the stack."""
+    images, _ = read_stack(stack)
+    frame = pd.read_parquet(table)
+    if len(frame) != len(images) or not np.array_equal(frame["index"], np.arange(len(images))):
+        raise InputError(str(table), f"table rows do not index the {len(images)} stack images")
+    return images, frame
+
+
+def write_image(
+    path: str | Path, image: np.ndarray, channel_names: Sequence[str] | None = None
+) -> None:
+    """Write one whole image (channel axis first) or label mask as a compressed TIFF."""
+    metadata = {"axes": "CYX" if image.ndim == 3 else "YX"}
+    if channel_names is not None:
+        metadata["channel_names"] = list(channel_names)
+    tifffile.imwrite(
+        path, image, photometric="minisblack", compression="zlib", metadata=metadata
+    )

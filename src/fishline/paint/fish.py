@@ -1,0 +1,377 @@
+"""Single-nucleus FISH patches (the FISHPainter task), vectorised and streamed to disk."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from fishline.config import deep_merge
+from fishline.errors import InputError
+from fishline.io import atomic_outputs, write_stack
+from fishline.logging import get_logger
+from fishline.paint.draws import bounds, integers, uniform
+from fishline.paint.nuclei import NucleusLibrary, Nuclei, procedural_nuclei
+from fishline.paint.optics import apply_optics, quantise
+from fishline.paint.signals import Blobs, random_walks, render_blobs, sample_positions
+
+CHANNELS = ("red", "green", "dapi")
+SPOT_WINDOW = 21
+CLUSTER_WINDOW = 41
+log = get_logger("paint")
+
+
+def split_settings(paint: dict[str, Any], split: str) -> dict[str, Any]:
+    """Settings of one split: its ``realism``/``nuclei`` overrides merged over the base."""
+    if split not in paint["splits"]:
+        raise InputError("config", f"unknown split '{split}'", item="fish.paint.splits")
+    spec = paint["splits"][split]
+    base = {key: value for key, value in paint.items() if key != "splits"}
+    overrides = {key: spec[key] for key in ("realism", "nuclei") if key in spec}
+    settings = deep_merge(base, overrides)
+    settings["n"] = spec["n"]
+    return settings
+
+
+def check_settings(settings: dict[str, Any]) -> None:
+    """Reject settings the schema cannot see: unknown classes, reversed ranges, overfull nuclei."""
+    where = "config"
+    classes = settings["classes"]
+    if settings["probes"]["target"] == settings["probes"]["reference"]:
+        raise InputError(where, "target and reference probes share a colour", item="fish.paint.probes")
+    smallest = bounds(settings["nuclei"]["diameter"])[0]
+    for index, condition in enumerate(settings["conditions"]):
+        item = f"fish.paint.conditions[{index}] '{condition['name']}'"
+        if condition["class"] not in classes:
+            raise InputError(where, f"class '{condition['class']}' is not in {classes}", item=item)
+        for key in ("target_spots", "reference_spots", "target_clusters", "reference_clusters",
+                    "cluster_size", "spot_sigma", "spot_intensity"):
+            low, high = bounds(condition.get(key, settings.get(key, 0)))
+            if low > high:
+                raise InputError(where, f"{key} range [{low}, {high}] is reversed", item=item)
+        sigma_low = bounds(condition.get("spot_sigma", settings["spot_sigma"]))[0]
+        capacity = _capacity(smallest if settings["nuclei"]["source"] == "procedural" else None,
+                             sigma_low, settings["spot_sigma"])
+        most = sum(bounds(condition[key])[1] for key in
+                   ("target_spots", "reference_spots", "target_clusters", "reference_clusters"))
+        if capacity is not None and most > capacity:
+            raise InputError(
+                where,
+                f"up to {most:.0f} signals, but the smallest nucleus (diameter {smallest:g} px) "
+                f"holds at most {capacity} separate spots of sigma {sigma_low:g}",
+                item=item,
+            )
+
+
+def _capacity(diameter: float | None, sigma: float, global_sigma: Any) -> int | None:
+    """Number of disjoint spot discs (radius 2 sigma) inside the eroded nucleus."""
+    if diameter is None:
+        return None
+    margin = 2 * bounds(global_sigma)[1]
+    radius = max(diameter / 2 - margin, 0.0)
+    return int(radius**2 / (2 * sigma) ** 2)
+
+
+def assign_conditions(rng: np.random.Generator, conditions: list[dict], count: int) -> np.ndarray:
+    """Condition index per image: exact shares by weight (largest remainder), shuffled."""
+    weights = np.array([c["weight"] for c in conditions], float)
+    share = weights / weights.sum() * count
+    numbers = np.floor(share).astype(int)
+    numbers[np.argsort(-(share - numbers), kind="stable")[: count - numbers.sum()]] += 1
+    order = np.repeat(np.arange(len(conditions)), numbers)
+    return rng.permutation(order)
+
+
+def _per_condition(
+    rng: np.random.Generator, settings: dict, cond: np.ndarray, key: str, kind: str
+) -> np.ndarray:
+    """Draw one value per item from its condition's range for ``key`` (global fallback)."""
+    out = np.zeros(len(cond), np.float32 if kind == "float" else np.int64)
+    for index, condition in enumerate(settings["conditions"]):
+        chosen = np.flatnonzero(cond == index)
+        value = condition.get(key, settings.get(key))
+        draw = uniform if kind == "float" else integers
+        out[chosen] = draw(rng, value, len(chosen))
+    return out
+
+
+def _eroded(mask: np.ndarray, margin: int) -> np.ndarray:
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1))
+    return np.stack([cv2.erode(m.astype(np.uint8), kernel) > 0 for m in mask])
+
+
+def _draw_nuclei(
+    rng: np.random.Generator,
+    settings: dict,
+    centres: np.ndarray,
+    library: NucleusLibrary | None,
+) -> Nuclei:
+    size = settings["patch_size"]
+    if library is not None:
+        return library.draw(rng, size, settings["nuclei"], centres)
+    return procedural_nuclei(rng, size, settings["nuclei"], centres)
+
+
+def _spot_blobs(
+    rng: np.random.Generator,
+    settings: dict,
+    cond: np.ndarray,
+    owners: np.ndarray,
+    allowed: np.ndarray,
+    channel: int,
+) -> Blobs:
+    count = len(owners)
+    return Blobs(
+        image=owners,
+        channel=np.full(count, channel),
+        centre=sample_positions(rng, allowed, owners),
+        members=np.zeros((count, 1, 2), np.float32),
+        sigma=_per_condition(rng, settings, cond[owners], "spot_sigma", "float"),
+        peak=_per_condition(rng, settings, cond[owners], "spot_intensity", "float"),
+    )
+
+
+def _cluster_blobs(
+    rng: np.random.Generator,
+    settings: dict,
+    cond: np.ndarray,
+    owners: np.ndarray,
+    allowed: np.ndarray,
+    channel: int,
+) -> tuple[Blobs, np.ndarray]:
+    sizes = _per_condition(rng, settings, cond[owners], "cluster_size", "int")
+    centre = sample_positions(rng, allowed, owners)
+    step = bounds(settings["cluster_step"])
+    members = random_walks(rng, allowed, owners, centre, sizes, step, CLUSTER_WINDOW / 2 - 8)
+    blobs = Blobs(
+        image=owners,
+        channel=np.full(len(owners), channel),
+        centre=centre,
+        members=members,
+        sigma=_per_condition(rng, settings, cond[owners], "spot_sigma", "float"),
+        peak=_per_condition(rng, settings, cond[owners], "spot_intensity", "float"),
+    )
+    return blobs, sizes
+
+
+def _per_image_lists(values: np.ndarray, owners: np.ndarray, count: int) -> list[list[float]]:
+    """Split a flat per-signal array into one Python list per image (for list columns)."""
+    order = np.argsort(owners, kind="stable")
+    split = np.split(values[order], np.cumsum(np.bincount(owners, minlength=count))[:-1])
+    return [np.round(part, 2).tolist() for part in split]
+
+
+def render_patches(
+    rng: np.random.Generator,
+    settings: dict[str, Any],
+    cond: np.ndarray,
+    library: NucleusLibrary | None = None,
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Paint one batch: returns float images (B x 3 x H x W), nucleus masks and the draws.
+
+    ``cond`` holds each image's condition index. Channels are red, green, DAPI; the
+    configured probe colours decide which of red/green carries the target.
+    """
+    count, size = len(cond), settings["patch_size"]
+    realism = settings["realism"]
+    target = CHANNELS.index(settings["probes"]["target"])
+    reference = CHANNELS.index(settings["probes"]["reference"])
+    centres = size / 2 - 0.5 + rng.uniform(-2, 2, (count, 2))
+    nuclei = _draw_nuclei(rng, settings, centres, library)
+    margin = max(1, math.ceil(2 * bounds(settings["spot_sigma"])[1]))
+    allowed = _eroded(nuclei.mask, margin)
+    counts = {
+        key: _per_condition(rng, settings, cond, key, "int")
+        for key in ("target_spots", "reference_spots", "target_clusters", "reference_clusters")
+    }
+    _check_room(allowed, counts, nuclei, settings, cond)
+
+    images = np.zeros((count, 3, size, size), np.float32)
+    images[:, 2] = nuclei.dapi
+    record: dict[str, Any] = {
+        "condition": [settings["conditions"][c]["name"] for c in cond],
+        "class_name": [settings["conditions"][c]["class"] for c in cond],
+        **{key: value for key, value in counts.items()},
+        "nucleus_source": nuclei.source.tolist(),
+        "nucleus_diameter": np.round(nuclei.diameter, 2),
+    }
+    dim = np.ones(count, np.float32)
+    if realism["dim_reference"]["enabled"]:
+        dim = uniform(rng, realism["dim_reference"]["factor"], count)
+    record["reference_brightness"] = dim
+    for probe, channel in (("target", target), ("reference", reference)):
+        owners = np.repeat(np.arange(count), counts[f"{probe}_spots"])
+        spots = _spot_blobs(rng, settings, cond, owners, allowed, channel)
+        if probe == "reference":
+            spots.peak *= dim[owners]
+        render_blobs(rng, spots, SPOT_WINDOW, settings["spot_cut"], settings["warp"], images)
+        record[f"{probe}_x"] = _per_image_lists(spots.centre[:, 0], owners, count)
+        record[f"{probe}_y"] = _per_image_lists(spots.centre[:, 1], owners, count)
+        owners = np.repeat(np.arange(count), counts[f"{probe}_clusters"])
+        clusters, sizes = _cluster_blobs(rng, settings, cond, owners, allowed, channel)
+        if probe == "reference":
+            clusters.peak *= dim[owners]
+        render_blobs(rng, clusters, CLUSTER_WINDOW, settings["spot_cut"], settings["warp"], images)
+        record[f"{probe}_cluster_sizes"] = _per_image_lists(sizes.astype(float), owners, count)
+
+    mask_all = nuclei.mask.copy()
+    if realism["neighbours"]["enabled"]:
+        record["neighbour"] = _add_neighbours(
+            rng, images, nuclei, mask_all, settings, library, (target, reference)
+        )
+    record.update(apply_optics(rng, images, mask_all, realism, settings["warp"]))
+    return images, nuclei.mask, record
+
+
+def _check_room(
+    allowed: np.ndarray, counts: dict[str, np.ndarray], nuclei: Nuclei, settings: dict,
+    cond: np.ndarray,
+) -> None:
+    """Fail clearly when a nucleus cannot hold the signals its condition asks for."""
+    sigma = bounds(settings["spot_sigma"])[0]
+    room = allowed.sum(axis=(1, 2)) / (math.pi * (2 * sigma) ** 2)
+    wanted = sum(counts.values())
+    bad = np.flatnonzero(wanted > np.floor(room))
+    if len(bad):
+        first = bad[0]
+        condition = settings["conditions"][cond[first]]["name"]
+        raise InputError(
+            f"nucleus {nuclei.source[first]}",
+            f"{int(wanted[first])} signals of condition '{condition}' do not fit: the nucleus "
+            f"(diameter {nuclei.diameter[first]:.0f} px) has room for {int(room[first])}",
+            item="fish.paint.conditions",
+        )
+
+
+def _add_neighbours(
+    rng: np.random.Generator,
+    images: np.ndarray,
+    nuclei: Nuclei,
+    mask_all: np.ndarray,
+    settings: dict,
+    library: NucleusLibrary | None,
+    channels: tuple[int, int],
+) -> np.ndarray:
+    """Fragments of neighbouring nuclei (with their own signals) entering from the border."""
+    count, size = len(images), settings["patch_size"]
+    knob = settings["realism"]["neighbours"]
+    chosen = np.flatnonzero(rng.random(count) < knob["probability"])
+    flags = np.zeros(count, bool)
+    if len(chosen) == 0:
+        return flags
+    angle = rng.uniform(0, 2 * math.pi, len(chosen))
+    own = nuclei.diameter[chosen] / 2
+    other = uniform(rng, settings["nuclei"]["diameter"], len(chosen)) / 2
+    distance = own + other * uniform(rng, knob["gap"], len(chosen))
+    centres = size / 2 + np.stack([np.cos(angle), np.sin(angle)], 1) * distance[:, None]
+    neighbours = _draw_nuclei(rng, settings, centres, library)
+    visible = neighbours.mask & ~nuclei.mask[chosen]
+    images[chosen, 2] += neighbours.dapi * visible
+    mask_all[chosen] |= neighbours.mask
+    flags[chosen] = visible.any(axis=(1, 2))
+    room = _eroded(visible, 2)
+    has_room = np.flatnonzero(room.any(axis=(1, 2)))
+    for channel, spots_range in zip(channels, (knob["target_spots"], knob["reference_spots"]),
+                                    strict=True):
+        numbers = integers(rng, spots_range, len(has_room))
+        owners = np.repeat(has_room, numbers)
+        blobs = Blobs(
+            image=chosen[owners],
+            channel=np.full(len(owners), channel),
+            centre=sample_positions(rng, room, owners),
+            members=np.zeros((len(owners), 1, 2), np.float32),
+            sigma=uniform(rng, settings["spot_sigma"], len(owners)),
+            peak=uniform(rng, settings["spot_intensity"], len(owners)),
+        )
+        render_blobs(rng, blobs, SPOT_WINDOW, settings["spot_cut"], settings["warp"], images)
+    return flags
+
+
+def _render_chunk(
+    job: tuple[np.random.SeedSequence, dict, np.ndarray, NucleusLibrary | None],
+) -> tuple[np.ndarray, dict[str, Any]]:
+    seed, settings, cond, library = job
+    rng = np.random.default_rng(seed)
+    images, _, record = render_patches(rng, settings, cond, library)
+    return quantise(images, settings["bit_depth"]), record
+
+
+def _init_worker() -> None:
+    cv2.setNumThreads(1)
+
+
+def _ordered_results(jobs: list, threads: int) -> Iterator[tuple[np.ndarray, dict]]:
+    """Render chunks in order, at most ``2 x threads`` in flight, so memory stays flat."""
+    if threads <= 1:
+        yield from map(_render_chunk, jobs)
+        return
+    with ProcessPoolExecutor(threads, initializer=_init_worker) as pool:
+        pending: list[Future] = []
+        for job in jobs:
+            pending.append(pool.submit(_render_chunk, job))
+            if len(pending) >= 2 * threads:
+                yield pending.pop(0).result()
+        for future in pending:
+            yield future.result()
+
+
+def paint_patch_set(
+    paint: dict[str, Any],
+    split: str,
+    seed: int,
+    stack: str | Path,
+    table: str | Path,
+    threads: int = 1,
+) -> pd.DataFrame:
+    """Paint the ``split`` patch set: TIFF stack (N x 3 x H x W) + Parquet of what was drawn.
+
+    Chunk seeds are spawned from ``seed``, so the bytes do not depend on ``threads``.
+    """
+    settings = split_settings(paint, split)
+    check_settings(settings)
+    library = None
+    if settings["nuclei"]["source"] == "library":
+        library = NucleusLibrary.from_sheet(settings["nuclei"]["library"])
+    count, chunk, size = settings["n"], settings["chunk_size"], settings["patch_size"]
+    root = np.random.SeedSequence(seed)
+    assign_seed, *chunk_seeds = root.spawn(1 + math.ceil(count / chunk))
+    cond = assign_conditions(np.random.default_rng(assign_seed), settings["conditions"], count)
+    jobs = [
+        (chunk_seeds[i], settings, cond[i * chunk : (i + 1) * chunk], library)
+        for i in range(len(chunk_seeds))
+    ]
+    log.info("painting %d %s patches in %d chunks on %d threads", count, split, len(jobs), threads)
+    records: list[pd.DataFrame] = []
+    progress = tqdm(total=count, desc=f"paint {split}", unit="img")
+
+    def pages() -> Iterator[np.ndarray]:
+        for images, record in _ordered_results(jobs, threads):
+            records.append(pd.DataFrame(record))
+            progress.update(len(images))
+            yield from images.reshape(-1, size, size)
+
+    dtype = np.uint8 if settings["bit_depth"] == 8 else np.uint16
+    with atomic_outputs(stack, table) as (stack_tmp, table_tmp):
+        write_stack(
+            stack_tmp, pages(), (count, 3, size, size), dtype, CHANNELS,
+            settings["compression"],
+            {"target": settings["probes"]["target"], "bit_depth": settings["bit_depth"]},
+        )
+        progress.close()
+        frame = pd.concat(records, ignore_index=True)
+        class_index = {name: i for i, name in enumerate(settings["classes"])}
+        frame.insert(0, "index", np.arange(count))
+        frame.insert(1, "label", frame["class_name"].map(class_index).astype(np.int64))
+        frame.insert(2, "split", split)
+        frame["chunk"] = np.arange(count) // chunk
+        frame["seed"] = seed
+        frame.to_parquet(table_tmp, index=False)
+    log.info("class counts: %s", frame["class_name"].value_counts().to_dict())
+    return frame
