@@ -202,9 +202,10 @@ def render_patches(
         "nucleus_source": nuclei.source.tolist(),
         "nucleus_diameter": np.round(nuclei.diameter, 2),
     }
-    dim = np.ones(count, np.float32)
-    if realism["dim_reference"]["enabled"]:
-        dim = uniform(rng, realism["dim_reference"]["factor"], count)
+    # Drawn even when the knob is off, so switching it changes nothing else in the image.
+    dim = uniform(rng, realism["dim_reference"]["factor"], count)
+    if not realism["dim_reference"]["enabled"]:
+        dim[:] = 1.0
     record["reference_brightness"] = dim
     for probe, channel in (("target", target), ("reference", reference)):
         owners = np.repeat(np.arange(count), counts[f"{probe}_spots"])

@@ -1,0 +1,51 @@
+"""Config validation, seeds and input functions shared by all rules."""
+
+from snakemake.exceptions import WorkflowError
+
+from fishline.config import validate as validate_schema
+from fishline.errors import InputError
+from fishline.seeds import stage_seed as derive_seed
+
+try:
+    config.update(
+        validate_schema(config, "config", ", ".join(workflow.configfiles) or "config")
+    )
+except InputError as error:
+    raise WorkflowError(f"invalid config: {error}")
+
+SPLITS = list(config["fish"]["paint"]["splits"])
+FIELDS = [f"field_{i:03d}" for i in range(config["fish"]["fields"]["n"])]
+CONDA_ENV = "../../envs/fishline.yaml"
+
+
+wildcard_constraints:
+    split="|".join(SPLITS),
+
+
+def stage_seed(stage, *keys):
+    """Seed of one stage (and wildcard values), derived from the global seed."""
+    return derive_seed(config["seed"], stage, *keys)
+
+
+def fish_paint_outputs():
+    """Every painted FISH patch set (stack + table)."""
+    return expand(
+        "results/fish/synthetic/{split}.{ext}", split=SPLITS, ext=["tif", "parquet"]
+    )
+
+
+def fish_painter_figures():
+    """Figures of the FISH painter's report section."""
+    return expand(
+        "results/fish/report/{figure}.png",
+        figure=["gallery", "realism", "class_counts", "signal_counts", "fields"],
+    )
+
+
+def get_final_output():
+    """Targets of the default run: every stage's outputs and report figures."""
+    return [
+        *fish_paint_outputs(),
+        "results/fish/fields/sheet.tsv",
+        *fish_painter_figures(),
+    ]

@@ -1,0 +1,16 @@
+"""Snakemake glue for rule fish_fields."""
+
+from pathlib import Path
+
+from fishline.logging import log_to
+from fishline.paint import paint_fields
+
+with log_to(snakemake.log[0]):
+    paint_fields(
+        snakemake.params.paint,
+        snakemake.params.fields,
+        seed=snakemake.params.seed,
+        outdir=Path(snakemake.output.sheet).parent,
+        sheet=snakemake.output.sheet,
+        nuclei_table=snakemake.output.nuclei,
+    )
