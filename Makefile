@@ -1,0 +1,42 @@
+# The two commands: `make run` (default workflow + report) and `make test` (whole suite).
+# Both create the virtual environment first when it is missing or pyproject.toml changed.
+VENV ?= .venv
+PYTHON ?= python3
+CORES ?= 2
+BIN := $(VENV)/bin
+# snakemake-executor-plugin-slurm 2.8.0 declares numpy>=2.4.5, which cellpose 3.1.1.3
+# (numpy<2.1) rules out; it runs with numpy 2.0.2, so it is installed without its
+# dependency resolution, followed by its own remaining dependencies.
+SLURM_PLUGIN := snakemake-executor-plugin-slurm==2.8.0
+SLURM_DEPS := snakemake-executor-plugin-slurm-jobstep==0.6.1 throttler==1.2.3
+
+.PHONY: install run report test lint benchmark clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-deps $(SLURM_PLUGIN)
+	$(BIN)/python -m pip install --quiet $(SLURM_DEPS)
+	touch $@
+
+run: install
+	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/snakemake --report results/report.html
+	@echo "report: results/report.html"
+
+test: install
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks workflow/scripts
+	$(BIN)/snakefmt --check Snakefile workflow/rules
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake --lint
+
+benchmark: install
+	$(BIN)/python benchmarks/paint_fish.py
+
+clean:
+	rm -rf results logs .snakemake

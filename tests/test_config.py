@@ -1,0 +1,97 @@
+"""Config and sample-sheet validation: defaults, clear errors naming the key or row."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+import yaml
+
+from fishline.config import load_config, read_sample_sheet, validate
+from fishline.errors import InputError
+from fishline.seeds import stage_seed
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_default_config_equals_schema_defaults() -> None:
+    shipped = load_config(ROOT / "config" / "config.yaml")
+    assert shipped == validate({}, "config", "defaults")
+
+
+def test_paper_config_validates_and_scales_up() -> None:
+    paper = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
+    config = load_config(ROOT / "config" / "config.yaml", overrides=paper)
+    sizes = {name: s["n"] for name, s in config["fish"]["paint"]["splits"].items()}
+    assert sum(sizes[s] for s in ("train", "val", "test")) == 30000
+    # the merge keeps the shifted split's realism overrides from config.yaml
+    assert config["fish"]["paint"]["splits"]["shifted"]["realism"]["blur"] == {"sigma": [0.8, 1.6]}
+
+
+def test_typo_names_key_and_suggests() -> None:
+    with pytest.raises(InputError) as error:
+        validate({"fish": {"paint": {"spot_sgima": [1, 2]}}}, "config", "my.yaml")
+    message = str(error.value)
+    assert message.startswith("my.yaml [fish.paint.spot_sgima]")
+    assert "did you mean 'spot_sigma'" in message
+
+
+def test_wrong_type_names_key() -> None:
+    with pytest.raises(InputError, match=r"\[fish.paint.patch_size\]"):
+        validate({"fish": {"paint": {"patch_size": "big"}}}, "config", "c.yaml")
+    bad_condition = {"name": "x", "class": "normal", "target_spots": "two"}
+    with pytest.raises(InputError, match=r"fish.paint.conditions\[0\].target_spots"):
+        validate({"fish": {"paint": {"conditions": [bad_condition]}}}, "config", "c.yaml")
+
+
+def test_split_overrides_stay_partial() -> None:
+    config = validate(
+        {"fish": {"paint": {"splits": {"odd": {"n": 5, "realism": {"blur": {"sigma": 2}}}}}}},
+        "config",
+        "c.yaml",
+    )
+    assert config["fish"]["paint"]["splits"] == {"odd": {"n": 5, "realism": {"blur": {"sigma": 2}}}}
+    assert config["fish"]["paint"]["realism"]["blur"] == {"enabled": True, "sigma": [0.3, 1.0]}
+
+
+def test_stage_seed_is_stable_and_distinct() -> None:
+    assert stage_seed(42, "fish_paint", "train") == stage_seed(42, "fish_paint", "train")
+    assert stage_seed(42, "fish_paint", "train") != stage_seed(42, "fish_paint", "val")
+    assert stage_seed(42, "fish_paint", "train") != stage_seed(43, "fish_paint", "train")
+    # same on every machine and in every process: SHA-256 of "seed:stage:keys"
+    expected = int.from_bytes(hashlib.sha256(b"42:fish_paint:train").digest()[:4], "little")
+    assert stage_seed(42, "fish_paint", "train") == expected == 1904327949
+
+
+def _write_sheet(folder: Path, rows: list[str]) -> Path:
+    sheet = folder / "nuclei.tsv"
+    sheet.write_text("id\timage\tmask\n" + "\n".join(rows) + "\n")
+    return sheet
+
+
+def test_sheet_missing_file_names_row_and_column(tmp_path: Path) -> None:
+    tifffile.imwrite(tmp_path / "a.tif", np.ones((8, 8), np.uint8))
+    sheet = _write_sheet(tmp_path, ["n1\ta.tif\ta.tif", "n2\ta.tif\tmissing.tif"])
+    with pytest.raises(InputError) as error:
+        read_sample_sheet(sheet, "nuclei_sheet")
+    assert str(error.value).startswith(f"{sheet} [row 3, mask]: file not found")
+
+
+def test_sheet_unknown_column_and_duplicates(tmp_path: Path) -> None:
+    tifffile.imwrite(tmp_path / "a.tif", np.ones((8, 8), np.uint8))
+    sheet = tmp_path / "s.tsv"
+    sheet.write_text("id\timage\tmask\tcolour\nn1\ta.tif\ta.tif\tred\n")
+    with pytest.raises(InputError, match=r"row 2, colour\]: unknown key"):
+        read_sample_sheet(sheet, "nuclei_sheet")
+    sheet = _write_sheet(tmp_path, ["n1\ta.tif\ta.tif", "n1\ta.tif\ta.tif"])
+    with pytest.raises(InputError, match="duplicate id 'n1'"):
+        read_sample_sheet(sheet, "nuclei_sheet")
+
+
+def test_sheet_resolves_paths_relative_to_sheet(tmp_path: Path) -> None:
+    tifffile.imwrite(tmp_path / "a.tif", np.ones((8, 8), np.uint8))
+    table = read_sample_sheet(_write_sheet(tmp_path, ["n1\ta.tif\ta.tif"]), "nuclei_sheet")
+    assert table.loc[0, "image"] == str(tmp_path / "a.tif")

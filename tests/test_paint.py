@@ -1,0 +1,225 @@
+"""FISH painter: labels agree with pixels, reproducibility, realism knobs, bad input."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import tifffile
+from conftest import realism_off
+from skimage.measure import label
+
+from fishline.config import read_sample_sheet
+from fishline.errors import InputError
+from fishline.io import read_patch_set, read_stack
+from fishline.paint import paint_fields, paint_patch_set, render_patches, split_settings
+from fishline.paint.fish import CHANNELS, assign_conditions
+
+RED, GREEN, DAPI = 0, 1, 2
+
+
+def _well_separated(xs: list[float], ys: list[float], distance: float) -> bool:
+    points = np.stack([xs, ys], axis=1)
+    gaps = np.hypot(*(points[:, None] - points[None, :]).transpose(2, 0, 1))
+    return bool((gaps[np.triu_indices(len(points), 1)] >= distance).all())
+
+
+def _components(plane: np.ndarray) -> int:
+    return int(label(plane > 0.05).max())
+
+
+@pytest.mark.parametrize("target", ["green", "red"])
+def test_spot_components_match_drawn_counts(clean_settings: dict[str, Any], target: str) -> None:
+    settings = copy.deepcopy(clean_settings)
+    settings["probes"] = {"target": target, "reference": "red" if target == "green" else "green"}
+    cond = np.repeat([0, 1], 60)  # normal and gain: single spots, no clusters
+    images, masks, record = render_patches(np.random.default_rng(7), settings, cond)
+    target_channel = CHANNELS.index(target)
+    reference_channel = 1 - target_channel
+    checked = 0
+    for i in range(len(cond)):
+        xs, ys = record["target_x"][i], record["target_y"][i]
+        rxs, rys = record["reference_x"][i], record["reference_y"][i]
+        if not (_well_separated(xs, ys, 12) and _well_separated(rxs, rys, 12)):
+            continue
+        checked += 1
+        assert _components(images[i, target_channel]) == record["target_spots"][i] == len(xs)
+        assert _components(images[i, reference_channel]) == record["reference_spots"][i] == 2
+        inside = masks[i][np.rint(ys).astype(int), np.rint(xs).astype(int)]
+        assert inside.all(), "spot centres lie inside the nucleus mask"
+    assert checked >= 40
+
+
+def test_clusters_are_one_blob_each(clean_settings: dict[str, Any]) -> None:
+    settings = copy.deepcopy(clean_settings)
+    settings["conditions"] = [
+        {"name": "c", "class": "amplification", "weight": 1, "target_spots": 0,
+         "reference_spots": 0, "target_clusters": 1, "reference_clusters": 0,
+         "cluster_size": [8, 16]}
+    ]
+    images, _, record = render_patches(np.random.default_rng(3), settings, np.zeros(40, int))
+    blobs = [_components(images[i, GREEN]) for i in range(40)]
+    assert all(size[0] >= 8 for size in record["target_cluster_sizes"])
+    assert np.mean(np.asarray(blobs) == 1) >= 0.9  # a walk rarely folds into two pieces
+    # overlapping copies add up above a single spot's peak, so exposure had to scale down
+    assert (record["exposure"] < 1).all()
+
+
+def test_conditions_are_balanced_by_weight(config: dict[str, Any]) -> None:
+    conditions = config["fish"]["paint"]["conditions"]
+    cond = assign_conditions(np.random.default_rng(0), conditions, 1000)
+    counts = np.bincount(cond, minlength=4)
+    assert counts.tolist() == [333, 333, 167, 167]  # weights 1, 1, 0.5, 0.5
+
+
+def test_patch_set_contract(paint: dict[str, Any], tmp_path: Path) -> None:
+    frame = paint_patch_set(paint, "train", 5, tmp_path / "t.tif", tmp_path / "t.parquet")
+    images, table = read_patch_set(tmp_path / "t.tif", tmp_path / "t.parquet")
+    _, meta = read_stack(tmp_path / "t.tif")
+    assert images.shape == (24, 3, 128, 128) and images.dtype == np.uint8
+    assert meta["channel_names"] == ["red", "green", "dapi"]
+    scalar = [c for c in frame.columns if not isinstance(frame[c].iloc[0], list)]
+    pd.testing.assert_frame_equal(table[scalar], frame[scalar])
+    assert sorted(table["class_name"].unique()) == ["amplification", "gain", "normal"]
+    expected = table["class_name"].map({"normal": 0, "gain": 1, "amplification": 2})
+    assert (table["label"] == expected).all()
+    normal = table[table["condition"] == "normal"]
+    assert (normal["target_spots"] == 2).all() and (normal["target_clusters"] == 0).all()
+    amp = table[table["condition"] == "amp_clusters"]
+    assert amp["target_clusters"].between(1, 2).all()
+    assert (table["target_x"].map(len) == table["target_spots"]).all()
+    assert not list(tmp_path.glob(".*partial"))
+
+
+def _digest(*paths: Path) -> str:
+    return hashlib.sha256(b"".join(p.read_bytes() for p in paths)).hexdigest()
+
+
+def test_same_seed_same_bytes_whatever_the_threads(paint: dict[str, Any], tmp_path: Path) -> None:
+    one = (tmp_path / "a.tif", tmp_path / "a.parquet")
+    two = (tmp_path / "b.tif", tmp_path / "b.parquet")
+    other = (tmp_path / "c.tif", tmp_path / "c.parquet")
+    paint_patch_set(paint, "shifted", 11, *one, threads=1)
+    paint_patch_set(paint, "shifted", 11, *two, threads=2)
+    paint_patch_set(paint, "shifted", 12, *other, threads=1)
+    assert _digest(*one) == _digest(*two)
+    assert _digest(*one) != _digest(*other)
+
+
+@pytest.mark.parametrize(
+    "knob",
+    ["camera_noise", "background_offset", "haze", "debris", "neighbours", "dim_reference",
+     "blur", "saturation"],
+)
+def test_each_realism_knob_changes_output_and_switches_off(
+    paint: dict[str, Any], knob: str
+) -> None:
+    settings = realism_off(split_settings(paint, "train"))
+    cond = np.arange(12) % 4
+
+    def render(on: bool) -> np.ndarray:
+        chosen = copy.deepcopy(settings)
+        chosen["realism"][knob]["enabled"] = on
+        return render_patches(np.random.default_rng(1), chosen, cond)[0]
+
+    off = render(False)
+    assert np.array_equal(off, render(False))
+    changed = np.abs(render(True) - off).max()
+    assert changed > 0.01, f"{knob} has no visible effect"
+
+
+def test_saturation_clips_and_its_absence_does_not(clean_settings: dict[str, Any]) -> None:
+    from fishline.paint.optics import quantise
+
+    settings = copy.deepcopy(clean_settings)
+    cond = np.full(16, 3)  # amplification by clusters: signals add above 1
+    raw, _, _ = render_patches(np.random.default_rng(2), settings, cond)
+    full = (quantise(raw, 8) == 255).sum(axis=(1, 2, 3))
+    assert full.max() <= 2  # knob off: scaled so only the brightest pixel reaches full scale
+    settings["realism"]["saturation"] = {"enabled": True, "exposure": [1.5, 1.5]}
+    bright, _, _ = render_patches(np.random.default_rng(2), settings, cond)
+    clipped = (quantise(bright, 8)[:, GREEN] == 255).sum(axis=(1, 2))
+    assert np.median(clipped) >= 10  # clusters burn out into flat saturated blobs
+
+
+@pytest.mark.parametrize(("depth", "dtype", "top"), [(12, np.uint16, 4095), (16, np.uint16, 65535)])
+def test_bit_depth(paint: dict[str, Any], tmp_path: Path, depth: int, dtype: type, top: int) -> None:
+    paint = {**paint, "bit_depth": depth}
+    paint_patch_set(paint, "val", 1, tmp_path / "v.tif", tmp_path / "v.parquet")
+    images, _ = read_stack(tmp_path / "v.tif")
+    assert images.dtype == dtype
+    assert top // 4 < images.max() <= top
+
+
+def test_impossible_counts_fail_before_writing(paint: dict[str, Any], tmp_path: Path) -> None:
+    paint = copy.deepcopy(paint)
+    paint["conditions"][1]["target_spots"] = [300, 400]
+    with pytest.raises(InputError, match=r"conditions\[1\] 'gain'.*do not fit|holds at most"):
+        paint_patch_set(paint, "train", 1, tmp_path / "t.tif", tmp_path / "t.parquet")
+    assert list(tmp_path.iterdir()) == []
+
+
+def _library(folder: Path, mask_shape: tuple[int, int] = (40, 44)) -> Path:
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:40, :44]
+    mask = ((yy - 20) / 18) ** 2 + ((xx - 22) / 20) ** 2 < 1
+    image = (mask * rng.uniform(500, 1500, mask.shape)).astype(np.uint16)
+    tifffile.imwrite(folder / "n1.tif", image)
+    tifffile.imwrite(folder / "n1_mask.tif", np.zeros(mask_shape, np.uint8) + 1
+                     if mask_shape != mask.shape else mask.astype(np.uint8))
+    sheet = folder / "lib.tsv"
+    sheet.write_text("id\timage\tmask\nn1\tn1.tif\tn1_mask.tif\n")
+    return sheet
+
+
+def test_library_nuclei(paint: dict[str, Any], tmp_path: Path) -> None:
+    paint = copy.deepcopy(paint)
+    paint["nuclei"].update(source="library", library=str(_library(tmp_path)))
+    frame = paint_patch_set(paint, "test", 2, tmp_path / "t.tif", tmp_path / "t.parquet")
+    assert set(frame["nucleus_source"]) == {"n1"}
+    # scale 0.75-1.5 of a ~38 x 42 px crop
+    assert frame["nucleus_diameter"].between(25, 65).all()
+
+
+def test_library_shape_mismatch_names_item(paint: dict[str, Any], tmp_path: Path) -> None:
+    paint = copy.deepcopy(paint)
+    paint["nuclei"].update(source="library", library=str(_library(tmp_path, (30, 30))))
+    out = tmp_path / "out"
+    with pytest.raises(InputError, match=r"n1_mask.tif \[n1\]: mask shape \(30, 30\) differs"):
+        paint_patch_set(paint, "test", 2, out / "t.tif", out / "t.parquet")
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_library_unreadable_tiff_names_file(paint: dict[str, Any], tmp_path: Path) -> None:
+    sheet = _library(tmp_path)
+    (tmp_path / "n1.tif").write_bytes(b"not a tiff")
+    paint = copy.deepcopy(paint)
+    paint["nuclei"].update(source="library", library=str(sheet))
+    with pytest.raises(InputError, match=r"n1.tif \[n1\]: cannot read TIFF"):
+        paint_patch_set(paint, "test", 2, tmp_path / "t.tif", tmp_path / "t.parquet")
+    assert not (tmp_path / "t.tif").exists()
+
+
+def test_fields_masks_and_truth_agree(paint: dict[str, Any], tmp_path: Path) -> None:
+    fields = {"n": 3, "size": 256, "nuclei": [5, 7], "clumping": 0.5, "max_overlap": 0.12,
+              "purity": 1.0}
+    nuclei = paint_fields(paint, fields, 3, tmp_path, tmp_path / "sheet.tsv",
+                          tmp_path / "nuclei.parquet")
+    sheet = read_sample_sheet(tmp_path / "sheet.tsv", "fields_sheet")
+    assert sheet["status"].tolist() == ["normal", "gain", "amplification"]
+    for row in sheet.itertuples():
+        image = tifffile.imread(row.image)
+        labels = tifffile.imread(row.mask)
+        assert image.shape == (3, 256, 256) and labels.shape == (256, 256)
+        truth = nuclei[nuclei["field"] == row.sample]
+        assert set(np.unique(labels)) - {0} == set(truth["label"])
+        assert (truth["class_name"] == row.status).all()  # purity 1
+        areas = np.bincount(labels.ravel())[truth["label"]]
+        assert (areas == truth["visible_area"].to_numpy()).all()
+        assert image[DAPI][labels > 0].mean() > 2 * image[DAPI][labels == 0].mean()
+    assert isinstance(nuclei, pd.DataFrame)
