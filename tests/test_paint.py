@@ -58,9 +58,16 @@ def test_spot_components_match_drawn_counts(clean_settings: dict[str, Any], targ
 def test_clusters_are_one_blob_each(clean_settings: dict[str, Any]) -> None:
     settings = copy.deepcopy(clean_settings)
     settings["conditions"] = [
-        {"name": "c", "class": "amplification", "weight": 1, "target_spots": 0,
-         "reference_spots": 0, "target_clusters": 1, "reference_clusters": 0,
-         "cluster_size": [8, 16]}
+        {
+            "name": "c",
+            "class": "amplification",
+            "weight": 1,
+            "target_spots": 0,
+            "reference_spots": 0,
+            "target_clusters": 1,
+            "reference_clusters": 0,
+            "cluster_size": [8, 16],
+        }
     ]
     images, _, record = render_patches(np.random.default_rng(3), settings, np.zeros(40, int))
     blobs = [_components(images[i, GREEN]) for i in range(40)]
@@ -113,8 +120,16 @@ def test_same_seed_same_bytes_whatever_the_threads(paint: dict[str, Any], tmp_pa
 
 @pytest.mark.parametrize(
     "knob",
-    ["camera_noise", "background_offset", "haze", "debris", "neighbours", "dim_reference",
-     "blur", "saturation"],
+    [
+        "camera_noise",
+        "background_offset",
+        "haze",
+        "debris",
+        "neighbours",
+        "dim_reference",
+        "blur",
+        "saturation",
+    ],
 )
 def test_each_realism_knob_changes_output_and_switches_off(
     paint: dict[str, Any], knob: str
@@ -148,7 +163,9 @@ def test_saturation_clips_and_its_absence_does_not(clean_settings: dict[str, Any
 
 
 @pytest.mark.parametrize(("depth", "dtype", "top"), [(12, np.uint16, 4095), (16, np.uint16, 65535)])
-def test_bit_depth(paint: dict[str, Any], tmp_path: Path, depth: int, dtype: type, top: int) -> None:
+def test_bit_depth(
+    paint: dict[str, Any], tmp_path: Path, depth: int, dtype: type, top: int
+) -> None:
     paint = {**paint, "bit_depth": depth}
     paint_patch_set(paint, "val", 1, tmp_path / "v.tif", tmp_path / "v.parquet")
     images, _ = read_stack(tmp_path / "v.tif")
@@ -170,8 +187,10 @@ def _library(folder: Path, mask_shape: tuple[int, int] = (40, 44)) -> Path:
     mask = ((yy - 20) / 18) ** 2 + ((xx - 22) / 20) ** 2 < 1
     image = (mask * rng.uniform(500, 1500, mask.shape)).astype(np.uint16)
     tifffile.imwrite(folder / "n1.tif", image)
-    tifffile.imwrite(folder / "n1_mask.tif", np.zeros(mask_shape, np.uint8) + 1
-                     if mask_shape != mask.shape else mask.astype(np.uint8))
+    tifffile.imwrite(
+        folder / "n1_mask.tif",
+        np.zeros(mask_shape, np.uint8) + 1 if mask_shape != mask.shape else mask.astype(np.uint8),
+    )
     sheet = folder / "lib.tsv"
     sheet.write_text("id\timage\tmask\nn1\tn1.tif\tn1_mask.tif\n")
     return sheet
@@ -206,10 +225,17 @@ def test_library_unreadable_tiff_names_file(paint: dict[str, Any], tmp_path: Pat
 
 
 def test_fields_masks_and_truth_agree(paint: dict[str, Any], tmp_path: Path) -> None:
-    fields = {"n": 3, "size": 256, "nuclei": [5, 7], "clumping": 0.5, "max_overlap": 0.12,
-              "purity": 1.0}
-    nuclei = paint_fields(paint, fields, 3, tmp_path, tmp_path / "sheet.tsv",
-                          tmp_path / "nuclei.parquet")
+    fields = {
+        "n": 3,
+        "size": 256,
+        "nuclei": [5, 7],
+        "clumping": 0.5,
+        "max_overlap": 0.12,
+        "purity": 1.0,
+    }
+    nuclei = paint_fields(
+        paint, fields, 3, tmp_path, tmp_path / "sheet.tsv", tmp_path / "nuclei.parquet"
+    )
     sheet = read_sample_sheet(tmp_path / "sheet.tsv", "fields_sheet")
     assert sheet["status"].tolist() == ["normal", "gain", "amplification"]
     for row in sheet.itertuples():

@@ -27,9 +27,14 @@ def _paint(args: argparse.Namespace) -> None:
     config = load_config(args.config)
     seed = stage_seed(config["seed"], "fish_paint", args.split)
     out = Path(args.out)
-    frame = paint_patch_set(config["fish"]["paint"], args.split, seed,
-                            out / f"{args.split}.tif", out / f"{args.split}.parquet",
-                            threads=args.threads)
+    frame = paint_patch_set(
+        config["fish"]["paint"],
+        args.split,
+        seed,
+        out / f"{args.split}.tif",
+        out / f"{args.split}.parquet",
+        threads=args.threads,
+    )
     print(f"wrote {len(frame)} patches to {out / args.split}.tif/.parquet")
 
 

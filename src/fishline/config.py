@@ -107,7 +107,17 @@ def validate(instance: Any, schema_name: str, where: str) -> Any:
     if error is not None:
         key, problem = _describe(error)
         raise InputError(where, problem, item=key)
-    return filled
+    return _sorted(filled)
+
+
+def _sorted(value: Any) -> Any:
+    """Sort mapping keys recursively: reordering keys in a config file must not count as a
+    change of settings (Snakemake compares ``params`` values when deciding reruns)."""
+    if isinstance(value, dict):
+        return {key: _sorted(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted(item) for item in value]
+    return value
 
 
 def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -167,7 +177,9 @@ def read_sample_sheet(path: str | Path, schema_name: str) -> pd.DataFrame:
         try:
             row = validate(row, schema_name, str(path))
         except InputError as error:
-            raise InputError(str(path), error.problem, item=f"row {number}, {error.item}") from error
+            raise InputError(
+                str(path), error.problem, item=f"row {number}, {error.item}"
+            ) from error
         for column, spec in columns.items():
             if spec.get("x-path") and column in row:
                 resolved = (path.parent / row[column]).resolve()

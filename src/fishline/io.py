@@ -88,6 +88,4 @@ def write_image(
     metadata = {"axes": "CYX" if image.ndim == 3 else "YX"}
     if channel_names is not None:
         metadata["channel_names"] = list(channel_names)
-    tifffile.imwrite(
-        path, image, photometric="minisblack", compression="zlib", metadata=metadata
-    )
+    tifffile.imwrite(path, image, photometric="minisblack", compression="zlib", metadata=metadata)

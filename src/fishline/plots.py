@@ -9,17 +9,17 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
-import tifffile  # noqa: E402
-from skimage.segmentation import find_boundaries  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+import tifffile
+from skimage.segmentation import find_boundaries
 
-from fishline.config import read_sample_sheet  # noqa: E402
-from fishline.io import atomic_outputs, read_patch_set  # noqa: E402
-from fishline.paint.fish import assign_conditions, render_patches, split_settings  # noqa: E402
-from fishline.paint.optics import quantise  # noqa: E402
+from fishline.config import read_sample_sheet
+from fishline.io import atomic_outputs, read_patch_set
+from fishline.paint.fish import assign_conditions, render_patches, split_settings
+from fishline.paint.optics import quantise
 
 CLASS_COLOURS = ["#2b8cbe", "#fdae61", "#d7191c", "#1a9641", "#984ea3", "#ff7f00"]
 
@@ -47,20 +47,29 @@ def class_gallery(
     for stack, table in zip(stacks, tables, strict=True):
         images, frame = read_patch_set(stack, table)
         for name, group in frame.groupby("class_name", sort=False):
-            rows.append((f"{frame['split'].iloc[0]}\n{name}", images[group["index"][:per_class]],
-                         group.head(per_class)))
-    figure, axes = plt.subplots(len(rows), per_class, figsize=(1.6 * per_class, 1.8 * len(rows)),
-                                squeeze=False)
+            rows.append(
+                (
+                    f"{frame['split'].iloc[0]}\n{name}",
+                    images[group["index"][:per_class]],
+                    group.head(per_class),
+                )
+            )
+    figure, axes = plt.subplots(
+        len(rows), per_class, figsize=(1.6 * per_class, 1.8 * len(rows)), squeeze=False
+    )
     for row, (label, images, group) in enumerate(rows):
         for col, ax in enumerate(axes[row]):
             ax.axis("off")
             if col < len(images):
                 ax.imshow(to_rgb(images[col]))
                 entry = group.iloc[col]
-                ax.set_title(f"{entry['condition']} t{entry['target_spots']}"
-                             f"+{entry['target_clusters']}c", fontsize=7)
-        axes[row, 0].text(-0.1, 0.5, label, transform=axes[row, 0].transAxes, ha="right",
-                          va="center", fontsize=8)
+                ax.set_title(
+                    f"{entry['condition']} t{entry['target_spots']}+{entry['target_clusters']}c",
+                    fontsize=7,
+                )
+        axes[row, 0].text(
+            -0.1, 0.5, label, transform=axes[row, 0].transAxes, ha="right", va="center", fontsize=8
+        )
     _save(figure, path)
 
 
@@ -73,17 +82,26 @@ def realism_gallery(paint: dict[str, Any], seed: int, path: str | Path, columns:
     variants += [(knob, {**off, knob: {**off[knob], "enabled": True}}) for knob in knobs]
     variants.append(("all knobs", settings["realism"]))
     cond = assign_conditions(np.random.default_rng(seed), settings["conditions"], columns)
-    figure, axes = plt.subplots(len(variants), columns, figsize=(1.6 * columns,
-                                                                 1.7 * len(variants)))
+    figure, axes = plt.subplots(
+        len(variants), columns, figsize=(1.6 * columns, 1.7 * len(variants))
+    )
     for row, (label, realism) in enumerate(variants):
-        images, _, _ = render_patches(np.random.default_rng(seed), {**settings, "realism": realism},
-                                      cond)
+        images, _, _ = render_patches(
+            np.random.default_rng(seed), {**settings, "realism": realism}, cond
+        )
         shown = quantise(images, 8)
         for col in range(columns):
             axes[row, col].imshow(to_rgb(shown[col]))
             axes[row, col].axis("off")
-        axes[row, 0].text(-0.1, 0.5, label.replace("_", " "), transform=axes[row, 0].transAxes,
-                          ha="right", va="center", fontsize=8)
+        axes[row, 0].text(
+            -0.1,
+            0.5,
+            label.replace("_", " "),
+            transform=axes[row, 0].transAxes,
+            ha="right",
+            va="center",
+            fontsize=8,
+        )
     _save(figure, path)
 
 
@@ -103,8 +121,15 @@ def signal_counts(tables: Sequence[str], path: str | Path) -> None:
     columns = ["target_spots", "target_clusters", "reference_spots"]
     figure, axes = plt.subplots(1, len(columns), figsize=(4 * len(columns), 3))
     for ax, column in zip(axes, columns, strict=True):
-        sns.histplot(data=frame, x=column, hue="condition", discrete=True, multiple="stack",
-                     ax=ax, legend=ax is axes[-1])
+        sns.histplot(
+            data=frame,
+            x=column,
+            hue="condition",
+            discrete=True,
+            multiple="stack",
+            ax=ax,
+            legend=ax is axes[-1],
+        )
         ax.set_xlabel(column.replace("_", " "))
     _save(figure, path)
 
@@ -127,8 +152,10 @@ def fields_overview(sheet: str, nuclei: str, classes: Sequence[str], path: str |
         ax.imshow(rgb)
         ax.set_title(f"{row.sample}: status {row.status}, {len(rows)} nuclei", fontsize=9)
         ax.axis("off")
-    handles = [matplotlib.patches.Patch(color=CLASS_COLOURS[i], label=name)
-               for i, name in enumerate(classes)]
+    handles = [
+        matplotlib.patches.Patch(color=CLASS_COLOURS[i], label=name)
+        for i, name in enumerate(classes)
+    ]
     axes[0, -1].legend(handles=handles, loc="lower right", fontsize=8)
     _save(figure, path)
 

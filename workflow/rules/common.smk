@@ -8,7 +8,9 @@ from fishline.seeds import stage_seed as derive_seed
 
 try:
     config.update(
-        validate_schema(config, "config", ", ".join(workflow.configfiles) or "config")
+        validate_schema(
+            config, "config", ", ".join(map(str, workflow.configfiles)) or "config"
+        )
     )
 except InputError as error:
     raise WorkflowError(f"invalid config: {error}")

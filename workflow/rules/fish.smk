@@ -5,19 +5,19 @@ rule fish_paint:
     output:
         stack="results/fish/synthetic/{split}.tif",
         table="results/fish/synthetic/{split}.parquet",
-    params:
-        paint=lookup(dpath="fish/paint", within=config),
-        seed=lambda wc: stage_seed("fish_paint", wc.split),
     log:
         "logs/fish_paint/{split}.log",
     benchmark:
         "logs/fish_paint/{split}.benchmark.tsv"
+    conda:
+        CONDA_ENV
     threads: 4
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        CONDA_ENV
+    params:
+        paint=lookup(dpath="fish/paint", within=config),
+        seed=lambda wc: stage_seed("fish_paint", wc.split),
     script:
         "../scripts/fish_paint.py"
 
@@ -28,18 +28,18 @@ rule fish_fields:
         masks=expand("results/fish/fields/{field}.mask.tif", field=FIELDS),
         sheet="results/fish/fields/sheet.tsv",
         nuclei="results/fish/fields/nuclei.parquet",
-    params:
-        paint=lookup(dpath="fish/paint", within=config),
-        fields=lookup(dpath="fish/fields", within=config),
-        seed=stage_seed("fish_fields"),
     log:
         "logs/fish_fields/fish_fields.log",
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=3000,
         runtime=30,
-    conda:
-        CONDA_ENV
+    params:
+        paint=lookup(dpath="fish/paint", within=config),
+        fields=lookup(dpath="fish/fields", within=config),
+        seed=stage_seed("fish_fields"),
     script:
         "../scripts/fish_fields.py"
 
@@ -81,17 +81,17 @@ rule fish_paint_report:
             category="FISH painter",
             labels={"figure": "whole fields"},
         ),
-    params:
-        paint=lookup(dpath="fish/paint", within=config),
-        per_class=lookup(dpath="report/gallery_per_class", within=config),
-        seed=stage_seed("fish_paint_report"),
     log:
         "logs/fish_paint_report/fish_paint_report.log",
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=3000,
         runtime=15,
-    conda:
-        CONDA_ENV
+    params:
+        paint=lookup(dpath="fish/paint", within=config),
+        per_class=lookup(dpath="report/gallery_per_class", within=config),
+        seed=stage_seed("fish_paint_report"),
     script:
         "../scripts/fish_paint_report.py"

@@ -72,7 +72,9 @@ def paint_field(
     same = np.flatnonzero(classes == status_name)
     other = np.flatnonzero(classes != status_name)
     pure = rng.random(number) < fields["purity"]
-    cond = np.where(pure, rng.choice(same, number), rng.choice(other if len(other) else same, number))
+    cond = np.where(
+        pure, rng.choice(same, number), rng.choice(other if len(other) else same, number)
+    )
     # Per-nucleus patches carry signals only; the field gets optics once, as a whole.
     quiet = {
         **settings,
@@ -158,15 +160,17 @@ def paint_fields(
             write_image(temps[2 * index + 1], labels.astype(np.uint16))
             table.insert(0, "field", name)
             tables.append(table)
-            rows.append({
-                "sample": name,
-                "image": f"{name}.tif",
-                "mask": f"{name}.mask.tif",
-                "dapi": CHANNELS.index("dapi"),
-                "target": CHANNELS.index(paint["probes"]["target"]),
-                "reference": CHANNELS.index(paint["probes"]["reference"]),
-                "status": paint["classes"][status],
-            })
+            rows.append(
+                {
+                    "sample": name,
+                    "image": f"{name}.tif",
+                    "mask": f"{name}.mask.tif",
+                    "dapi": CHANNELS.index("dapi"),
+                    "target": CHANNELS.index(paint["probes"]["target"]),
+                    "reference": CHANNELS.index(paint["probes"]["reference"]),
+                    "status": paint["classes"][status],
+                }
+            )
             log.info("%s: %d nuclei, status %s", name, len(table), paint["classes"][status])
         pd.DataFrame(rows).to_csv(temps[-2], sep="\t", index=False)
         nuclei = pd.concat(tables, ignore_index=True)

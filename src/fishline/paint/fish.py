@@ -18,7 +18,7 @@ from fishline.errors import InputError
 from fishline.io import atomic_outputs, write_stack
 from fishline.logging import get_logger
 from fishline.paint.draws import bounds, integers, uniform
-from fishline.paint.nuclei import NucleusLibrary, Nuclei, procedural_nuclei
+from fishline.paint.nuclei import Nuclei, NucleusLibrary, procedural_nuclei
 from fishline.paint.optics import apply_optics, quantise
 from fishline.paint.signals import Blobs, random_walks, render_blobs, sample_positions
 
@@ -45,22 +45,36 @@ def check_settings(settings: dict[str, Any]) -> None:
     where = "config"
     classes = settings["classes"]
     if settings["probes"]["target"] == settings["probes"]["reference"]:
-        raise InputError(where, "target and reference probes share a colour", item="fish.paint.probes")
+        raise InputError(
+            where, "target and reference probes share a colour", item="fish.paint.probes"
+        )
     smallest = bounds(settings["nuclei"]["diameter"])[0]
     for index, condition in enumerate(settings["conditions"]):
         item = f"fish.paint.conditions[{index}] '{condition['name']}'"
         if condition["class"] not in classes:
             raise InputError(where, f"class '{condition['class']}' is not in {classes}", item=item)
-        for key in ("target_spots", "reference_spots", "target_clusters", "reference_clusters",
-                    "cluster_size", "spot_sigma", "spot_intensity"):
+        for key in (
+            "target_spots",
+            "reference_spots",
+            "target_clusters",
+            "reference_clusters",
+            "cluster_size",
+            "spot_sigma",
+            "spot_intensity",
+        ):
             low, high = bounds(condition.get(key, settings.get(key, 0)))
             if low > high:
                 raise InputError(where, f"{key} range [{low}, {high}] is reversed", item=item)
         sigma_low = bounds(condition.get("spot_sigma", settings["spot_sigma"]))[0]
-        capacity = _capacity(smallest if settings["nuclei"]["source"] == "procedural" else None,
-                             sigma_low, settings["spot_sigma"])
-        most = sum(bounds(condition[key])[1] for key in
-                   ("target_spots", "reference_spots", "target_clusters", "reference_clusters"))
+        capacity = _capacity(
+            smallest if settings["nuclei"]["source"] == "procedural" else None,
+            sigma_low,
+            settings["spot_sigma"],
+        )
+        most = sum(
+            bounds(condition[key])[1]
+            for key in ("target_spots", "reference_spots", "target_clusters", "reference_clusters")
+        )
         if capacity is not None and most > capacity:
             raise InputError(
                 where,
@@ -232,7 +246,10 @@ def render_patches(
 
 
 def _check_room(
-    allowed: np.ndarray, counts: dict[str, np.ndarray], nuclei: Nuclei, settings: dict,
+    allowed: np.ndarray,
+    counts: dict[str, np.ndarray],
+    nuclei: Nuclei,
+    settings: dict,
     cond: np.ndarray,
 ) -> None:
     """Fail clearly when a nucleus cannot hold the signals its condition asks for."""
@@ -279,8 +296,9 @@ def _add_neighbours(
     flags[chosen] = visible.any(axis=(1, 2))
     room = _eroded(visible, 2)
     has_room = np.flatnonzero(room.any(axis=(1, 2)))
-    for channel, spots_range in zip(channels, (knob["target_spots"], knob["reference_spots"]),
-                                    strict=True):
+    for channel, spots_range in zip(
+        channels, (knob["target_spots"], knob["reference_spots"]), strict=True
+    ):
         numbers = integers(rng, spots_range, len(has_room))
         owners = np.repeat(has_room, numbers)
         blobs = Blobs(
@@ -361,7 +379,11 @@ def paint_patch_set(
     dtype = np.uint8 if settings["bit_depth"] == 8 else np.uint16
     with atomic_outputs(stack, table) as (stack_tmp, table_tmp):
         write_stack(
-            stack_tmp, pages(), (count, 3, size, size), dtype, CHANNELS,
+            stack_tmp,
+            pages(),
+            (count, 3, size, size),
+            dtype,
+            CHANNELS,
             settings["compression"],
             {"target": settings["probes"]["target"], "bit_depth": settings["bit_depth"]},
         )

@@ -43,14 +43,21 @@ def band_noise(
     field = scipy.fft.irfft2(scipy.fft.rfft2(white) * envelope, s=small).astype(np.float32)
     if factor > 1:
         planes = field.reshape(-1, *small).transpose(1, 2, 0)
-        field = np.concatenate(
-            [
-                cv2.resize(np.ascontiguousarray(planes[..., i : i + 128]), (width, height),
-                           interpolation=cv2.INTER_CUBIC).reshape(height, width, -1)
-                for i in range(0, planes.shape[2], 128)
-            ],
-            axis=2,
-        ).transpose(2, 0, 1).reshape(shape)
+        field = (
+            np.concatenate(
+                [
+                    cv2.resize(
+                        np.ascontiguousarray(planes[..., i : i + 128]),
+                        (width, height),
+                        interpolation=cv2.INTER_CUBIC,
+                    ).reshape(height, width, -1)
+                    for i in range(0, planes.shape[2], 128)
+                ],
+                axis=2,
+            )
+            .transpose(2, 0, 1)
+            .reshape(shape)
+        )
     field -= field.mean(axis=(-2, -1), keepdims=True)
     field /= field.std(axis=(-2, -1), keepdims=True) + 1e-6
     return field

@@ -62,8 +62,9 @@ def procedural_nuclei(
     for k in range(4):
         cos_k, sin_k = cos_k * cos_1 - sin_k * sin_1, sin_k * cos_1 + cos_k * sin_1
         a = amplitude[:, k, None, None]
-        outline += a * (np.cos(phase[:, k])[:, None, None] * cos_k
-                        - np.sin(phase[:, k])[:, None, None] * sin_k)
+        outline += a * (
+            np.cos(phase[:, k])[:, None, None] * cos_k - np.sin(phase[:, k])[:, None, None] * sin_k
+        )
     outline *= radius[:, None, None]
     relative = rho / outline
     mask = relative < 1.0

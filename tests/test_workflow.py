@@ -1,0 +1,195 @@
+"""The Snakemake workflow: lint, dry runs, a tiny real run, the report, rerun semantics."""
+
+from __future__ import annotations
+
+import copy
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import tifffile
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+TINY = ROOT / "tests" / "configs" / "tiny.yaml"
+pytestmark = pytest.mark.workflow
+
+
+def snakemake(workdir: Path, *args: str, config: Path = TINY) -> subprocess.CompletedProcess:
+    """Run snakemake on the repository's Snakefile in ``workdir`` with ``config``."""
+    command = [
+        str(BIN / "snakemake"),
+        "--snakefile",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(config),
+        *args,
+    ]
+    return subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={"PATH": f"{BIN}:/usr/bin:/bin", "HOME": str(workdir)},
+    )
+
+
+def planned(result: subprocess.CompletedProcess) -> dict[str, int]:
+    """Rule -> job count from a dry run's 'Job stats' table (empty when nothing to do)."""
+    assert result.returncode == 0, result.stderr + result.stdout
+    text = result.stdout + result.stderr
+    if "Nothing to be done" in text:
+        return {}
+    table = text.split("Job stats:")[1].split("total")[0]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny end-to-end run of the default DAG (module-wide, reused by several tests)."""
+    workdir = tmp_path_factory.mktemp("run")
+    result = snakemake(workdir, "--cores", "2")
+    assert result.returncode == 0, result.stderr[-4000:]
+    return workdir
+
+
+def test_snakefmt_clean() -> None:
+    result = subprocess.run(
+        [str(BIN / "snakefmt"), "--check", "Snakefile", "workflow/rules"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_snakemake_lint_clean(tmp_path: Path) -> None:
+    result = snakemake(tmp_path, "--lint")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Lints for" not in result.stdout + result.stderr
+
+
+def test_ruff_clean() -> None:
+    result = subprocess.run(
+        [str(BIN / "ruff"), "check", "src", "tests", "benchmarks", "workflow/scripts"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout
+
+
+def test_dry_run_default_config(tmp_path: Path) -> None:
+    result = snakemake(tmp_path, "-n", config=ROOT / "config" / "config.yaml")
+    assert planned(result) == {"fish_paint": 4, "fish_fields": 1, "fish_paint_report": 1, "all": 1}
+
+
+def test_dry_run_slurm_profile(tmp_path: Path) -> None:
+    result = snakemake(tmp_path, "-n", "--workflow-profile", str(ROOT / "workflow/profiles/slurm"))
+    assert planned(result)["fish_paint"] == 4
+
+
+def test_bad_config_stops_before_any_job(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"fish": {"paint": {"spot_sgima": [1, 2]}}}))
+    result = snakemake(tmp_path, "--cores", "1", config=bad)
+    assert result.returncode != 0
+    assert "[fish.paint.spot_sgima]: unknown key (did you mean 'spot_sigma'?)" in result.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_tiny_run_outputs(finished_run: Path) -> None:
+    train = pd.read_parquet(finished_run / "results/fish/synthetic/train.parquet")
+    stack = tifffile.imread(finished_run / "results/fish/synthetic/train.tif")
+    assert stack.shape == (48, 3, 128, 128)
+    assert train["class_name"].value_counts().to_dict() == {
+        "normal": 16,
+        "gain": 16,
+        "amplification": 16,
+    }
+    sheet = pd.read_csv(finished_run / "results/fish/fields/sheet.tsv", sep="\t")
+    assert len(sheet) == 3
+    for rule in ("fish_paint", "fish_fields", "fish_paint_report"):
+        assert any((finished_run / "logs" / rule).glob("*.log")), rule
+
+
+def test_report_after_tiny_run(finished_run: Path) -> None:
+    result = snakemake(finished_run, "--report", "report.html")
+    assert result.returncode == 0, result.stderr[-3000:]
+    html = (finished_run / "report.html").read_text(errors="ignore")
+    assert "FISH painter" in html and "realism.png" in html
+
+
+def _changed(finished_run: Path, edit: dict) -> dict[str, int]:
+    config = yaml.safe_load(TINY.read_text())
+    merged = copy.deepcopy(config)  # edited in place, key order kept as a user would
+    for path, value in edit.items():
+        node = merged
+        *parents, leaf = path.split("/")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    changed = finished_run / "changed.yaml"
+    changed.write_text(yaml.safe_dump(merged, sort_keys=False))
+    return planned(snakemake(finished_run, "-n", config=changed))
+
+
+def test_rerun_nothing_when_nothing_changed(finished_run: Path) -> None:
+    assert planned(snakemake(finished_run, "-n")) == {}
+
+
+def test_rerun_only_report_when_report_setting_changes(finished_run: Path) -> None:
+    assert _changed(finished_run, {"report/gallery_per_class": 2}) == {
+        "fish_paint_report": 1,
+        "all": 1,
+    }
+
+
+def test_rerun_fields_and_report_when_field_setting_changes(finished_run: Path) -> None:
+    assert _changed(finished_run, {"fish/fields/purity": 0.9}) == {
+        "fish_fields": 1,
+        "fish_paint_report": 1,
+        "all": 1,
+    }
+
+
+def test_rerun_everything_downstream_of_painter_settings(finished_run: Path) -> None:
+    assert _changed(finished_run, {"fish/paint/spot_cut": 0.25}) == {
+        "fish_paint": 4,
+        "fish_fields": 1,
+        "fish_paint_report": 1,
+        "all": 1,
+    }
+
+
+def test_env_pins_match_pyproject() -> None:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    env = yaml.safe_load((ROOT / "envs" / "fishline.yaml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert sorted(pip) == sorted(project["dependencies"])
+    assert "python=3.11" in env["dependencies"]
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_makefile_installs_the_pinned_slurm_plugin() -> None:
+    from importlib.metadata import version
+
+    makefile = (ROOT / "Makefile").read_text()
+    pin = re.search(r"snakemake-executor-plugin-slurm==([\d.]+)", makefile)[1]
+    assert version("snakemake-executor-plugin-slurm") == pin
+
+
+def test_reordering_config_keys_reruns_nothing(finished_run: Path) -> None:
+    config = yaml.safe_load(TINY.read_text())
+    reordered = finished_run / "reordered.yaml"
+    reordered.write_text(yaml.safe_dump(dict(reversed(config.items())), sort_keys=True))
+    assert planned(snakemake(finished_run, "-n", config=reordered)) == {}
