@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import imagecodecs
 import numpy as np
 import pandas as pd
 import tifffile
@@ -36,16 +37,33 @@ def atomic_outputs(*paths: str | Path) -> Iterator[list[Path]]:
         os.replace(temp, final)
 
 
+def encode_pages(stack: np.ndarray, compression: str) -> list[bytes] | np.ndarray:
+    """Split an N x C x H x W stack into H x W TIFF pages, compressed here when asked.
+
+    Compressing in the worker that painted the images, instead of in the single writer,
+    is what lets painting scale with cores.
+    """
+    pages = stack.reshape(-1, *stack.shape[-2:])
+    if compression == "none":
+        return pages
+    encode = {"zstd": imagecodecs.zstd_encode, "zlib": imagecodecs.zlib_encode}[compression]
+    return [encode(np.ascontiguousarray(page).tobytes()) for page in pages]
+
+
 def write_stack(
     path: str | Path,
-    pages: Iterable[np.ndarray],
+    pages: Iterable[np.ndarray | bytes],
     shape: Sequence[int],
     dtype: np.dtype | type,
     channel_names: Sequence[str],
     compression: str | None,
     metadata: dict[str, Any] | None = None,
 ) -> None:
-    """Stream an N x C x H x W stack to a TIFF, one H x W page at a time (memory flat in N)."""
+    """Stream an N x C x H x W stack to a TIFF, one H x W page at a time (memory flat in N).
+
+    ``pages`` are arrays, or bytes already compressed with ``compression`` by
+    :func:`encode_pages` (one strip per page).
+    """
     meta = {"axes": "QCYX", "channel_names": list(channel_names), **(metadata or {})}
     with tifffile.TiffWriter(path, bigtiff=True) as tif:
         tif.write(
@@ -54,6 +72,7 @@ def write_stack(
             dtype=np.dtype(dtype),
             photometric="minisblack",
             compression=None if compression == "none" else compression,
+            rowsperstrip=shape[-2],
             metadata=meta,
         )
 

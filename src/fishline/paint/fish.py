@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from fishline.config import deep_merge
 from fishline.errors import InputError
-from fishline.io import atomic_outputs, write_stack
+from fishline.io import atomic_outputs, encode_pages, write_stack
 from fishline.logging import get_logger
 from fishline.paint.draws import bounds, integers, uniform
 from fishline.paint.nuclei import Nuclei, NucleusLibrary, procedural_nuclei
@@ -315,18 +315,19 @@ def _add_neighbours(
 
 def _render_chunk(
     job: tuple[np.random.SeedSequence, dict, np.ndarray, NucleusLibrary | None],
-) -> tuple[np.ndarray, dict[str, Any]]:
+) -> tuple[list[bytes] | np.ndarray, dict[str, Any]]:
+    """Paint, quantise and encode one chunk (runs in a worker process)."""
     seed, settings, cond, library = job
     rng = np.random.default_rng(seed)
     images, _, record = render_patches(rng, settings, cond, library)
-    return quantise(images, settings["bit_depth"]), record
+    return encode_pages(quantise(images, settings["bit_depth"]), settings["compression"]), record
 
 
 def _init_worker() -> None:
     cv2.setNumThreads(1)
 
 
-def _ordered_results(jobs: list, threads: int) -> Iterator[tuple[np.ndarray, dict]]:
+def _ordered_results(jobs: list, threads: int) -> Iterator[tuple[Any, dict]]:
     """Render chunks in order, at most ``2 x threads`` in flight, so memory stays flat."""
     if threads <= 1:
         yield from map(_render_chunk, jobs)
@@ -371,10 +372,10 @@ def paint_patch_set(
     progress = tqdm(total=count, desc=f"paint {split}", unit="img")
 
     def pages() -> Iterator[np.ndarray]:
-        for images, record in _ordered_results(jobs, threads):
+        for encoded, record in _ordered_results(jobs, threads):
             records.append(pd.DataFrame(record))
-            progress.update(len(images))
-            yield from images.reshape(-1, size, size)
+            progress.update(len(records[-1]))
+            yield from encoded
 
     dtype = np.uint8 if settings["bit_depth"] == 8 else np.uint16
     with atomic_outputs(stack, table) as (stack_tmp, table_tmp):
