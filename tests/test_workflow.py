@@ -193,3 +193,18 @@ def test_reordering_config_keys_reruns_nothing(finished_run: Path) -> None:
     reordered = finished_run / "reordered.yaml"
     reordered.write_text(yaml.safe_dump(dict(reversed(config.items())), sort_keys=True))
     assert planned(snakemake(finished_run, "-n", config=reordered)) == {}
+
+
+def test_bad_library_file_fails_with_one_clear_message(tmp_path: Path) -> None:
+    (tmp_path / "n1.tif").write_bytes(b"not a tiff")
+    tifffile.imwrite(tmp_path / "m1.tif", pd.DataFrame([[1]]).to_numpy().astype("uint8"))
+    (tmp_path / "lib.tsv").write_text("id\timage\tmask\nn1\tn1.tif\tm1.tif\n")
+    config = yaml.safe_load(TINY.read_text())
+    config["fish"]["paint"]["nuclei"] = {"source": "library", "library": str(tmp_path / "lib.tsv")}
+    path = tmp_path / "library.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = snakemake(tmp_path, "--cores", "1", "results/fish/synthetic/val.tif", config=path)
+    assert result.returncode != 0
+    assert f"fishline error: {tmp_path / 'n1.tif'} [n1]: cannot read TIFF" in result.stderr
+    assert "Traceback" not in (tmp_path / "logs/fish_paint/val.log").read_text()
+    assert not list((tmp_path / "results").rglob("*.tif"))

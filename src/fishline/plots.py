@@ -33,9 +33,9 @@ def to_rgb(image: np.ndarray) -> np.ndarray:
     return np.clip(data / top, 0, 1).transpose(1, 2, 0)
 
 
-def _save(figure: plt.Figure, path: str | Path) -> None:
+def _save(figure: plt.Figure, path: str | Path, dpi: int = 110) -> None:
     with atomic_outputs(path) as (temp,):
-        figure.savefig(temp, dpi=110, bbox_inches="tight", format="png")
+        figure.savefig(temp, dpi=dpi, bbox_inches="tight", format="png")
     plt.close(figure)
 
 
@@ -70,7 +70,7 @@ def class_gallery(
         axes[row, 0].text(
             -0.1, 0.5, label, transform=axes[row, 0].transAxes, ha="right", va="center", fontsize=8
         )
-    _save(figure, path)
+    _save(figure, path, dpi=80)  # many panels: keep the report light
 
 
 def realism_gallery(paint: dict[str, Any], seed: int, path: str | Path, columns: int = 6) -> None:
