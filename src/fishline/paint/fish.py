@@ -20,7 +20,13 @@ from fishline.logging import get_logger
 from fishline.paint.draws import bounds, integers, uniform
 from fishline.paint.nuclei import Nuclei, NucleusLibrary, procedural_nuclei
 from fishline.paint.optics import apply_optics, quantise
-from fishline.paint.signals import Blobs, random_walks, render_blobs, sample_positions
+from fishline.paint.signals import (
+    Blobs,
+    random_walks,
+    render_blobs,
+    sample_positions,
+    single_spots,
+)
 
 CHANNELS = ("red", "green", "dapi")
 SPOT_WINDOW = 21
@@ -141,15 +147,9 @@ def _spot_blobs(
     allowed: np.ndarray,
     channel: int,
 ) -> Blobs:
-    count = len(owners)
-    return Blobs(
-        image=owners,
-        channel=np.full(count, channel),
-        centre=sample_positions(rng, allowed, owners),
-        members=np.zeros((count, 1, 2), np.float32),
-        sigma=_per_condition(rng, settings, cond[owners], "spot_sigma", "float"),
-        peak=_per_condition(rng, settings, cond[owners], "spot_intensity", "float"),
-    )
+    sigma = _per_condition(rng, settings, cond[owners], "spot_sigma", "float")
+    peak = _per_condition(rng, settings, cond[owners], "spot_intensity", "float")
+    return single_spots(rng, allowed, owners, channel, sigma, peak)
 
 
 def _cluster_blobs(
@@ -301,14 +301,10 @@ def _add_neighbours(
     ):
         numbers = integers(rng, spots_range, len(has_room))
         owners = np.repeat(has_room, numbers)
-        blobs = Blobs(
-            image=chosen[owners],
-            channel=np.full(len(owners), channel),
-            centre=sample_positions(rng, room, owners),
-            members=np.zeros((len(owners), 1, 2), np.float32),
-            sigma=uniform(rng, settings["spot_sigma"], len(owners)),
-            peak=uniform(rng, settings["spot_intensity"], len(owners)),
-        )
+        sigma = uniform(rng, settings["spot_sigma"], len(owners))
+        peak = uniform(rng, settings["spot_intensity"], len(owners))
+        blobs = single_spots(rng, room, owners, channel, sigma, peak)
+        blobs.image = chosen[owners]
         render_blobs(rng, blobs, SPOT_WINDOW, settings["spot_cut"], settings["warp"], images)
     return flags
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from fishline.paint.draws import integers, uniform
 from fishline.paint.noise import band_noise, standard_normal, unit_range
-from fishline.paint.signals import Blobs, render_blobs, sample_positions
+from fishline.paint.signals import render_blobs, single_spots
 
 DAPI = 2
 
@@ -42,14 +42,10 @@ def add_debris(
     counts[outside.sum(axis=(1, 2)) == 0] = 0
     owners = np.repeat(np.arange(batch), counts)
     total = len(owners)
-    blobs = Blobs(
-        image=owners,
-        channel=rng.integers(0, 2, total),
-        centre=sample_positions(rng, outside, owners),
-        members=np.zeros((total, 1, 2), np.float32),
-        sigma=uniform(rng, knob["sigma"], total),
-        peak=uniform(rng, knob["intensity"], total),
-    )
+    channel = rng.integers(0, 2, total)
+    sigma = uniform(rng, knob["sigma"], total)
+    peak = uniform(rng, knob["intensity"], total)
+    blobs = single_spots(rng, outside, owners, channel, sigma, peak)
     render_blobs(rng, blobs, 25, 0.1, warp, images)
     return counts
 

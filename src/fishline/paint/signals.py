@@ -88,6 +88,26 @@ class Blobs:
     peak: np.ndarray  # (S,) float
 
 
+def single_spots(
+    rng: np.random.Generator,
+    allowed: np.ndarray,
+    owners: np.ndarray,
+    channel: int | np.ndarray,
+    sigma: np.ndarray,
+    peak: np.ndarray,
+) -> Blobs:
+    """One-member blobs (plain spots) at uniform positions inside ``allowed[owner]``."""
+    count = len(owners)
+    return Blobs(
+        image=owners,
+        channel=np.broadcast_to(channel, (count,)),
+        centre=sample_positions(rng, allowed, owners),
+        members=np.zeros((count, 1, 2), np.float32),
+        sigma=sigma,
+        peak=peak,
+    )
+
+
 def render_blobs(
     rng: np.random.Generator,
     blobs: Blobs,
