@@ -21,13 +21,19 @@ def standard_normal(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndar
 
 
 def band_noise(
-    rng: np.random.Generator, shape: tuple[int, ...], low: float, high: float, slope: float = 1.0
+    rng: np.random.Generator,
+    shape: tuple[int, ...],
+    low: float,
+    high: float,
+    slope: float = 1.0,
+    unit: bool = False,
 ) -> np.ndarray:
-    """Zero-mean, unit-std noise whose spectrum lies between ``low`` and ``high`` cycles/px.
+    """Noise whose spectrum lies between ``low`` and ``high`` cycles/px.
 
     Amplitudes fall as ``1/f**slope`` inside the band: a wide band gives chromatin texture,
     a very low band out-of-focus haze. Low bands are synthesised on a coarser grid and
-    resized up, which is what makes haze cheap. Leading axes are a batch (one FFT call).
+    resized up (linearly), which is what makes haze cheap. Leading axes are a batch (one
+    FFT call). Returns zero-mean, unit-std fields, or with ``unit`` fields spanning [0, 1].
     """
     height, width = shape[-2:]
     factor = 1
@@ -41,30 +47,24 @@ def band_noise(
     envelope = np.where(band, 1.0 / np.maximum(radius, 1e-3) ** slope, 0.0).astype(np.float32)
     white = standard_normal(rng, (*shape[:-2], *small))
     field = scipy.fft.irfft2(scipy.fft.rfft2(white) * envelope, s=small).astype(np.float32)
-    if factor > 1:
-        planes = field.reshape(-1, *small).transpose(1, 2, 0)
-        field = (
-            np.concatenate(
-                [
-                    cv2.resize(
-                        np.ascontiguousarray(planes[..., i : i + 128]),
-                        (width, height),
-                        interpolation=cv2.INTER_CUBIC,
-                    ).reshape(height, width, -1)
-                    for i in range(0, planes.shape[2], 128)
-                ],
-                axis=2,
-            )
-            .transpose(2, 0, 1)
-            .reshape(shape)
+    # normalise on the small grid: linear resizing keeps min, max, mean and scale
+    if unit:
+        low_value = field.min(axis=(-2, -1), keepdims=True)
+        field = (field - low_value) / np.maximum(
+            field.max(axis=(-2, -1), keepdims=True) - low_value, 1e-6
         )
-    field -= field.mean(axis=(-2, -1), keepdims=True)
-    field /= field.std(axis=(-2, -1), keepdims=True) + 1e-6
-    return field
-
-
-def unit_range(field: np.ndarray) -> np.ndarray:
-    """Rescale each image of a batch to [0, 1]."""
-    low = field.min(axis=(-2, -1), keepdims=True)
-    high = field.max(axis=(-2, -1), keepdims=True)
-    return (field - low) / np.maximum(high - low, 1e-6)
+    else:
+        field -= field.mean(axis=(-2, -1), keepdims=True)
+        field /= field.std(axis=(-2, -1), keepdims=True) + 1e-6
+    if factor == 1:
+        return field
+    planes = field.reshape(-1, *small).transpose(1, 2, 0)
+    resized = [
+        cv2.resize(
+            np.ascontiguousarray(planes[..., i : i + 128]),
+            (width, height),
+            interpolation=cv2.INTER_LINEAR,
+        ).reshape(height, width, -1)
+        for i in range(0, planes.shape[2], 128)
+    ]
+    return np.concatenate(resized, axis=2).transpose(2, 0, 1).reshape(shape)

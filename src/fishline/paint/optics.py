@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from fishline.paint.draws import integers, uniform
-from fishline.paint.noise import band_noise, standard_normal, unit_range
+from fishline.paint.noise import band_noise, standard_normal
 from fishline.paint.signals import render_blobs, single_spots
 
 DAPI = 2
@@ -23,7 +23,7 @@ def add_haze(rng: np.random.Generator, images: np.ndarray, knob: dict[str, Any])
     batch, channels, height, width = images.shape
     levels = uniform(rng, knob["level"], (batch, channels))
     levels[:, DAPI] *= knob["dapi_fraction"]
-    field = unit_range(band_noise(rng, (batch, channels, height, width), 0.0, 4.0 / height))
+    field = band_noise(rng, (batch, channels, height, width), 0.0, 4.0 / height, unit=True)
     images += levels[:, :, None, None] * field
     return levels
 
