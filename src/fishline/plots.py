@@ -33,7 +33,8 @@ def to_rgb(image: np.ndarray) -> np.ndarray:
     return np.clip(data / top, 0, 1).transpose(1, 2, 0)
 
 
-def _save(figure: plt.Figure, path: str | Path, dpi: int = 110) -> None:
+def save_figure(figure: plt.Figure, path: str | Path, dpi: int = 110) -> None:
+    """Write a figure as PNG atomically and free it."""
     with atomic_outputs(path) as (temp,):
         figure.savefig(temp, dpi=dpi, bbox_inches="tight", format="png")
     plt.close(figure)
@@ -70,7 +71,7 @@ def class_gallery(
         axes[row, 0].text(
             -0.1, 0.5, label, transform=axes[row, 0].transAxes, ha="right", va="center", fontsize=8
         )
-    _save(figure, path, dpi=80)  # many panels: keep the report light
+    save_figure(figure, path, dpi=80)  # many panels: keep the report light
 
 
 def realism_gallery(paint: dict[str, Any], seed: int, path: str | Path, columns: int = 6) -> None:
@@ -102,7 +103,7 @@ def realism_gallery(paint: dict[str, Any], seed: int, path: str | Path, columns:
             va="center",
             fontsize=8,
         )
-    _save(figure, path)
+    save_figure(figure, path)
 
 
 def class_counts(tables: Sequence[str], path: str | Path) -> None:
@@ -112,7 +113,7 @@ def class_counts(tables: Sequence[str], path: str | Path) -> None:
     sns.countplot(data=frame, x="split", hue="class_name", ax=ax, palette=CLASS_COLOURS[:3])
     ax.set_ylabel("images")
     ax.legend(title="class", fontsize=8)
-    _save(figure, path)
+    save_figure(figure, path)
 
 
 def signal_counts(tables: Sequence[str], path: str | Path) -> None:
@@ -131,7 +132,7 @@ def signal_counts(tables: Sequence[str], path: str | Path) -> None:
             legend=ax is axes[-1],
         )
         ax.set_xlabel(column.replace("_", " "))
-    _save(figure, path)
+    save_figure(figure, path)
 
 
 def fields_overview(sheet: str, nuclei: str, classes: Sequence[str], path: str | Path) -> None:
@@ -157,7 +158,7 @@ def fields_overview(sheet: str, nuclei: str, classes: Sequence[str], path: str |
         for i, name in enumerate(classes)
     ]
     axes[0, -1].legend(handles=handles, loc="lower right", fontsize=8)
-    _save(figure, path)
+    save_figure(figure, path)
 
 
 def painter_figures(

@@ -22,6 +22,8 @@ CONDA_ENV = "../../envs/fishline.yaml"
 
 wildcard_constraints:
     split="|".join(SPLITS),
+    test_set="|".join(SPLITS),
+    model="|".join(config["fish"]["models"]),
 
 
 def stage_seed(stage, *keys):
@@ -50,4 +52,41 @@ def get_final_output():
         *fish_paint_outputs(),
         "results/fish/fields/sheet.tsv",
         *fish_painter_figures(),
+        *fish_classifier_outputs(),
+    ]
+
+
+FISH_MODELS = list(config["fish"]["models"])
+FISH_TEST_SETS = config["fish"]["evaluate"]["test_sets"]
+
+
+def fish_model_spec(name):
+    """Training settings of one model: fish.train with the model's own changes."""
+    return {**config["fish"]["train"], **config["fish"]["models"][name]}
+
+
+def gpus():
+    """GPUs a network rule requests: one when the configured device is CUDA."""
+    return 1 if config["device"] == "cuda" else 0
+
+
+def fish_classifier_outputs():
+    """Evaluation metrics of every model on every FISH test set, and the comparison."""
+    return [
+        *expand(
+            "results/fish/eval/{model}/{test_set}.json",
+            model=FISH_MODELS,
+            test_set=FISH_TEST_SETS,
+        ),
+        *expand(
+            "results/fish/compare/{name}",
+            name=[
+                "retention.html",
+                "summary.tsv",
+                "calibration.png",
+                "threshold.png",
+                "confusion.png",
+                "training.png",
+            ],
+        ),
     ]

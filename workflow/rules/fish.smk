@@ -95,3 +95,116 @@ rule fish_paint_report:
         seed=stage_seed("fish_paint_report"),
     script:
         "../scripts/fish_paint_report.py"
+
+
+rule fish_train:
+    input:
+        stack="results/fish/synthetic/train.tif",
+        table="results/fish/synthetic/train.parquet",
+    output:
+        model="results/fish/models/{model}.pt",
+        history="results/fish/models/{model}.history.parquet",
+    params:
+        method=lambda wc: fish_model_spec(wc.model),
+        augment=lookup(dpath="fish/augment", within=config),
+        classes=lookup(dpath="fish/paint/classes", within=config),
+        seed=lambda wc: stage_seed("fish_train", wc.model),
+        device=lookup(dpath="device", within=config),
+        checkpoint=lambda wc: f"results/fish/models/checkpoints/{wc.model}.ckpt",
+    log:
+        "logs/fish_train/{model}.log",
+    benchmark:
+        "logs/fish_train/{model}.benchmark.tsv"
+    threads: 2
+    resources:
+        mem_mb=lambda wc, attempt: 6000 * attempt,
+        runtime=240,
+        gpu=gpus(),
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/fish_train.py"
+
+
+rule fish_evaluate:
+    input:
+        model="results/fish/models/{model}.pt",
+        stack="results/fish/synthetic/{test_set}.tif",
+        table="results/fish/synthetic/{test_set}.parquet",
+    output:
+        predictions="results/fish/eval/{model}/{test_set}.parquet",
+        metrics="results/fish/eval/{model}/{test_set}.json",
+    params:
+        device=lookup(dpath="device", within=config),
+    log:
+        "logs/fish_evaluate/{model}/{test_set}.log",
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=30,
+        gpu=gpus(),
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/fish_evaluate.py"
+
+
+rule fish_compare:
+    input:
+        predictions=expand(
+            "results/fish/eval/{model}/{test_set}.parquet",
+            model=FISH_MODELS,
+            test_set=FISH_TEST_SETS,
+        ),
+        histories=expand("results/fish/models/{model}.history.parquet", model=FISH_MODELS),
+    output:
+        retention=report(
+            "results/fish/compare/retention.html",
+            caption="../report/fish_retention.rst",
+            category="FISH classifier",
+            labels={"figure": "accuracy at retained fractions"},
+        ),
+        summary=report(
+            "results/fish/compare/summary.tsv",
+            caption="../report/fish_summary.rst",
+            category="FISH classifier",
+            labels={"figure": "accuracy and calibration"},
+        ),
+        calibration=report(
+            "results/fish/compare/calibration.png",
+            caption="../report/fish_calibration.rst",
+            category="FISH classifier",
+            labels={"figure": "calibration diagrams"},
+        ),
+        threshold=report(
+            "results/fish/compare/threshold.png",
+            caption="../report/fish_threshold.rst",
+            category="FISH classifier",
+            labels={"figure": "accuracy and class mix vs certainty"},
+        ),
+        confusion=report(
+            "results/fish/compare/confusion.png",
+            caption="../report/fish_confusion.rst",
+            category="FISH classifier",
+            labels={"figure": "confusion matrices"},
+        ),
+        training=report(
+            "results/fish/compare/training.png",
+            caption="../report/fish_training.rst",
+            category="FISH classifier",
+            labels={"figure": "training curves"},
+        ),
+    params:
+        models=FISH_MODELS,
+        test_sets=FISH_TEST_SETS,
+        classes=lookup(dpath="fish/paint/classes", within=config),
+    log:
+        "logs/fish_compare/fish_compare.log",
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=15,
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/fish_compare.py"

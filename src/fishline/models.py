@@ -1,0 +1,54 @@
+"""Model files: one ``.pt`` with the state dict, the config that built it, class names and
+training metadata; :func:`load` rebuilds any model kind from it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from fishline.errors import InputError
+from fishline.io import atomic_outputs
+
+
+def build(kind: str, spec: dict[str, Any]) -> nn.Module:
+    """Construct an untrained model of ``kind`` from its build spec."""
+    if kind == "fishnet":
+        from fishline.nets.fish import FishNet
+
+        return FishNet(spec["classes"], spec.get("in_channels", 3))
+    raise InputError("model", f"unknown model kind '{kind}'")
+
+
+def save(
+    path: str | Path,
+    model: nn.Module,
+    kind: str,
+    spec: dict[str, Any],
+    class_names: list[str],
+    metadata: dict[str, Any],
+) -> None:
+    """Write a model file atomically."""
+    payload = {
+        "kind": kind,
+        "spec": spec,
+        "class_names": class_names,
+        "metadata": metadata,
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+    }
+    with atomic_outputs(path) as (temp,):
+        torch.save(payload, temp)
+
+
+def load(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild a saved model (in eval mode) and return it with its file's other fields."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:  # torch raises several types for corrupt files
+        raise InputError(str(path), f"cannot read model file ({error})") from error
+    model = build(payload["kind"], payload["spec"])
+    model.load_state_dict(payload["state_dict"])
+    model.eval()
+    return model, {k: v for k, v in payload.items() if k != "state_dict"}

@@ -1,0 +1,1 @@
+"""Network definitions and one loader that rebuilds any saved model kind."""

@@ -1,0 +1,1 @@
+"""Training: losses, batched augmentations, the loop with checkpoints and resume."""

@@ -1,0 +1,316 @@
+"""Training and evaluating the FISH classifier: joint, ce, cl_detached, cl_attached."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from fishline import models
+from fishline.errors import InputError
+from fishline.io import atomic_outputs, read_patch_set, read_stack
+from fishline.logging import get_logger
+from fishline.nets.fish import FishNet
+from fishline.train.augment import augment
+from fishline.train.losses import joint_loss, nt_xent
+from fishline.train.loop import (
+    cosine_lr,
+    load_checkpoint,
+    save_checkpoint,
+    setup_device,
+    spec_hash,
+)
+from fishline.uncertainty import (
+    RETAINED,
+    certainty,
+    expected_calibration_error,
+    retention_accuracy,
+)
+
+log = get_logger("train.fish")
+
+
+def load_patches(
+    stack: str | Path, table: str | Path, classes: list[str], channels: int = 3
+) -> tuple[torch.Tensor, torch.Tensor, pd.DataFrame, float]:
+    """Patch set as (uint8/int16 images, int64 labels, table, full-scale value), checked."""
+    images, frame = read_patch_set(stack, table)
+    _, meta = read_stack(stack)
+    if images.ndim != 4 or images.shape[1] != channels:
+        raise InputError(str(stack), f"expected N x {channels} x H x W images, got {images.shape}")
+    unknown = sorted(set(frame["class_name"]) - set(classes))
+    if unknown:
+        raise InputError(
+            str(table), f"unknown class names {unknown}; known: {classes}", item="class_name"
+        )
+    labels = frame["class_name"].map({name: i for i, name in enumerate(classes)}).to_numpy()
+    full_scale = float((1 << int(meta.get("bit_depth", 8 * images.itemsize))) - 1)
+    tensor = torch.from_numpy(images.astype(np.int16) if images.dtype == np.uint16 else images)
+    return tensor, torch.from_numpy(labels.astype(np.int64)), frame, full_scale
+
+
+def _prepare(
+    batch: torch.Tensor, full_scale: float, size: int, device: torch.device
+) -> torch.Tensor:
+    images = batch.to(device, non_blocking=True).float() / full_scale
+    if images.shape[-1] != size:
+        images = F.interpolate(
+            images, size=(size, size), mode="bilinear", antialias=True, align_corners=False
+        )
+    if device.type == "cuda":
+        images = images.contiguous(memory_format=torch.channels_last)
+    return images
+
+
+def _phases(method: dict[str, Any]) -> list[tuple[str, int]]:
+    """(objective, epochs) per training phase of a method."""
+    kind, epochs = method["method"], method["epochs"]
+    if kind == "joint":
+        return [("joint", epochs)]
+    if kind == "ce":
+        return [("ce", epochs)]
+    pretrain = method["pretrain_epochs"]
+    return [("contrastive", pretrain), ("detached" if kind == "cl_detached" else "ce", epochs)]
+
+
+def train_fish_model(
+    train_stack: str,
+    train_table: str,
+    method: dict[str, Any],
+    augmentations: dict[str, Any],
+    classes: list[str],
+    seed: int,
+    model_path: str | Path,
+    history_path: str | Path,
+    checkpoint_path: str | Path,
+    device: str = "auto",
+    threads: int = 1,
+) -> None:
+    """Train one FISH classifier as ``method`` says; checkpoint every epoch and resume.
+
+    ``method`` carries ``method`` (joint/ce/cl_detached/cl_attached), epochs, batch size,
+    learning-rate range, warm-up steps, cycle epochs, lambda, smoothing, temperature,
+    ``input_size``, the augmentation preset and the augmentations switched off.
+    """
+    dev = setup_device(device, threads, seed)
+    images, labels, _, full_scale = load_patches(train_stack, train_table, classes)
+    settings = _augment_settings(augmentations, method)
+    fingerprint = spec_hash(
+        {"method": method, "augment": settings, "seed": seed, "n": len(labels), "classes": classes}
+    )
+    model = FishNet(len(classes)).to(dev)
+    if dev.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=method["lr"][1])
+    data_order = torch.Generator().manual_seed(seed)
+    aug_generator = torch.Generator(device=dev).manual_seed(seed + 1)
+    history: list[dict[str, Any]] = []
+    start_epoch = 0
+    checkpoint_path = Path(checkpoint_path)
+    state = load_checkpoint(checkpoint_path, fingerprint)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        data_order.set_state(state["data_order"])
+        aug_generator.set_state(state["aug_generator"])
+        history, start_epoch = state["history"], state["epoch"]
+
+    batch = method["batch_size"]
+    steps_per_epoch = max(1, len(labels) // batch)
+    schedule = [(objective, e) for objective, count in _phases(method) for e in range(count)]
+    use_bf16 = dev.type == "cuda"
+    for epoch in range(start_epoch, len(schedule)):
+        objective, phase_epoch = schedule[epoch]
+        _set_trainable(model, objective)
+        model.train()
+        order = torch.randperm(len(labels), generator=data_order)
+        totals: dict[str, float] = {}
+        progress = tqdm(
+            range(steps_per_epoch), desc=f"epoch {epoch + 1}/{len(schedule)}", unit="step"
+        )
+        for step in progress:
+            lr = cosine_lr(
+                phase_epoch * steps_per_epoch + step,
+                method["warmup_steps"],
+                method["cycle_epochs"] * steps_per_epoch,
+                *method["lr"],
+            )
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            index = order[step * batch : (step + 1) * batch]
+            x = _prepare(images[index], full_scale, method["input_size"], dev)
+            y = labels[index].to(dev)
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_bf16):
+                loss, parts = _objective(model, objective, x, y, settings, aug_generator, method)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            for key, value in {"loss": float(loss), **parts}.items():
+                totals[key] = totals.get(key, 0.0) + value / steps_per_epoch
+            progress.set_postfix(loss=f"{float(loss):.3f}")
+        history.append({"epoch": epoch + 1, "objective": objective, "lr": lr, **totals})
+        log.info("epoch %d %s: %s", epoch + 1, objective, totals)
+        save_checkpoint(
+            checkpoint_path,
+            {
+                "fingerprint": fingerprint,
+                "epoch": epoch + 1,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "data_order": data_order.get_state(),
+                "aug_generator": aug_generator.get_state(),
+                "history": history,
+            },
+        )
+    spec = {"classes": len(classes), "in_channels": 3}
+    metadata = {
+        "method": method,
+        "augment": settings,
+        "seed": seed,
+        "full_scale": full_scale,
+        "input_size": method["input_size"],
+        "epochs": len(schedule),
+        "train_images": len(labels),
+    }
+    with atomic_outputs(history_path) as (temp,):
+        pd.DataFrame(history).to_parquet(temp, index=False)
+    models.save(model_path, model, "fishnet", spec, classes, metadata)
+    checkpoint_path.unlink(missing_ok=True)
+
+
+def _augment_settings(presets: dict[str, Any], method: dict[str, Any]) -> dict[str, Any]:
+    """The method's augmentation preset with its switched-off steps disabled."""
+    if method["augment"] == "none":
+        chosen = {key: {**value, "enabled": False} for key, value in presets["heavy"].items()}
+    else:
+        chosen = {key: dict(value) for key, value in presets[method["augment"]].items()}
+    for key in method["augment_off"]:
+        chosen[key]["enabled"] = False
+    return chosen
+
+
+def _set_trainable(model: FishNet, objective: str) -> None:
+    """Freeze the backbone for the detached head phase; train everything otherwise."""
+    frozen = objective == "detached"
+    for parameter in model.backbone.parameters():
+        parameter.requires_grad_(not frozen)
+    for parameter in model.projection.parameters():
+        parameter.requires_grad_(not frozen)
+
+
+def _objective(
+    model: FishNet,
+    objective: str,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    settings: dict[str, Any],
+    generator: torch.Generator,
+    method: dict[str, Any],
+) -> tuple[torch.Tensor, dict[str, float]]:
+    if objective in ("joint", "contrastive"):
+        first = augment(x, settings, generator)
+        second = augment(x, settings, generator)
+        _, z1, logits1 = model(first)
+        _, z2, logits2 = model(second)
+        if objective == "contrastive":
+            loss = nt_xent(z1.float(), z2.float(), method["temperature"])
+            return loss, {"contrastive": float(loss)}
+        return joint_loss(
+            (z1.float(), z2.float()),
+            (logits1.float(), logits2.float()),
+            y,
+            method["lambda"],
+            method["smoothing"],
+            method["temperature"],
+        )
+    _, _, logits = model(augment(x, settings, generator))
+    loss = F.cross_entropy(logits.float(), y, label_smoothing=method["smoothing"])
+    return loss, {"cross_entropy": float(loss)}
+
+
+@torch.no_grad()
+def predict(
+    model_path: str | Path,
+    stack: str | Path,
+    table: str | Path,
+    device: str = "auto",
+    threads: int = 1,
+    batch: int = 256,
+) -> pd.DataFrame:
+    """Per-image predictions: class probabilities, prediction, certainty, 128-d features."""
+    model, info = models.load(model_path)
+    classes = info["class_names"]
+    dev = setup_device(device, threads, 0)
+    model.to(dev)
+    images, labels, frame, full_scale = load_patches(stack, table, classes)
+    size = info["metadata"]["input_size"]
+    smoothing = info["metadata"]["method"]["smoothing"]
+    probabilities, features = [], []
+    for start in tqdm(range(0, len(labels), batch), desc="predict", unit="batch"):
+        x = _prepare(images[start : start + batch], full_scale, size, dev)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+            representation, _, logits = model(x)
+        probabilities.append(torch.softmax(logits.float(), 1).cpu().numpy())
+        features.append(representation.float().cpu().numpy())
+    p = np.concatenate(probabilities)
+    out = pd.DataFrame(
+        {"index": frame["index"], "label": labels.numpy(), "class_name": frame["class_name"]}
+    )
+    out["prediction"] = p.argmax(1)
+    out["predicted_class"] = [classes[i] for i in out["prediction"]]
+    out["correct"] = out["prediction"] == out["label"]
+    out["confidence"] = p.max(1)
+    out["certainty"] = certainty(p, smoothing)
+    for i, name in enumerate(classes):
+        out[f"p_{name}"] = p[:, i]
+    out["representation"] = list(np.concatenate(features).round(5))
+    return out
+
+
+def evaluate_predictions(predictions: pd.DataFrame, classes: list[str]) -> dict[str, Any]:
+    """Accuracy, confusion matrix, ECE (+/- parts) and accuracy at retained fractions."""
+    correct = predictions["correct"].to_numpy()
+    confusion = pd.crosstab(
+        pd.Categorical(predictions["class_name"], classes),
+        pd.Categorical(predictions["predicted_class"], classes),
+        dropna=False,
+    ).to_numpy()
+    retention = retention_accuracy(predictions["certainty"].to_numpy(), correct)
+    return {
+        "n": int(len(predictions)),
+        "accuracy": float(correct.mean()),
+        "confusion": confusion.tolist(),
+        "classes": classes,
+        **expected_calibration_error(predictions["certainty"].to_numpy(), correct),
+        "ece_softmax": expected_calibration_error(predictions["confidence"].to_numpy(), correct)[
+            "ece"
+        ],
+        "retention": {str(k): retention[k] for k in RETAINED},
+        "max_certainty_fraction": float((predictions["certainty"] >= 0.999).mean()),
+    }
+
+
+def evaluate_fish_model(
+    model_path: str,
+    stack: str,
+    table: str,
+    predictions_path: str,
+    metrics_path: str,
+    device: str = "auto",
+    threads: int = 1,
+) -> dict[str, Any]:
+    """Predict a patch set and write per-item predictions (Parquet) and metrics (JSON)."""
+    predictions = predict(model_path, stack, table, device, threads)
+    _, info = models.load(model_path)
+    metrics = evaluate_predictions(predictions, info["class_names"])
+    with atomic_outputs(predictions_path, metrics_path) as (pred_tmp, metrics_tmp):
+        predictions.to_parquet(pred_tmp, index=False)
+        metrics_tmp.write_text(json.dumps(metrics, indent=2))
+    log.info("accuracy %.3f, ECE %.3f", metrics["accuracy"], metrics["ece"])
+    return metrics

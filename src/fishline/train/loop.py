@@ -1,0 +1,63 @@
+"""Pieces every training loop shares: device and threads, schedule, checkpoints, history."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from fishline.io import atomic_outputs
+from fishline.logging import get_logger
+
+log = get_logger("train")
+
+
+def setup_device(device: str, threads: int, seed: int) -> torch.device:
+    """Pick the device (``auto`` = CUDA when present), seed torch, bound CPU threads."""
+    torch.manual_seed(seed)
+    torch.set_num_threads(max(1, threads))
+    chosen = torch.device(
+        "cuda"
+        if device == "auto" and torch.cuda.is_available()
+        else ("cpu" if device == "auto" else device)
+    )
+    if chosen.type == "cpu":
+        torch.use_deterministic_algorithms(True)
+    log.info("device %s, %d CPU threads", chosen, torch.get_num_threads())
+    return chosen
+
+
+def cosine_lr(step: int, warmup: int, cycle: int, low: float, high: float) -> float:
+    """Linear warm-up from ``low`` to ``high`` over ``warmup`` steps, then cosine annealing
+    back to ``low`` over ``cycle`` steps, restarting every cycle."""
+    if step < warmup:
+        return low + (high - low) * (step + 1) / warmup
+    position = ((step - warmup) % max(cycle, 1)) / max(cycle, 1)
+    return low + 0.5 * (high - low) * (1 + math.cos(math.pi * position))
+
+
+def spec_hash(spec: dict[str, Any]) -> str:
+    """Fingerprint of everything that defines a training run (checkpoints must match it)."""
+    return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """Write a resumable checkpoint atomically (a kill never leaves a torn file)."""
+    with atomic_outputs(path) as (temp,):
+        torch.save(state, temp)
+
+
+def load_checkpoint(path: Path, fingerprint: str) -> dict[str, Any] | None:
+    """Return the checkpoint at ``path`` if it belongs to the same run, else None."""
+    if not path.is_file():
+        return None
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if state.get("fingerprint") != fingerprint:
+        log.info("ignoring checkpoint %s from a different configuration", path)
+        return None
+    log.info("resuming from %s (epoch %d done)", path, state["epoch"])
+    return state

@@ -1,0 +1,14 @@
+"""Snakemake glue for rule fish_compare."""
+
+from fishline.compare import fish_compare
+from fishline.logging import log_to
+
+with log_to(snakemake.log[0]):
+    fish_compare(
+        predictions=snakemake.input.predictions,
+        histories=snakemake.input.histories,
+        models=snakemake.params.models,
+        test_sets=snakemake.params.test_sets,
+        classes=snakemake.params.classes,
+        outputs=dict(snakemake.output.items()),
+    )

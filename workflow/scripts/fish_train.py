@@ -1,0 +1,19 @@
+"""Snakemake glue for rule fish_train."""
+
+from fishline.logging import log_to
+from fishline.train.fish import train_fish_model
+
+with log_to(snakemake.log[0]):
+    train_fish_model(
+        snakemake.input.stack,
+        snakemake.input.table,
+        method=snakemake.params.method,
+        augmentations=snakemake.params.augment,
+        classes=snakemake.params.classes,
+        seed=snakemake.params.seed,
+        model_path=snakemake.output.model,
+        history_path=snakemake.output.history,
+        checkpoint_path=snakemake.params.checkpoint,
+        device=snakemake.params.device,
+        threads=snakemake.threads,
+    )
