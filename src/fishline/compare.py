@@ -9,15 +9,15 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
 
-from fishline.io import atomic_outputs  # noqa: E402
-from fishline.plots import CLASS_COLOURS, save_figure  # noqa: E402
-from fishline.train.fish import evaluate_predictions  # noqa: E402
-from fishline.uncertainty import RETAINED, calibration_bins  # noqa: E402
+from fishline.io import atomic_outputs
+from fishline.plots import CLASS_COLOURS, save_figure
+from fishline.train.fish import evaluate_predictions
+from fishline.uncertainty import RETAINED, calibration_bins
 
 # Bonath et al., Table 3: accuracy (%) at retained fractions on 1814 real nuclei.
 PAPER_RETENTION = {

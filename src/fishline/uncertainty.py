@@ -79,6 +79,6 @@ def retention_accuracy(
     ranked = np.asarray(correct, float)[order]
     out = {}
     for percent in retained:
-        keep = max(1, int(round(len(ranked) * percent / 100)))
+        keep = max(1, round(len(ranked) * percent / 100))
         out[percent] = float(ranked[:keep].mean())
     return out

@@ -104,6 +104,17 @@ rule fish_train:
     output:
         model="results/fish/models/{model}.pt",
         history="results/fish/models/{model}.history.parquet",
+    log:
+        "logs/fish_train/{model}.log",
+    benchmark:
+        "logs/fish_train/{model}.benchmark.tsv"
+    conda:
+        CONDA_ENV
+    threads: 2
+    resources:
+        mem_mb=lambda wc, attempt: 6000 * attempt,
+        runtime=240,
+        gpu=gpus(),
     params:
         method=lambda wc: fish_model_spec(wc.model),
         augment=lookup(dpath="fish/augment", within=config),
@@ -111,17 +122,6 @@ rule fish_train:
         seed=lambda wc: stage_seed("fish_train", wc.model),
         device=lookup(dpath="device", within=config),
         checkpoint=lambda wc: f"results/fish/models/checkpoints/{wc.model}.ckpt",
-    log:
-        "logs/fish_train/{model}.log",
-    benchmark:
-        "logs/fish_train/{model}.benchmark.tsv"
-    threads: 2
-    resources:
-        mem_mb=lambda wc, attempt: 6000 * attempt,
-        runtime=240,
-        gpu=gpus(),
-    conda:
-        CONDA_ENV
     script:
         "../scripts/fish_train.py"
 
@@ -134,17 +134,17 @@ rule fish_evaluate:
     output:
         predictions="results/fish/eval/{model}/{test_set}.parquet",
         metrics="results/fish/eval/{model}/{test_set}.json",
-    params:
-        device=lookup(dpath="device", within=config),
     log:
         "logs/fish_evaluate/{model}/{test_set}.log",
+    conda:
+        CONDA_ENV
     threads: 2
     resources:
         mem_mb=4000,
         runtime=30,
         gpu=gpus(),
-    conda:
-        CONDA_ENV
+    params:
+        device=lookup(dpath="device", within=config),
     script:
         "../scripts/fish_evaluate.py"
 
@@ -156,7 +156,9 @@ rule fish_compare:
             model=FISH_MODELS,
             test_set=FISH_TEST_SETS,
         ),
-        histories=expand("results/fish/models/{model}.history.parquet", model=FISH_MODELS),
+        histories=expand(
+            "results/fish/models/{model}.history.parquet", model=FISH_MODELS
+        ),
     output:
         retention=report(
             "results/fish/compare/retention.html",
@@ -194,17 +196,17 @@ rule fish_compare:
             category="FISH classifier",
             labels={"figure": "training curves"},
         ),
-    params:
-        models=FISH_MODELS,
-        test_sets=FISH_TEST_SETS,
-        classes=lookup(dpath="fish/paint/classes", within=config),
     log:
         "logs/fish_compare/fish_compare.log",
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=3000,
         runtime=15,
-    conda:
-        CONDA_ENV
+    params:
+        models=FISH_MODELS,
+        test_sets=FISH_TEST_SETS,
+        classes=lookup(dpath="fish/paint/classes", within=config),
     script:
         "../scripts/fish_compare.py"

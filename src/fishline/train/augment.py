@@ -75,7 +75,7 @@ def augment(
 def _blur(images: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
     """Per-sample Gaussian blur as two grouped 1-D convolutions (one kernel per sample)."""
     batch, channels, height, width = images.shape
-    radius = max(1, int(math.ceil(3 * float(sigma.max()))))
+    radius = max(1, math.ceil(3 * float(sigma.max())))
     offsets = torch.arange(-radius, radius + 1, device=images.device, dtype=images.dtype)
     kernel = torch.exp(-(offsets[None] ** 2) / (2 * sigma[:, None].clamp_min(1e-3) ** 2))
     kernel = (kernel / kernel.sum(1, keepdim=True)).repeat_interleave(channels, 0)

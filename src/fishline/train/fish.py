@@ -18,7 +18,6 @@ from fishline.io import atomic_outputs, read_patch_set, read_stack
 from fishline.logging import get_logger
 from fishline.nets.fish import FishNet
 from fishline.train.augment import augment
-from fishline.train.losses import joint_loss, nt_xent
 from fishline.train.loop import (
     cosine_lr,
     load_checkpoint,
@@ -26,6 +25,7 @@ from fishline.train.loop import (
     setup_device,
     spec_hash,
 )
+from fishline.train.losses import joint_loss, nt_xent
 from fishline.uncertainty import (
     RETAINED,
     certainty,
@@ -283,7 +283,7 @@ def evaluate_predictions(predictions: pd.DataFrame, classes: list[str]) -> dict[
     ).to_numpy()
     retention = retention_accuracy(predictions["certainty"].to_numpy(), correct)
     return {
-        "n": int(len(predictions)),
+        "n": len(predictions),
         "accuracy": float(correct.mean()),
         "confusion": confusion.tolist(),
         "classes": classes,
