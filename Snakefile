@@ -13,6 +13,12 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/fish.smk"
 
 
+wildcard_constraints:
+    split="|".join(SPLITS),
+    test_set="|".join(SPLITS),
+    model="|".join(FISH_MODELS),
+
+
 rule all:
     default_target: True
     input:

@@ -88,7 +88,15 @@ def test_ruff_clean() -> None:
 
 def test_dry_run_default_config(tmp_path: Path) -> None:
     result = snakemake(tmp_path, "-n", config=ROOT / "config" / "config.yaml")
-    assert planned(result) == {"fish_paint": 4, "fish_fields": 1, "fish_paint_report": 1, "all": 1}
+    assert planned(result) == {
+        "fish_paint": 4,
+        "fish_fields": 1,
+        "fish_paint_report": 1,
+        "fish_train": 2,
+        "fish_evaluate": 4,
+        "fish_compare": 1,
+        "all": 1,
+    }
 
 
 def test_dry_run_slurm_profile(tmp_path: Path) -> None:
@@ -165,8 +173,38 @@ def test_rerun_everything_downstream_of_painter_settings(finished_run: Path) -> 
         "fish_paint": 4,
         "fish_fields": 1,
         "fish_paint_report": 1,
+        "fish_train": 2,
+        "fish_evaluate": 4,
+        "fish_compare": 1,
         "all": 1,
     }
+
+
+def test_rerun_one_model_when_its_setting_changes(finished_run: Path) -> None:
+    models = {
+        "joint": {"method": "joint", "augment": "heavy"},
+        "ce": {"method": "ce", "augment": "heavy", "smoothing": 0.05},
+    }
+    assert _changed(finished_run, {"fish/models": models}) == {
+        "fish_train": 1,
+        "fish_evaluate": 2,
+        "fish_compare": 1,
+        "all": 1,
+    }
+
+
+def test_classifier_outputs(finished_run: Path) -> None:
+    summary = pd.read_csv(finished_run / "results/fish/compare/summary.tsv", sep="\t")
+    assert sorted(zip(summary["model"], summary["test_set"], strict=True)) == [
+        ("ce", "shifted"),
+        ("ce", "test"),
+        ("joint", "shifted"),
+        ("joint", "test"),
+    ]
+    assert summary["n"].eq(12).all() and summary["accuracy"].between(0, 1).all()
+    assert (summary["ece"] - summary["ece_positive"] - summary["ece_negative"]).abs().max() < 1e-3
+    retention = (finished_run / "results/fish/compare/retention.html").read_text()
+    assert "Ours Heavy" in retention and "fishline shifted" in retention
 
 
 def test_env_pins_match_pyproject() -> None:

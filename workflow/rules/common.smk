@@ -20,12 +20,6 @@ FIELDS = [f"field_{i:03d}" for i in range(config["fish"]["fields"]["n"])]
 CONDA_ENV = "../../envs/fishline.yaml"
 
 
-wildcard_constraints:
-    split="|".join(SPLITS),
-    test_set="|".join(SPLITS),
-    model="|".join(config["fish"]["models"]),
-
-
 def stage_seed(stage, *keys):
     """Seed of one stage (and wildcard values), derived from the global seed."""
     return derive_seed(config["seed"], stage, *keys)
@@ -66,7 +60,7 @@ def fish_model_spec(name):
 
 
 def gpus():
-    """GPUs a network rule requests: one when the configured device is CUDA."""
+    """GPUs for rules that train or predict: one when the configured device is CUDA."""
     return 1 if config["device"] == "cuda" else 0
 
 

@@ -119,6 +119,7 @@ def train_fish_model(
         optimizer.load_state_dict(state["optimizer"])
         data_order.set_state(state["data_order"])
         aug_generator.set_state(state["aug_generator"])
+        torch.set_rng_state(state["torch_rng"])  # dropout draws from the global generator
         history, start_epoch = state["history"], state["epoch"]
 
     batch = method["batch_size"]
@@ -151,7 +152,7 @@ def train_fish_model(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            for key, value in {"loss": float(loss), **parts}.items():
+            for key, value in {"loss": float(loss.detach()), **parts}.items():
                 totals[key] = totals.get(key, 0.0) + value / steps_per_epoch
             progress.set_postfix(loss=f"{float(loss):.3f}")
         history.append({"epoch": epoch + 1, "objective": objective, "lr": lr, **totals})
@@ -165,6 +166,7 @@ def train_fish_model(
                 "optimizer": optimizer.state_dict(),
                 "data_order": data_order.get_state(),
                 "aug_generator": aug_generator.get_state(),
+                "torch_rng": torch.get_rng_state(),
                 "history": history,
             },
         )
@@ -220,7 +222,7 @@ def _objective(
         _, z2, logits2 = model(second)
         if objective == "contrastive":
             loss = nt_xent(z1.float(), z2.float(), method["temperature"])
-            return loss, {"contrastive": float(loss)}
+            return loss, {"contrastive": float(loss.detach())}
         return joint_loss(
             (z1.float(), z2.float()),
             (logits1.float(), logits2.float()),
@@ -231,7 +233,7 @@ def _objective(
         )
     _, _, logits = model(augment(x, settings, generator))
     loss = F.cross_entropy(logits.float(), y, label_smoothing=method["smoothing"])
-    return loss, {"cross_entropy": float(loss)}
+    return loss, {"cross_entropy": float(loss.detach())}
 
 
 @torch.no_grad()

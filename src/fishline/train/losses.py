@@ -42,4 +42,7 @@ def joint_loss(
         + F.cross_entropy(logits[1], labels, label_smoothing=smoothing)
     )
     total = contrastive + weight * classification
-    return total, {"contrastive": float(contrastive), "cross_entropy": float(classification)}
+    return total, {
+        "contrastive": float(contrastive.detach()),
+        "cross_entropy": float(classification.detach()),
+    }

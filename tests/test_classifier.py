@@ -1,0 +1,222 @@
+"""FISH classifier: losses and uncertainty on hand-computed cases, augmentations, training."""
+
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from fishline import models
+from fishline.errors import InputError
+from fishline.nets.fish import FishNet
+from fishline.paint import paint_patch_set
+from fishline.train import fish as fish_training
+from fishline.train.augment import AUGMENTATIONS, augment
+from fishline.train.fish import evaluate_predictions, load_patches, train_fish_model
+from fishline.train.loop import cosine_lr
+from fishline.train.losses import joint_loss, nt_xent
+from fishline.uncertainty import (
+    certainty,
+    expected_calibration_error,
+    retention_accuracy,
+    smoothed_entropy_floor,
+)
+
+CLASSES = ["normal", "gain", "amplification"]
+
+
+def test_nt_xent_hand_computed() -> None:
+    unit = torch.eye(2)
+    # each anchor: positive similarity 1, two negatives at 0 (the other pair is orthogonal)
+    assert float(nt_xent(unit, unit, 1.0)) == pytest.approx(math.log(1 + 2 / math.e))
+    assert float(nt_xent(unit, unit, 0.5)) == pytest.approx(math.log(1 + 2 * math.exp(-2)))
+    # scale does not matter: cosine similarity
+    assert float(nt_xent(3 * unit, unit, 1.0)) == pytest.approx(math.log(1 + 2 / math.e))
+
+
+def test_joint_loss_adds_weighted_cross_entropy() -> None:
+    unit = torch.eye(2)
+    flat = torch.zeros(2, 3)  # uniform prediction: CE = log 3 whatever the smoothing
+    total, parts = joint_loss((unit, unit), (flat, flat), torch.tensor([0, 1]), 0.5, 0.01, 1.0)
+    expected = math.log(1 + 2 / math.e) + 0.5 * math.log(3)
+    assert float(total) == pytest.approx(expected)
+    assert parts["cross_entropy"] == pytest.approx(math.log(3))
+
+
+def test_certainty_bounds() -> None:
+    uniform = np.full((1, 3), 1 / 3)
+    smoothed = np.array([[1 - 0.01 + 0.01 / 3, 0.01 / 3, 0.01 / 3]])
+    one_hot = np.array([[1.0, 0.0, 0.0]])
+    assert certainty(uniform)[0] == pytest.approx(0.0)
+    assert certainty(smoothed)[0] == pytest.approx(1.0)
+    assert certainty(one_hot)[0] == 1.0  # sharper than the smoothed target: clipped
+    half = certainty(np.array([[0.5, 0.5, 0.0]]))[0]
+    floor = smoothed_entropy_floor(3, 0.01)
+    assert half == pytest.approx(1 - (math.log(2) - floor) / (math.log(3) - floor))
+
+
+def test_ece_constructed() -> None:
+    confidence = np.array([0.9, 0.9, 0.9, 0.9, 0.3, 0.3])
+    correct = np.array([1, 1, 0, 0, 1, 1])
+    ece = expected_calibration_error(confidence, correct)
+    assert ece["ece_positive"] == pytest.approx(0.4 * 4 / 6)
+    assert ece["ece_negative"] == pytest.approx(0.7 * 2 / 6)
+    assert ece["ece"] == pytest.approx(0.5)
+    perfect = expected_calibration_error(np.array([1.0, 1.0]), np.array([1, 1]))
+    assert perfect["ece"] == 0.0
+
+
+def test_retention_on_constructed_ranking() -> None:
+    scores = np.array([0.6, 0.9, 0.7, 0.8])
+    correct = np.array([1, 1, 0, 1])  # ranked by certainty: 1 (0.9), 1 (0.8), 0 (0.7), 1 (0.6)
+    assert retention_accuracy(scores, correct, (100, 75, 50, 25)) == {
+        100: 0.75,
+        75: pytest.approx(2 / 3),
+        50: 1.0,
+        25: 1.0,
+    }
+
+
+def test_cosine_schedule() -> None:
+    assert cosine_lr(0, 5, 100, 1e-5, 1e-3) == pytest.approx(1e-5 + (1e-3 - 1e-5) / 5)
+    assert cosine_lr(4, 5, 100, 1e-5, 1e-3) == pytest.approx(1e-3)
+    assert cosine_lr(5 + 50, 5, 100, 1e-5, 1e-3) == pytest.approx((1e-3 + 1e-5) / 2)
+    assert cosine_lr(5 + 100, 5, 100, 1e-5, 1e-3) == pytest.approx(1e-3)  # restart
+
+
+def _preset(config: dict[str, Any]) -> dict[str, Any]:
+    return copy.deepcopy(config["fish"]["augment"]["heavy"])
+
+
+def test_augment_batch(config: dict[str, Any]) -> None:
+    images = torch.rand(8, 3, 32, 32)
+    settings = _preset(config)
+    first = augment(images, settings, torch.Generator().manual_seed(1))
+    again = augment(images, settings, torch.Generator().manual_seed(1))
+    assert first.shape == images.shape and first.dtype == torch.float32
+    assert torch.equal(first, again)
+    assert float(first.min()) >= 0 and float(first.max()) <= 1
+    off = {k: {**v, "enabled": False} for k, v in settings.items()}
+    assert torch.equal(augment(images, off, torch.Generator().manual_seed(1)), images)
+
+
+@pytest.mark.parametrize("step", AUGMENTATIONS)
+def test_each_augmentation_acts(config: dict[str, Any], step: str) -> None:
+    images = torch.rand(4, 3, 32, 32) * 0.5 + 0.25
+    settings = {k: {**v, "enabled": k == step} for k, v in _preset(config).items()}
+    out = augment(images, settings, torch.Generator().manual_seed(3))
+    assert (out - images).abs().max() > 1e-3, step
+
+
+def test_fishnet_shapes() -> None:
+    representation, projection, logits = FishNet(3)(torch.rand(2, 3, 64, 64))
+    assert representation.shape == (2, 128)
+    assert projection.shape == (2, 64)
+    assert logits.shape == (2, 3)
+
+
+@pytest.fixture
+def tiny_set(paint: dict[str, Any], tmp_path: Path) -> tuple[str, str]:
+    paint = copy.deepcopy(paint)
+    paint["splits"]["train"]["n"] = 24
+    stack, table = tmp_path / "train.tif", tmp_path / "train.parquet"
+    paint_patch_set(paint, "train", 1, stack, table)
+    return str(stack), str(table)
+
+
+def _method(config: dict[str, Any], kind: str) -> dict[str, Any]:
+    return {
+        **config["fish"]["train"],
+        "method": kind,
+        "epochs": 2,
+        "pretrain_epochs": 1,
+        "batch_size": 8,
+        "input_size": 32,
+    }
+
+
+def _train(config, tiny_set, folder: Path, kind: str = "joint") -> Path:
+    model = folder / f"{kind}.pt"
+    train_fish_model(
+        *tiny_set,
+        _method(config, kind),
+        config["fish"]["augment"],
+        CLASSES,
+        5,
+        model,
+        folder / f"{kind}.history.parquet",
+        folder / f"{kind}.ckpt",
+        device="cpu",
+        threads=1,
+    )
+    return model
+
+
+@pytest.mark.parametrize("kind", ["joint", "ce", "cl_detached", "cl_attached"])
+def test_training_methods_write_loadable_models(config, tiny_set, tmp_path: Path, kind) -> None:
+    path = _train(config, tiny_set, tmp_path, kind)
+    model, info = models.load(path)
+    assert info["class_names"] == CLASSES and info["metadata"]["method"]["method"] == kind
+    assert model(torch.rand(2, 3, 32, 32))[2].shape == (2, 3)
+    history = pd.read_parquet(tmp_path / f"{kind}.history.parquet")
+    expected = {
+        "joint": ["joint", "joint"],
+        "ce": ["ce", "ce"],
+        "cl_detached": ["contrastive", "detached", "detached"],
+        "cl_attached": ["contrastive", "ce", "ce"],
+    }[kind]
+    assert history["objective"].tolist() == expected
+    assert np.isfinite(history["loss"]).all()
+    assert not (tmp_path / f"{kind}.ckpt").exists()
+
+
+def test_training_is_deterministic_and_resumes(config, tiny_set, tmp_path: Path, monkeypatch):
+    reference = models.load(_train(config, tiny_set, tmp_path / "a"))[0].state_dict()
+    again = models.load(_train(config, tiny_set, tmp_path / "b"))[0].state_dict()
+    assert all(torch.equal(reference[k], again[k]) for k in reference)
+
+    saves = []
+    original = fish_training.save_checkpoint
+
+    def killed_after_first_epoch(path, state):
+        original(path, state)
+        saves.append(state["epoch"])
+        raise KeyboardInterrupt  # the job dies right after its first checkpoint
+
+    monkeypatch.setattr(fish_training, "save_checkpoint", killed_after_first_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        _train(config, tiny_set, tmp_path / "c")
+    assert saves == [1] and (tmp_path / "c" / "joint.ckpt").exists()
+    assert not (tmp_path / "c" / "joint.pt").exists()
+    monkeypatch.setattr(fish_training, "save_checkpoint", original)
+    resumed = models.load(_train(config, tiny_set, tmp_path / "c"))[0].state_dict()
+    assert all(torch.equal(reference[k], resumed[k]) for k in reference)
+
+
+def test_labelled_set_errors(tiny_set) -> None:
+    with pytest.raises(InputError, match=r"unknown class names \['amplification'\]"):
+        load_patches(*tiny_set, ["normal", "gain"])
+    with pytest.raises(InputError, match="expected N x 4 x H x W"):
+        load_patches(*tiny_set, CLASSES, channels=4)
+
+
+def test_evaluate_predictions_on_known_input() -> None:
+    frame = pd.DataFrame(
+        {
+            "class_name": ["normal", "gain", "gain", "amplification"],
+            "predicted_class": ["normal", "gain", "normal", "amplification"],
+            "correct": [True, True, False, True],
+            "certainty": [0.9, 0.8, 0.2, 0.7],
+            "confidence": [0.95, 0.9, 0.5, 0.8],
+        }
+    )
+    metrics = evaluate_predictions(frame, CLASSES)
+    assert metrics["accuracy"] == 0.75
+    assert metrics["confusion"] == [[1, 0, 0], [1, 1, 0], [0, 0, 1]]
+    assert metrics["retention"]["75"] == 1.0 and metrics["retention"]["100"] == 0.75
