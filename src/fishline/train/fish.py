@@ -55,14 +55,28 @@ def load_patches(
     return tensor, torch.from_numpy(labels.astype(np.int64)), frame, full_scale
 
 
-def _prepare(
-    batch: torch.Tensor, full_scale: float, size: int, device: torch.device
+def prepare_set(
+    images: torch.Tensor, full_scale: float, size: int, chunk: int = 512
 ) -> torch.Tensor:
-    images = batch.to(device, non_blocking=True).float() / full_scale
-    if images.shape[-1] != size:
-        images = F.interpolate(
-            images, size=(size, size), mode="bilinear", antialias=True, align_corners=False
-        )
+    """Scale a whole patch set to [0, 1] and resize it to ``size`` once (float16, CPU).
+
+    Done once before training, so a step only indexes, converts and augments: loading
+    never becomes the bottleneck.
+    """
+    out = torch.empty((len(images), images.shape[1], size, size), dtype=torch.float16)
+    for start in range(0, len(images), chunk):
+        batch = images[start : start + chunk].float() / full_scale
+        if batch.shape[-1] != size:
+            batch = F.interpolate(
+                batch, size=(size, size), mode="bilinear", antialias=True, align_corners=False
+            )
+        out[start : start + chunk] = batch.clamp(0, 1).half()
+    return out
+
+
+def to_device(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A prepared float16 batch as float32 on ``device`` (channels-last on CUDA)."""
+    images = batch.to(device, non_blocking=True).float()
     if device.type == "cuda":
         images = images.contiguous(memory_format=torch.channels_last)
     return images
@@ -99,7 +113,8 @@ def train_fish_model(
     ``input_size``, the augmentation preset and the augmentations switched off.
     """
     dev = setup_device(device, threads, seed)
-    images, labels, _, full_scale = load_patches(train_stack, train_table, classes)
+    raw, labels, _, full_scale = load_patches(train_stack, train_table, classes)
+    images = prepare_set(raw, full_scale, method["input_size"])
     settings = _augment_settings(augmentations, method)
     fingerprint = spec_hash(
         {"method": method, "augment": settings, "seed": seed, "n": len(labels), "classes": classes}
@@ -145,16 +160,17 @@ def train_fish_model(
             for group in optimizer.param_groups:
                 group["lr"] = lr
             index = order[step * batch : (step + 1) * batch]
-            x = _prepare(images[index], full_scale, method["input_size"], dev)
+            x = to_device(images[index], dev)
             y = labels[index].to(dev)
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_bf16):
                 loss, parts = _objective(model, objective, x, y, settings, aug_generator, method)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            for key, value in {"loss": float(loss.detach()), **parts}.items():
+            step_loss = float(loss.detach())
+            for key, value in {"loss": step_loss, **parts}.items():
                 totals[key] = totals.get(key, 0.0) + value / steps_per_epoch
-            progress.set_postfix(loss=f"{float(loss):.3f}")
+            progress.set_postfix(loss=f"{step_loss:.3f}")
         history.append({"epoch": epoch + 1, "objective": objective, "lr": lr, **totals})
         log.info("epoch %d %s: %s", epoch + 1, objective, totals)
         save_checkpoint(
@@ -250,12 +266,12 @@ def predict(
     classes = info["class_names"]
     dev = setup_device(device, threads, 0)
     model.to(dev)
-    images, labels, frame, full_scale = load_patches(stack, table, classes)
-    size = info["metadata"]["input_size"]
+    raw, labels, frame, full_scale = load_patches(stack, table, classes)
+    images = prepare_set(raw, full_scale, info["metadata"]["input_size"])
     smoothing = info["metadata"]["method"]["smoothing"]
     probabilities, features = [], []
     for start in tqdm(range(0, len(labels), batch), desc="predict", unit="batch"):
-        x = _prepare(images[start : start + batch], full_scale, size, dev)
+        x = to_device(images[start : start + batch], dev)
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
             representation, _, logits = model(x)
         probabilities.append(torch.softmax(logits.float(), 1).cpu().numpy())
