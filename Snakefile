@@ -16,7 +16,7 @@ include: "workflow/rules/fish.smk"
 wildcard_constraints:
     split="|".join(SPLITS),
     test_set="|".join(SPLITS),
-    model="|".join(FISH_MODELS),
+    model="|".join(ALL_FISH_MODELS),
 
 
 rule all:

@@ -220,3 +220,22 @@ def test_evaluate_predictions_on_known_input() -> None:
     assert metrics["accuracy"] == 0.75
     assert metrics["confusion"] == [[1, 0, 0], [1, 1, 0], [0, 0, 1]]
     assert metrics["retention"]["75"] == 1.0 and metrics["retention"]["100"] == 0.75
+
+
+def test_ablation_table_on_known_predictions() -> None:
+    from fishline.compare import ablation_table
+
+    def run(accuracy: float) -> pd.DataFrame:
+        return pd.DataFrame(
+            {"correct": [True] * int(accuracy * 10) + [False] * (10 - int(accuracy * 10))}
+        )
+
+    runs = {
+        ("m", "test"): run(0.9),
+        ("m_no_augment", "test"): run(0.5),
+        ("m_without_noise", "test"): run(0.7),
+    }
+    table = ablation_table(runs, "m", ["noise"], ["test"])
+    ours = table[table["source"] == "fishline test"].iloc[0]
+    assert (ours["all"], ours["none"], ours["without noise"]) == (90.0, 50.0, 70.0)
+    assert table.set_index("source").loc["paper, real nuclei", "none"] == 40.6

@@ -246,3 +246,12 @@ def test_bad_library_file_fails_with_one_clear_message(tmp_path: Path) -> None:
     assert f"fishline error: {tmp_path / 'n1.tif'} [n1]: cannot read TIFF" in result.stderr
     assert "Traceback" not in (tmp_path / "logs/fish_paint/val.log").read_text()
     assert not list((tmp_path / "results").rglob("*.tif"))
+
+
+def test_augmentation_ablation_is_planned(finished_run: Path) -> None:
+    config = yaml.safe_load(TINY.read_text())
+    config["fish"]["ablation"] = {"enabled": True, "model": "joint"}
+    path = finished_run / "ablation.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    plan = planned(snakemake(finished_run, "-n", config=path))
+    assert plan == {"fish_train": 8, "fish_evaluate": 16, "fish_ablation": 1, "all": 1}

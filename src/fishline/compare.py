@@ -202,3 +202,53 @@ def fish_compare(
     threshold_figure(runs, models, test_sets, classes, outputs["threshold"])
     confusion_figure(runs, models, test_sets, classes, outputs["confusion"])
     training_figure(histories, models, outputs["training"])
+
+
+# Bonath et al., Table 1 (accuracy %): the figures the notes keep.
+PAPER_ABLATION = {
+    "paper, real nuclei": {"all": 86.1, "none": 40.6, "without gradient+noise": 45.0},
+    "paper, synthetic test": {"all": 94.6, "none": 94.3},
+}
+
+
+def ablation_table(
+    runs: dict[tuple[str, str], pd.DataFrame],
+    model: str,
+    steps: Sequence[str],
+    test_sets: Sequence[str],
+) -> pd.DataFrame:
+    """Accuracy (%) per test set: all augmentations, none, and each step left out."""
+    columns = {"all": model, "none": f"{model}_no_augment"}
+    columns.update({f"without {step}": f"{model}_without_{step}" for step in steps})
+    rows = [
+        {
+            "source": f"fishline {test_set}",
+            **{
+                label: round(100 * runs[(name, test_set)]["correct"].mean(), 1)
+                for label, name in columns.items()
+            },
+        }
+        for test_set in test_sets
+    ]
+    rows += [{"source": source, **values} for source, values in PAPER_ABLATION.items()]
+    return pd.DataFrame(rows)
+
+
+def fish_ablation(
+    predictions: Sequence[str],
+    model: str,
+    steps: Sequence[str],
+    test_sets: Sequence[str],
+    table: str,
+    tsv: str,
+) -> None:
+    """Write the leave-one-out augmentation ablation table (HTML for the report, TSV)."""
+    names = [model, f"{model}_no_augment", *(f"{model}_without_{step}" for step in steps)]
+    runs = _load(predictions, names, test_sets)
+    frame = ablation_table(runs, model, steps, test_sets)
+    with atomic_outputs(table, tsv) as (temp, tsv_temp):
+        frame.to_csv(tsv_temp, sep="\t", index=False)
+        temp.write_text(
+            f"<h3>Augmentation ablation of {model}: accuracy (%)</h3>"
+            + frame.to_html(index=False, na_rep="", float_format="%.1f")
+        )

@@ -52,11 +52,42 @@ def get_final_output():
 
 FISH_MODELS = list(config["fish"]["models"])
 FISH_TEST_SETS = config["fish"]["evaluate"]["test_sets"]
+AUGMENT_STEPS = list(config["fish"]["augment"]["heavy"])
+
+
+def ablation_models():
+    """Leave-one-out variants of the ablated model (empty when the ablation is off)."""
+    ablation = config["fish"]["ablation"]
+    if not ablation["enabled"]:
+        return {}
+    name = ablation["model"]
+    if name not in config["fish"]["models"]:
+        raise WorkflowError(
+            f"invalid config: fish.ablation.model '{name}' is not in fish.models"
+        )
+    base = config["fish"]["models"][name]
+    variants = {f"{name}_no_augment": {**base, "augment": "none"}}
+    for step in AUGMENT_STEPS:
+        variants[f"{name}_without_{step}"] = {**base, "augment_off": [step]}
+    return variants
+
+
+ALL_FISH_MODELS = {**config["fish"]["models"], **ablation_models()}
 
 
 def fish_model_spec(name):
     """Training settings of one model: fish.train with the model's own changes."""
-    return {**config["fish"]["train"], **config["fish"]["models"][name]}
+    return {**config["fish"]["train"], **ALL_FISH_MODELS[name]}
+
+
+def ablation_predictions():
+    """Predictions of the ablated model and all its variants on every test set."""
+    names = [config["fish"]["ablation"]["model"], *ablation_models()]
+    return expand(
+        "results/fish/eval/{model}/{test_set}.parquet",
+        model=names,
+        test_set=FISH_TEST_SETS,
+    )
 
 
 def gpus():
@@ -82,5 +113,10 @@ def fish_classifier_outputs():
                 "confusion.png",
                 "training.png",
             ],
+        ),
+        *(
+            ["results/fish/compare/ablation.html"]
+            if config["fish"]["ablation"]["enabled"]
+            else []
         ),
     ]

@@ -210,3 +210,29 @@ rule fish_compare:
         classes=lookup(dpath="fish/paint/classes", within=config),
     script:
         "../scripts/fish_compare.py"
+
+
+rule fish_ablation:
+    input:
+        predictions=ablation_predictions(),
+    output:
+        table=report(
+            "results/fish/compare/ablation.html",
+            caption="../report/fish_ablation.rst",
+            category="FISH classifier",
+            labels={"figure": "augmentation ablation"},
+        ),
+    log:
+        "logs/fish_ablation/fish_ablation.log",
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        model=lookup(dpath="fish/ablation/model", within=config),
+        steps=AUGMENT_STEPS,
+        test_sets=FISH_TEST_SETS,
+    script:
+        "../scripts/fish_ablation.py"
