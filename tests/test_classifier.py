@@ -239,3 +239,28 @@ def test_ablation_table_on_known_predictions() -> None:
     ours = table[table["source"] == "fishline test"].iloc[0]
     assert (ours["all"], ours["none"], ours["without noise"]) == (90.0, 50.0, 70.0)
     assert table.set_index("source").loc["paper, real nuclei", "none"] == 40.6
+
+
+def test_spot_count_classes() -> None:
+    from fishline.spots import classify_counts
+
+    counts = np.array([0, 2, 3, 7, 8, 30])
+    assert classify_counts(counts, [2, 7]).tolist() == [0, 0, 1, 1, 2, 2]
+
+
+def test_spot_counter_counts_separated_spots(clean_settings: dict[str, Any]) -> None:
+    from fishline.paint import render_patches
+    from fishline.paint.optics import quantise
+    from fishline.spots import central_nucleus, count_spots
+
+    cond = np.repeat([0, 1], 20)
+    images, masks, record = render_patches(np.random.default_rng(4), clean_settings, cond)
+    planes = quantise(images, 8)
+    found = count_spots(
+        planes[:, 1], 5.0, False, np.stack([central_nucleus(p) for p in planes[:, 2]])
+    )
+    drawn = np.asarray(record["target_spots"])
+    assert np.mean(found == drawn) >= 0.6  # LoG counts merge touching spots, as big-fish does
+    assert np.mean(np.abs(found - drawn) <= 1) >= 0.9
+    nucleus = central_nucleus(planes[0, 2])
+    assert (nucleus & masks[0]).sum() / masks[0].sum() > 0.95  # Otsu finds the painted nucleus

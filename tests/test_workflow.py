@@ -94,6 +94,8 @@ def test_dry_run_default_config(tmp_path: Path) -> None:
         "fish_paint_report": 1,
         "fish_train": 2,
         "fish_evaluate": 4,
+        "fish_spots_fit": 1,
+        "fish_spots_evaluate": 2,
         "fish_compare": 1,
         "all": 1,
     }
@@ -175,6 +177,8 @@ def test_rerun_everything_downstream_of_painter_settings(finished_run: Path) -> 
         "fish_paint_report": 1,
         "fish_train": 2,
         "fish_evaluate": 4,
+        "fish_spots_fit": 1,
+        "fish_spots_evaluate": 2,
         "fish_compare": 1,
         "all": 1,
     }
@@ -200,6 +204,8 @@ def test_classifier_outputs(finished_run: Path) -> None:
         ("ce", "test"),
         ("joint", "shifted"),
         ("joint", "test"),
+        ("spots", "shifted"),
+        ("spots", "test"),
     ]
     assert summary["n"].eq(12).all() and summary["accuracy"].between(0, 1).all()
     assert (summary["ece"] - summary["ece_positive"] - summary["ece_negative"]).abs().max() < 1e-3

@@ -21,6 +21,8 @@ from fishline.uncertainty import RETAINED, calibration_bins
 
 # Bonath et al., Table 3: accuracy (%) at retained fractions on 1814 real nuclei.
 PAPER_RETENTION = {
+    "big-fish spot counting": [59.4] + [None] * 10,
+    "RetinaNet spots": [71.9] + [None] * 10,
     "ResNet+CE": [86.4, 88.5, 90.8, 94.7, 95.6, 95.6, None, None, None, None, None],
     "CL+Detached": [73.0, 73.8, 75.3, 80.4, 89.0, 93.3, 96.2, 98.1, None, 97.2, 98.9],
     "CL+Attached": [88.3, 90.1, 91.4, 94.1, 96.3, 96.7, 96.7, 95.6, None, 92.7, 93.1],
@@ -68,7 +70,12 @@ def retention_table(runs: dict[tuple[str, str], pd.DataFrame], classes: list[str
             {
                 "source": f"fishline {test_set}",
                 "model": model,
-                **{f"{r}%": round(100 * retention[str(r)], 1) for r in RETAINED},
+                **{
+                    f"{r}%": None
+                    if retention[str(r)] is None
+                    else round(100 * retention[str(r)], 1)
+                    for r in RETAINED
+                },
             }
         )
     for model, values in PAPER_RETENTION.items():
@@ -90,7 +97,7 @@ def calibration_figure(
     for ax, test_set in zip(axes[0], test_sets, strict=True):
         ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1)
         for (model, current), frame in runs.items():
-            if current != test_set:
+            if current != test_set or frame["certainty"].isna().all():
                 continue
             conf, acc, counts = calibration_bins(frame["certainty"], frame["correct"])
             used = counts > 0
@@ -182,11 +189,16 @@ def fish_compare(
     predictions: Sequence[str],
     histories: Sequence[str],
     models: Sequence[str],
+    networks: Sequence[str],
     test_sets: Sequence[str],
     classes: list[str],
     outputs: dict[str, Any],
 ) -> None:
-    """Write the comparison tables (TSV/HTML) and figures of the FISH classifiers."""
+    """Write the comparison tables (TSV/HTML) and figures of the FISH classifiers.
+
+    ``models`` are all methods with predictions (networks and baselines); ``networks``
+    the trained ones, whose ``histories`` are given in the same order.
+    """
     runs = _load(predictions, models, test_sets)
     summary = summary_table(runs, classes)
     retention = retention_table(runs, classes)
@@ -199,9 +211,10 @@ def fish_compare(
             + summary.to_html(index=False, float_format="%.3f")
         )
     calibration_figure(runs, test_sets, outputs["calibration"])
-    threshold_figure(runs, models, test_sets, classes, outputs["threshold"])
+    with_certainty = [m for m in models if runs[(m, test_sets[0])]["certainty"].notna().any()]
+    threshold_figure(runs, with_certainty, test_sets, classes, outputs["threshold"])
     confusion_figure(runs, models, test_sets, classes, outputs["confusion"])
-    training_figure(histories, models, outputs["training"])
+    training_figure(histories, networks, outputs["training"])
 
 
 # Bonath et al., Table 1 (accuracy %): the figures the notes keep.

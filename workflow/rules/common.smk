@@ -51,6 +51,7 @@ def get_final_output():
 
 
 FISH_MODELS = list(config["fish"]["models"])
+SPOT_BASELINE = ["spots"] if config["fish"]["spots"]["enabled"] else []
 FISH_TEST_SETS = config["fish"]["evaluate"]["test_sets"]
 AUGMENT_STEPS = list(config["fish"]["augment"]["heavy"])
 
@@ -100,7 +101,7 @@ def fish_classifier_outputs():
     return [
         *expand(
             "results/fish/eval/{model}/{test_set}.json",
-            model=FISH_MODELS,
+            model=FISH_MODELS + SPOT_BASELINE,
             test_set=FISH_TEST_SETS,
         ),
         *expand(

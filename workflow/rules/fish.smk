@@ -153,7 +153,7 @@ rule fish_compare:
     input:
         predictions=expand(
             "results/fish/eval/{model}/{test_set}.parquet",
-            model=FISH_MODELS,
+            model=FISH_MODELS + SPOT_BASELINE,
             test_set=FISH_TEST_SETS,
         ),
         histories=expand(
@@ -205,7 +205,8 @@ rule fish_compare:
         mem_mb=3000,
         runtime=15,
     params:
-        models=FISH_MODELS,
+        models=FISH_MODELS + SPOT_BASELINE,
+        networks=FISH_MODELS,
         test_sets=FISH_TEST_SETS,
         classes=lookup(dpath="fish/paint/classes", within=config),
     script:
@@ -236,3 +237,44 @@ rule fish_ablation:
         test_sets=FISH_TEST_SETS,
     script:
         "../scripts/fish_ablation.py"
+
+
+rule fish_spots_fit:
+    input:
+        stack=lambda wc: f"results/fish/synthetic/{config['fish']['spots']['fit_split']}.tif",
+        table=lambda wc: f"results/fish/synthetic/{config['fish']['spots']['fit_split']}.parquet",
+    output:
+        params="results/fish/models/spots.json",
+    log:
+        "logs/fish_spots_fit/fish_spots_fit.log",
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=30,
+    params:
+        spots=lookup(dpath="fish/spots", within=config),
+        classes=lookup(dpath="fish/paint/classes", within=config),
+    script:
+        "../scripts/fish_spots_fit.py"
+
+
+rule fish_spots_evaluate:
+    input:
+        params="results/fish/models/spots.json",
+        stack="results/fish/synthetic/{test_set}.tif",
+        table="results/fish/synthetic/{test_set}.parquet",
+    output:
+        predictions="results/fish/eval/spots/{test_set}.parquet",
+        metrics="results/fish/eval/spots/{test_set}.json",
+    log:
+        "logs/fish_spots_evaluate/{test_set}.log",
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=30,
+    script:
+        "../scripts/fish_spots_evaluate.py"

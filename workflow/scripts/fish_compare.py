@@ -8,6 +8,7 @@ with log_to(snakemake.log[0]):
         predictions=snakemake.input.predictions,
         histories=snakemake.input.histories,
         models=snakemake.params.models,
+        networks=snakemake.params.networks,
         test_sets=snakemake.params.test_sets,
         classes=snakemake.params.classes,
         outputs=dict(snakemake.output.items()),

@@ -1,0 +1,17 @@
+"""Snakemake glue for rule fish_spots_evaluate."""
+
+import json
+from pathlib import Path
+
+from fishline.logging import log_to
+from fishline.spots import spot_predictions
+from fishline.train.fish import write_evaluation
+
+with log_to(snakemake.log[0]):
+    classes = json.loads(Path(snakemake.input.params).read_text())["classes"]
+    write_evaluation(
+        spot_predictions(snakemake.input.stack, snakemake.input.table, snakemake.input.params),
+        classes,
+        snakemake.output.predictions,
+        snakemake.output.metrics,
+    )
