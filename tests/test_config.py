@@ -53,7 +53,9 @@ def test_split_overrides_stay_partial() -> None:
         "config",
         "c.yaml",
     )
-    assert config["fish"]["paint"]["splits"] == {"odd": {"n": 5, "realism": {"blur": {"sigma": 2}}}}
+    assert config["fish"]["paint"]["splits"] == {
+        "odd": {"n": 5, "realism": {"blur": {"sigma": 2}}, "stain": "fish"}
+    }
     assert config["fish"]["paint"]["realism"]["blur"] == {"enabled": True, "sigma": [0.3, 1.0]}
 
 

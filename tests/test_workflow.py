@@ -89,13 +89,14 @@ def test_ruff_clean() -> None:
 def test_dry_run_default_config(tmp_path: Path) -> None:
     result = snakemake(tmp_path, "-n", config=ROOT / "config" / "config.yaml")
     assert planned(result) == {
-        "fish_paint": 4,
+        "fish_paint": 5,
         "fish_fields": 1,
         "fish_paint_report": 1,
         "fish_train": 2,
         "fish_evaluate": 4,
         "fish_spots_fit": 1,
         "fish_spots_evaluate": 2,
+        "fish_umap": 2,
         "fish_compare": 1,
         "all": 1,
     }
@@ -103,7 +104,7 @@ def test_dry_run_default_config(tmp_path: Path) -> None:
 
 def test_dry_run_slurm_profile(tmp_path: Path) -> None:
     result = snakemake(tmp_path, "-n", "--workflow-profile", str(ROOT / "workflow/profiles/slurm"))
-    assert planned(result)["fish_paint"] == 4
+    assert planned(result)["fish_paint"] == 5
 
 
 def test_bad_config_stops_before_any_job(tmp_path: Path) -> None:
@@ -119,6 +120,11 @@ def test_tiny_run_outputs(finished_run: Path) -> None:
     train = pd.read_parquet(finished_run / "results/fish/synthetic/train.parquet")
     stack = tifffile.imread(finished_run / "results/fish/synthetic/train.tif")
     assert stack.shape == (48, 3, 128, 128)
+    ood = pd.read_parquet(finished_run / "results/fish/synthetic/ood.parquet")
+    assert (ood["class_name"] == "ood").all() and (ood["label"] == -1).all()
+    coordinates = pd.read_parquet(finished_run / "results/fish/compare/umap_joint.parquet")
+    assert set(coordinates["set"]) == {"train", "test", "shifted", "ood"}
+    assert coordinates[["umap_x", "umap_y"]].notna().all().all()
     assert train["class_name"].value_counts().to_dict() == {
         "normal": 16,
         "gain": 16,
@@ -172,13 +178,14 @@ def test_rerun_fields_and_report_when_field_setting_changes(finished_run: Path) 
 
 def test_rerun_everything_downstream_of_painter_settings(finished_run: Path) -> None:
     assert _changed(finished_run, {"fish/paint/spot_cut": 0.25}) == {
-        "fish_paint": 4,
+        "fish_paint": 5,
         "fish_fields": 1,
         "fish_paint_report": 1,
         "fish_train": 2,
         "fish_evaluate": 4,
         "fish_spots_fit": 1,
         "fish_spots_evaluate": 2,
+        "fish_umap": 2,
         "fish_compare": 1,
         "all": 1,
     }
@@ -192,6 +199,7 @@ def test_rerun_one_model_when_its_setting_changes(finished_run: Path) -> None:
     assert _changed(finished_run, {"fish/models": models}) == {
         "fish_train": 1,
         "fish_evaluate": 2,
+        "fish_umap": 1,
         "fish_compare": 1,
         "all": 1,
     }

@@ -54,6 +54,16 @@ FISH_MODELS = list(config["fish"]["models"])
 SPOT_BASELINE = ["spots"] if config["fish"]["spots"]["enabled"] else []
 FISH_TEST_SETS = config["fish"]["evaluate"]["test_sets"]
 AUGMENT_STEPS = list(config["fish"]["augment"]["heavy"])
+UMAP_SETS = config["fish"]["umap"]["sets"]
+for _key, _names in (
+    ("fish.umap.sets", UMAP_SETS),
+    ("fish.evaluate.test_sets", FISH_TEST_SETS),
+):
+    if set(_names) - set(SPLITS):
+        raise WorkflowError(
+            f"invalid config: {_key} names {sorted(set(_names) - set(SPLITS))}, "
+            f"which are not in fish.paint.splits {SPLITS}"
+        )
 
 
 def ablation_models():
@@ -114,6 +124,11 @@ def fish_classifier_outputs():
                 "confusion.png",
                 "training.png",
             ],
+        ),
+        *(
+            expand("results/fish/compare/umap_{model}.png", model=FISH_MODELS)
+            if config["fish"]["umap"]["enabled"]
+            else []
         ),
         *(
             ["results/fish/compare/ablation.html"]

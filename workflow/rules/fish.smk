@@ -278,3 +278,34 @@ rule fish_spots_evaluate:
         runtime=30,
     script:
         "../scripts/fish_spots_evaluate.py"
+
+
+rule fish_umap:
+    input:
+        model="results/fish/models/{model}.pt",
+        stacks=expand("results/fish/synthetic/{split}.tif", split=UMAP_SETS),
+        tables=expand("results/fish/synthetic/{split}.parquet", split=UMAP_SETS),
+    output:
+        figure=report(
+            "results/fish/compare/umap_{model}.png",
+            caption="../report/fish_umap.rst",
+            category="FISH classifier",
+            labels={"figure": "representation UMAP", "model": "{model}"},
+        ),
+        table="results/fish/compare/umap_{model}.parquet",
+    log:
+        "logs/fish_umap/{model}.log",
+    conda:
+        CONDA_ENV
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=30,
+        gpu=gpus(),
+    params:
+        names=UMAP_SETS,
+        max_points=lookup(dpath="fish/umap/max_points", within=config),
+        seed=lambda wc: stage_seed("fish_umap", wc.model),
+        device=lookup(dpath="device", within=config),
+    script:
+        "../scripts/fish_umap.py"

@@ -61,7 +61,7 @@ def paint_field(
     drawn from the other classes, as in a tumour sample with normal cells among it.
     """
     size, patch = fields["size"], paint["patch_size"]
-    settings = dict(paint)
+    settings = {**paint, "stain": "fish"}
     realism = settings["realism"]
     number = int(integers(rng, fields["nuclei"], 1)[0])
     radius = uniform(rng, paint["nuclei"]["diameter"], number) / 2

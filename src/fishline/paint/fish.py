@@ -18,6 +18,7 @@ from fishline.errors import InputError
 from fishline.io import atomic_outputs, encode_pages, write_stack
 from fishline.logging import get_logger
 from fishline.paint.draws import bounds, integers, uniform
+from fishline.paint.noise import band_noise
 from fishline.paint.nuclei import Nuclei, NucleusLibrary, procedural_nuclei
 from fishline.paint.optics import apply_optics, quantise
 from fishline.paint.signals import (
@@ -29,6 +30,7 @@ from fishline.paint.signals import (
 )
 
 CHANNELS = ("red", "green", "dapi")
+OOD_CLASS = "ood"  # class name of out-of-distribution patches (no FISH signals)
 SPOT_WINDOW = 21
 CLUSTER_WINDOW = 41
 log = get_logger("paint")
@@ -43,6 +45,7 @@ def split_settings(paint: dict[str, Any], split: str) -> dict[str, Any]:
     overrides = {key: spec[key] for key in ("realism", "nuclei") if key in spec}
     settings = deep_merge(base, overrides)
     settings["n"] = spec["n"]
+    settings["stain"] = spec.get("stain", "fish")
     return settings
 
 
@@ -201,8 +204,9 @@ def render_patches(
     nuclei = _draw_nuclei(rng, settings, centres, library)
     margin = max(1, math.ceil(2 * bounds(settings["spot_sigma"])[1]))
     allowed = _eroded(nuclei.mask, margin)
+    surface = settings["stain"] == "surface"
     counts = {
-        key: _per_condition(rng, settings, cond, key, "int")
+        key: _per_condition(rng, settings, cond, key, "int") * (not surface)
         for key in ("target_spots", "reference_spots", "target_clusters", "reference_clusters")
     }
     _check_room(allowed, counts, nuclei, settings, cond)
@@ -210,8 +214,10 @@ def render_patches(
     images = np.zeros((count, 3, size, size), np.float32)
     images[:, 2] = nuclei.dapi
     record: dict[str, Any] = {
-        "condition": [settings["conditions"][c]["name"] for c in cond],
-        "class_name": [settings["conditions"][c]["class"] for c in cond],
+        "condition": [
+            "surface_stain" if surface else settings["conditions"][c]["name"] for c in cond
+        ],
+        "class_name": [OOD_CLASS if surface else settings["conditions"][c]["class"] for c in cond],
         **{key: value for key, value in counts.items()},
         "nucleus_source": nuclei.source.tolist(),
         "nucleus_diameter": np.round(nuclei.diameter, 2),
@@ -236,6 +242,8 @@ def render_patches(
         render_blobs(rng, clusters, CLUSTER_WINDOW, settings["spot_cut"], settings["warp"], images)
         record[f"{probe}_cluster_sizes"] = _per_image_lists(sizes.astype(float), owners, count)
 
+    if surface:
+        _add_surface_stain(rng, images, nuclei.mask, (target, reference))
     mask_all = nuclei.mask.copy()
     if realism["neighbours"]["enabled"]:
         record["neighbour"] = _add_neighbours(
@@ -243,6 +251,25 @@ def render_patches(
         )
     record.update(apply_optics(rng, images, mask_all, realism, settings["warp"]))
     return images, nuclei.mask, record
+
+
+def _add_surface_stain(
+    rng: np.random.Generator, images: np.ndarray, mask: np.ndarray, channels: tuple[int, int]
+) -> None:
+    """Out-of-distribution staining (no FISH spots): a membrane ring in the target channel
+    and a cytoplasm-like halo in the reference channel, as in immunofluorescence."""
+    count, _, height, width = images.shape
+    texture = 1 + 0.5 * band_noise(rng, (count, 2, height, width), 0.02, 0.2)
+    widths = integers(rng, (2, 4), count)
+    reach = integers(rng, (6, 14), count)
+    for index in range(count):
+        inner = _eroded(mask[index][None], int(widths[index]))[0]
+        grow = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach[index] + 1,) * 2)
+        halo = cv2.dilate(mask[index].astype(np.uint8), grow) > 0
+        ring = cv2.GaussianBlur((mask[index] & ~inner).astype(np.float32), (0, 0), 1.0)
+        cytoplasm = cv2.GaussianBlur((halo & ~mask[index]).astype(np.float32), (0, 0), 3.0)
+        images[index, channels[0]] += ring * texture[index, 0] * rng.uniform(0.3, 0.9)
+        images[index, channels[1]] += cytoplasm * texture[index, 1] * rng.uniform(0.1, 0.4)
 
 
 def _check_room(
@@ -388,7 +415,8 @@ def paint_patch_set(
         frame = pd.concat(records, ignore_index=True)
         class_index = {name: i for i, name in enumerate(settings["classes"])}
         frame.insert(0, "index", np.arange(count))
-        frame.insert(1, "label", frame["class_name"].map(class_index).astype(np.int64))
+        labels = frame["class_name"].map(class_index).fillna(-1).astype(np.int64)
+        frame.insert(1, "label", labels)  # -1: out of distribution
         frame.insert(2, "split", split)
         frame["chunk"] = np.arange(count) // chunk
         frame["seed"] = seed

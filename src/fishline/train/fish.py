@@ -37,19 +37,27 @@ log = get_logger("train.fish")
 
 
 def load_patches(
-    stack: str | Path, table: str | Path, classes: list[str], channels: int = 3
+    stack: str | Path,
+    table: str | Path,
+    classes: list[str],
+    channels: int = 3,
+    allow_unknown: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor, pd.DataFrame, float]:
-    """Patch set as (uint8/int16 images, int64 labels, table, full-scale value), checked."""
+    """Patch set as (uint8/int16 images, int64 labels, table, full-scale value), checked.
+
+    Class names outside ``classes`` are an error unless ``allow_unknown`` (then label -1).
+    """
     images, frame = read_patch_set(stack, table)
     _, meta = read_stack(stack)
     if images.ndim != 4 or images.shape[1] != channels:
         raise InputError(str(stack), f"expected N x {channels} x H x W images, got {images.shape}")
     unknown = sorted(set(frame["class_name"]) - set(classes))
-    if unknown:
+    if unknown and not allow_unknown:
         raise InputError(
             str(table), f"unknown class names {unknown}; known: {classes}", item="class_name"
         )
-    labels = frame["class_name"].map({name: i for i, name in enumerate(classes)}).to_numpy()
+    labels = frame["class_name"].map({name: i for i, name in enumerate(classes)})
+    labels = labels.fillna(-1).to_numpy()  # -1: a class the model does not know
     full_scale = float((1 << int(meta.get("bit_depth", 8 * images.itemsize))) - 1)
     tensor = torch.from_numpy(images.astype(np.int16) if images.dtype == np.uint16 else images)
     return tensor, torch.from_numpy(labels.astype(np.int64)), frame, full_scale
@@ -260,13 +268,16 @@ def predict(
     device: str = "auto",
     threads: int = 1,
     batch: int = 256,
+    allow_unknown: bool = False,
 ) -> pd.DataFrame:
     """Per-image predictions: class probabilities, prediction, certainty, 128-d features."""
     model, info = models.load(model_path)
     classes = info["class_names"]
     dev = setup_device(device, threads, 0)
     model.to(dev)
-    raw, labels, frame, full_scale = load_patches(stack, table, classes)
+    raw, labels, frame, full_scale = load_patches(
+        stack, table, classes, allow_unknown=allow_unknown
+    )
     images = prepare_set(raw, full_scale, info["metadata"]["input_size"])
     smoothing = info["metadata"]["method"]["smoothing"]
     probabilities, features = [], []
