@@ -18,6 +18,19 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 TINY = ROOT / "tests" / "configs" / "tiny.yaml"
 pytestmark = pytest.mark.workflow
+# Every job of the default DAG, as a dry run from scratch plans it.
+FULL_PLAN = {
+    "fish_paint": 5,
+    "fish_fields": 1,
+    "fish_paint_report": 1,
+    "fish_train": 2,
+    "fish_evaluate": 4,
+    "fish_spots_fit": 1,
+    "fish_spots_evaluate": 2,
+    "fish_umap": 2,
+    "fish_compare": 1,
+    "all": 1,
+}
 
 
 def snakemake(workdir: Path, *args: str, config: Path = TINY) -> subprocess.CompletedProcess:
@@ -88,18 +101,7 @@ def test_ruff_clean() -> None:
 
 def test_dry_run_default_config(tmp_path: Path) -> None:
     result = snakemake(tmp_path, "-n", config=ROOT / "config" / "config.yaml")
-    assert planned(result) == {
-        "fish_paint": 5,
-        "fish_fields": 1,
-        "fish_paint_report": 1,
-        "fish_train": 2,
-        "fish_evaluate": 4,
-        "fish_spots_fit": 1,
-        "fish_spots_evaluate": 2,
-        "fish_umap": 2,
-        "fish_compare": 1,
-        "all": 1,
-    }
+    assert planned(result) == FULL_PLAN
 
 
 def test_dry_run_slurm_profile(tmp_path: Path) -> None:
@@ -177,18 +179,7 @@ def test_rerun_fields_and_report_when_field_setting_changes(finished_run: Path) 
 
 
 def test_rerun_everything_downstream_of_painter_settings(finished_run: Path) -> None:
-    assert _changed(finished_run, {"fish/paint/spot_cut": 0.25}) == {
-        "fish_paint": 5,
-        "fish_fields": 1,
-        "fish_paint_report": 1,
-        "fish_train": 2,
-        "fish_evaluate": 4,
-        "fish_spots_fit": 1,
-        "fish_spots_evaluate": 2,
-        "fish_umap": 2,
-        "fish_compare": 1,
-        "all": 1,
-    }
+    assert _changed(finished_run, {"fish/paint/spot_cut": 0.25}) == FULL_PLAN
 
 
 def test_rerun_one_model_when_its_setting_changes(finished_run: Path) -> None:
