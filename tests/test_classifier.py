@@ -264,3 +264,17 @@ def test_spot_counter_counts_separated_spots(clean_settings: dict[str, Any]) -> 
     assert np.mean(np.abs(found - drawn) <= 1) >= 0.9
     nucleus = central_nucleus(planes[0, 2])
     assert (nucleus & masks[0]).sum() / masks[0].sum() > 0.95  # Otsu finds the painted nucleus
+
+
+def test_backbone_weights_from_a_local_file(tmp_path: Path) -> None:
+    import torchvision
+
+    source = torchvision.models.resnet18(weights=None)
+    torch.save(source.state_dict(), tmp_path / "resnet18.pt")
+    model = FishNet(3, weights=str(tmp_path / "resnet18.pt"))
+    assert torch.equal(model.backbone.conv1.weight, source.conv1.weight)
+    with pytest.raises(InputError, match="not found"):
+        FishNet(3, weights=str(tmp_path / "missing.pt"))
+    torch.save({"unrelated": torch.zeros(1)}, tmp_path / "other.pt")
+    with pytest.raises(InputError, match="not a ResNet-18 state dict"):
+        FishNet(3, weights=str(tmp_path / "other.pt"))

@@ -127,7 +127,7 @@ def train_fish_model(
     fingerprint = spec_hash(
         {"method": method, "augment": settings, "seed": seed, "n": len(labels), "classes": classes}
     )
-    model = FishNet(len(classes)).to(dev)
+    model = FishNet(len(classes), weights=method.get("backbone_weights")).to(dev)
     if dev.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=method["lr"][1])
