@@ -97,3 +97,10 @@ def test_sheet_resolves_paths_relative_to_sheet(tmp_path: Path) -> None:
     tifffile.imwrite(tmp_path / "a.tif", np.ones((8, 8), np.uint8))
     table = read_sample_sheet(_write_sheet(tmp_path, ["n1\ta.tif\ta.tif"]), "nuclei_sheet")
     assert table.loc[0, "image"] == str(tmp_path / "a.tif")
+
+
+@pytest.mark.parametrize("name", ["paper.yaml", "cpu_medium.yaml"])
+def test_shipped_override_configs_validate(name: str) -> None:
+    overrides = yaml.safe_load((ROOT / "config" / name).read_text())
+    config = load_config(ROOT / "config" / "config.yaml", overrides=overrides)
+    assert config["fish"]["paint"]["splits"]["train"]["n"] >= 4800
