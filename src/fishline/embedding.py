@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from fishline import models
 from fishline.io import atomic_outputs
 from fishline.logging import get_logger
 from fishline.plots import save_figure
@@ -37,9 +38,10 @@ def embed_sets(
 
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
     rng = np.random.default_rng(seed)
+    loaded = models.load(model_path)
     frames = []
     for name, (stack, table) in sets.items():
-        frame = predict(model_path, stack, table, device, threads, allow_unknown=True)
+        frame = predict(loaded, stack, table, device, threads, allow_unknown=True)
         keep = np.sort(rng.permutation(len(frame))[:max_points])
         frames.append(frame.iloc[keep].assign(set=name))
     cells = pd.concat(frames, ignore_index=True)

@@ -262,7 +262,7 @@ def _objective(
 
 @torch.no_grad()
 def predict(
-    model_path: str | Path,
+    loaded: tuple[torch.nn.Module, dict[str, Any]],
     stack: str | Path,
     table: str | Path,
     device: str = "auto",
@@ -270,8 +270,12 @@ def predict(
     batch: int = 256,
     allow_unknown: bool = False,
 ) -> pd.DataFrame:
-    """Per-image predictions: class probabilities, prediction, certainty, 128-d features."""
-    model, info = models.load(model_path)
+    """Per-image predictions: class probabilities, prediction, certainty, 128-d features.
+
+    ``loaded`` is what :func:`fishline.models.load` returns, so a caller predicting several
+    sets reads the model file once.
+    """
+    model, info = loaded
     classes = info["class_names"]
     dev = setup_device(device, threads, 0)
     model.to(dev)
@@ -359,6 +363,6 @@ def evaluate_fish_model(
     threads: int = 1,
 ) -> dict[str, Any]:
     """Predict a patch set and write per-item predictions (Parquet) and metrics (JSON)."""
-    predictions = predict(model_path, stack, table, device, threads)
-    _, info = models.load(model_path)
-    return write_evaluation(predictions, info["class_names"], predictions_path, metrics_path)
+    loaded = models.load(model_path)
+    predictions = predict(loaded, stack, table, device, threads)
+    return write_evaluation(predictions, loaded[1]["class_names"], predictions_path, metrics_path)
