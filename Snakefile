@@ -11,12 +11,15 @@ report: "workflow/report/workflow.rst"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/fish.smk"
+include: "workflow/rules/chromosomes.smk"
 
 
 wildcard_constraints:
     split="|".join(SPLITS),
-    test_set="|".join(SPLITS),
+    test_set="|".join(SPLITS + list(FISH_REAL)),
     model="|".join(ALL_FISH_MODELS),
+    chrom_split="|".join(CHROM_SPLITS),
+    chrom_set="|".join(CHROM_SETS),
 
 
 rule all:

@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 import copy
+import json
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import tifffile
+import torch
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 TINY = ROOT / "tests" / "configs" / "tiny.yaml"
 pytestmark = pytest.mark.workflow
-# Every job of the default DAG, as a dry run from scratch plans it.
-FULL_PLAN = {
+# Every job of the default DAG, as a dry run from scratch plans it, by track.
+FISH_PLAN = {
     "fish_paint": 5,
     "fish_fields": 1,
     "fish_paint_report": 1,
@@ -29,8 +32,16 @@ FULL_PLAN = {
     "fish_spots_evaluate": 2,
     "fish_umap": 2,
     "fish_compare": 1,
-    "all": 1,
 }
+CHROMOSOME_PLAN = {
+    "chrom_paint": 4,
+    "cellpose_train": 1,
+    "segment": 4,
+    "segment_evaluate": 4,
+    "chrom_crops": 4,
+    "chrom_report": 1,
+}
+FULL_PLAN = {**FISH_PLAN, **CHROMOSOME_PLAN, "all": 1}
 
 
 def snakemake(workdir: Path, *args: str, config: Path = TINY) -> subprocess.CompletedProcess:
@@ -179,7 +190,82 @@ def test_rerun_fields_and_report_when_field_setting_changes(finished_run: Path) 
 
 
 def test_rerun_everything_downstream_of_painter_settings(finished_run: Path) -> None:
-    assert _changed(finished_run, {"fish/paint/spot_cut": 0.25}) == FULL_PLAN
+    assert _changed(finished_run, {"fish/paint/spot_cut": 0.25}) == {**FISH_PLAN, "all": 1}
+
+
+def test_rerun_segmentation_not_training_when_inference_setting_changes(
+    finished_run: Path,
+) -> None:
+    plan = _changed(finished_run, {"chromosomes/segment/flow_threshold": 0.6})
+    assert plan == {
+        "segment": 4,
+        "segment_evaluate": 4,
+        "chrom_crops": 4,
+        "chrom_report": 1,
+        "all": 1,
+    }
+
+
+def test_rerun_one_painted_set_when_its_size_changes(finished_run: Path) -> None:
+    plan = _changed(
+        finished_run, {"chromosomes/spreads": {"train": 2, "val": 1, "test": 2, "unannotated": 1}}
+    )
+    assert plan == {
+        "chrom_paint": 1,
+        "segment": 1,
+        "segment_evaluate": 1,
+        "chrom_crops": 1,
+        "chrom_report": 1,
+        "all": 1,
+    }
+
+
+def test_chromosome_outputs(finished_run: Path) -> None:
+    results = finished_run / "results/chromosomes"
+    sheet = pd.read_csv(results / "synthetic/train/sheet.tsv", sep="\t")
+    assert len(sheet) == 2 and sheet["mask"].notna().all()
+    withheld = pd.read_csv(results / "synthetic/unannotated/sheet.tsv", sep="\t")
+    assert withheld["mask"].isna().all()
+    assert not list((results / "synthetic/unannotated").glob("*.mask.tif"))
+    for name in ("train", "val", "test", "unannotated"):
+        metrics = json.loads((results / f"segment/{name}.metrics.json").read_text())
+        assert metrics["has_truth"] is (name != "unannotated")
+        stack = tifffile.imread(results / f"crops/{name}.tif")
+        table = pd.read_parquet(results / f"crops/{name}.parquet")
+        assert len(stack) == len(table) and table["index"].tolist() == list(range(len(table)))
+        if len(table):
+            assert stack.shape[1:] == (3, 32, 32)
+        if name == "unannotated":
+            assert "label" not in table  # truth withheld
+        elif len(table):
+            assert set(table["label"]) <= {"normal", "aberration", "unmatched"}
+            matched = table[table["label"] != "unmatched"]
+            assert (matched["truth_iou"] >= 0.5).all()
+    model = torch.load(results / "models/cellpose.pt", weights_only=False)
+    assert model["kind"] == "cellpose" and model["metadata"]["epochs"] == 2
+    segmentation = pd.read_csv(results / "report/segmentation.tsv", sep="\t")
+    assert segmentation["set"].tolist() == ["train", "val", "test"]
+    for rule in ("chrom_paint", "cellpose_train", "segment", "chrom_crops", "chrom_report"):
+        assert any((finished_run / "logs" / rule).glob("*.log")), rule
+
+
+def test_real_metaphase_sheet_is_planned_and_checked(tmp_path: Path) -> None:
+    sheet = tmp_path / "real.tsv"
+    image = tmp_path / "spread.tif"
+    tifffile.imwrite(image, np.zeros((2, 64, 64), np.uint8))
+    sheet.write_text(f"sample\timage\tdapi\ns1\t{image.name}\t0\n")
+    config = yaml.safe_load(TINY.read_text())
+    config["chromosomes"]["real"] = {"lab": str(sheet)}
+    good = tmp_path / "good.yaml"
+    good.write_text(yaml.safe_dump(config))
+    plan = planned(snakemake(tmp_path, "-n", config=good))
+    assert plan["segment"] == 5 and plan["chrom_crops"] == 5
+    assert plan["segment_evaluate"] == 5  # overlays for every set, scores where truth exists
+    sheet.write_text("sample\timage\tdapi\ns1\tmissing.tif\t0\n")
+    result = snakemake(tmp_path, "-n", config=good)
+    assert result.returncode != 0
+    assert "chromosomes.real.lab" in result.stderr and "row 2, image" in result.stderr
+    assert "file not found" in result.stderr
 
 
 def test_rerun_one_model_when_its_setting_changes(finished_run: Path) -> None:

@@ -19,6 +19,7 @@ import pandas as pd
 import yaml
 
 from fishline.errors import InputError
+from fishline.images import PATH_SEPARATOR, split_paths
 
 SCHEMA_PACKAGE = "fishline.schemas"
 
@@ -148,7 +149,10 @@ def _coerce(value: str, kind: str | list[str] | None) -> Any:
     for candidate in kinds:
         try:
             if candidate == "integer":
-                return int(value)
+                number = float(value)  # "12.0" from a spreadsheet is the integer 12
+                if number.is_integer():
+                    return int(number)
+                continue
             if candidate == "number":
                 return float(value)
             if candidate == "boolean" and value.lower() in {"true", "false", "1", "0", "yes", "no"}:
@@ -182,12 +186,13 @@ def read_sample_sheet(path: str | Path, schema_name: str) -> pd.DataFrame:
             ) from error
         for column, spec in columns.items():
             if spec.get("x-path") and column in row:
-                resolved = (path.parent / row[column]).resolve()
-                if not resolved.is_file():
-                    raise InputError(
-                        str(path), f"file not found: {resolved}", item=f"row {number}, {column}"
-                    )
-                row[column] = str(resolved)
+                resolved = [(path.parent / part).resolve() for part in split_paths(row[column])]
+                for file in resolved:
+                    if not file.is_file():
+                        raise InputError(
+                            str(path), f"file not found: {file}", item=f"row {number}, {column}"
+                        )
+                row[column] = PATH_SEPARATOR.join(str(file) for file in resolved)
         rows.append(row)
     if not rows:
         raise InputError(str(path), "sample sheet has no rows")

@@ -19,6 +19,11 @@ def build(kind: str, spec: dict[str, Any]) -> nn.Module:
         from fishline.nets.fish import FishNet
 
         return FishNet(spec["classes"], spec.get("in_channels", 3))
+    if kind == "cellpose":
+        from cellpose.resnet_torch import CPnet
+
+        # Cellpose 3.1's default network: 2 input channels, 3 outputs (flows + probability).
+        return CPnet([2, 32, 64, 128, 256], 3, sz=3, mkldnn=False, diam_mean=spec["diameter"])
     raise InputError("model", f"unknown model kind '{kind}'")
 
 

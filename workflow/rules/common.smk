@@ -47,12 +47,17 @@ def get_final_output():
         "results/fish/fields/sheet.tsv",
         *fish_painter_figures(),
         *fish_classifier_outputs(),
+        *chromosome_outputs(),
     ]
 
 
 FISH_MODELS = list(config["fish"]["models"])
 SPOT_BASELINE = ["spots"] if config["fish"]["spots"]["enabled"] else []
 FISH_TEST_SETS = config["fish"]["evaluate"]["test_sets"]
+FISH_REAL = dict(config["fish"]["evaluate"]["real"])
+FISH_EVAL_SETS = FISH_TEST_SETS + [
+    name for name in FISH_REAL if name not in FISH_TEST_SETS
+]
 AUGMENT_STEPS = list(config["fish"]["augment"]["heavy"])
 UMAP_SETS = config["fish"]["umap"]["sets"]
 for _key, _names in (
@@ -64,6 +69,22 @@ for _key, _names in (
             f"invalid config: {_key} names {sorted(set(_names) - set(SPLITS))}, "
             f"which are not in fish.paint.splits {SPLITS}"
         )
+
+
+if set(FISH_REAL) & set(SPLITS):
+    raise WorkflowError(
+        "invalid config: fish.evaluate.real names "
+        f"{sorted(set(FISH_REAL) & set(SPLITS))} clash with painted splits"
+    )
+
+
+def fish_test_set(wildcards):
+    """Stack and table of a test set: a painted split or a labelled real patch set."""
+    folder = "real" if wildcards.test_set in FISH_REAL else "synthetic"
+    return {
+        "stack": f"results/fish/{folder}/{wildcards.test_set}.tif",
+        "table": f"results/fish/{folder}/{wildcards.test_set}.parquet",
+    }
 
 
 def ablation_models():
@@ -112,7 +133,7 @@ def fish_classifier_outputs():
         *expand(
             "results/fish/eval/{model}/{test_set}.json",
             model=FISH_MODELS + SPOT_BASELINE,
-            test_set=FISH_TEST_SETS,
+            test_set=FISH_EVAL_SETS,
         ),
         *expand(
             "results/fish/compare/{name}",
@@ -134,5 +155,81 @@ def fish_classifier_outputs():
             ["results/fish/compare/ablation.html"]
             if config["fish"]["ablation"]["enabled"]
             else []
+        ),
+    ]
+
+
+CHROM_SPLITS = [
+    name
+    for name, count in config["chromosomes"]["spreads"].items()
+    if count > 0 or name != "unannotated"
+]
+CHROM_ANNOTATED = [name for name in CHROM_SPLITS if name != "unannotated"]
+CHROM_REAL = dict(config["chromosomes"]["real"])
+CHROM_SETS = CHROM_SPLITS + list(CHROM_REAL)
+
+
+def _real_sets_with_truth():
+    """Validate every real metaphase sheet now (one clear error before any job runs) and
+    return the names of those that carry truth masks."""
+    from fishline.segment import read_sheet
+
+    clash = sorted(set(CHROM_REAL) & set(CHROM_SPLITS))
+    if clash:
+        raise WorkflowError(
+            f"invalid config: chromosomes.real names {clash} clash with painted sets"
+        )
+    scored = []
+    for name, sheet in CHROM_REAL.items():
+        try:
+            rows = read_sheet(sheet)
+        except InputError as error:
+            raise WorkflowError(f"chromosomes.real.{name}: {error}")
+        if "mask" in rows and rows["mask"].notna().any():
+            scored.append(name)
+    return scored
+
+
+CHROM_SCORED = CHROM_ANNOTATED + _real_sets_with_truth()
+
+
+def chrom_set_input(name):
+    """What a set's segmentation reads: a painted set's folder or a real sample sheet."""
+    if name in CHROM_REAL:
+        return CHROM_REAL[name]
+    return f"results/chromosomes/synthetic/{name}"
+
+
+def cellpose_training_input():
+    """The user's own masks when configured, otherwise the painted train set."""
+    return config["chromosomes"]["cellpose"]["sheet"] or chrom_set_input("train")
+
+
+def chrom_truth_input(wildcards):
+    """Painter truth for crops of annotated painted sets (withheld for the unannotated)."""
+    if wildcards.chrom_set in CHROM_ANNOTATED:
+        return f"results/chromosomes/synthetic/{wildcards.chrom_set}.instances.parquet"
+    return []
+
+
+def chromosome_outputs():
+    """Crops of every set, segmentation scores and the chromosome report section."""
+    return [
+        *expand(
+            "results/chromosomes/crops/{chrom_set}.{ext}",
+            chrom_set=CHROM_SETS,
+            ext=["tif", "parquet"],
+        ),
+        *expand(
+            "results/chromosomes/report/{name}",
+            name=[
+                "spreads.png",
+                "gallery.png",
+                "crop_counts.html",
+                "segmentation.html",
+            ],
+        ),
+        *expand(
+            "results/chromosomes/report/overlay_{chrom_set}.png", chrom_set=CHROM_SETS
         ),
     ]

@@ -126,11 +126,32 @@ rule fish_train:
         "../scripts/fish_train.py"
 
 
+rule fish_real_patches:
+    input:
+        lambda wc: FISH_REAL[wc.test_set],
+    output:
+        stack="results/fish/real/{test_set}.tif",
+        table="results/fish/real/{test_set}.parquet",
+    log:
+        "logs/fish_real_patches/{test_set}.log",
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    params:
+        classes=lookup(dpath="fish/paint/classes", within=config),
+        probes=lookup(dpath="fish/paint/probes", within=config),
+        size=lookup(dpath="fish/paint/patch_size", within=config),
+    script:
+        "../scripts/fish_real_patches.py"
+
+
 rule fish_evaluate:
     input:
+        unpack(fish_test_set),
         model="results/fish/models/{model}.pt",
-        stack="results/fish/synthetic/{test_set}.tif",
-        table="results/fish/synthetic/{test_set}.parquet",
     output:
         predictions="results/fish/eval/{model}/{test_set}.parquet",
         metrics="results/fish/eval/{model}/{test_set}.json",
@@ -154,7 +175,7 @@ rule fish_compare:
         predictions=expand(
             "results/fish/eval/{model}/{test_set}.parquet",
             model=FISH_MODELS + SPOT_BASELINE,
-            test_set=FISH_TEST_SETS,
+            test_set=FISH_EVAL_SETS,
         ),
         histories=expand(
             "results/fish/models/{model}.history.parquet", model=FISH_MODELS
@@ -207,7 +228,7 @@ rule fish_compare:
     params:
         models=FISH_MODELS + SPOT_BASELINE,
         networks=FISH_MODELS,
-        test_sets=FISH_TEST_SETS,
+        test_sets=FISH_EVAL_SETS,
         classes=lookup(dpath="fish/paint/classes", within=config),
     script:
         "../scripts/fish_compare.py"
@@ -262,9 +283,8 @@ rule fish_spots_fit:
 
 rule fish_spots_evaluate:
     input:
+        unpack(fish_test_set),
         params="results/fish/models/spots.json",
-        stack="results/fish/synthetic/{test_set}.tif",
-        table="results/fish/synthetic/{test_set}.parquet",
     output:
         predictions="results/fish/eval/spots/{test_set}.parquet",
         metrics="results/fish/eval/spots/{test_set}.json",

@@ -1,0 +1,437 @@
+"""Instance segmentation with Cellpose 3.1: train from scratch on painted (or the user's) masks,
+segment the images of a sample sheet, and score instances against truth.
+
+Nothing is downloaded: a model is trained here, read from a local file, or taken by name
+from Cellpose's local model folder when it is already there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from fishline.config import read_sample_sheet
+from fishline.errors import InputError
+from fishline.images import pick_channel, read_channels, read_labels, split_paths
+from fishline.io import atomic_outputs, write_image
+from fishline.logging import get_logger
+from fishline.train.loop import setup_device
+
+log = get_logger("segment")
+SHEET_SCHEMA = "metaphase_sheet"
+IOU_THRESHOLDS = (0.5, 0.75)
+
+
+@dataclass
+class Metaphase:
+    """One row of a metaphase sheet, read: DAPI, the paint channels present, optional truth."""
+
+    sample: str
+    image_path: str
+    dapi: np.ndarray
+    paint: dict[str, np.ndarray]
+    truth: np.ndarray | None
+
+
+def sheet_path(path: str | Path, name: str = "sheet.tsv") -> Path:
+    """The sample sheet of a set: ``path`` itself, or ``path/name`` for a set's folder."""
+    path = Path(path)
+    return path / name if path.is_dir() else path
+
+
+def read_sheet(sheet: str | Path) -> pd.DataFrame:
+    """Validate a metaphase sample sheet (rows, columns, files) and return it."""
+    return read_sample_sheet(sheet, SHEET_SCHEMA)
+
+
+def load_row(row: Mapping[str, Any], sheet: str | Path) -> Metaphase:
+    """Read one sheet row's image and truth; errors name the sheet, sample and column."""
+    where = f"{sheet} (sample {row['sample']})"
+    try:
+        image = read_channels(split_paths(row["image"]))
+        dapi = pick_channel(image, int(row["dapi"]), where, "dapi")
+        paint = {
+            name: pick_channel(image, int(row[name]), where, name)
+            for name in ("red", "green")
+            if pd.notna(row.get(name))
+        }
+        truth = None
+        if isinstance(row.get("mask"), str):
+            ignore = row.get("mask_ignore")
+            truth = read_labels(
+                row["mask"], row["mask_kind"], None if pd.isna(ignore) else int(ignore)
+            )
+            if truth.shape != dapi.shape:
+                raise InputError(
+                    where, f"mask is {truth.shape}, image is {dapi.shape}", item="mask"
+                )
+    except InputError as error:
+        if error.where.startswith(str(sheet)):
+            raise
+        raise InputError(where, f"{error.where}: {error.problem}", item=error.item) from error
+    return Metaphase(row["sample"], row["image"], dapi, paint, truth)
+
+
+def iter_sheet(sheet: str | Path) -> Iterator[Metaphase]:
+    """Read the metaphases of a sheet one at a time (memory stays at one image)."""
+    for row in read_sheet(sheet).to_dict("records"):
+        yield load_row(row, sheet)
+
+
+def named_model_file(name: str) -> Path:
+    """The local file of a named Cellpose model, or a clear error (nothing is downloaded)."""
+    from cellpose import models
+
+    basename = f"{name}torch_0" if name in {"cyto", "cyto2", "nuclei"} else name
+    path = models.MODEL_DIR / basename
+    if not path.is_file():
+        raise InputError(
+            "config",
+            f"Cellpose model '{name}' is not present locally ({path}); fishline never downloads "
+            "weights: copy the file there (or set CELLPOSE_LOCAL_MODELS_PATH), give a file path, "
+            "or leave pretrained empty to train from scratch",
+            item="pretrained",
+        )
+    return path
+
+
+def resolve_pretrained(pretrained: str | None) -> Path | None:
+    """A pretrained setting as a local file: a path as given, a name from Cellpose's folder."""
+    if not pretrained:
+        return None
+    path = Path(pretrained)
+    if path.suffix or "/" in pretrained:
+        if not path.is_file():
+            raise InputError(str(path), "pretrained Cellpose model file not found", "pretrained")
+        return path
+    return named_model_file(pretrained)
+
+
+def new_model(device: torch.device, diameter: float, pretrained: Path | None = None) -> Any:
+    """A Cellpose network: fresh (random init, no download) or from a local weights file."""
+    from cellpose import models
+
+    return models.CellposeModel(
+        gpu=device.type == "cuda",
+        device=device,
+        pretrained_model=str(pretrained) if pretrained else False,
+        model_type=None,
+        diam_mean=diameter,
+    )
+
+
+def _training_pairs(sheet: str | Path) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
+    """DAPI images and truth instance masks of every row that has a mask."""
+    images, masks, names = [], [], []
+    for item in iter_sheet(sheet):
+        if item.truth is None:
+            raise InputError(str(sheet), "training needs a mask for every row", item=item.sample)
+        images.append(item.dapi.astype(np.float32))
+        masks.append(item.truth)
+        names.append(item.sample)
+    return images, masks, names
+
+
+def train_cellpose(
+    train_sheet: str | Path,
+    val_sheet: str | Path | None,
+    settings: Mapping[str, Any],
+    seed: int,
+    threads: int,
+    device: str,
+    model_out: str | Path,
+    history_out: str | Path,
+) -> pd.DataFrame:
+    """Train Cellpose on the DAPI channel and the truth masks of ``train_sheet``.
+
+    From scratch unless ``settings['pretrained']`` names a local model to fine-tune. The
+    result is a fishline model file (kind ``cellpose``) so one loader serves every model.
+    """
+    from cellpose import train
+
+    from fishline import models as model_files
+
+    chosen = setup_device(device, threads, seed)
+    torch.use_deterministic_algorithms(False)  # Cellpose's flows use non-deterministic ops on CUDA
+    pretrained = resolve_pretrained(settings["pretrained"])
+    images, masks, names = _training_pairs(train_sheet)
+    val_images, val_masks = (None, None)
+    if val_sheet is not None:
+        val_images, val_masks, _ = _training_pairs(val_sheet)
+    net = new_model(chosen, settings["diameter"], pretrained)
+    log.info(
+        "training Cellpose on %d images (%s), %d epochs, device %s",
+        len(images),
+        "fine-tuning " + str(pretrained) if pretrained else "from scratch",
+        settings["epochs"],
+        chosen,
+    )
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as folder, _cellpose_progress():
+        _, train_losses, val_losses = train.train_seg(
+            net.net,
+            train_data=images,
+            train_labels=masks,
+            test_data=val_images,
+            test_labels=val_masks,
+            channels=[0, 0],
+            batch_size=settings["batch_size"],
+            learning_rate=settings["learning_rate"],
+            weight_decay=settings["weight_decay"],
+            n_epochs=settings["epochs"],
+            nimg_per_epoch=settings["images_per_epoch"],
+            bsize=settings["tile"],
+            rescale=True,
+            min_train_masks=1,
+            save_path=folder,
+            save_every=10**9,
+            model_name="cellpose",
+        )
+    seconds = time.perf_counter() - started
+    history = pd.DataFrame(
+        {
+            "epoch": np.arange(1, len(train_losses) + 1),
+            "train_loss": train_losses,
+            # Cellpose scores the validation images at epoch 5 and every 10th epoch only.
+            "val_loss": np.where(np.asarray(val_losses) > 0, val_losses, np.nan),
+        }
+    )
+    spec = {"diameter": float(settings["diameter"])}
+    metadata = {
+        "train_images": names,
+        "epochs": settings["epochs"],
+        "seconds": seconds,
+        "seconds_per_epoch": seconds / max(settings["epochs"], 1),
+        "pretrained": str(pretrained) if pretrained else None,
+        "object_diameter": float(net.net.diam_labels.item()),
+    }
+    with atomic_outputs(history_out) as (temp,):
+        history.to_parquet(temp, index=False)
+    model_files.save(model_out, net.net, "cellpose", spec, ["chromosome"], metadata)
+    log.info("trained in %.1f s (%.2f s/epoch)", seconds, metadata["seconds_per_epoch"])
+    return history
+
+
+@contextlib.contextmanager
+def _cellpose_progress() -> Iterator[None]:
+    """Route Cellpose's own training lines (loss and time every 10 epochs) to the job log."""
+    logger = logging.getLogger("cellpose.train")
+    handlers = list(get_logger().handlers)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    for handler in handlers:
+        logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+def load_cellpose(path: str | Path, device: torch.device) -> tuple[Any, dict[str, Any]]:
+    """A ready-to-run Cellpose model from a fishline model file."""
+    from fishline import models as model_files
+
+    net, info = model_files.load(path)
+    if info["kind"] != "cellpose":
+        raise InputError(str(path), f"expected a Cellpose model, got kind '{info['kind']}'")
+    model = new_model(device, info["spec"]["diameter"])
+    model.net.load_state_dict(net.state_dict())
+    model.net.to(device)
+    model.net.eval()
+    return model, info
+
+
+def estimate_diameter(dapi: np.ndarray) -> float:
+    """Object diameter (Cellpose's definition) from an Otsu mask of the DAPI image.
+
+    Used when a sheet gives no scale: the median over connected components is robust to a
+    few touching chromosomes, so the network sees objects at the size it was trained on.
+    """
+    image = cv2.GaussianBlur(dapi.astype(np.float32), (0, 0), 1.0)
+    scaled = cv2.normalize(image, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+    _, foreground = cv2.threshold(scaled, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    _, _, stats, _ = cv2.connectedComponentsWithStats(foreground, connectivity=8)
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    areas = areas[areas >= 15]
+    if len(areas) == 0:
+        return 0.0
+    return float(np.median(np.sqrt(areas)) / (np.sqrt(np.pi) / 2))
+
+
+def segment_dapi(
+    model: Any, dapi: np.ndarray, settings: Mapping[str, Any], diameter: float
+) -> np.ndarray:
+    """Instance labels (int32) of one DAPI image."""
+    masks, _, _ = model.eval(
+        dapi.astype(np.float32),
+        channels=[0, 0],
+        diameter=diameter,
+        flow_threshold=settings["flow_threshold"],
+        cellprob_threshold=settings["cellprob_threshold"],
+        min_size=settings["min_size"],
+        bsize=settings["tile"],
+    )
+    return masks.astype(np.int32)
+
+
+def segment_sheet(
+    model_path: str | Path,
+    sheet: str | Path,
+    settings: Mapping[str, Any],
+    outdir: str | Path,
+    masks_sheet: str | Path,
+    threads: int,
+    device: str,
+) -> pd.DataFrame:
+    """Segment every image of ``sheet``; write one label TIFF per sample and a masks sheet.
+
+    The masks sheet repeats the sample's columns with ``pred`` = the predicted labels, so
+    cropping and evaluation read one file. Object scale: ``settings['diameter_source']`` is
+    ``model`` (the training objects' size) or ``estimate`` (per image, from Otsu).
+    """
+    chosen = setup_device(device, threads, 0)
+    model, info = load_cellpose(model_path, chosen)
+    trained = info["metadata"]["object_diameter"]
+    rows = read_sheet(sheet).to_dict("records")
+    outdir = Path(outdir)
+    paths = [outdir / f"{row['sample']}.pred.tif" for row in rows]
+    records = []
+    with atomic_outputs(*paths, masks_sheet) as temps:
+        for row, temp, final in zip(
+            tqdm(rows, desc="segment", unit="image"), temps, paths, strict=False
+        ):
+            item = load_row(row, sheet)
+            diameter = trained
+            if settings["diameter_source"] == "estimate":
+                diameter = estimate_diameter(item.dapi) or trained
+            started = time.perf_counter()
+            labels = segment_dapi(model, item.dapi, settings, diameter)
+            seconds = time.perf_counter() - started
+            write_image(temp, labels.astype(np.uint16 if labels.max() < 65536 else np.uint32))
+            records.append(
+                {
+                    **{k: v for k, v in row.items() if pd.notna(v)},
+                    "pred": str(final.resolve()),
+                    "instances": int(labels.max()),
+                    "diameter": round(diameter, 2),
+                    "seconds": round(seconds, 3),
+                }
+            )
+            log.info("%s: %d instances in %.2f s", row["sample"], labels.max(), seconds)
+        frame = pd.DataFrame(records)
+        frame.to_csv(temps[-1], sep="\t", index=False)
+    return frame
+
+
+def iou_matrix(truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """IoU of every truth instance (rows) with every predicted instance (columns)."""
+    n_true, n_pred = int(truth.max()), int(pred.max())
+    overlap = np.zeros((n_true + 1, n_pred + 1), np.int64)
+    np.add.at(overlap, (truth.ravel(), pred.ravel()), 1)
+    true_area = overlap.sum(axis=1, keepdims=True)
+    pred_area = overlap.sum(axis=0, keepdims=True)
+    union = true_area + pred_area - overlap
+    with np.errstate(divide="ignore", invalid="ignore"):
+        iou = np.where(union > 0, overlap / union, 0.0)
+    return iou[1:, 1:]
+
+
+def match_instances(truth: np.ndarray, pred: np.ndarray, threshold: float) -> pd.DataFrame:
+    """One-to-one matches with IoU >= ``threshold`` (optimal assignment on IoU).
+
+    Returns rows (truth, pred, iou) with 1-based ids. At thresholds >= 0.5 a match is unique
+    anyway; the assignment keeps lower thresholds correct too.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    iou = iou_matrix(truth, pred)
+    if iou.size == 0:
+        return pd.DataFrame({"truth": [], "pred": [], "iou": []})
+    rows, cols = linear_sum_assignment(-iou)
+    keep = iou[rows, cols] >= threshold
+    return pd.DataFrame(
+        {"truth": rows[keep] + 1, "pred": cols[keep] + 1, "iou": iou[rows, cols][keep]}
+    )
+
+
+def instance_scores(truth: np.ndarray, pred: np.ndarray, threshold: float) -> dict[str, float]:
+    """TP, FP, FN, AP (= TP / (TP + FP + FN), Cellpose's definition) and F1 at one IoU."""
+    n_true = len(np.unique(truth[truth > 0]))
+    n_pred = len(np.unique(pred[pred > 0]))
+    tp = len(match_instances(_relabel(truth), _relabel(pred), threshold))
+    fp, fn = n_pred - tp, n_true - tp
+    return {"tp": tp, "fp": fp, "fn": fn, **_ratios(tp, fp, fn)}
+
+
+def _ratios(tp: int, fp: int, fn: int) -> dict[str, float]:
+    total = tp + fp + fn
+    return {
+        "ap": tp / total if total else 1.0,
+        "f1": 2 * tp / (2 * tp + fp + fn) if total else 1.0,
+        "precision": tp / (tp + fp) if tp + fp else 0.0,
+        "recall": tp / (tp + fn) if tp + fn else 0.0,
+    }
+
+
+def _relabel(labels: np.ndarray) -> np.ndarray:
+    """Consecutive ids 1..n (gaps in label ids would waste IoU matrix rows)."""
+    values, inverse = np.unique(labels, return_inverse=True)
+    out = inverse.reshape(labels.shape).astype(np.int32)
+    return out if values[0] == 0 else out + 1
+
+
+def evaluate_segmentation(
+    masks_sheet: str | Path, metrics_out: str | Path, per_image_out: str | Path
+) -> dict[str, Any]:
+    """Score predicted against truth instances for every row with truth.
+
+    Per image and pooled over the set (TP/FP/FN summed before the ratios) at IoU 0.5 and
+    0.75. A set without any truth gets an explicit ``has_truth: false``.
+    """
+    frame = pd.read_csv(masks_sheet, sep="\t")
+    rows = []
+    for row in frame.to_dict("records"):
+        if not isinstance(row.get("mask"), str):
+            continue
+        item = load_row(row, masks_sheet)
+        pred = read_labels(row["pred"], "instances", None)
+        for threshold in IOU_THRESHOLDS:
+            rows.append(
+                {
+                    "sample": row["sample"],
+                    "iou": threshold,
+                    **instance_scores(item.truth, pred, threshold),
+                }
+            )
+    per_image = pd.DataFrame(
+        rows, columns=["sample", "iou", "tp", "fp", "fn", "ap", "f1", "precision", "recall"]
+    )
+    metrics: dict[str, Any] = {
+        "has_truth": bool(rows),
+        "images": int(per_image["sample"].nunique()),
+    }
+    for threshold in IOU_THRESHOLDS:
+        part = per_image[per_image["iou"] == threshold]
+        tp, fp, fn = (int(part[c].sum()) for c in ("tp", "fp", "fn"))
+        pooled = _ratios(tp, fp, fn) if rows else {}
+        for key, value in {"tp": tp, "fp": fp, "fn": fn, **pooled}.items():
+            metrics[f"{key}@{threshold}"] = value
+    with atomic_outputs(metrics_out, per_image_out) as (json_temp, table_temp):
+        json_temp.write_text(json.dumps(metrics, indent=2, sort_keys=True))
+        per_image.to_csv(table_temp, sep="\t", index=False)
+    return metrics

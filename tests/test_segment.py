@@ -1,0 +1,236 @@
+"""Segmentation module: sheets, instance scoring, crop geometry, and a tiny Cellpose training."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+import tifffile
+
+from fishline.crops import crop_instance, crop_set, instance_geometry
+from fishline.errors import InputError
+from fishline.images import read_labels
+from fishline.io import read_patch_set, write_image
+from fishline.segment import (
+    estimate_diameter,
+    instance_scores,
+    load_row,
+    match_instances,
+    read_sheet,
+    resolve_pretrained,
+)
+
+
+def rod(
+    shape: tuple[int, int], centre: tuple[float, float], length: float, width: float, angle: float
+) -> np.ndarray:
+    """Boolean mask of a filled rotated rectangle (angle in degrees from the x axis)."""
+    mask = np.zeros(shape, np.uint8)
+    box = cv2.boxPoints(((centre[0], centre[1]), (length, width), angle))
+    cv2.fillPoly(mask, [np.round(box).astype(np.int32)], 1)
+    return mask.astype(bool)
+
+
+def write_sheet(path: Path, rows: list[dict]) -> Path:
+    pd.DataFrame(rows).to_csv(path, sep="\t", index=False)
+    return path
+
+
+def test_instance_scores_on_known_overlaps() -> None:
+    truth = np.zeros((20, 40), np.int32)
+    truth[2:10, 2:10] = 1  # matched exactly
+    truth[2:10, 20:30] = 2  # half covered: IoU 0.5 -> a match at 0.5, not at 0.75
+    truth[12:18, 2:8] = 3  # missed
+    pred = np.zeros_like(truth)
+    pred[2:10, 2:10] = 7
+    pred[2:10, 20:25] = 4
+    pred[12:18, 30:36] = 9  # spurious
+    at_half = instance_scores(truth, pred, 0.5)
+    assert (at_half["tp"], at_half["fp"], at_half["fn"]) == (2, 1, 1)
+    assert at_half["ap"] == pytest.approx(2 / 4)
+    assert at_half["f1"] == pytest.approx(4 / 6)
+    strict = instance_scores(truth, pred, 0.75)
+    assert (strict["tp"], strict["fp"], strict["fn"]) == (1, 2, 2)
+    matches = match_instances(truth, pred, 0.5).sort_values("truth")
+    assert matches["truth"].tolist() == [1, 2]
+    assert matches["pred"].tolist() == [7, 4]
+    assert matches["iou"].tolist() == pytest.approx([1.0, 0.5])
+
+
+def test_class_labels_become_connected_components(tmp_path: Path) -> None:
+    classes = np.zeros((20, 20), np.uint8)
+    classes[1:5, 1:5] = 3
+    classes[10:15, 10:15] = 3  # second copy of class 3: its own instance
+    classes[1:5, 10:15] = 7
+    classes[6, 6] = 255  # overlap marker: ignored
+    write_image(tmp_path / "k.tif", classes)
+    labels = read_labels(tmp_path / "k.tif", "classes", 255)
+    assert labels.dtype == np.int32
+    assert labels.max() == 3
+    assert labels[6, 6] == 0
+    assert len({labels[2, 2], labels[12, 12], labels[2, 12]}) == 3
+
+
+@pytest.mark.parametrize("angle", [0.0, 30.0, 90.0, 135.0])
+def test_crop_puts_the_long_axis_vertical_and_centred(angle: float) -> None:
+    labels = rod((120, 140), (70.0, 55.0), 40, 8, angle).astype(np.int32)
+    geometry = instance_geometry(labels == 1)
+    assert geometry["length"] == pytest.approx(40, abs=2.5)
+    assert geometry["width"] == pytest.approx(8, abs=2.5)
+    assert math.cos(math.radians(geometry["angle"] - angle)) ** 2 == pytest.approx(1, abs=0.01)
+    image = (labels * 200).astype(np.uint8)[None]
+    crop, info = crop_instance(image, labels, 1, 64, 0.9, True)
+    assert crop.shape == (1, 64, 64) and crop.dtype == np.uint8
+    assert info["scale"] == 1.0
+    ys, xs = np.nonzero(crop[0] > 100)
+    assert np.ptp(ys) == pytest.approx(39, abs=3)  # long axis runs down the crop
+    assert np.ptp(xs) == pytest.approx(7, abs=3)
+    assert ys.mean() == pytest.approx(31.5, abs=1.0) and xs.mean() == pytest.approx(31.5, abs=1.0)
+
+
+def test_long_instances_shrink_and_neighbours_are_masked() -> None:
+    labels = rod((200, 200), (100.0, 100.0), 120, 10, 60.0).astype(np.int32)
+    labels[rod((200, 200), (100.0, 115.0), 30, 8, 0.0) & (labels == 0)] = 2  # a neighbour
+    image = np.where(labels == 1, 100, np.where(labels == 2, 250, 0)).astype(np.uint16)[None]
+    crop, info = crop_instance(image, labels, 1, 64, 0.9, True)
+    assert info["scale"] == pytest.approx(0.9 * 64 / info["length"], rel=1e-6)
+    assert crop.max() <= 100  # the bright neighbour never leaks into the crop
+    ys, _ = np.nonzero(crop[0] > 50)
+    assert np.ptp(ys) <= 0.9 * 64 + 1
+    unmasked, _ = crop_instance(image, labels, 1, 64, 0.9, False)
+    assert unmasked.max() > 200
+
+
+def metaphase_sheet(tmp_path: Path) -> Path:
+    """Two 2-channel images (dapi, red) with instance masks: rods at known places."""
+    rows = []
+    for index in range(2):
+        labels = np.zeros((96, 96), np.int32)
+        for k, (cx, cy, angle) in enumerate([(25, 30, 20), (70, 60, 100), (30, 75, 150)]):
+            labels[rod((96, 96), (cx + index, cy), 30, 7, angle)] = k + 1
+        image = np.stack([labels > 0, labels == 2]).astype(np.uint8) * 180
+        write_image(tmp_path / f"m{index}.tif", image, ["dapi", "red"])
+        write_image(tmp_path / f"m{index}.mask.tif", labels.astype(np.uint16))
+        rows.append(
+            {
+                "sample": f"m{index}",
+                "image": f"m{index}.tif",
+                "mask": f"m{index}.mask.tif",
+                "dapi": 0,
+                "red": 1,
+            }
+        )
+    return write_sheet(tmp_path / "sheet.tsv", rows)
+
+
+def test_crop_set_matches_truth_and_keeps_channels(tmp_path: Path) -> None:
+    sheet = metaphase_sheet(tmp_path)
+    rows = read_sheet(sheet)
+    rows["pred"] = rows["mask"]  # a perfect segmentation
+    rows.to_csv(tmp_path / "masks.tsv", sep="\t", index=False)
+    truth = pd.DataFrame(
+        {
+            "spread": ["m0", "m0", "m0", "m1", "m1", "m1"],
+            "instance": [1, 2, 3, 1, 2, 3],
+            "chromosome": [1, 2, 5, 1, 2, 5],
+            "is_aberration": [False, True, False, False, False, False],
+        }
+    )
+    truth.to_parquet(tmp_path / "truth.parquet")
+    settings = {"size": 48, "fill": 0.9, "mask_outside": True, "match_iou": 0.5}
+    table = crop_set(
+        tmp_path / "masks.tsv",
+        settings,
+        "demo",
+        tmp_path / "c.tif",
+        tmp_path / "c.parquet",
+        tmp_path / "truth.parquet",
+    )
+    stack, stored = read_patch_set(tmp_path / "c.tif", tmp_path / "c.parquet")
+    assert stack.shape == (6, 2, 48, 48) and stack.dtype == np.uint8
+    assert (stored["truth_iou"] == 1.0).all()
+    assert stored["label"].tolist() == [
+        "normal",
+        "aberration",
+        "normal",
+        "normal",
+        "normal",
+        "normal",
+    ]
+    red = stack[:, 1].reshape(6, -1).max(axis=1)
+    assert (red[stored["chromosome"] == 2] > 150).all() and (
+        red[stored["chromosome"] != 2] == 0
+    ).all()
+    assert set(table.columns) >= {"bbox_y0", "area", "angle", "length", "scale", "touches_border"}
+
+
+def test_sheet_errors_name_row_and_column(tmp_path: Path) -> None:
+    sheet = metaphase_sheet(tmp_path)
+    bad = write_sheet(
+        tmp_path / "bad.tsv", [{"sample": "m0", "image": "m0.tif", "dapi": 0, "red": 4}]
+    )
+    row = read_sheet(bad).iloc[0].to_dict()
+    with pytest.raises(
+        InputError, match=r"sample m0.*\[red\].*channel 4 requested but the image has 2"
+    ):
+        load_row(row, bad)
+    missing = write_sheet(
+        tmp_path / "missing.tsv", [{"sample": "x", "image": "nope.tif", "dapi": 0}]
+    )
+    with pytest.raises(InputError, match=r"row 2, image.*file not found"):
+        read_sheet(missing)
+    untyped = write_sheet(
+        tmp_path / "untyped.tsv", [{"sample": "x", "image": "m0.tif", "dapi": "first"}]
+    )
+    with pytest.raises(InputError, match=r"row 2, dapi"):
+        read_sheet(untyped)
+    assert len(read_sheet(sheet)) == 2
+
+
+def test_flat_image_where_channels_are_expected_names_the_row(tmp_path: Path) -> None:
+    tifffile.imwrite(tmp_path / "flat.tif", np.zeros((32, 32), np.uint8))
+    sheet = write_sheet(
+        tmp_path / "s.tsv", [{"sample": "flat", "image": "flat.tif", "dapi": 0, "green": 2}]
+    )
+    with pytest.raises(
+        InputError,
+        match=r"s.tsv \(sample flat\) \[green\]: channel 2 requested but the image has 1",
+    ):
+        load_row(read_sheet(sheet).iloc[0].to_dict(), sheet)
+
+
+def test_several_files_stack_as_channels(tmp_path: Path) -> None:
+    for name, value in (("d", 10), ("r", 20)):
+        tifffile.imwrite(tmp_path / f"{name}.tif", np.full((16, 16), value, np.uint8))
+    sheet = write_sheet(
+        tmp_path / "s.tsv", [{"sample": "a", "image": "d.tif;r.tif", "dapi": 0, "red": 1}]
+    )
+    item = load_row(read_sheet(sheet).iloc[0].to_dict(), sheet)
+    assert item.dapi.max() == 10 and item.paint["red"].max() == 20
+
+
+def test_named_pretrained_model_absent_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cellpose import models
+
+    monkeypatch.setattr(models, "MODEL_DIR", tmp_path)
+    with pytest.raises(InputError, match=r"'cyto3' is not present locally.*never downloads"):
+        resolve_pretrained("cyto3")
+    with pytest.raises(InputError, match="pretrained Cellpose model file not found"):
+        resolve_pretrained(str(tmp_path / "mine.pt"))
+    assert resolve_pretrained(None) is None
+
+
+def test_diameter_estimate_follows_object_size() -> None:
+    small = np.zeros((200, 200), np.float32)
+    large = np.zeros((200, 200), np.float32)
+    for k in range(6):
+        small[rod((200, 200), (30 + 25 * k, 50), 20, 6, 90)] = 1
+        large[rod((200, 200), (30 + 25 * k, 100), 40, 12, 90)] = 1
+    ratio = estimate_diameter(large) / estimate_diameter(small)
+    assert ratio == pytest.approx(2.0, rel=0.15)

@@ -1,0 +1,175 @@
+"""Chromosome track I: painted metaphases, Cellpose segmentation, chromosome crops."""
+
+
+rule chrom_paint:
+    output:
+        spreads=directory("results/chromosomes/synthetic/{chrom_split}"),
+        instances="results/chromosomes/synthetic/{chrom_split}.instances.parquet",
+    log:
+        "logs/chrom_paint/{chrom_split}.log",
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        paint=lookup(dpath="chromosomes/paint", within=config),
+        n=lambda wc: config["chromosomes"]["spreads"][wc.chrom_split],
+        annotated=lambda wc: wc.chrom_split != "unannotated",
+        seed=lambda wc: stage_seed("chrom_paint", wc.chrom_split),
+    script:
+        "../scripts/chrom_paint.py"
+
+
+rule cellpose_train:
+    input:
+        train=cellpose_training_input(),
+        val=chrom_set_input("val"),
+    output:
+        model="results/chromosomes/models/cellpose.pt",
+        history="results/chromosomes/models/cellpose_history.parquet",
+    log:
+        "logs/cellpose_train/cellpose_train.log",
+    benchmark:
+        "logs/cellpose_train/cellpose_train.benchmark.tsv"
+    conda:
+        CONDA_ENV
+    threads: 2
+    resources:
+        mem_mb=lambda wc, attempt: 6000 * attempt,
+        runtime=240,
+        gpu=gpus(),
+    params:
+        settings=lookup(dpath="chromosomes/cellpose", within=config),
+        device=config["device"],
+        seed=stage_seed("cellpose_train"),
+    script:
+        "../scripts/cellpose_train.py"
+
+
+rule segment:
+    input:
+        model="results/chromosomes/models/cellpose.pt",
+        images=lambda wc: chrom_set_input(wc.chrom_set),
+    output:
+        directory("results/chromosomes/segment/{chrom_set}"),
+    log:
+        "logs/segment/{chrom_set}.log",
+    benchmark:
+        "logs/segment/{chrom_set}.benchmark.tsv"
+    conda:
+        CONDA_ENV
+    threads: 2
+    resources:
+        mem_mb=lambda wc, attempt: 4000 * attempt,
+        runtime=60,
+        gpu=gpus(),
+    params:
+        settings=lookup(dpath="chromosomes/segment", within=config),
+        device=config["device"],
+    script:
+        "../scripts/segment.py"
+
+
+rule segment_evaluate:
+    input:
+        "results/chromosomes/segment/{chrom_set}",
+    output:
+        metrics="results/chromosomes/segment/{chrom_set}.metrics.json",
+        per_image="results/chromosomes/segment/{chrom_set}.per_image.tsv",
+        overlay=report(
+            "results/chromosomes/report/overlay_{chrom_set}.png",
+            caption="../report/chrom_overlay.rst",
+            category="Chromosomes",
+            subcategory="Segmentation",
+            labels={"set": "{chrom_set}"},
+        ),
+    log:
+        "logs/segment_evaluate/{chrom_set}.log",
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    params:
+        overlays=lookup(dpath="chromosomes/report/overlays", within=config),
+    script:
+        "../scripts/segment_evaluate.py"
+
+
+rule chrom_crops:
+    input:
+        segmented="results/chromosomes/segment/{chrom_set}",
+        truth=chrom_truth_input,
+    output:
+        stack="results/chromosomes/crops/{chrom_set}.tif",
+        table="results/chromosomes/crops/{chrom_set}.parquet",
+    log:
+        "logs/chrom_crops/{chrom_set}.log",
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=30,
+    params:
+        settings=lookup(dpath="chromosomes/crops", within=config),
+    script:
+        "../scripts/chrom_crops.py"
+
+
+rule chrom_report:
+    input:
+        spreads=chrom_set_input("train"),
+        stacks=expand("results/chromosomes/crops/{chrom_set}.tif", chrom_set=CHROM_SETS),
+        tables=expand(
+            "results/chromosomes/crops/{chrom_set}.parquet", chrom_set=CHROM_SETS
+        ),
+        metrics=expand(
+            "results/chromosomes/segment/{chrom_set}.metrics.json",
+            chrom_set=CHROM_SCORED,
+        ),
+    output:
+        spreads=report(
+            "results/chromosomes/report/spreads.png",
+            caption="../report/chrom_spreads.rst",
+            category="Chromosomes",
+            subcategory="Painter",
+        ),
+        gallery=report(
+            "results/chromosomes/report/gallery.png",
+            caption="../report/chrom_gallery.rst",
+            category="Chromosomes",
+            subcategory="Crops",
+        ),
+        counts=report(
+            "results/chromosomes/report/crop_counts.html",
+            caption="../report/chrom_counts.rst",
+            category="Chromosomes",
+            subcategory="Crops",
+        ),
+        counts_tsv="results/chromosomes/report/crop_counts.tsv",
+        segmentation=report(
+            "results/chromosomes/report/segmentation.html",
+            caption="../report/chrom_segmentation.rst",
+            category="Chromosomes",
+            subcategory="Segmentation",
+        ),
+        segmentation_tsv="results/chromosomes/report/segmentation.tsv",
+    log:
+        "logs/chrom_report/chrom_report.log",
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=20,
+    params:
+        sets=CHROM_SETS,
+        scored=CHROM_SCORED,
+        report=lookup(dpath="chromosomes/report", within=config),
+        seed=stage_seed("chrom_report"),
+    script:
+        "../scripts/chrom_report.py"

@@ -1,0 +1,15 @@
+"""Snakemake glue for rule chrom_crops."""
+
+from fishline.crops import crop_set
+from fishline.logging import log_to
+from fishline.segment import sheet_path
+
+with log_to(snakemake.log[0]):
+    crop_set(
+        sheet_path(snakemake.input.segmented, "masks.tsv"),
+        snakemake.params.settings,
+        snakemake.wildcards.chrom_set,
+        snakemake.output.stack,
+        snakemake.output.table,
+        instances=snakemake.input.truth or None,
+    )

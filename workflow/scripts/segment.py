@@ -1,0 +1,18 @@
+"""Snakemake glue for rule segment."""
+
+from pathlib import Path
+
+from fishline.logging import log_to
+from fishline.segment import segment_sheet, sheet_path
+
+with log_to(snakemake.log[0]):
+    outdir = Path(snakemake.output[0])
+    segment_sheet(
+        snakemake.input.model,
+        sheet_path(snakemake.input.images),
+        snakemake.params.settings,
+        outdir=outdir,
+        masks_sheet=outdir / "masks.tsv",
+        threads=snakemake.threads,
+        device=snakemake.params.device,
+    )

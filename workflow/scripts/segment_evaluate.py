@@ -1,0 +1,10 @@
+"""Snakemake glue for rule segment_evaluate."""
+
+from fishline.chromosome_figures import overlay_figure
+from fishline.logging import log_to
+from fishline.segment import evaluate_segmentation, sheet_path
+
+with log_to(snakemake.log[0]):
+    masks = sheet_path(snakemake.input[0], "masks.tsv")
+    evaluate_segmentation(masks, snakemake.output.metrics, snakemake.output.per_image)
+    overlay_figure(masks, snakemake.output.overlay, snakemake.params.overlays)
