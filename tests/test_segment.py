@@ -234,3 +234,69 @@ def test_diameter_estimate_follows_object_size() -> None:
         large[rod((200, 200), (30 + 25 * k, 100), 40, 12, 90)] = 1
     ratio = estimate_diameter(large) / estimate_diameter(small)
     assert ratio == pytest.approx(2.0, rel=0.15)
+
+
+def test_tiny_cellpose_training_segments_a_painted_spread(tmp_path: Path, config: dict) -> None:
+    """From scratch, a few seconds of training already finds chromosomes on a new spread."""
+    import torch
+
+    from fishline.paint.metaphase import paint_spreads
+    from fishline.segment import evaluate_segmentation, segment_sheet, train_cellpose
+
+    paint = {
+        **config["chromosomes"]["paint"],
+        "size": [160, 200],
+        "count": [14, 16],
+        "length": [26, 32],
+        "width": [7, 9],
+    }
+    paint["nuclei"] = {**paint["nuclei"], "count": [0, 0]}
+    for split, n in (("train", 3), ("test", 1)):
+        paint_spreads(
+            paint,
+            split,
+            n,
+            5,
+            tmp_path / split,
+            tmp_path / f"{split}/sheet.tsv",
+            tmp_path / f"{split}.parquet",
+        )
+    settings = {
+        **config["chromosomes"]["cellpose"],
+        "epochs": 40,
+        "images_per_epoch": 8,
+        "tile": 64,
+        "diameter": 12.0,
+    }
+    history = train_cellpose(
+        tmp_path / "train/sheet.tsv",
+        None,
+        settings,
+        3,
+        1,
+        "cpu",
+        tmp_path / "cp.pt",
+        tmp_path / "h.parquet",
+    )
+    assert (
+        len(history) == 40
+        and history["train_loss"].iloc[-5:].mean() < history["train_loss"].iloc[:3].mean()
+    )
+    saved = torch.load(tmp_path / "cp.pt", weights_only=False)
+    assert saved["kind"] == "cellpose" and saved["metadata"]["pretrained"] is None
+    masks = segment_sheet(
+        tmp_path / "cp.pt",
+        tmp_path / "test/sheet.tsv",
+        config["chromosomes"]["segment"],
+        tmp_path / "seg",
+        tmp_path / "seg/masks.tsv",
+        1,
+        "cpu",
+    )
+    assert masks["instances"].iloc[0] > 0
+    predicted = tifffile.imread(masks["pred"].iloc[0])
+    assert predicted.shape == (160, 200) and predicted.max() == masks["instances"].iloc[0]
+    metrics = evaluate_segmentation(
+        tmp_path / "seg/masks.tsv", tmp_path / "m.json", tmp_path / "m.tsv"
+    )
+    assert metrics["tp@0.5"] >= 3

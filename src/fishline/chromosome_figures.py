@@ -103,6 +103,8 @@ def crop_gallery(
         for axis in line:
             axis.set_xticks([])
             axis.set_yticks([])
+        for axis in line[max(len(crops), 1) :]:
+            axis.set_frame_on(False)
     save_figure(figure, path)
 
 
