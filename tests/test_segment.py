@@ -263,8 +263,8 @@ def test_tiny_cellpose_training_segments_a_painted_spread(tmp_path: Path, config
         )
     settings = {
         **config["chromosomes"]["cellpose"],
-        "epochs": 40,
-        "images_per_epoch": 8,
+        "epochs": 50,
+        "images_per_epoch": 16,
         "tile": 64,
         "diameter": 12.0,
     }
@@ -279,7 +279,7 @@ def test_tiny_cellpose_training_segments_a_painted_spread(tmp_path: Path, config
         tmp_path / "h.parquet",
     )
     assert (
-        len(history) == 40
+        len(history) == 50
         and history["train_loss"].iloc[-5:].mean() < history["train_loss"].iloc[:3].mean()
     )
     saved = torch.load(tmp_path / "cp.pt", weights_only=False)
@@ -300,3 +300,15 @@ def test_tiny_cellpose_training_segments_a_painted_spread(tmp_path: Path, config
         tmp_path / "seg/masks.tsv", tmp_path / "m.json", tmp_path / "m.tsv"
     )
     assert metrics["tp@0.5"] >= 3
+
+
+def test_no_chromosome_found_gives_a_valid_empty_crop_set(tmp_path: Path) -> None:
+    sheet = metaphase_sheet(tmp_path)
+    rows = read_sheet(sheet)
+    write_image(tmp_path / "empty.tif", np.zeros((96, 96), np.uint16))
+    rows["pred"] = str(tmp_path / "empty.tif")
+    rows.to_csv(tmp_path / "masks.tsv", sep="\t", index=False)
+    settings = {"size": 32, "fill": 0.9, "mask_outside": True, "match_iou": 0.5}
+    crop_set(tmp_path / "masks.tsv", settings, "none", tmp_path / "c.tif", tmp_path / "c.parquet")
+    stack, table = read_patch_set(tmp_path / "c.tif", tmp_path / "c.parquet")
+    assert stack.shape == (0, 2, 32, 32) and len(table) == 0

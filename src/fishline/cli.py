@@ -46,7 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     validate.add_argument("config")
     validate.set_defaults(run=_validate)
     sheet = commands.add_parser("check-sheet", help="validate a sample sheet")
-    sheet.add_argument("kind", choices=["nuclei_sheet", "fields_sheet", "metaphase_sheet", "patch_sheet"])
+    sheet.add_argument(
+        "kind", choices=["nuclei_sheet", "fields_sheet", "metaphase_sheet", "patch_sheet"]
+    )
     sheet.add_argument("sheet")
     sheet.set_defaults(run=_check_sheet)
     paint = commands.add_parser("paint", help="paint one FISH patch split (as rule fish_paint)")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,13 @@ def write_stack(
     :func:`encode_pages` (one strip per page).
     """
     meta = {"axes": "QCYX", "channel_names": list(channel_names), **(metadata or {})}
+    if shape[0] == 0:  # an empty set is a valid result (e.g. no chromosome was found)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "zero-size array" notice
+            tifffile.imwrite(
+                path, np.zeros(shape, dtype), photometric="minisblack", metadata=meta
+            )
+        return
     with tifffile.TiffWriter(path, bigtiff=True) as tif:
         tif.write(
             data=iter(pages),
