@@ -60,7 +60,7 @@ def snakemake(workdir: Path, *args: str, config: Path = TINY) -> subprocess.Comp
         command,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=1800,
         env={"PATH": f"{BIN}:/usr/bin:/bin", "HOME": str(workdir)},
     )
 
