@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import multiprocessing
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
@@ -351,11 +352,16 @@ def _init_worker() -> None:
 
 
 def _ordered_results(jobs: list, threads: int) -> Iterator[tuple[Any, dict]]:
-    """Render chunks in order, at most ``2 x threads`` in flight, so memory stays flat."""
+    """Render chunks in order, at most ``2 x threads`` in flight, so memory stays flat.
+
+    Workers are spawned, not forked: a fork of a process whose OpenMP or torch thread pools
+    are already running (as in a test session or a notebook) can deadlock in the child.
+    """
     if threads <= 1:
         yield from map(_render_chunk, jobs)
         return
-    with ProcessPoolExecutor(threads, initializer=_init_worker) as pool:
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(threads, mp_context=context, initializer=_init_worker) as pool:
         pending: list[Future] = []
         for job in jobs:
             pending.append(pool.submit(_render_chunk, job))
