@@ -1,0 +1,102 @@
+"""The SLURM profile against a real single-node SLURM cluster (munge, slurmctld, slurmd).
+
+In CI (root, Debian packages installed by .ci/run) the test must run; elsewhere it skips with
+the reason the cluster cannot be started.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from slurm_cluster import SingleNodeSlurm, unavailable_reason
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+TINY = ROOT / "tests" / "configs" / "tiny.yaml"
+pytestmark = [pytest.mark.workflow, pytest.mark.slow]
+SUBMITTED = re.compile(
+    r"has been submitted with SLURM jobid (\d+) \(log: \S*/rule_(\w+)/(\S+)/\d+\.log\)"
+)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SingleNodeSlurm]:
+    """A running cluster for this module; its daemons are stopped afterwards."""
+    reason = unavailable_reason()
+    if reason is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the SLURM test, but: {reason}")
+        pytest.skip(reason)
+    if torch.cuda.is_available():
+        pytest.skip("a real GPU is visible: the fake GPU's jobs would train on it")
+    with SingleNodeSlurm(tmp_path_factory.mktemp("slurm")) as running:
+        yield running
+
+
+def test_profile_submits_every_job_with_gpus_only_for_networks(
+    cluster: SingleNodeSlurm, tmp_path: Path
+) -> None:
+    config = yaml.safe_load(TINY.read_text())
+    config["device"] = "cuda"  # training rules request a GPU; the fake one cannot run torch
+    configfile = tmp_path / "cuda.yaml"
+    configfile.write_text(yaml.safe_dump(config))
+    command = [
+        "timeout", "-k", "10", "600",
+        str(BIN / "snakemake"),
+        "--snakefile", str(ROOT / "Snakefile"),
+        "--directory", str(tmp_path),
+        "--configfile", str(configfile),
+        "--workflow-profile", str(ROOT / "workflow/profiles/slurm"),
+        "--slurm-status-command", "squeue",  # no slurmdbd here, so no sacct
+        "--slurm-init-seconds-before-status-checks", "5",
+        "--slurm-no-account",
+        "--max-threads", "2",
+        "results/fish/synthetic/val.tif",
+        "results/fish/models/ce.pt",
+    ]  # fmt: skip
+    result = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PATH": f"{BIN}:/usr/bin:/bin:/usr/sbin:/sbin", "HOME": str(tmp_path)},
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode not in (124, 137), f"the cluster run timed out: {output[-3000:]}"
+    jobs = [
+        (rule, wildcards, cluster.job(job_id))
+        for job_id, rule, wildcards in SUBMITTED.findall(output)
+    ]
+    # every job of the DAG went through sbatch: two painted splits and the model (twice)
+    assert sorted((rule, wildcards) for rule, wildcards, _ in jobs) == [
+        ("fish_paint", "train"),
+        ("fish_paint", "val"),
+        ("fish_train", "ce"),
+        ("fish_train", "ce"),
+    ], output[-3000:]
+    for rule, _, job in jobs:
+        if rule == "fish_paint":
+            assert job["JobState"] == "COMPLETED"
+            assert "gpu" not in job.get("TresPerJob", "")  # CPU rules get no GPU
+        else:
+            assert job["JobState"] == "FAILED"
+            assert job["TresPerJob"] == "gres:gpu:1"
+    # the job saw its GPU allocation, and failed on it with a clear message
+    log = (tmp_path / "logs/fish_train/ce.log").read_text()
+    assert "config [device: cuda]: torch sees no CUDA device (CUDA_VISIBLE_DEVICES=0)" in log
+    # a failed job is reported as failed and retried with attempt-scaled memory
+    assert result.returncode != 0 and "Error in rule fish_train" in output
+    memory = [
+        re.search(r"mem=(\d+)M", job["TRES"])[1] for rule, _, job in jobs if rule == "fish_train"
+    ]
+    assert memory == ["6000", "12000"]
+    assert (tmp_path / "results/fish/synthetic/val.tif").exists()
+    assert not (tmp_path / "results/fish/models/ce.pt").exists()
