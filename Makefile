@@ -36,7 +36,7 @@ lint: install
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake --lint
 
 benchmark: install
-	$(BIN)/python benchmarks/paint_fish.py
+	$(BIN)/python benchmarks/run_all.py --tsv benchmarks.tsv
 
 clean:
 	rm -rf results logs .snakemake

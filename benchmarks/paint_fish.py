@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from rows import Row, add_json_argument, write_rows
 
 
 def _peak_mb() -> float:
@@ -73,6 +74,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=30000, help="images for the full fishline run")
     parser.add_argument("--reference-n", type=int, default=60)
+    add_json_argument(parser)
     args = parser.parse_args()
     os.environ.setdefault("TQDM_DISABLE", "1")
     rows = []
@@ -101,6 +103,20 @@ def main() -> None:
             f"{name:40} {threads:>5} {count:>7} {secs:>8.1f} {count / secs:>8.0f} "
             f"{count / secs / threads:>10.0f} {mem:>8.0f} {ratio:>15}"
         )
+    write_rows(
+        args.json,
+        [
+            Row(
+                f"paint FISH patches ({count} on {threads} cores)",
+                "img/s/core",
+                count / secs / threads,
+                reference_rate,
+                "cpu",
+                "FISHPainter algorithm",
+            )
+            for _, threads, count, secs, _, _ in rows[1:]
+        ],
+    )
 
 
 if __name__ == "__main__":

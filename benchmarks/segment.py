@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 import pandas as pd
 import torch
+from rows import Row, add_json_argument, write_rows
 
 from fishline.config import validate
 from fishline.crops import crop_instance
@@ -45,6 +46,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3, help="Cellpose epochs to time")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--model", help="a trained fishline Cellpose model (else: train here)")
+    add_json_argument(parser)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     config = validate({}, "config", "defaults")["chromosomes"]
@@ -112,6 +114,13 @@ def main() -> None:
     print(
         f"F1@0.5 on the {args.images} painted spreads: Cellpose {f1[0]:.3f} ({model_note}), "
         f"Otsu baseline {f1[1]:.3f}"
+    )
+    write_rows(
+        args.json,
+        [
+            Row(stage, unit, ours, base, "cpu", "Otsu + components" if base else "")
+            for stage, unit, ours, base in rows
+        ],
     )
 
 

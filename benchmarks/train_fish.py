@@ -15,6 +15,7 @@ import time
 
 import numpy as np
 import torch
+from rows import Row, add_json_argument, write_rows
 
 from fishline.config import validate
 from fishline.nets.fish import FishNet
@@ -84,6 +85,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
+    add_json_argument(parser)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     config = validate({}, "config", "defaults")
@@ -105,13 +107,30 @@ def main() -> None:
         f"{'device':8} {'precision':9} {'pipeline s/step':>16} {'preloaded s/step':>17} "
         f"{'ratio':>6} {'img/s':>7}"
     )
+    rows, pipeline = [], {}
     for device, bf16 in devices:
         full = _measure(device, args.steps, args.batch, args.size, bf16, True, patches, settings)
         bare = _measure(device, args.steps, args.batch, args.size, bf16, False, patches, settings)
+        precision = "bf16" if bf16 else "fp32"
         print(
-            f"{device.type:8} {'bf16' if bf16 else 'fp32':9} {full:>16.3f} {bare:>17.3f} "
+            f"{device.type:8} {precision:9} {full:>16.3f} {bare:>17.3f} "
             f"{full / bare:>6.2f} {args.batch / full:>7.0f}"
         )
+        stage = f"FISH training step, {precision}, batch {args.batch}, {args.size} px"
+        rows.append(Row(stage, "s/step", full, bare, device.type, "preloaded views"))
+        pipeline[precision, device.type] = full
+    if ("bf16", "cuda") in pipeline:
+        rows.append(
+            Row(
+                "FISH training step, bf16 vs fp32",
+                "s/step",
+                pipeline["bf16", "cuda"],
+                pipeline["fp32", "cuda"],
+                "cuda",
+                "fp32",
+            )
+        )
+    write_rows(args.json, rows)
 
 
 if __name__ == "__main__":

@@ -144,6 +144,7 @@ def train_fish_model(
         aug_generator.set_state(state["aug_generator"])
         torch.set_rng_state(state["torch_rng"])  # dropout draws from the global generator
         history, start_epoch = state["history"], state["epoch"]
+        log.info("resuming from %s after epoch %d", checkpoint_path, start_epoch)
 
     batch = method["batch_size"]
     steps_per_epoch = max(1, len(labels) // batch)
