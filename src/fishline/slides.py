@@ -338,7 +338,7 @@ def summarise(
         for name in classes:
             row[f"n_{name}"] = int(counts.get(name, 0))
         for name in classes:
-            row[f"fraction_{name}"] = round(fractions[name], 4)
+            row[f"fraction_{name}"] = fractions[name]
         row["verdict"] = verdict(fractions, len(sure), calls)
         known = part[part["truth_class"] != UNKNOWN]
         row["accuracy_matched"] = (
@@ -415,7 +415,7 @@ def call_sample(
         "target_colour": paint["probes"]["target"],
         "reference_colour": paint["probes"]["reference"],
     }
-    labels_table = pd.read_parquet(cell_labels) if cell_labels else None
+    labels_table = read_cell_labels(cell_labels) if cell_labels else None
     seconds = {"segmentation": 0.0, "cropping": 0.0, "classification": 0.0}
     cell_parts, crops, panels, scores = [], [], [], []
     for row in tqdm(rows, desc=f"fields of {sample}", unit="field"):
@@ -450,7 +450,10 @@ def call_sample(
             message = f"{item.path} (sample {sample}, field {item.field}): no nuclei found"
             warnings.warn(message, NoNucleiWarning, stacklevel=2)
             log.warning("%s", message)
-        matched = truth_classes(item.truth, labels, kept, _field_labels(labels_table, item))
+        own = read_cell_labels(row["cell_labels"]) if pd.notna(row.get("cell_labels")) else None
+        matched = truth_classes(
+            item.truth, labels, kept, _field_labels(own if own is not None else labels_table, item)
+        )
         kept = kept.merge(matched, on="cell")
         kept.insert(0, "field", item.field)
         kept.insert(0, "sample", sample)
@@ -506,6 +509,22 @@ def call_sample(
     sample_card(summary.iloc[0].to_dict(), classes, settings["calls"], timing, outputs["card"])
     log.info("%s: %s", sample, summary.iloc[0].to_dict())
     return cells
+
+
+def read_cell_labels(path: str | Path) -> pd.DataFrame:
+    """A per-cell truth table (Parquet or TSV) with columns label and class_name."""
+    path = Path(path)
+    try:
+        if path.suffix == ".parquet":
+            table = pd.read_parquet(path)
+        else:
+            table = pd.read_csv(path, sep="\t")
+    except Exception as error:  # pandas/pyarrow raise many types for bad files
+        raise InputError(str(path), f"cannot read cell labels ({error})") from error
+    missing = {"label", "class_name"} - set(table.columns)
+    if missing:
+        raise InputError(str(path), f"cell labels lack column(s) {sorted(missing)}")
+    return table
 
 
 def _field_labels(table: pd.DataFrame | None, item: Field) -> pd.DataFrame | None:
