@@ -265,9 +265,9 @@ def _field_with_nuclei(folder: Path) -> np.ndarray:
     image[2][labels > 0] = 150
     tifffile.imwrite(folder / "cells.tif", image, photometric="minisblack")
     tifffile.imwrite(folder / "cells.mask.tif", labels.astype(np.uint16))
-    pd.DataFrame({"label": [1, 2, 3, 4], "class_name": ["normal", "gain", "normal", "gain"]}).to_csv(
-        folder / "truth.tsv", sep="\t", index=False
-    )
+    pd.DataFrame(
+        {"label": [1, 2, 3, 4], "class_name": ["normal", "gain", "normal", "gain"]}
+    ).to_csv(folder / "truth.tsv", sep="\t", index=False)
     return labels
 
 
@@ -299,7 +299,7 @@ def test_sample_end_to_end_and_bad_samples(
     settings["calls"]["min_cells"] = 1
     paint = config["fish"]["paint"]
 
-    def fake_segment(model, dapi, segment, diameter):  # noqa: ARG001
+    def fake_segment(model, dapi, segment, diameter):
         return labels.copy() if dapi.shape == labels.shape else np.zeros(dapi.shape, np.int32)
 
     monkeypatch.setattr(fishline.segment, "segment_dapi", fake_segment)
@@ -323,7 +323,7 @@ def test_sample_end_to_end_and_bad_samples(
     assert out["overlay"].stat().st_size > 1000
 
     bad = _outputs(tmp_path / "bad")
-    with pytest.raises(InputError, match="corrupt.tif.*cannot read image"):
+    with pytest.raises(InputError, match=r"corrupt\.tif.*cannot read image"):
         call_sample(sheet, "bad", nuclei_model, classifier, settings, paint, bad)
     assert not any(path.exists() for path in bad.values())  # nothing half-written
 
@@ -346,3 +346,14 @@ def test_sample_end_to_end_and_bad_samples(
     assert summary.loc[0, "segmentation_ap@0.5"] == 1.0
     assert "Rule." in set_out["html"].read_text()
     assert len(pd.read_parquet(set_out["cells"])) == 3
+
+
+def test_speckles_config_overrides_one_set_only() -> None:
+    overrides = yaml.safe_load((ROOT / "config" / "speckles_dev.yaml").read_text())
+    merged = load_config(ROOT / "config" / "config.yaml", overrides=overrides)
+    entry = merged["slides"]["real"]["speckles"]
+    assert entry["segment"] == {"diameter_source": "estimate"}  # partial, no defaults added
+    assert merged["slides"]["segment"]["diameter_source"] == "model"  # painted set unchanged
+    bad = {"slides": {"real": {"x": {"sheet": "s.tsv", "segment": {"diameter": 3}}}}}
+    with pytest.raises(InputError, match=r"slides\.real\.x"):
+        load_config(ROOT / "config" / "config.yaml", overrides=bad)

@@ -93,7 +93,8 @@ def overlay_figure(
             fontsize=9,
         )
     handles = [
-        plt.Line2D([], [], color=class_colour(i), lw=3, label=name) for i, name in enumerate(classes)
+        plt.Line2D([], [], color=class_colour(i), lw=3, label=name)
+        for i, name in enumerate(classes)
     ]
     handles.append(plt.Line2D([], [], color=BORDER_COLOUR, lw=3, label="border (excluded)"))
     figure.legend(handles=handles, loc="lower center", ncol=len(handles), frameon=False)

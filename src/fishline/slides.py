@@ -86,9 +86,7 @@ def _full_scale(image: np.ndarray, bit_depth: Any) -> float:
     return float((1 << bits) - 1)
 
 
-def load_field(
-    row: Mapping[str, Any], sheet: str | Path, intensity: Mapping[str, Any]
-) -> Field:
+def load_field(row: Mapping[str, Any], sheet: str | Path, intensity: Mapping[str, Any]) -> Field:
     """Read one row's image (and truth mask); every error names the file and the column.
 
     Channels are scaled by the row's bit depth (``intensity['mode'] == 'bit_depth'``) or
@@ -132,9 +130,7 @@ def load_field(
                 row["mask"], f"mask is {truth.shape}, image is {image.shape[1:]}", item="mask"
             )
     pixel = float(row["pixel_size"]) if pd.notna(row.get("pixel_size")) else None
-    return Field(
-        str(row["sample"]), str(row["field"]), path, np.clip(channels, 0, 1), truth, pixel
-    )
+    return Field(str(row["sample"]), str(row["field"]), path, np.clip(channels, 0, 1), truth, pixel)
 
 
 # ---------------------------------------------------------------- nuclei and crops
@@ -231,11 +227,9 @@ def crop_cells(
     if len(cells) == 0:
         return out
     background = labels == 0
-    fill = [
-        float(np.median(c[background])) if background.any() else 0.0 for c in channels
-    ]
+    fill = [float(np.median(c[background])) if background.any() else 0.0 for c in channels]
     for n, (row, scale) in enumerate(zip(cells.itertuples(), scales, strict=True)):
-        side = max(int(math.ceil(size / scale)), 4)
+        side = max(math.ceil(size / scale), 4)
         # Translation only: the window's centre lands on the nucleus centre.
         shift = np.float32([[1, 0, side / 2 - row.centre_x], [0, 1, side / 2 - row.centre_y]])
         interpolation = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
@@ -280,7 +274,9 @@ def truth_classes(
     out["truth_cell"] = [by_pred.get(int(c), 0) for c in cells["cell"]]
     out["iou"] = [float(ious.get(int(c), 0.0)) for c in cells["cell"]]
     if labels_table is not None:
-        names = dict(zip(labels_table["label"].astype(int), labels_table["class_name"], strict=True))
+        names = dict(
+            zip(labels_table["label"].astype(int), labels_table["class_name"], strict=True)
+        )
         out["truth_class"] = [names.get(t, UNKNOWN) for t in out["truth_cell"]]
     return out
 
@@ -325,8 +321,7 @@ def summarise(
         sure = part[part["certainty"] >= calls["min_certainty"]]
         counts = sure["predicted_class"].value_counts()
         fractions = {
-            name: (float(counts.get(name, 0)) / len(sure) if len(sure) else 0.0)
-            for name in classes
+            name: (float(counts.get(name, 0)) / len(sure) if len(sure) else 0.0) for name in classes
         }
         row: dict[str, Any] = {
             "sample": sample,
@@ -431,13 +426,19 @@ def call_sample(
             diameter = estimate_diameter(item.channels[CHANNELS.index("dapi")]) or trained
         elif ratio is not None:
             diameter = trained / ratio
-        labels = segment_dapi(cellpose, item.channels[CHANNELS.index("dapi")], settings["segment"], diameter)
+        labels = segment_dapi(
+            cellpose, item.channels[CHANNELS.index("dapi")], settings["segment"], diameter
+        )
         seconds["segmentation"] += time.perf_counter() - started
         table = nucleus_table(labels)
         if item.truth is not None:
             for threshold in (0.5, 0.75):
                 scores.append(
-                    {"field": item.field, "iou": threshold, **instance_scores(item.truth, labels, threshold)}
+                    {
+                        "field": item.field,
+                        "iou": threshold,
+                        **instance_scores(item.truth, labels, threshold),
+                    }
                 )
         started = time.perf_counter()
         kept = table[~table["border"]].reset_index(drop=True)
@@ -484,16 +485,16 @@ def call_sample(
         predictions = predict(
             loaded, outputs["stack"], outputs["table"], device, threads, allow_unknown=True
         )
-        predictions = predictions.drop(
-            columns=["label", "class_name", "correct", "representation"]
-        )
+        predictions = predictions.drop(columns=["label", "class_name", "correct", "representation"])
     else:
         predictions = _empty_predictions(classes)
     seconds["classification"] += time.perf_counter() - started
     cells = cells.merge(predictions, on="index", how="left")
     cells["certain"] = cells["certainty"] >= settings["calls"]["min_certainty"]
-    summary = summarise(cells, classes, settings["calls"]) if len(cells) else _empty_summary(
-        sample, len(rows), classes, settings["calls"]
+    summary = (
+        summarise(cells, classes, settings["calls"])
+        if len(cells)
+        else _empty_summary(sample, len(rows), classes, settings["calls"])
     )
     timing = {
         "sample": sample,
@@ -515,10 +516,8 @@ def read_cell_labels(path: str | Path) -> pd.DataFrame:
     """A per-cell truth table (Parquet or TSV) with columns label and class_name."""
     path = Path(path)
     try:
-        if path.suffix == ".parquet":
-            table = pd.read_parquet(path)
-        else:
-            table = pd.read_csv(path, sep="\t")
+        parquet = path.suffix == ".parquet"
+        table = pd.read_parquet(path) if parquet else pd.read_csv(path, sep="\t")
     except Exception as error:  # pandas/pyarrow raise many types for bad files
         raise InputError(str(path), f"cannot read cell labels ({error})") from error
     missing = {"label", "class_name"} - set(table.columns)
@@ -537,7 +536,13 @@ def _field_labels(table: pd.DataFrame | None, item: Field) -> pd.DataFrame | Non
 def _empty_summary(
     sample: str, fields: int, classes: Sequence[str], calls: Mapping[str, Any]
 ) -> pd.DataFrame:
-    row: dict[str, Any] = {"sample": sample, "fields": fields, "cells": 0, "certain": 0, "uncertain": 0}
+    row: dict[str, Any] = {
+        "sample": sample,
+        "fields": fields,
+        "cells": 0,
+        "certain": 0,
+        "uncertain": 0,
+    }
     row.update({f"n_{c}": 0 for c in classes})
     row.update({f"fraction_{c}": 0.0 for c in classes})
     row["verdict"] = verdict({}, 0, calls)
@@ -619,7 +624,9 @@ def paint_training_fields(
 
     outdir = Path(outdir)
     settings = {**fields, "n": count}
-    paint_fields(dict(paint), settings, seed, outdir, outdir / "fields.tsv", outdir / "nuclei.parquet")
+    paint_fields(
+        dict(paint), settings, seed, outdir, outdir / "fields.tsv", outdir / "nuclei.parquet"
+    )
     sheet = pd.read_csv(outdir / "fields.tsv", sep="\t")
     training = sheet[["sample", "image", "dapi", "mask"]]
     with atomic_outputs(outdir / "cellpose.tsv") as (temp,):

@@ -1,6 +1,13 @@
 """MYCN calls on whole FISH slides: nucleus model, per-sample calls, per-set summary."""
 
+from fishline.config import deep_merge
 from fishline.slides import sheet_samples
+
+
+def _real_sheet(name):
+    """Sheet path of a real slide set (given alone or with per-set settings)."""
+    entry = config["slides"]["real"][name]
+    return entry if isinstance(entry, str) else entry["sheet"]
 
 
 def _slide_sets():
@@ -19,9 +26,9 @@ def _slide_sets():
                 f"not one of fish.paint.classes {sorted(known)}"
             )
     sets = {"painted": FIELDS} if slides["painted"] else {}
-    for name, sheet in slides["real"].items():
+    for name in slides["real"]:
         try:
-            sets[name] = sheet_samples(sheet)
+            sets[name] = sheet_samples(_real_sheet(name))
         except InputError as error:
             raise WorkflowError(f"slides.real.{name}: {error}")
     return sets
@@ -35,7 +42,17 @@ def slides_sheet(wildcards):
     """The sheet of a slide set: the painted fields' sheet or the configured one."""
     if wildcards.slide_set == "painted":
         return "results/fish/fields/sheet.tsv"
-    return config["slides"]["real"][wildcards.slide_set]
+    return _real_sheet(wildcards.slide_set)
+
+
+def slides_settings(wildcards):
+    """slides settings of one set: a real set's segment/crops changes merged over them."""
+    settings = {k: v for k, v in config["slides"].items() if k != "real"}
+    entry = config["slides"]["real"].get(wildcards.slide_set)
+    if isinstance(entry, dict):
+        changes = {key: entry[key] for key in ("segment", "crops") if key in entry}
+        settings = deep_merge(settings, changes)
+    return settings
 
 
 def slides_cell_labels(wildcards):
@@ -143,13 +160,13 @@ rule slides_call:
             subcategory="{slide_set}",
             labels={"sample": "{sample}", "figure": "verdict and counts"},
         ),
-    wildcard_constraints:
-        slide_set="|".join(SLIDE_SETS) or "none",
-        sample="[A-Za-z0-9._-]+",
     log:
         "logs/slides_call/{slide_set}/{sample}.log",
     benchmark:
         "logs/slides_call/{slide_set}/{sample}.benchmark.tsv"
+    wildcard_constraints:
+        slide_set="|".join(SLIDE_SETS) or "none",
+        sample="[A-Za-z0-9._-]+",
     conda:
         CONDA_ENV
     threads: 2
@@ -158,7 +175,7 @@ rule slides_call:
         runtime=60,
         gpu=gpus(),
     params:
-        settings=lookup(dpath="slides", within=config),
+        settings=slides_settings,
         paint=lookup(dpath="fish/paint", within=config),
         device=config["device"],
     script:
@@ -196,10 +213,10 @@ rule slides_summary:
             subcategory="{slide_set}",
             labels={"sample": "all", "figure": "least certain cells"},
         ),
-    wildcard_constraints:
-        slide_set="|".join(SLIDE_SETS) or "none",
     log:
         "logs/slides_summary/{slide_set}.log",
+    wildcard_constraints:
+        slide_set="|".join(SLIDE_SETS) or "none",
     conda:
         CONDA_ENV
     threads: 1
