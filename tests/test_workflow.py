@@ -41,7 +41,13 @@ CHROMOSOME_PLAN = {
     "chrom_crops": 4,
     "chrom_report": 1,
 }
-FULL_PLAN = {**FISH_PLAN, **CHROMOSOME_PLAN, "all": 1}
+SLIDES_PLAN = {
+    "slides_train_fields": 1,
+    "slides_cellpose_train": 1,
+    "slides_call": 3,
+    "slides_summary": 1,
+}
+FULL_PLAN = {**FISH_PLAN, **CHROMOSOME_PLAN, **SLIDES_PLAN, "all": 1}
 
 
 def snakemake(workdir: Path, *args: str, config: Path = TINY) -> subprocess.CompletedProcess:
@@ -61,7 +67,8 @@ def snakemake(workdir: Path, *args: str, config: Path = TINY) -> subprocess.Comp
         capture_output=True,
         text=True,
         timeout=1800,
-        env={"PATH": f"{BIN}:/usr/bin:/bin", "HOME": str(workdir)},
+        # The checkout's own package, not whichever one the venv was installed from.
+        env={"PATH": f"{BIN}:/usr/bin:/bin", "HOME": str(workdir), "PYTHONPATH": str(ROOT / "src")},
     )
 
 
@@ -182,15 +189,19 @@ def test_rerun_only_report_when_report_setting_changes(finished_run: Path) -> No
 
 
 def test_rerun_fields_and_report_when_field_setting_changes(finished_run: Path) -> None:
+    # The slide calls run on the painted fields, and their nucleus model trains on fields
+    # painted with the same settings.
     assert _changed(finished_run, {"fish/fields/purity": 0.9}) == {
         "fish_fields": 1,
         "fish_paint_report": 1,
+        **SLIDES_PLAN,
         "all": 1,
     }
 
 
 def test_rerun_everything_downstream_of_painter_settings(finished_run: Path) -> None:
-    assert _changed(finished_run, {"fish/paint/spot_cut": 0.25}) == {**FISH_PLAN, "all": 1}
+    plan = _changed(finished_run, {"fish/paint/spot_cut": 0.25})
+    assert plan == {**FISH_PLAN, **SLIDES_PLAN, "all": 1}
 
 
 def test_rerun_segmentation_not_training_when_inference_setting_changes(
@@ -347,3 +358,47 @@ def test_augmentation_ablation_is_planned(finished_run: Path) -> None:
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     plan = planned(snakemake(finished_run, "-n", config=path))
     assert plan == {"fish_train": 8, "fish_evaluate": 16, "fish_ablation": 1, "all": 1}
+
+
+def test_slides_outputs(finished_run: Path) -> None:
+    slides = finished_run / "results/fish/slides"
+    summary = pd.read_csv(slides / "painted/summary.tsv", sep="\t")
+    assert summary["sample"].tolist() == ["field_000", "field_001", "field_002"]
+    assert (summary["certain"] + summary["uncertain"] == summary["cells"]).all()
+    assert summary["segmentation_ap@0.5"].between(0, 1).all()  # painted fields have truth
+    cells = pd.read_parquet(slides / "painted/cells.parquet")
+    assert len(cells) == summary["cells"].sum()
+    for sample in summary["sample"]:
+        assert (slides / f"painted/{sample}/overlay.png").stat().st_size > 0
+    model = torch.load(slides / "models/nuclei.pt", weights_only=False)
+    assert model["class_names"] == ["nucleus"] and model["metadata"]["epochs"] == 3
+    for rule in ("slides_train_fields", "slides_cellpose_train", "slides_call", "slides_summary"):
+        assert any((finished_run / "logs" / rule).rglob("*.log")), rule
+
+
+def test_slides_rerun_calls_not_training_when_call_setting_changes(finished_run: Path) -> None:
+    plan = _changed(finished_run, {"slides/calls/min_certainty": 0.7})
+    assert plan == {"slides_call": 3, "slides_summary": 1, "all": 1}
+    assert _changed(finished_run, {"slides/report/gallery": 4}) == {"slides_summary": 1, "all": 1}
+
+
+def test_real_slide_sheet_is_planned_and_checked(tmp_path: Path) -> None:
+    image = tmp_path / "field.tif"
+    tifffile.imwrite(image, np.zeros((3, 64, 64), np.uint8), photometric="minisblack")
+    sheet = tmp_path / "slides.tsv"
+    sheet.write_text(
+        "sample\tfield\timage\tdapi\ttarget\treference\n"
+        f"p1\ta\t{image.name}\t2\t1\t0\np1\tb\t{image.name}\t2\t1\t0\n"
+        f"p2\ta\t{image.name}\t2\t1\t0\n"
+    )
+    config = yaml.safe_load(TINY.read_text())
+    config["slides"]["real"] = {"lab": {"sheet": str(sheet), "crops": {"outside": "zero"}}}
+    good = tmp_path / "good.yaml"
+    good.write_text(yaml.safe_dump(config))
+    plan = planned(snakemake(tmp_path, "-n", config=good))
+    assert plan["slides_call"] == 3 + 2 and plan["slides_summary"] == 2  # painted + lab
+    sheet.write_text("sample\timage\tdapi\ttarget\np1\tmissing.tif\t2\t1\n")
+    result = snakemake(tmp_path, "-n", config=good)
+    assert result.returncode != 0
+    text = result.stderr + result.stdout
+    assert "slides.real.lab" in text and "file not found" in text and "missing.tif" in text

@@ -49,7 +49,10 @@ def read_file(path: str | Path) -> np.ndarray:
         raise
     except Exception as error:  # tifffile and OpenCV raise many types for corrupt files
         raise InputError(str(path), f"cannot read image ({error})") from error
-    return _channels_first(np.asarray(image), str(path))
+    image = np.asarray(image)
+    if image.size == 0:
+        raise InputError(str(path), "cannot read image (no pixel data: corrupt or empty file)")
+    return _channels_first(image, str(path))
 
 
 def read_channels(paths: Sequence[str | Path]) -> np.ndarray:

@@ -154,6 +154,7 @@ def train_cellpose(
     device: str,
     model_out: str | Path,
     history_out: str | Path,
+    object_name: str = "chromosome",
 ) -> pd.DataFrame:
     """Train Cellpose on the DAPI channel and the truth masks of ``train_sheet``.
 
@@ -220,7 +221,7 @@ def train_cellpose(
     }
     with atomic_outputs(history_out) as (temp,):
         history.to_parquet(temp, index=False)
-    model_files.save(model_out, net.net, "cellpose", spec, ["chromosome"], metadata)
+    model_files.save(model_out, net.net, "cellpose", spec, [object_name], metadata)
     log.info("trained in %.1f s (%.2f s/epoch)", seconds, metadata["seconds_per_epoch"])
     return history
 

@@ -1,0 +1,70 @@
+"""Slide-call speed on CPU: seconds per painted 1024 x 1024 FISH field, split into nucleus
+segmentation (Cellpose), cropping and classification (the FISH classifier), as
+``fishline.slides.call_sample`` measures them. Usage:
+    python benchmarks/slides.py --nuclei results/fish/slides/models/nuclei.pt \\
+        --classifier results/fish/models/joint.pt [--fields 3] [--threads 1 2]
+
+Trained models make the timing honest (Cellpose's mask post-processing grows with the number
+of nuclei it finds); the field is painted with the paper-scale field settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from fishline.config import load_config
+from fishline.slides import call_sample
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nuclei", required=True, help="fishline Cellpose model file")
+    parser.add_argument("--classifier", required=True, help="FISH classifier model file")
+    parser.add_argument("--fields", type=int, default=3)
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    args = parser.parse_args()
+    config = load_config(ROOT / "config" / "config.yaml")
+    paint = config["fish"]["paint"]
+    fields = {**config["fish"]["fields"], "size": 1024, "nuclei": [35, 60]}
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        from fishline.paint import paint_fields
+
+        paint_fields(paint, {**fields, "n": args.fields}, 11, folder, folder / "sheet.tsv",
+                     folder / "nuclei.parquet")  # fmt: skip
+        samples = pd.read_csv(folder / "sheet.tsv", sep="\t")["sample"]
+        for threads in args.threads:
+            for sample in samples:
+                out = folder / f"{sample}_{threads}"
+                outputs = {
+                    key: out / name
+                    for key, name in {
+                        "cells": "cells.parquet", "stack": "crops.tif", "table": "crops.parquet",
+                        "timing": "timing.json", "overlay": "overlay.png", "card": "card.html",
+                    }.items()
+                }  # fmt: skip
+                started = time.perf_counter()
+                cells = call_sample(folder / "sheet.tsv", sample, args.nuclei, args.classifier,
+                                    config["slides"], paint, outputs, device="cpu",
+                                    threads=threads)  # fmt: skip
+                total = time.perf_counter() - started
+                seconds = json.loads(outputs["timing"].read_text())["seconds"]
+                rows.append({"threads": threads, "field": sample, "cells called": len(cells),
+                             **seconds, "whole call (incl. loading, figures)": total})  # fmt: skip
+    table = pd.DataFrame(rows)
+    mean = table.drop(columns="field").groupby("threads").mean().reset_index()
+    mean.insert(1, "field", "mean")
+    print(pd.concat([table, mean]).round(2).to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()

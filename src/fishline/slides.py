@@ -1,0 +1,634 @@
+"""MYCN status of whole FISH slides: fields -> Cellpose nuclei -> crops in the classifier's
+patch geometry -> per-cell class, probabilities and certainty -> per-sample verdict.
+
+A sample (one patient slide) has one or more fields (rows of a slide sheet). Every function
+takes plain values and paths, so tests and tools call it without Snakemake.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from fishline.config import read_sample_sheet
+from fishline.errors import InputError
+from fishline.images import pick_channel, read_channels, read_labels, split_paths
+from fishline.io import atomic_outputs, encode_pages, write_stack
+from fishline.logging import get_logger
+from fishline.paint.draws import bounds
+from fishline.paint.fish import CHANNELS
+from fishline.segment import instance_scores, match_instances
+
+log = get_logger("slides")
+SHEET_SCHEMA = "slide_sheet"
+ROLES = ("dapi", "target", "reference")
+UNKNOWN = "unknown"  # class_name of a cell without truth
+MATCH_IOU = 0.5
+
+
+class NoNucleiWarning(UserWarning):
+    """A field (or a whole sample) in which no nucleus was found: outputs are empty."""
+
+
+@dataclass
+class Field:
+    """One sheet row, read: channels scaled to [0, 1] in the painter's order, optional truth."""
+
+    sample: str
+    field: str
+    path: str
+    channels: np.ndarray  # 3 x H x W float32: red, green, dapi (the painter's order)
+    truth: np.ndarray | None
+    pixel_size: float | None
+
+
+# ---------------------------------------------------------------- sheet and reading
+
+
+def read_slide_sheet(sheet: str | Path) -> pd.DataFrame:
+    """Validate a slide sheet; ``field`` defaults to the sample name, (sample, field) unique."""
+    frame = read_sample_sheet(sheet, SHEET_SCHEMA)
+    if "field" not in frame:
+        frame["field"] = frame["sample"]
+    frame["field"] = frame["field"].fillna(frame["sample"])
+    duplicated = frame.duplicated(["sample", "field"])
+    if duplicated.any():
+        row = frame[duplicated].iloc[0]
+        raise InputError(
+            str(sheet),
+            f"field '{row['field']}' of sample '{row['sample']}' appears twice "
+            "(give several fields of one sample distinct names in the field column)",
+            item="field",
+        )
+    return frame
+
+
+def sheet_samples(sheet: str | Path) -> list[str]:
+    """Sample names of a slide sheet in first-seen order (one job per sample)."""
+    return list(dict.fromkeys(read_slide_sheet(sheet)["sample"]))
+
+
+def _full_scale(image: np.ndarray, bit_depth: Any) -> float:
+    if image.dtype.kind == "f":
+        return 1.0
+    bits = int(bit_depth) if pd.notna(bit_depth) else 8 * image.itemsize
+    return float((1 << bits) - 1)
+
+
+def load_field(row: Mapping[str, Any], sheet: str | Path, intensity: Mapping[str, Any]) -> Field:
+    """Read one row's image (and truth mask); every error names the file and the column.
+
+    Channels are scaled by the row's bit depth (``intensity['mode'] == 'bit_depth'``) or
+    stretched per channel between two percentiles (``'percentile'``, for real data whose
+    exposure differs from the painter's). A missing reference channel stays zero.
+    """
+    path = row["image"]
+    where = f"{sheet} (sample {row['sample']}, field {row['field']}, image {path})"
+    image = read_channels(split_paths(path))
+    wanted = {role: int(row[role]) for role in ROLES if pd.notna(row.get(role))}
+    if image.shape[0] == 1 and len(set(wanted.values())) > 1:
+        raise InputError(
+            path,
+            "grayscale image (1 channel) where separate channels are expected: the sheet "
+            f"names {', '.join(f'{k}={v}' for k, v in wanted.items())} "
+            f"(sheet {sheet}, sample {row['sample']})",
+            item="image",
+        )
+    top = _full_scale(image, row.get("bit_depth"))
+    roles = {
+        "dapi": "dapi",
+        intensity["target_colour"]: "target",
+        intensity["reference_colour"]: "reference",
+    }
+    channels = np.zeros((len(CHANNELS), *image.shape[1:]), np.float32)
+    for index, name in enumerate(CHANNELS):
+        role = roles[name]
+        if role not in wanted:
+            continue
+        raw = pick_channel(image, wanted[role], where, role).astype(np.float32)
+        if intensity["mode"] == "percentile":
+            low, high = np.percentile(raw, intensity["percentiles"])
+            channels[index] = (raw - low) / max(high - low, 1e-6)
+        else:
+            channels[index] = raw / top
+    truth = None
+    if isinstance(row.get("mask"), str):
+        truth = read_labels(row["mask"], "instances", None)
+        if truth.shape != image.shape[1:]:
+            raise InputError(
+                row["mask"], f"mask is {truth.shape}, image is {image.shape[1:]}", item="mask"
+            )
+    pixel = float(row["pixel_size"]) if pd.notna(row.get("pixel_size")) else None
+    return Field(str(row["sample"]), str(row["field"]), path, np.clip(channels, 0, 1), truth, pixel)
+
+
+# ---------------------------------------------------------------- nuclei and crops
+
+
+def border_labels(labels: np.ndarray) -> np.ndarray:
+    """Ids of the instances that touch the image border (cut by it: excluded from calls)."""
+    edge = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
+    return np.unique(edge[edge > 0])
+
+
+def nucleus_table(labels: np.ndarray) -> pd.DataFrame:
+    """One row per instance: id, centre, area, equivalent diameter, border flag."""
+    ids = np.unique(labels[labels > 0])
+    if len(ids) == 0:
+        return pd.DataFrame(
+            {
+                "cell": pd.Series([], dtype=np.int64),
+                "centre_x": pd.Series([], dtype=float),
+                "centre_y": pd.Series([], dtype=float),
+                "area": pd.Series([], dtype=np.int64),
+                "diameter": pd.Series([], dtype=float),
+                "border": pd.Series([], dtype=bool),
+            }
+        )
+    ys, xs = np.nonzero(labels)
+    owner = labels[ys, xs]
+    top = int(ids.max()) + 1
+    area = np.bincount(owner, minlength=top)[ids]
+    cx = np.bincount(owner, weights=xs, minlength=top)[ids] / area
+    cy = np.bincount(owner, weights=ys, minlength=top)[ids] / area
+    return pd.DataFrame(
+        {
+            "cell": ids.astype(np.int64),
+            "centre_x": cx,
+            "centre_y": cy,
+            "area": area.astype(np.int64),
+            "diameter": 2 * np.sqrt(area / math.pi),
+            "border": np.isin(ids, border_labels(labels)),
+        }
+    )
+
+
+def reference_diameter(nuclei: Mapping[str, Any]) -> float:
+    """Typical equivalent-circle diameter (px) of the painter's nuclei in a training patch.
+
+    The painter draws a major-axis diameter and squeezes the minor axis by ``aspect``, so
+    the equivalent diameter is ``d * sqrt(aspect)``; the midpoints of both ranges are used.
+    """
+    low, high = bounds(nuclei["diameter"])
+    a_low, a_high = bounds(nuclei["aspect"])
+    return float((low + high) / 2 * math.sqrt((a_low + a_high) / 2))
+
+
+def crop_scale(
+    diameter: float, settings: Mapping[str, Any], reference: float, pixel_ratio: float | None
+) -> float:
+    """Zoom that brings one nucleus to the classifier's training geometry.
+
+    ``nucleus``: its diameter becomes ``reference``; ``pixel_size``: the field's pixel size
+    over the painter's (``pixel_ratio``); ``none``: 1.
+    """
+    mode = settings["scale"]
+    if mode == "nucleus":
+        return reference / max(diameter, 1.0)
+    if mode == "pixel_size":
+        if pixel_ratio is None:
+            raise InputError(
+                "config",
+                "scale 'pixel_size' needs slides.pixel_size and a pixel_size column in the sheet",
+                item="slides.crops.scale",
+            )
+        return pixel_ratio
+    return 1.0
+
+
+def crop_cells(
+    channels: np.ndarray,
+    labels: np.ndarray,
+    cells: pd.DataFrame,
+    size: int,
+    scales: np.ndarray,
+    outside: str,
+) -> np.ndarray:
+    """Crop every cell, centred, zoomed by its scale, as N x 3 x size x size float32.
+
+    A crop covers ``size / scale`` field pixels; what lies beyond the field is filled with
+    each channel's background (median outside the nuclei). ``outside='keep'`` leaves the
+    pixels around the nucleus as they are (the painter's patches show background, haze and
+    neighbouring nuclei, so the classifier was trained on them); ``'zero'`` blanks every
+    pixel outside the cell's own mask.
+    """
+    out = np.zeros((len(cells), channels.shape[0], size, size), np.float32)
+    if len(cells) == 0:
+        return out
+    background = labels == 0
+    fill = [float(np.median(c[background])) if background.any() else 0.0 for c in channels]
+    for n, (row, scale) in enumerate(zip(cells.itertuples(), scales, strict=True)):
+        side = max(math.ceil(size / scale), 4)
+        # Translation only: the window's centre lands on the nucleus centre.
+        shift = np.float32([[1, 0, side / 2 - row.centre_x], [0, 1, side / 2 - row.centre_y]])
+        interpolation = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
+        for c, channel in enumerate(channels):
+            window = cv2.warpAffine(
+                channel,
+                shift,
+                (side, side),
+                flags=cv2.INTER_LINEAR,
+                borderMode=cv2.BORDER_CONSTANT,
+                borderValue=fill[c],
+            )
+            out[n, c] = cv2.resize(window, (size, size), interpolation=interpolation)
+        if outside == "zero":
+            own = cv2.warpAffine(
+                (labels == row.cell).astype(np.uint8),
+                shift,
+                (side, side),
+                flags=cv2.INTER_NEAREST,
+                borderMode=cv2.BORDER_CONSTANT,
+                borderValue=0,
+            )
+            keep = cv2.resize(own, (size, size), interpolation=cv2.INTER_NEAREST) > 0
+            out[n] *= keep
+    return np.clip(out, 0, 1)
+
+
+def truth_classes(
+    truth: np.ndarray | None,
+    pred: np.ndarray,
+    cells: pd.DataFrame,
+    labels_table: pd.DataFrame | None,
+) -> pd.DataFrame:
+    """Truth instance (IoU >= 0.5 match) and its class for every predicted cell."""
+    out = pd.DataFrame({"cell": cells["cell"], "truth_cell": 0, "iou": 0.0, "truth_class": UNKNOWN})
+    if truth is None or len(cells) == 0:
+        return out
+    matches = match_instances(truth, pred, MATCH_IOU)
+    # match_instances works on the label values directly (1..max), so ids map back as is.
+    by_pred = dict(zip(matches["pred"].astype(int), matches["truth"].astype(int), strict=True))
+    ious = dict(zip(matches["pred"].astype(int), matches["iou"], strict=True))
+    out["truth_cell"] = [by_pred.get(int(c), 0) for c in cells["cell"]]
+    out["iou"] = [float(ious.get(int(c), 0.0)) for c in cells["cell"]]
+    if labels_table is not None:
+        names = dict(
+            zip(labels_table["label"].astype(int), labels_table["class_name"], strict=True)
+        )
+        out["truth_class"] = [names.get(t, UNKNOWN) for t in out["truth_cell"]]
+    return out
+
+
+# ---------------------------------------------------------------- calls and verdict
+
+
+def rule_text(calls: Mapping[str, Any]) -> str:
+    """The configured verdict rule in words (stated in the report and the summary)."""
+    parts = [
+        f"'{rule['verdict']}' if the {rule['class']} fraction >= {rule['min_fraction']:g}"
+        for rule in calls["rules"]
+    ]
+    return (
+        f"Cells with certainty >= {calls['min_certainty']:g} count; the others are set aside "
+        f"as uncertain. Fractions are over the certain cells. Fewer than {calls['min_cells']} "
+        f"certain cells: '{calls['too_few']}'. Otherwise, first match of: "
+        + "; ".join(parts)
+        + f"; else '{calls['otherwise']}'."
+    )
+
+
+def verdict(fractions: Mapping[str, float], certain: int, calls: Mapping[str, Any]) -> str:
+    """A sample's verdict from its certain-cell class fractions (rules in order)."""
+    if certain < calls["min_cells"]:
+        return str(calls["too_few"])
+    for rule in calls["rules"]:
+        if fractions.get(rule["class"], 0.0) >= rule["min_fraction"]:
+            return str(rule["verdict"])
+    return str(calls["otherwise"])
+
+
+def summarise(
+    cells: pd.DataFrame, classes: Sequence[str], calls: Mapping[str, Any]
+) -> pd.DataFrame:
+    """Per sample: cells called, certain and uncertain counts, class counts and fractions
+    among certain cells, verdict (and, where truth exists, accuracy over matched cells)."""
+    rows = []
+    samples = list(dict.fromkeys(cells["sample"]))
+    for sample in samples:
+        part = cells[cells["sample"] == sample]
+        sure = part[part["certainty"] >= calls["min_certainty"]]
+        counts = sure["predicted_class"].value_counts()
+        fractions = {
+            name: (float(counts.get(name, 0)) / len(sure) if len(sure) else 0.0) for name in classes
+        }
+        row: dict[str, Any] = {
+            "sample": sample,
+            "fields": int(part["field"].nunique()),
+            "cells": len(part),
+            "certain": len(sure),
+            "uncertain": len(part) - len(sure),
+        }
+        for name in classes:
+            row[f"n_{name}"] = int(counts.get(name, 0))
+        for name in classes:
+            row[f"fraction_{name}"] = fractions[name]
+        row["verdict"] = verdict(fractions, len(sure), calls)
+        known = part[part["truth_class"] != UNKNOWN]
+        row["accuracy_matched"] = (
+            float((known["truth_class"] == known["predicted_class"]).mean())
+            if len(known)
+            else np.nan
+        )
+        rows.append(row)
+    columns = [
+        "sample", "fields", "cells", "certain", "uncertain",
+        *[f"n_{c}" for c in classes], *[f"fraction_{c}" for c in classes],
+        "verdict", "accuracy_matched",
+    ]  # fmt: skip
+    return pd.DataFrame(rows, columns=columns)
+
+
+# ---------------------------------------------------------------- one sample, end to end
+
+
+def _empty_predictions(classes: Sequence[str]) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        {
+            "index": pd.Series([], dtype=np.int64),
+            "prediction": pd.Series([], dtype=np.int64),
+            "predicted_class": pd.Series([], dtype=object),
+            "confidence": pd.Series([], dtype=float),
+            "certainty": pd.Series([], dtype=float),
+        }
+    )
+    for name in classes:
+        frame[f"p_{name}"] = pd.Series([], dtype=float)
+    return frame
+
+
+def call_sample(
+    sheet: str | Path,
+    sample: str,
+    nuclei_model: str | Path,
+    classifier: str | Path,
+    settings: Mapping[str, Any],
+    paint: Mapping[str, Any],
+    outputs: Mapping[str, str | Path],
+    cell_labels: str | Path | None = None,
+    device: str = "cpu",
+    threads: int = 1,
+) -> pd.DataFrame:
+    """Segment, crop and classify every field of one sample; write its outputs atomically.
+
+    ``outputs``: ``cells`` (Parquet, one row per cell), ``stack``/``table`` (the crops as a
+    patch set), ``overlay`` (PNG, one panel per field), ``card`` (HTML report card),
+    ``timing`` (JSON: seconds per stage, segmentation scores where truth exists).
+    ``cell_labels``: a table (label, class_name and optionally field) of truth classes of
+    the mask instances. A field without nuclei gives empty rows and a warning.
+    """
+    from fishline import models
+    from fishline.segment import estimate_diameter, load_cellpose, segment_dapi
+    from fishline.slide_figures import overlay_figure, sample_card
+    from fishline.train.fish import predict
+    from fishline.train.loop import setup_device
+
+    frame = read_slide_sheet(sheet)
+    rows = frame[frame["sample"] == sample].to_dict("records")
+    if not rows:
+        raise InputError(str(sheet), f"no rows for sample '{sample}'", item="sample")
+    dev = setup_device(device, threads, 0)
+    cellpose, info = load_cellpose(nuclei_model, dev)
+    trained = float(info["metadata"]["object_diameter"])
+    loaded = models.load(classifier)
+    classes = list(loaded[1]["class_names"])
+    size = int(paint["patch_size"])
+    reference = settings["crops"]["diameter"] or reference_diameter(paint["nuclei"])
+    intensity = {
+        **settings["crops"]["intensity"],
+        "target_colour": paint["probes"]["target"],
+        "reference_colour": paint["probes"]["reference"],
+    }
+    labels_table = read_cell_labels(cell_labels) if cell_labels else None
+    seconds = {"segmentation": 0.0, "cropping": 0.0, "classification": 0.0}
+    cell_parts, crops, panels, scores = [], [], [], []
+    for row in tqdm(rows, desc=f"fields of {sample}", unit="field"):
+        item = load_field(row, sheet, intensity)
+        started = time.perf_counter()
+        ratio = (
+            item.pixel_size / settings["pixel_size"]
+            if item.pixel_size and settings["pixel_size"]
+            else None
+        )
+        diameter = trained
+        if settings["segment"]["diameter_source"] == "estimate":
+            diameter = estimate_diameter(item.channels[CHANNELS.index("dapi")]) or trained
+        elif ratio is not None:
+            diameter = trained / ratio
+        labels = segment_dapi(
+            cellpose, item.channels[CHANNELS.index("dapi")], settings["segment"], diameter
+        )
+        seconds["segmentation"] += time.perf_counter() - started
+        table = nucleus_table(labels)
+        if item.truth is not None:
+            for threshold in (0.5, 0.75):
+                scores.append(
+                    {
+                        "field": item.field,
+                        "iou": threshold,
+                        **instance_scores(item.truth, labels, threshold),
+                    }
+                )
+        started = time.perf_counter()
+        kept = table[~table["border"]].reset_index(drop=True)
+        scale = np.array(
+            [crop_scale(d, settings["crops"], reference, ratio) for d in kept["diameter"]]
+        )
+        patches = crop_cells(item.channels, labels, kept, size, scale, settings["crops"]["outside"])
+        seconds["cropping"] += time.perf_counter() - started
+        if len(kept) == 0:
+            message = f"{item.path} (sample {sample}, field {item.field}): no nuclei found"
+            warnings.warn(message, NoNucleiWarning, stacklevel=2)
+            log.warning("%s", message)
+        own = read_cell_labels(row["cell_labels"]) if pd.notna(row.get("cell_labels")) else None
+        matched = truth_classes(
+            item.truth, labels, kept, _field_labels(own if own is not None else labels_table, item)
+        )
+        kept = kept.merge(matched, on="cell")
+        kept.insert(0, "field", item.field)
+        kept.insert(0, "sample", sample)
+        kept["scale"] = scale
+        kept["image"] = item.path
+        cell_parts.append(kept)
+        crops.append(patches)
+        panels.append((item, labels, table))
+        log.info(
+            "%s/%s: %d nuclei (%d at the border, excluded), diameter %.1f px",
+            sample, item.field, len(table), int(table["border"].sum()), diameter,
+        )  # fmt: skip
+    cells = pd.concat(cell_parts, ignore_index=True)
+    cells.insert(2, "index", np.arange(len(cells)))
+    stack = np.concatenate(crops) if crops else np.zeros((0, 3, size, size), np.float32)
+    pixels = np.rint(stack * 65535).astype(np.uint16)
+    crop_table = pd.DataFrame(
+        {"index": cells["index"], "class_name": cells["truth_class"], "sample": sample}
+    )
+    with atomic_outputs(outputs["stack"], outputs["table"]) as (stack_temp, table_temp):
+        write_stack(
+            stack_temp, encode_pages(pixels, "zlib"), pixels.shape, np.uint16, CHANNELS,
+            "zlib", {"target": paint["probes"]["target"], "bit_depth": 16},
+        )  # fmt: skip
+        crop_table.to_parquet(table_temp, index=False)
+    started = time.perf_counter()
+    if len(cells):
+        predictions = predict(
+            loaded, outputs["stack"], outputs["table"], device, threads, allow_unknown=True
+        )
+        predictions = predictions.drop(columns=["label", "class_name", "correct", "representation"])
+    else:
+        predictions = _empty_predictions(classes)
+    seconds["classification"] += time.perf_counter() - started
+    cells = cells.merge(predictions, on="index", how="left")
+    cells["certain"] = cells["certainty"] >= settings["calls"]["min_certainty"]
+    summary = (
+        summarise(cells, classes, settings["calls"])
+        if len(cells)
+        else _empty_summary(sample, len(rows), classes, settings["calls"])
+    )
+    timing = {
+        "sample": sample,
+        "fields": len(rows),
+        "cells": len(cells),
+        "seconds": {k: round(v, 3) for k, v in seconds.items()},
+        "segmentation": _pooled(scores),
+    }
+    with atomic_outputs(outputs["cells"], outputs["timing"]) as (cells_temp, timing_temp):
+        cells.to_parquet(cells_temp, index=False)
+        timing_temp.write_text(json.dumps(timing, indent=2))
+    overlay_figure(panels, cells, classes, settings["calls"]["min_certainty"], outputs["overlay"])
+    sample_card(summary.iloc[0].to_dict(), classes, settings["calls"], timing, outputs["card"])
+    log.info("%s: %s", sample, summary.iloc[0].to_dict())
+    return cells
+
+
+def read_cell_labels(path: str | Path) -> pd.DataFrame:
+    """A per-cell truth table (Parquet or TSV) with columns label and class_name."""
+    path = Path(path)
+    try:
+        parquet = path.suffix == ".parquet"
+        table = pd.read_parquet(path) if parquet else pd.read_csv(path, sep="\t")
+    except Exception as error:  # pandas/pyarrow raise many types for bad files
+        raise InputError(str(path), f"cannot read cell labels ({error})") from error
+    missing = {"label", "class_name"} - set(table.columns)
+    if missing:
+        raise InputError(str(path), f"cell labels lack column(s) {sorted(missing)}")
+    return table
+
+
+def _field_labels(table: pd.DataFrame | None, item: Field) -> pd.DataFrame | None:
+    """The rows of a cell-label table that belong to one field (all rows without ``field``)."""
+    if table is None or "field" not in table:
+        return table
+    return table[table["field"].astype(str).isin([item.field, item.sample])]
+
+
+def _empty_summary(
+    sample: str, fields: int, classes: Sequence[str], calls: Mapping[str, Any]
+) -> pd.DataFrame:
+    row: dict[str, Any] = {
+        "sample": sample,
+        "fields": fields,
+        "cells": 0,
+        "certain": 0,
+        "uncertain": 0,
+    }
+    row.update({f"n_{c}": 0 for c in classes})
+    row.update({f"fraction_{c}": 0.0 for c in classes})
+    row["verdict"] = verdict({}, 0, calls)
+    row["accuracy_matched"] = np.nan
+    return pd.DataFrame([row])
+
+
+def _pooled(scores: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Segmentation scores summed over a sample's fields (TP/FP/FN before the ratios)."""
+    if not scores:
+        return None
+    frame = pd.DataFrame(scores)
+    out: dict[str, Any] = {}
+    for threshold, part in frame.groupby("iou"):
+        tp, fp, fn = (int(part[c].sum()) for c in ("tp", "fp", "fn"))
+        total = tp + fp + fn
+        out[f"ap@{threshold}"] = tp / total if total else 1.0
+        out[f"f1@{threshold}"] = 2 * tp / (2 * tp + fp + fn) if total else 1.0
+        out[f"tp@{threshold}"], out[f"fp@{threshold}"], out[f"fn@{threshold}"] = tp, fp, fn
+    return out
+
+
+def summarise_set(
+    cells_files: Sequence[str | Path],
+    timing_files: Sequence[str | Path],
+    stacks: Sequence[str | Path],
+    classes: Sequence[str],
+    calls: Mapping[str, Any],
+    gallery_size: int,
+    outputs: Mapping[str, str | Path],
+    name: str,
+) -> pd.DataFrame:
+    """Pool a set's samples: ``cells`` (Parquet), ``summary`` (TSV), ``html`` (report table
+    with the rule stated) and ``gallery`` (PNG of the least certain cells)."""
+    from fishline.io import read_stack
+    from fishline.slide_figures import summary_html, uncertain_gallery
+
+    parts = []
+    for file in cells_files:
+        part = pd.read_parquet(file)
+        parts.append(part)
+    cells = pd.concat(parts, ignore_index=True)
+    summaries = []
+    timings = [json.loads(Path(file).read_text()) for file in timing_files]
+    for part, timing in zip(parts, timings, strict=True):
+        if len(part):
+            summaries.append(summarise(part, classes, calls))
+        else:
+            summaries.append(_empty_summary(timing["sample"], timing["fields"], classes, calls))
+    summary = pd.concat(summaries, ignore_index=True)
+    for key in ("ap@0.5", "ap@0.75"):
+        summary[f"segmentation_{key}"] = [
+            (t["segmentation"] or {}).get(key, np.nan) for t in timings
+        ]
+    summary.insert(1, "set", name)
+    cells.insert(0, "set", name)
+    with atomic_outputs(outputs["cells"], outputs["summary"]) as (cells_temp, summary_temp):
+        cells.to_parquet(cells_temp, index=False)
+        summary.to_csv(summary_temp, sep="\t", index=False)
+    summary_html(summary, rule_text(calls), name, outputs["html"])
+    crops = {t["sample"]: read_stack(s)[0] for t, s in zip(timings, stacks, strict=True)}
+    uncertain_gallery(cells, crops, gallery_size, outputs["gallery"])
+    return summary
+
+
+def paint_training_fields(
+    paint: Mapping[str, Any],
+    fields: Mapping[str, Any],
+    count: int,
+    seed: int,
+    outdir: str | Path,
+) -> Path:
+    """Paint ``count`` whole fields (like fish.fields) to train the nucleus model on.
+
+    Writes the painter's sheet and nucleus table plus ``cellpose.tsv``, an image sheet
+    (sample, image, dapi, mask) that :func:`fishline.segment.train_cellpose` reads.
+    """
+    from fishline.paint import paint_fields
+
+    outdir = Path(outdir)
+    settings = {**fields, "n": count}
+    paint_fields(
+        dict(paint), settings, seed, outdir, outdir / "fields.tsv", outdir / "nuclei.parquet"
+    )
+    sheet = pd.read_csv(outdir / "fields.tsv", sep="\t")
+    training = sheet[["sample", "image", "dapi", "mask"]]
+    with atomic_outputs(outdir / "cellpose.tsv") as (temp,):
+        training.to_csv(temp, sep="\t", index=False)
+    return outdir / "cellpose.tsv"

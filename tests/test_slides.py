@@ -1,0 +1,359 @@
+"""Slide calls: sheet checks, border exclusion, crop geometry, per-sample fractions and the
+verdict rule, bad input, and one sample end to end on constructed fields."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import tifffile
+import torch
+import yaml
+
+from fishline import models
+from fishline.config import load_config
+from fishline.errors import InputError
+from fishline.nets.fish import FishNet
+from fishline.slides import (
+    NoNucleiWarning,
+    border_labels,
+    call_sample,
+    crop_cells,
+    crop_scale,
+    load_field,
+    nucleus_table,
+    read_slide_sheet,
+    reference_diameter,
+    rule_text,
+    summarise,
+    summarise_set,
+    verdict,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+CLASSES = ["normal", "gain", "amplification"]
+
+
+@pytest.fixture(scope="module")
+def config() -> dict:
+    return load_config(ROOT / "config" / "config.yaml")
+
+
+@pytest.fixture
+def calls(config: dict) -> dict:
+    return copy.deepcopy(config["slides"]["calls"])
+
+
+def _cells(sample: str, predicted: list[str], certainty: list[float]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "sample": sample,
+            "field": "f1",
+            "predicted_class": predicted,
+            "certainty": certainty,
+            "truth_class": "unknown",
+        }
+    )
+
+
+# ---------------------------------------------------------------- fractions and verdict
+
+
+def test_fractions_count_only_certain_cells(calls: dict) -> None:
+    # 10 cells: 4 certain amplification, 4 certain normal, 2 uncertain gain.
+    cells = _cells(
+        "s1",
+        ["amplification"] * 4 + ["normal"] * 4 + ["gain"] * 2,
+        [0.9] * 8 + [0.2, 0.49],
+    )
+    calls["min_cells"] = 5
+    row = summarise(cells, CLASSES, calls).iloc[0]
+    assert (row["cells"], row["certain"], row["uncertain"]) == (10, 8, 2)
+    assert row["n_gain"] == 0  # the uncertain gain cells are set aside, not counted
+    assert row["fraction_amplification"] == pytest.approx(0.5)
+    assert row["fraction_normal"] == pytest.approx(0.5)
+    assert row["verdict"] == "MYCN amplified"
+
+
+def test_verdict_rule_order_threshold_and_too_few(calls: dict) -> None:
+    calls["min_cells"] = 10
+    assert verdict({"amplification": 0.2, "gain": 0.5}, 50, calls) == "MYCN amplified"
+    assert verdict({"amplification": 0.19, "gain": 0.5}, 50, calls) == "MYCN gain"
+    assert verdict({"amplification": 0.1, "gain": 0.1}, 50, calls) == "MYCN not amplified"
+    assert verdict({"amplification": 1.0}, 9, calls) == "too few certain cells"
+    calls["rules"] = [{"class": "amplification", "min_fraction": 0.05, "verdict": "AMP"}]
+    assert verdict({"amplification": 0.06}, 50, calls) == "AMP"
+
+
+def test_summary_per_sample_and_accuracy(calls: dict) -> None:
+    calls["min_cells"] = 1
+    first = _cells("a", ["normal", "normal", "gain"], [0.9, 0.8, 0.7])
+    first["truth_class"] = ["normal", "gain", "unknown"]
+    second = _cells("b", ["gain", "amplification"], [0.95, 0.1])
+    table = summarise(pd.concat([first, second]), CLASSES, calls)
+    assert list(table["sample"]) == ["a", "b"]
+    a, b = table.iloc[0], table.iloc[1]
+    assert a["fraction_normal"] == pytest.approx(2 / 3)
+    assert a["verdict"] == "MYCN gain"  # gain 1/3 >= 0.2 (amplification 0)
+    assert a["accuracy_matched"] == pytest.approx(0.5)  # 1 of the 2 cells with truth
+    assert (b["certain"], b["uncertain"], b["fraction_gain"]) == (1, 1, 1.0)
+    assert np.isnan(b["accuracy_matched"])
+
+
+def test_rule_is_stated_with_its_numbers(calls: dict) -> None:
+    text = rule_text(calls)
+    assert "certainty >= 0.5" in text
+    assert "'MYCN amplified' if the amplification fraction >= 0.2" in text
+    assert text.index("amplification fraction") < text.index("gain fraction")
+    assert "else 'MYCN not amplified'" in text
+
+
+# ---------------------------------------------------------------- nuclei and crops
+
+
+def _disk(shape: tuple[int, int], centre: tuple[float, float], radius: float) -> np.ndarray:
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    return (xx - centre[0]) ** 2 + (yy - centre[1]) ** 2 <= radius**2
+
+
+def test_border_nuclei_are_flagged() -> None:
+    labels = np.zeros((50, 60), np.int32)
+    labels[_disk(labels.shape, (25, 25), 6)] = 1  # inside
+    labels[_disk(labels.shape, (2, 20), 5)] = 2  # cut by the left border
+    labels[_disk(labels.shape, (45, 48), 4)] = 3  # cut by the bottom border
+    labels[_disk(labels.shape, (50, 12), 3)] = 7  # inside, sparse id
+    assert border_labels(labels).tolist() == [2, 3]
+    table = nucleus_table(labels)
+    assert table["cell"].tolist() == [1, 2, 3, 7]
+    assert table["border"].tolist() == [False, True, True, False]
+    assert table.loc[0, "centre_x"] == pytest.approx(25)
+    assert table.loc[0, "diameter"] == pytest.approx(2 * np.sqrt(labels[labels == 1].size / np.pi))
+
+
+def test_crop_centres_and_scales_the_nucleus_to_the_training_size() -> None:
+    shape = (200, 240)
+    labels = np.zeros(shape, np.int32)
+    labels[_disk(shape, (150.0, 60.0), 20)] = 1  # diameter ~40 px
+    channels = np.full((3, *shape), 0.05, np.float32)
+    channels[2][labels == 1] = 0.6  # DAPI
+    channels[1][_disk(shape, (150.0, 60.0), 2)] = 1.0  # a green spot at the centre
+    table = nucleus_table(labels)
+    scale = crop_scale(float(table["diameter"][0]), {"scale": "nucleus"}, 60.0, None)
+    assert scale == pytest.approx(60.0 / table["diameter"][0])
+    crops = crop_cells(channels, labels, table, 128, np.array([scale]), "keep")
+    assert crops.shape == (1, 3, 128, 128)
+    green = crops[0, 1]
+    peak = np.unravel_index(np.argmax(green), green.shape)
+    assert abs(peak[0] - 64) <= 2 and abs(peak[1] - 64) <= 2
+    width = (crops[0, 2, 64] > 0.3).sum()  # DAPI row through the centre
+    assert abs(width - 60) <= 3
+    assert crops[0, 2, 0, 0] == pytest.approx(0.05, abs=1e-3)  # background kept
+    zeroed = crop_cells(channels, labels, table, 128, np.array([scale]), "zero")
+    assert zeroed[0, 2, 0, 0] == 0 and zeroed[0, 2, 64, 64] == pytest.approx(0.6, abs=0.01)
+
+
+def test_crop_beyond_the_field_is_filled_with_background() -> None:
+    shape = (100, 100)
+    labels = np.zeros(shape, np.int32)
+    labels[_disk(shape, (12, 50), 8)] = 1
+    channels = np.full((3, *shape), 0.1, np.float32)
+    channels[2][labels == 1] = 0.8
+    crops = crop_cells(channels, labels, nucleus_table(labels), 64, np.array([1.0]), "keep")
+    assert crops[0, 2, 32, 0] == pytest.approx(0.1, abs=1e-3)  # left of the field
+
+
+def test_reference_diameter_and_pixel_scale(config: dict) -> None:
+    nuclei = config["fish"]["paint"]["nuclei"]
+    assert reference_diameter(nuclei) == pytest.approx(57 * np.sqrt(0.85))
+    assert crop_scale(30.0, {"scale": "pixel_size"}, 57.0, 0.5) == 0.5
+    with pytest.raises(InputError, match="pixel_size"):
+        crop_scale(30.0, {"scale": "pixel_size"}, 57.0, None)
+
+
+# ---------------------------------------------------------------- sheets and bad input
+
+INTENSITY = {"mode": "bit_depth", "percentiles": [1, 99.9], "target_colour": "green",
+             "reference_colour": "red"}  # fmt: skip
+
+
+def _sheet(folder: Path, rows: list[dict]) -> Path:
+    path = folder / "slides.tsv"
+    pd.DataFrame(rows).to_csv(path, sep="\t", index=False)
+    return path
+
+
+def test_sheet_fields_default_and_duplicates(tmp_path: Path) -> None:
+    tifffile.imwrite(tmp_path / "a.tif", np.zeros((3, 8, 8), np.uint8), photometric="minisblack")
+    base = {"image": "a.tif", "dapi": 2, "target": 1, "reference": 0}
+    frame = read_slide_sheet(_sheet(tmp_path, [{"sample": "s1", **base}]))
+    assert frame["field"].tolist() == ["s1"]
+    with pytest.raises(InputError, match="field 's1' of sample 's1' appears twice"):
+        read_slide_sheet(_sheet(tmp_path, [{"sample": "s1", **base}, {"sample": "s1", **base}]))
+
+
+def test_grayscale_where_three_channels_are_expected(tmp_path: Path) -> None:
+    tifffile.imwrite(tmp_path / "gray.tif", np.zeros((16, 16), np.uint16))
+    sheet = _sheet(tmp_path, [{"sample": "s", "image": "gray.tif", "dapi": 2, "target": 1,
+                               "reference": 0}])  # fmt: skip
+    row = read_slide_sheet(sheet).iloc[0].to_dict()
+    with pytest.raises(InputError, match="grayscale image") as error:
+        load_field(row, sheet, INTENSITY)
+    assert "gray.tif" in str(error.value) and "dapi=2" in str(error.value)
+
+
+def test_channel_index_out_of_range(tmp_path: Path) -> None:
+    tifffile.imwrite(tmp_path / "two.tif", np.zeros((2, 16, 16), np.uint16))
+    sheet = _sheet(tmp_path, [{"sample": "s", "image": "two.tif", "dapi": 0, "target": 1,
+                               "reference": 2}])  # fmt: skip
+    row = read_slide_sheet(sheet).iloc[0].to_dict()
+    with pytest.raises(InputError, match=r"\[reference\]: channel 2 requested .* 2 channel") as e:
+        load_field(row, sheet, INTENSITY)
+    assert "two.tif" in str(e.value)
+
+
+def test_bit_depth_and_percentile_scaling(tmp_path: Path) -> None:
+    image = np.zeros((2, 16, 16), np.uint16)
+    image[0] = 4095
+    image[1, :, 8:] = 1000
+    tifffile.imwrite(tmp_path / "f.tif", image)
+    sheet = _sheet(tmp_path, [{"sample": "s", "image": "f.tif", "dapi": 0, "target": 1,
+                               "bit_depth": 12}])  # fmt: skip
+    row = read_slide_sheet(sheet).iloc[0].to_dict()
+    field = load_field(row, sheet, INTENSITY)
+    assert field.channels[2].max() == pytest.approx(1.0)  # DAPI full scale at 12 bit
+    assert field.channels[1].max() == pytest.approx(1000 / 4095)  # green = target
+    assert field.channels[0].max() == 0  # no reference column: empty red channel
+    stretched = load_field(row, sheet, {**INTENSITY, "mode": "percentile", "percentiles": [0, 100]})
+    assert stretched.channels[1].max() == pytest.approx(1.0)
+
+
+# ---------------------------------------------------------------- one sample end to end
+
+
+@pytest.fixture(scope="module")
+def model_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """An untrained Cellpose net and an untrained FISH classifier, as model files."""
+    from cellpose.resnet_torch import CPnet
+
+    folder = tmp_path_factory.mktemp("models")
+    torch.manual_seed(0)
+    net = CPnet([2, 32, 64, 128, 256], 3, sz=3, mkldnn=False, diam_mean=24.0)
+    meta = {"object_diameter": 24.0}
+    models.save(folder / "nuclei.pt", net, "cellpose", {"diameter": 24.0}, ["nucleus"], meta)
+    fish = FishNet(len(CLASSES))
+    fish_meta = {"input_size": 32, "method": {"smoothing": 0.01}}
+    spec = {"classes": 3, "in_channels": 3}
+    models.save(folder / "fish.pt", fish, "fishnet", spec, CLASSES, fish_meta)
+    return folder / "nuclei.pt", folder / "fish.pt"
+
+
+def _outputs(folder: Path) -> dict[str, Path]:
+    names = {"cells": "cells.parquet", "stack": "crops.tif", "table": "crops.parquet",
+             "timing": "timing.json", "overlay": "overlay.png", "card": "card.html"}  # fmt: skip
+    return {key: folder / name for key, name in names.items()}
+
+
+def _field_with_nuclei(folder: Path) -> np.ndarray:
+    shape = (160, 160)
+    labels = np.zeros(shape, np.int32)
+    for index, (x, y) in enumerate([(40, 40), (110, 50), (70, 115), (3, 90)], start=1):
+        labels[_disk(shape, (x, y), 18)] = index  # the 4th is cut by the left border
+    image = np.full((3, *shape), 10, np.uint8)
+    image[2][labels > 0] = 150
+    tifffile.imwrite(folder / "cells.tif", image, photometric="minisblack")
+    tifffile.imwrite(folder / "cells.mask.tif", labels.astype(np.uint16))
+    pd.DataFrame(
+        {"label": [1, 2, 3, 4], "class_name": ["normal", "gain", "normal", "gain"]}
+    ).to_csv(folder / "truth.tsv", sep="\t", index=False)
+    return labels
+
+
+def test_sample_end_to_end_and_bad_samples(
+    tmp_path: Path, model_files: tuple[Path, Path], config: dict, monkeypatch
+) -> None:
+    """One good two-field sample (segmentation replaced by the truth labels, so crops and
+    calls are checked exactly), one field with no nuclei, one corrupt TIFF."""
+    import fishline.segment
+
+    nuclei_model, classifier = model_files
+    labels = _field_with_nuclei(tmp_path)
+    tifffile.imwrite(
+        tmp_path / "empty.tif", np.full((3, 96, 96), 10, np.uint8), photometric="minisblack"
+    )
+    (tmp_path / "corrupt.tif").write_bytes(b"II*\x00not a tiff at all")
+    pd.read_csv(tmp_path / "truth.tsv", sep="\t").to_parquet(tmp_path / "truth.parquet")
+    base = {"dapi": 2, "target": 1, "reference": 0}
+    sheet = _sheet(
+        tmp_path,
+        [
+            {"sample": "good", "field": "f1", "image": "cells.tif", "mask": "cells.mask.tif",
+             "cell_labels": "truth.tsv", **base},
+            {"sample": "good", "field": "f2", "image": "empty.tif", **base},
+            {"sample": "bad", "image": "corrupt.tif", **base},
+        ],
+    )  # fmt: skip
+    settings = copy.deepcopy(config["slides"])
+    settings["calls"]["min_cells"] = 1
+    paint = config["fish"]["paint"]
+
+    def fake_segment(model, dapi, segment, diameter):
+        return labels.copy() if dapi.shape == labels.shape else np.zeros(dapi.shape, np.int32)
+
+    monkeypatch.setattr(fishline.segment, "segment_dapi", fake_segment)
+    out = _outputs(tmp_path / "good")
+    with pytest.warns(NoNucleiWarning, match="empty.tif.*no nuclei"):
+        cells = call_sample(sheet, "good", nuclei_model, classifier, settings, paint, out)
+    assert cells["cell"].tolist() == [1, 2, 3]  # the border nucleus is not called
+    assert cells["field"].tolist() == ["f1"] * 3
+    assert cells["truth_class"].tolist() == ["normal", "gain", "normal"]
+    probabilities = cells[[f"p_{c}" for c in CLASSES]].to_numpy()
+    assert np.allclose(probabilities.sum(1), 1, atol=1e-5)
+    assert ((cells["certainty"] >= 0) & (cells["certainty"] <= 1)).all()
+    assert cells["predicted_class"].isin(CLASSES).all()
+    saved = pd.read_parquet(out["cells"])
+    assert len(saved) == 3
+    stack = tifffile.imread(out["stack"])
+    assert stack.shape[0] == 3 and stack.shape[-1] == paint["patch_size"]
+    timing = yaml.safe_load(out["timing"].read_text())
+    assert timing["segmentation"]["ap@0.5"] == 1.0  # the truth itself: 4 of 4 matched
+    assert "MYCN" in out["card"].read_text() or "too few" in out["card"].read_text()
+    assert out["overlay"].stat().st_size > 1000
+
+    bad = _outputs(tmp_path / "bad")
+    with pytest.raises(InputError, match=r"corrupt\.tif.*cannot read image"):
+        call_sample(sheet, "bad", nuclei_model, classifier, settings, paint, bad)
+    assert not any(path.exists() for path in bad.values())  # nothing half-written
+
+    # An empty sample only (its one field has no nuclei): valid empty outputs.
+    empty_sheet = _sheet(tmp_path, [{"sample": "none", "image": "empty.tif", **base}])
+    none = _outputs(tmp_path / "none")
+    with pytest.warns(NoNucleiWarning):
+        empty = call_sample(empty_sheet, "none", nuclei_model, classifier, settings, paint, none)
+    assert len(empty) == 0 and len(pd.read_parquet(none["cells"])) == 0
+    assert tifffile.imread(none["stack"]).shape[0] == 0
+
+    set_out = {k: tmp_path / f"set.{k}" for k in ("cells", "summary", "html", "gallery")}
+    summary = summarise_set(
+        [out["cells"], none["cells"]], [out["timing"], none["timing"]],
+        [out["stack"], none["stack"]], CLASSES, settings["calls"], 4, set_out, "demo",
+    )  # fmt: skip
+    assert summary["sample"].tolist() == ["good", "none"]
+    assert summary["cells"].tolist() == [3, 0]
+    assert summary.loc[1, "verdict"] == "too few certain cells"
+    assert summary.loc[0, "segmentation_ap@0.5"] == 1.0
+    assert "Rule." in set_out["html"].read_text()
+    assert len(pd.read_parquet(set_out["cells"])) == 3
+
+
+def test_speckles_config_overrides_one_set_only() -> None:
+    overrides = yaml.safe_load((ROOT / "config" / "speckles_dev.yaml").read_text())
+    merged = load_config(ROOT / "config" / "config.yaml", overrides=overrides)
+    entry = merged["slides"]["real"]["speckles"]
+    assert entry["segment"] == {"diameter_source": "estimate"}  # partial, no defaults added
+    assert merged["slides"]["segment"]["diameter_source"] == "model"  # painted set unchanged
+    bad = {"slides": {"real": {"x": {"sheet": "s.tsv", "segment": {"diameter": 3}}}}}
+    with pytest.raises(InputError, match=r"slides\.real\.x"):
+        load_config(ROOT / "config" / "config.yaml", overrides=bad)

@@ -1,0 +1,90 @@
+"""Slide sets, sheets, settings and targets of the slide calls (rules in slides.smk)."""
+
+from fishline.config import deep_merge
+from fishline.slides import sheet_samples
+
+
+def _real_sheet(name):
+    """Sheet path of a real slide set (given alone or with per-set settings)."""
+    entry = config["slides"]["real"][name]
+    return entry if isinstance(entry, str) else entry["sheet"]
+
+
+def _slide_sets():
+    """Samples of every slide set: the painted fields and each configured real sheet
+    (validated now, so a bad sheet stops the run before any job)."""
+    slides = config["slides"]
+    if slides["classifier"] not in config["fish"]["models"]:
+        raise WorkflowError(
+            f"invalid config: slides.classifier '{slides['classifier']}' is not in fish.models"
+        )
+    known = set(config["fish"]["paint"]["classes"])
+    for rule_ in slides["calls"]["rules"]:
+        if rule_["class"] not in known:
+            raise WorkflowError(
+                f"invalid config: slides.calls.rules names class '{rule_['class']}', "
+                f"not one of fish.paint.classes {sorted(known)}"
+            )
+    sets = {"painted": FIELDS} if slides["painted"] else {}
+    for name in slides["real"]:
+        try:
+            sets[name] = sheet_samples(_real_sheet(name))
+        except InputError as error:
+            raise WorkflowError(f"slides.real.{name}: {error}")
+    return sets
+
+
+SLIDE_SETS = _slide_sets()
+SLIDES = "results/fish/slides"
+
+
+def slides_sheet(wildcards):
+    """The sheet of a slide set: the painted fields' sheet or the configured one."""
+    if wildcards.slide_set == "painted":
+        return "results/fish/fields/sheet.tsv"
+    return _real_sheet(wildcards.slide_set)
+
+
+def slides_settings(wildcards):
+    """slides settings of one set: a real set's segment/crops changes merged over them."""
+    settings = {k: v for k, v in config["slides"].items() if k != "real"}
+    entry = config["slides"]["real"].get(wildcards.slide_set)
+    if isinstance(entry, dict):
+        changes = {key: entry[key] for key in ("segment", "crops") if key in entry}
+        settings = deep_merge(settings, changes)
+    return settings
+
+
+def slides_cell_labels(wildcards):
+    """Per-nucleus truth of the painted fields (real sheets carry their own, if any)."""
+    return (
+        {"labels": "results/fish/fields/nuclei.parquet"}
+        if wildcards.slide_set == "painted"
+        else {}
+    )
+
+
+def slides_nuclei_model():
+    """The user's Cellpose model file, or the one trained here."""
+    return config["slides"]["cellpose"]["model"] or f"{SLIDES}/models/nuclei.pt"
+
+
+def slides_training_input():
+    """The user's nucleus masks, or the painted training fields."""
+    return config["slides"]["cellpose"]["sheet"] or f"{SLIDES}/train_fields"
+
+
+def slides_outputs():
+    """Per set: cells, summary, report table, gallery; per sample: overlay and card."""
+    outputs = []
+    for name, samples in SLIDE_SETS.items():
+        outputs += expand(
+            f"{SLIDES}/{name}/{{file}}",
+            file=["cells.parquet", "summary.tsv", "summary.html", "gallery.png"],
+        )
+        outputs += expand(
+            f"{SLIDES}/{name}/{{sample}}/{{file}}",
+            sample=samples,
+            file=["overlay.png", "card.html"],
+        )
+    return outputs

@@ -1,0 +1,18 @@
+"""Snakemake glue for rule slides_call."""
+
+from fishline.logging import log_to
+from fishline.slides import call_sample
+
+with log_to(snakemake.log[0]):
+    call_sample(
+        snakemake.input.sheet,
+        snakemake.wildcards.sample,
+        snakemake.input.nuclei,
+        snakemake.input.classifier,
+        snakemake.params.settings,
+        snakemake.params.paint,
+        outputs=dict(snakemake.output.items()),
+        cell_labels=snakemake.input.get("labels"),
+        device=snakemake.params.device,
+        threads=snakemake.threads,
+    )

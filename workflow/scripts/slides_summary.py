@@ -1,0 +1,16 @@
+"""Snakemake glue for rule slides_summary."""
+
+from fishline.logging import log_to
+from fishline.slides import summarise_set
+
+with log_to(snakemake.log[0]):
+    summarise_set(
+        snakemake.input.cells,
+        snakemake.input.timing,
+        snakemake.input.stacks,
+        snakemake.params.classes,
+        snakemake.params.calls,
+        snakemake.params.gallery,
+        outputs=dict(snakemake.output.items()),
+        name=snakemake.wildcards.slide_set,
+    )
