@@ -20,12 +20,13 @@ BORDER_COLOUR = (0.55, 0.55, 0.55)
 
 
 def _display(channels: np.ndarray) -> np.ndarray:
-    """Red/green/DAPI in [0, 1] -> RGB (H x W x 3), each channel stretched to its 99.8th
-    percentile so dim 12-bit data and painted fields look alike."""
+    """Red/green/DAPI in [0, 1] -> RGB (H x W x 3), each channel stretched from its median
+    (the background) to its 99.8th percentile, so haze and camera offsets stay dark and dim
+    12-bit data and painted fields look alike."""
     out = np.empty((*channels.shape[1:], 3), np.float32)
     for index, channel in enumerate(channels):
-        top = max(float(np.percentile(channel, 99.8)), 1e-3)
-        out[..., index] = np.clip(channel / top, 0, 1)
+        low, top = np.percentile(channel, [50, 99.8])
+        out[..., index] = np.clip((channel - low) / max(float(top - low), 1e-3), 0, 1)
     return out
 
 
