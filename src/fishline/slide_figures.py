@@ -4,7 +4,6 @@ least certain cells, a card per sample and the set's summary table."""
 from __future__ import annotations
 
 import html
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -110,7 +109,10 @@ def sample_card(
     timing: Mapping[str, Any],
     path: str | Path,
 ) -> None:
-    """A sample's report card (HTML): verdict, the rule, counts and fractions per class."""
+    """A sample's report card (HTML): verdict, the rule, counts and fractions per class.
+
+    Seconds stay in ``timing.json`` only, so the card is the same bytes on every run.
+    """
     from fishline.slides import rule_text
 
     rows = "".join(
@@ -140,7 +142,7 @@ def sample_card(
         f"<table border='1'><tr><th>class</th><th>certain cells</th><th>fraction</th></tr>"
         f"{rows}</table>"
         f"<p><b>Rule.</b> {html.escape(rule_text(calls))}</p>{seg_line}{accuracy_line}"
-        f"<p>Seconds: {html.escape(json.dumps(timing['seconds']))}</p></body></html>"
+        "</body></html>"
     )
     with atomic_outputs(path) as (temp,):
         temp.write_text(text)
