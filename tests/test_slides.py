@@ -322,6 +322,12 @@ def test_sample_end_to_end_and_bad_samples(
     assert "MYCN" in out["card"].read_text() or "too few" in out["card"].read_text()
     assert out["overlay"].stat().st_size > 1000
 
+    again = _outputs(tmp_path / "again")  # same inputs -> the same bytes
+    with pytest.warns(NoNucleiWarning):
+        call_sample(sheet, "good", nuclei_model, classifier, settings, paint, again)
+    for key in ("cells", "stack", "table", "card"):
+        assert again[key].read_bytes() == out[key].read_bytes(), key
+
     bad = _outputs(tmp_path / "bad")
     with pytest.raises(InputError, match=r"corrupt\.tif.*cannot read image"):
         call_sample(sheet, "bad", nuclei_model, classifier, settings, paint, bad)

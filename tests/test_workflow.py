@@ -161,6 +161,7 @@ def test_report_after_tiny_run(finished_run: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     html = (finished_run / "report.html").read_text(errors="ignore")
     assert "FISH painter" in html and "realism.png" in html
+    assert "MYCN slides" in html and "overlay.png" in html
 
 
 def _changed(finished_run: Path, edit: dict) -> dict[str, int]:

@@ -4,7 +4,6 @@ least certain cells, a card per sample and the set's summary table."""
 from __future__ import annotations
 
 import html
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,12 +19,13 @@ BORDER_COLOUR = (0.55, 0.55, 0.55)
 
 
 def _display(channels: np.ndarray) -> np.ndarray:
-    """Red/green/DAPI in [0, 1] -> RGB (H x W x 3), each channel stretched to its 99.8th
-    percentile so dim 12-bit data and painted fields look alike."""
+    """Red/green/DAPI in [0, 1] -> RGB (H x W x 3), each channel stretched from its median
+    (the background) to its 99.8th percentile, so haze and camera offsets stay dark and dim
+    12-bit data and painted fields look alike."""
     out = np.empty((*channels.shape[1:], 3), np.float32)
     for index, channel in enumerate(channels):
-        top = max(float(np.percentile(channel, 99.8)), 1e-3)
-        out[..., index] = np.clip(channel / top, 0, 1)
+        low, top = np.percentile(channel, [50, 99.8])
+        out[..., index] = np.clip((channel - low) / max(float(top - low), 1e-3), 0, 1)
     return out
 
 
@@ -109,7 +109,10 @@ def sample_card(
     timing: Mapping[str, Any],
     path: str | Path,
 ) -> None:
-    """A sample's report card (HTML): verdict, the rule, counts and fractions per class."""
+    """A sample's report card (HTML): verdict, the rule, counts and fractions per class.
+
+    Seconds stay in ``timing.json`` only, so the card is the same bytes on every run.
+    """
     from fishline.slides import rule_text
 
     rows = "".join(
@@ -139,7 +142,7 @@ def sample_card(
         f"<table border='1'><tr><th>class</th><th>certain cells</th><th>fraction</th></tr>"
         f"{rows}</table>"
         f"<p><b>Rule.</b> {html.escape(rule_text(calls))}</p>{seg_line}{accuracy_line}"
-        f"<p>Seconds: {html.escape(json.dumps(timing['seconds']))}</p></body></html>"
+        "</body></html>"
     )
     with atomic_outputs(path) as (temp,):
         temp.write_text(text)

@@ -83,7 +83,7 @@ rule slides_call:
         sample="[A-Za-z0-9._-]+",
     conda:
         CONDA_ENV
-    threads: 2
+    threads: 1  # two fields at once on 2 cores; Cellpose gains little from a 2nd thread
     resources:
         mem_mb=lambda wc, attempt: 4000 * attempt,
         runtime=60,

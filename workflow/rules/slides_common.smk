@@ -47,7 +47,9 @@ def slides_sheet(wildcards):
 
 def slides_settings(wildcards):
     """slides settings of one set: a real set's segment/crops changes merged over them."""
-    settings = {k: v for k, v in config["slides"].items() if k != "real"}
+    settings = {
+        k: v for k, v in config["slides"].items() if k not in ("real", "painted", "report")
+    }
     entry = config["slides"]["real"].get(wildcards.slide_set)
     if isinstance(entry, dict):
         changes = {key: entry[key] for key in ("segment", "crops") if key in entry}
