@@ -12,6 +12,7 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/fish.smk"
 include: "workflow/rules/chromosomes.smk"
+include: "workflow/rules/chromosomes2.smk"
 
 
 wildcard_constraints:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 
@@ -71,7 +72,9 @@ def test_eta_keeps_the_marginal_variance() -> None:
     gen = torch.Generator().manual_seed(3)
     x0 = torch.zeros(n, 1, 1, 1, dtype=torch.float64)
     y = torch.ones(n, 1, 1, 1, dtype=torch.float64)
-    x_t = BRIDGE.q_sample(x0, y, torch.full((n,), t), torch.randn(x0.shape, generator=gen, dtype=torch.float64))
+    x_t = BRIDGE.q_sample(
+        x0, y, torch.full((n,), t), torch.randn(x0.shape, generator=gen, dtype=torch.float64)
+    )
     for eta in (0.0, 0.5, 1.0):
         z = torch.randn(x0.shape, generator=gen, dtype=torch.float64)
         x_s = BRIDGE.reverse_step(x_t, y, x0, t, s, eta, z)
@@ -105,7 +108,7 @@ def test_sampling_with_a_perfect_predictor_returns_x0(objective: str) -> None:
 def test_step_list() -> None:
     steps = BRIDGE.step_list(200)
     assert steps[0] == 999 and steps[-1] == 0 and len(set(steps)) == 200
-    assert all(a > b for a, b in zip(steps, steps[1:], strict=False))
+    assert all(a > b for a, b in itertools.pairwise(steps))
     with pytest.raises(InputError, match="at least 2"):
         BRIDGE.step_list(1)
 
@@ -132,7 +135,9 @@ def _crop_set(folder: Path, name: str, labels: list[str], size: int = 16, seed: 
         {"index": np.arange(n), "sample": "s0", "instance": np.arange(1, n + 1), "label": labels}
     )
     tif, parquet = folder / f"{name}.tif", folder / f"{name}.parquet"
-    write_stack(tif, encode_pages(stack, "zlib"), stack.shape, np.uint8, ("dapi", "red", "green"), "zlib")
+    write_stack(
+        tif, encode_pages(stack, "zlib"), stack.shape, np.uint8, ("dapi", "red", "green"), "zlib"
+    )
     table.to_parquet(parquet, index=False)
     return tif, parquet
 
@@ -158,7 +163,13 @@ SETTINGS = {
         "flip": True,
         "checkpoint_every": 3,
         "ema": {"enabled": True, "decay": 0.9, "every": 1, "start": 2},
-        "plateau": {"factor": 0.5, "patience": 100, "cooldown": 0, "threshold": 1e-4, "min_lr": 1e-6},
+        "plateau": {
+            "factor": 0.5,
+            "patience": 100,
+            "cooldown": 0,
+            "threshold": 1e-4,
+            "min_lr": 1e-6,
+        },
     },
     "sample": {"steps": 3, "eta": 1.0, "batch_size": 3, "max_samples": None},
 }
@@ -168,7 +179,9 @@ def test_train_and_sample_are_seeded(tmp_path: Path) -> None:
     tif, parquet = _crop_set(tmp_path, "train", ["aberration", "normal"] * 4)
     cond_tif, cond_parquet = _crop_set(tmp_path, "unannotated", ["unmatched"] * 5, seed=2)
     model_path = tmp_path / "m.pt"
-    train_bbdm(tif, parquet, SETTINGS, 7, model_path, tmp_path / "h.parquet", tmp_path / "c.pt", "cpu")
+    train_bbdm(
+        tif, parquet, SETTINGS, 7, model_path, tmp_path / "h.parquet", tmp_path / "c.pt", "cpu"
+    )
     history = pd.read_parquet(tmp_path / "h.parquet")
     assert list(history["step"]) == [3, 6] and np.isfinite(history["loss"]).all()
     _, payload = models.load(model_path)
@@ -178,7 +191,9 @@ def test_train_and_sample_are_seeded(tmp_path: Path) -> None:
     for batch in (3, 5, 5):
         settings = {**SETTINGS["sample"], "batch_size": batch}
         out_tif, out_parquet = tmp_path / f"s{len(outs)}.tif", tmp_path / f"s{len(outs)}.parquet"
-        sample_bbdm(model_path, cond_tif, cond_parquet, settings, 11, out_tif, out_parquet, device="cpu")
+        sample_bbdm(
+            model_path, cond_tif, cond_parquet, settings, 11, out_tif, out_parquet, device="cpu"
+        )
         outs.append(read_patch_set(out_tif, out_parquet))
     # per-sample seeds: the batch size does not change any sample; reruns are identical
     assert np.array_equal(outs[0][0], outs[1][0]) and np.array_equal(outs[1][0], outs[2][0])
@@ -206,10 +221,14 @@ def test_resume_from_checkpoint_matches_uninterrupted(tmp_path: Path, monkeypatc
     monkeypatch.setattr(bbdm, "save_checkpoint", save_then_die)
     checkpoint = tmp_path / "c2.pt"
     with pytest.raises(KeyboardInterrupt):
-        train_bbdm(tif, parquet, SETTINGS, 3, tmp_path / "r.pt", tmp_path / "hr.parquet", checkpoint, "cpu")
+        train_bbdm(
+            tif, parquet, SETTINGS, 3, tmp_path / "r.pt", tmp_path / "hr.parquet", checkpoint, "cpu"
+        )
     assert torch.load(checkpoint, weights_only=False)["epoch"] == 3
     monkeypatch.setattr(bbdm, "save_checkpoint", original)
-    train_bbdm(tif, parquet, SETTINGS, 3, tmp_path / "r.pt", tmp_path / "hr.parquet", checkpoint, "cpu")
+    train_bbdm(
+        tif, parquet, SETTINGS, 3, tmp_path / "r.pt", tmp_path / "hr.parquet", checkpoint, "cpu"
+    )
     a = torch.load(full, weights_only=False)["state_dict"]
     b = torch.load(tmp_path / "r.pt", weights_only=False)["state_dict"]
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -221,15 +240,42 @@ def test_bad_inputs_are_named(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"train.parquet \[label\]: no 'aberration' crops"):
         load_paired(tif, parquet)
     tif2, parquet2 = _crop_set(tmp_path, "ok", ["aberration"] * 3)
-    train_bbdm(tif2, parquet2, SETTINGS, 1, tmp_path / "m.pt", tmp_path / "h.parquet", tmp_path / "c.pt", "cpu")
+    train_bbdm(
+        tif2,
+        parquet2,
+        SETTINGS,
+        1,
+        tmp_path / "m.pt",
+        tmp_path / "h.parquet",
+        tmp_path / "c.pt",
+        "cpu",
+    )
     big_tif, big_parquet = _crop_set(tmp_path, "big", ["unmatched"] * 2, size=32)
     with pytest.raises(InputError, match=r"big.tif: crop shape \(32, 32\) does not match"):
         sample_bbdm(
-            tmp_path / "m.pt", big_tif, big_parquet, SETTINGS["sample"], 1,
-            tmp_path / "o.tif", tmp_path / "o.parquet", device="cpu",
+            tmp_path / "m.pt",
+            big_tif,
+            big_parquet,
+            SETTINGS["sample"],
+            1,
+            tmp_path / "o.tif",
+            tmp_path / "o.parquet",
+            device="cpu",
         )
     assert not (tmp_path / "o.tif").exists()
     odd_tif, odd_parquet = _crop_set(tmp_path, "odd", ["aberration"] * 2, size=18)
-    bad = {**SETTINGS, "unet": {**SETTINGS["unet"], "multipliers": [1, 2, 2], "attention": [False] * 3}}
+    bad = {
+        **SETTINGS,
+        "unet": {**SETTINGS["unet"], "multipliers": [1, 2, 2], "attention": [False] * 3},
+    }
     with pytest.raises(InputError, match="not divisible"):
-        train_bbdm(odd_tif, odd_parquet, bad, 1, tmp_path / "m2.pt", tmp_path / "h2.parquet", tmp_path / "c2.pt", "cpu")
+        train_bbdm(
+            odd_tif,
+            odd_parquet,
+            bad,
+            1,
+            tmp_path / "m2.pt",
+            tmp_path / "h2.parquet",
+            tmp_path / "c2.pt",
+            "cpu",
+        )

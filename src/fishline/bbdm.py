@@ -136,9 +136,7 @@ class Bridge:
         sigma2 = max(sigma2, 0.0)
         carried = max(d_s - eta**2 * sigma2, 0.0) / d_t
         direction = x_t - (1 - m_t) * x0_hat - m_t * y
-        return (
-            (1 - m_s) * x0_hat + m_s * y + carried**0.5 * direction + eta * sigma2**0.5 * noise
-        )
+        return (1 - m_s) * x0_hat + m_s * y + carried**0.5 * direction + eta * sigma2**0.5 * noise
 
     def sample(
         self,
@@ -294,7 +292,7 @@ def train_bbdm(
     ``checkpoint_every`` steps. The model file holds the EMA weights when EMA ran.
     """
     dev = setup_device(device, threads, seed)
-    x0_all, y_all, frame, info = load_paired(stack, table)
+    x0_all, y_all, _frame, info = load_paired(stack, table)
     size = tuple(x0_all.shape[-2:])
     spec = unet_spec(settings, x0_all.shape[1])
     model = models.build("bbdm_unet", spec)
@@ -478,5 +476,11 @@ def sample_bbdm(
             stack_temp, encode_pages(pages, "zlib"), pages.shape, out_dtype, channels, "zlib"
         )
         out.to_parquet(table_temp, index=False)
-    log.info("%s: %d samples with %d steps, eta %.2f", generator_name, len(out), len(steps), settings["eta"])
+    log.info(
+        "%s: %d samples with %d steps, eta %.2f",
+        generator_name,
+        len(out),
+        len(steps),
+        settings["eta"],
+    )
     return out

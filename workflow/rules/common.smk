@@ -48,6 +48,7 @@ def get_final_output():
         *fish_painter_figures(),
         *fish_classifier_outputs(),
         *chromosome_outputs(),
+        *chromosomes2_outputs(),
     ]
 
 

@@ -47,7 +47,9 @@ class ResBlock(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.conv2 = nn.Conv2d(channels_out, channels_out, 3, padding=1)
         self.skip = (
-            nn.Conv2d(channels_in, channels_out, 1) if channels_in != channels_out else nn.Identity()
+            nn.Conv2d(channels_in, channels_out, 1)
+            if channels_in != channels_out
+            else nn.Identity()
         )
 
     def forward(self, x: torch.Tensor, time: torch.Tensor) -> torch.Tensor:
@@ -133,12 +135,18 @@ class UNet(nn.Module):
                 self.up.append(block)
             if level > 0:
                 self.up.append(
-                    nn.ModuleList([nn.Upsample(scale_factor=2), nn.Conv2d(channels, channels, 3, 1, 1)])
+                    nn.ModuleList(
+                        [nn.Upsample(scale_factor=2), nn.Conv2d(channels, channels, 3, 1, 1)]
+                    )
                 )
-        self.head = nn.Sequential(_norm(channels), nn.SiLU(), nn.Conv2d(channels, out_channels, 3, padding=1))
+        self.head = nn.Sequential(
+            _norm(channels), nn.SiLU(), nn.Conv2d(channels, out_channels, 3, padding=1)
+        )
         self.downsampling = 2 ** (len(multipliers) - 1)
 
-    def forward(self, x: torch.Tensor, condition: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, condition: torch.Tensor, steps: torch.Tensor
+    ) -> torch.Tensor:
         """Predict from the noisy image ``x``, the condition and integer time ``steps``."""
         if x.shape[-1] % self.downsampling or x.shape[-2] % self.downsampling:
             raise ValueError(

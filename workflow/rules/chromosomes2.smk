@@ -1,0 +1,259 @@
+"""Chromosome track II: BBDM generation, classifier, UMAP + Gaussian-mixture filter and
+the classifier comparison (after Tallon et al.)."""
+
+CHROM2 = config["chromosomes"]
+CHROM_DATA = list(CHROM2["compare"]["data"])
+CHROM_AUGS = ["plain", "augmented"]
+CHROM_SEEDS = [
+    stage_seed("chrom_train", i) for i in range(CHROM2["classifier"]["seeds"])
+]
+FEATURE_MODEL = (
+    f"results/chromosomes/classifier/real/{CHROM2['filter']['features_from']}/seed_0.pt"
+)
+
+
+def chromosomes2_enabled():
+    """Generation and comparison need the unannotated crops and the switch on."""
+    return CHROM2["compare"]["enabled"] and "unannotated" in CHROM_SPLITS
+
+
+def crop_files(name):
+    """Stack and table of a Chromosomes I crop set."""
+    return {
+        "stack": f"results/chromosomes/crops/{name}.tif",
+        "table": f"results/chromosomes/crops/{name}.parquet",
+    }
+
+
+def synthetic_inputs(wildcards):
+    """Generated aberration sets (and the filter's kept ids) added to the real crops."""
+    if wildcards.chrom_data == "real":
+        return {}
+    generator = wildcards.chrom_data.removesuffix("_filtered")
+    files = {
+        "synthetic_stack": f"results/chromosomes/generated/{generator}.tif",
+        "synthetic_table": f"results/chromosomes/generated/{generator}.parquet",
+    }
+    if wildcards.chrom_data.endswith("_filtered"):
+        files["kept"] = f"results/chromosomes/filter/kept_{generator}.parquet"
+    return files
+
+
+def feature_set_input(wildcards):
+    """Crops of a feature set: the real annotated train crops or a generated set."""
+    if wildcards.feature_set == "train":
+        return crop_files("train")
+    return {
+        "stack": f"results/chromosomes/generated/{wildcards.feature_set}.tif",
+        "table": f"results/chromosomes/generated/{wildcards.feature_set}.parquet",
+    }
+
+
+def chromosomes2_outputs():
+    """BBDM samples, the filter's report and the classifier comparison."""
+    if not chromosomes2_enabled():
+        return []
+    return [
+        "results/chromosomes/report/bbdm_gallery.png",
+        "results/chromosomes/report/filter_umap.png",
+        "results/chromosomes/report/filter_ssim.png",
+        "results/chromosomes/report/filter_summary.html",
+        "results/chromosomes/report/compare.html",
+    ]
+
+
+rule bbdm_train:
+    input:
+        **crop_files("train"),
+    output:
+        model="results/chromosomes/bbdm/model.pt",
+        history="results/chromosomes/bbdm/history.parquet",
+    log:
+        "logs/bbdm_train/bbdm_train.log",
+    benchmark:
+        "logs/bbdm_train/bbdm_train.benchmark.tsv"
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=lambda wc, attempt: 3000 * attempt,
+        runtime=600,
+        gpu=gpus(),
+    params:
+        settings=lookup(dpath="chromosomes/bbdm", within=config),
+        checkpoint="results/chromosomes/bbdm/checkpoint.pt",
+        device=config["device"],
+        seed=stage_seed("bbdm_train"),
+    script:
+        "../scripts/bbdm_train.py"
+
+
+rule bbdm_sample:
+    input:
+        **crop_files("unannotated"),
+        model="results/chromosomes/bbdm/model.pt",
+        train_stack="results/chromosomes/crops/train.tif",
+        train_table="results/chromosomes/crops/train.parquet",
+    output:
+        stack="results/chromosomes/generated/bbdm.tif",
+        table="results/chromosomes/generated/bbdm.parquet",
+        gallery=report(
+            "results/chromosomes/report/bbdm_gallery.png",
+            caption="../report/chrom_bbdm_gallery.rst",
+            category="Chromosomes",
+            subcategory="Generation",
+        ),
+    log:
+        "logs/bbdm_sample/bbdm_sample.log",
+    benchmark:
+        "logs/bbdm_sample/bbdm_sample.benchmark.tsv"
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=lambda wc, attempt: 3000 * attempt,
+        runtime=600,
+        gpu=gpus(),
+    params:
+        settings=lookup(dpath="chromosomes/bbdm/sample", within=config),
+        gallery=lookup(dpath="chromosomes/report/gallery_per_class", within=config),
+        device=config["device"],
+        seed=stage_seed("bbdm_sample"),
+    script:
+        "../scripts/bbdm_sample.py"
+
+
+rule chrom_train:
+    input:
+        unpack(synthetic_inputs),
+        train_stack="results/chromosomes/crops/train.tif",
+        train_table="results/chromosomes/crops/train.parquet",
+        test_stack="results/chromosomes/crops/test.tif",
+        test_table="results/chromosomes/crops/test.parquet",
+    output:
+        models=expand(
+            "results/chromosomes/classifier/{{chrom_data}}/{{chrom_aug}}/seed_{i}.pt",
+            i=range(len(CHROM_SEEDS)),
+        ),
+        metrics="results/chromosomes/classifier/{chrom_data}/{chrom_aug}/metrics.tsv",
+        predictions="results/chromosomes/classifier/{chrom_data}/{chrom_aug}/predictions.parquet",
+    log:
+        "logs/chrom_train/{chrom_data}_{chrom_aug}.log",
+    benchmark:
+        "logs/chrom_train/{chrom_data}_{chrom_aug}.benchmark.tsv"
+    wildcard_constraints:
+        chrom_data="real|bbdm|bbdm_filtered",
+        chrom_aug="plain|augmented",
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=lambda wc, attempt: 3000 * attempt,
+        runtime=240,
+        gpu=gpus(),
+    params:
+        settings=lookup(dpath="chromosomes/classifier", within=config),
+        augmented=lambda wc: wc.chrom_aug == "augmented",
+        seeds=CHROM_SEEDS,
+        device=config["device"],
+    script:
+        "../scripts/chrom_train.py"
+
+
+rule chrom_features:
+    input:
+        unpack(feature_set_input),
+        model=FEATURE_MODEL,
+    output:
+        "results/chromosomes/features/{feature_set}.parquet",
+    log:
+        "logs/chrom_features/{feature_set}.log",
+    wildcard_constraints:
+        feature_set="train|bbdm",
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=60,
+        gpu=gpus(),
+    params:
+        device=config["device"],
+    script:
+        "../scripts/chrom_features.py"
+
+
+rule umap_filter:
+    input:
+        real="results/chromosomes/features/train.parquet",
+        bbdm="results/chromosomes/features/bbdm.parquet",
+        bbdm_stack="results/chromosomes/generated/bbdm.tif",
+        bbdm_table="results/chromosomes/generated/bbdm.parquet",
+        train_stack="results/chromosomes/crops/train.tif",
+        train_table="results/chromosomes/crops/train.parquet",
+    output:
+        kept="results/chromosomes/filter/kept_bbdm.parquet",
+        coordinates="results/chromosomes/filter/coordinates.parquet",
+        summary="results/chromosomes/filter/summary.tsv",
+        summary_html=report(
+            "results/chromosomes/report/filter_summary.html",
+            caption="../report/chrom_filter_summary.rst",
+            category="Chromosomes",
+            subcategory="Filter",
+        ),
+        umap=report(
+            "results/chromosomes/report/filter_umap.png",
+            caption="../report/chrom_filter_umap.rst",
+            category="Chromosomes",
+            subcategory="Filter",
+        ),
+        ssim=report(
+            "results/chromosomes/report/filter_ssim.png",
+            caption="../report/chrom_filter_ssim.rst",
+            category="Chromosomes",
+            subcategory="Filter",
+        ),
+    log:
+        "logs/umap_filter/umap_filter.log",
+    benchmark:
+        "logs/umap_filter/umap_filter.benchmark.tsv"
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        settings=lookup(dpath="chromosomes/filter", within=config),
+        seed=stage_seed("umap_filter"),
+    script:
+        "../scripts/umap_filter.py"
+
+
+rule chrom_compare:
+    input:
+        expand(
+            "results/chromosomes/classifier/{chrom_data}/{chrom_aug}/metrics.tsv",
+            chrom_data=CHROM_DATA,
+            chrom_aug=CHROM_AUGS,
+        ),
+    output:
+        table="results/chromosomes/compare/compare.tsv",
+        html=report(
+            "results/chromosomes/report/compare.html",
+            caption="../report/chrom_compare.rst",
+            category="Chromosomes",
+            subcategory="Comparison",
+        ),
+    log:
+        "logs/chrom_compare/chrom_compare.log",
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        variants=[(d, a) for d in CHROM_DATA for a in CHROM_AUGS],
+    script:
+        "../scripts/chrom_compare.py"
