@@ -71,7 +71,7 @@ def load_crops(
     )
     labels = frame["label"].map({c: i for i, c in enumerate(CLASSES)}) if "label" in frame else None
     label_tensor = torch.from_numpy(
-        labels.fillna(-1).to_numpy(np.int64)
+        labels.fillna(-1).to_numpy(np.int64).copy()
         if labels is not None
         else -np.ones(len(frame), np.int64)
     )
