@@ -41,7 +41,15 @@ CHROMOSOME_PLAN = {
     "chrom_crops": 4,
     "chrom_report": 1,
 }
-FULL_PLAN = {**FISH_PLAN, **CHROMOSOME_PLAN, "all": 1}
+CHROMOSOME2_PLAN = {
+    "bbdm_train": 1,
+    "bbdm_sample": 1,
+    "chrom_train": 6,
+    "chrom_features": 2,
+    "umap_filter": 1,
+    "chrom_compare": 1,
+}
+FULL_PLAN = {**FISH_PLAN, **CHROMOSOME_PLAN, **CHROMOSOME2_PLAN, "all": 1}
 
 
 def snakemake(workdir: Path, *args: str, config: Path = TINY) -> subprocess.CompletedProcess:
