@@ -355,7 +355,9 @@ def _ordered_results(jobs: list, threads: int) -> Iterator[tuple[Any, dict]]:
     """Render chunks in order, at most ``2 x threads`` in flight, so memory stays flat.
 
     Workers are spawned, not forked: a fork of a process whose OpenMP or torch thread pools
-    are already running (as in a test session or a notebook) can deadlock in the child.
+    are already running (as in a test session or a notebook) can deadlock in the child. As
+    with any spawning code, a calling script must guard its body with
+    ``if __name__ == "__main__":``.
     """
     if threads <= 1:
         yield from map(_render_chunk, jobs)

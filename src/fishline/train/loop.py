@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from fishline.errors import InputError
 from fishline.io import atomic_outputs
 from fishline.logging import get_logger
 
@@ -17,7 +19,18 @@ log = get_logger("train")
 
 
 def setup_device(device: str, threads: int, seed: int) -> torch.device:
-    """Pick the device (``auto`` = CUDA when present), seed torch, bound CPU threads."""
+    """Pick the device (``auto`` = CUDA when present), seed torch, bound CPU threads.
+
+    ``cuda`` without a usable GPU is an error rather than a silent fall-back to the CPU: on a
+    cluster it means the job was not given the GPU it asked for.
+    """
+    if device == "cuda" and not torch.cuda.is_available():
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES", "unset")
+        raise InputError(
+            "config",
+            f"torch sees no CUDA device (CUDA_VISIBLE_DEVICES={visible})",
+            item="device: cuda",
+        )
     torch.manual_seed(seed)
     torch.set_num_threads(max(1, threads))
     chosen = torch.device(
