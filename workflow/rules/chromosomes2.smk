@@ -80,7 +80,7 @@ rule bbdm_train:
         runtime=600,
         gpu=gpus(),
     params:
-        settings=lookup(dpath="chromosomes/bbdm", within=config),
+        settings={k: v for k, v in CHROM2["bbdm"].items() if k != "sample"},
         checkpoint="results/chromosomes/bbdm/checkpoint.pt",
         device=config["device"],
         seed=stage_seed("bbdm_train"),
