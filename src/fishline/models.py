@@ -23,6 +23,10 @@ def build(kind: str, spec: dict[str, Any]) -> nn.Module:
         from fishline.nets.unet import UNet
 
         return UNet(**spec)
+    if kind == "cyclegan":
+        from fishline.nets.cyclegan import CycleGAN
+
+        return CycleGAN(spec["channels"], spec["filters"], spec["blocks"])
     if kind == "chromnet":
         from fishline.nets.chrom import ChromNet
 
