@@ -22,7 +22,8 @@ PAPER_CROPS, PAPER_STEPS = 31507, 200
 
 
 def _settings(name: str) -> dict:
-    config = yaml.safe_load((ROOT / "config" / f"{'config' if name == 'default' else name}.yaml").read_text())
+    file = ROOT / "config" / f"{'config' if name == 'default' else name}.yaml"
+    config = yaml.safe_load(file.read_text())
     return validate(config, "config", name)["chromosomes"]["bbdm"]
 
 

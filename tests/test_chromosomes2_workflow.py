@@ -25,6 +25,8 @@ BIN = Path(sys.executable).parent
 RULES = [
     "bbdm_train",
     "bbdm_sample",
+    "cyclegan_train",
+    "cyclegan_sample",
     "chrom_train",
     "chrom_features",
     "umap_filter",
@@ -94,10 +96,13 @@ def test_chromosomes2_rules_run(tmp_path: Path) -> None:
     assert kept["kept"].equals(kept["inside_weight"])  # the configured (paper) rule
     assert kept["max_ssim"].between(-1, 1).all()
     compare = pd.read_csv(results / "compare/compare.tsv", sep="\t")
-    assert len(compare) == 6 and set(compare["seeds"]) == {1}
+    assert len(compare) == 8 and set(compare["seeds"]) == {1}
     synthetic = dict(zip(compare["training data"], compare["synthetic crops"], strict=False))
     assert synthetic["real"] == 0 and synthetic["real + BBDM"] == 10
     assert synthetic["real + filtered BBDM"] == int(kept["kept"].sum())
+    assert synthetic["real + CycleGAN"] == 10
+    summary = pd.read_csv(results / "filter/summary.tsv", sep="\t")
+    assert list(summary["generator"]) == ["bbdm", "cyclegan"]
     model = torch.load(results / "bbdm/model.pt", weights_only=False)
     assert model["kind"] == "bbdm_unet" and model["metadata"]["steps"] == 4
     for rule in RULES:

@@ -7,12 +7,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from test_bbdm import _crop_set
 
 from fishline.cyclegan import HistoryPool, linear_decay, sample_cyclegan, train_cyclegan
 from fishline.errors import InputError
 from fishline.io import read_patch_set
 from fishline.nets.cyclegan import CycleGAN, PatchDiscriminator
-from test_bbdm import _crop_set
+
+def _train(target, source, seed, name, tmp_path, checkpoint="c.pt"):
+    train_cyclegan(
+        *target, *source, SETTINGS, seed, tmp_path / f"{name}.pt",
+        tmp_path / f"{name}.parquet", tmp_path / checkpoint, "cpu",
+    )  # fmt: skip
+
 
 SETTINGS = {
     "filters": 4,
@@ -55,7 +62,7 @@ def test_history_pool_and_linear_decay() -> None:
 def test_train_resume_and_sample(tmp_path: Path, monkeypatch) -> None:
     target = _crop_set(tmp_path, "train", ["aberration", "normal"] * 3, size=32)
     source = _crop_set(tmp_path, "unannotated", ["unmatched"] * 5, size=32, seed=3)
-    train_cyclegan(*target, *source, SETTINGS, 4, tmp_path / "m.pt", tmp_path / "h.parquet", tmp_path / "c.pt", "cpu")  # fmt: skip
+    _train(target, source, 4, "m", tmp_path)
 
     import fishline.cyclegan as cyclegan
 
@@ -67,14 +74,17 @@ def test_train_resume_and_sample(tmp_path: Path, monkeypatch) -> None:
 
     monkeypatch.setattr(cyclegan, "save_checkpoint", save_then_die)
     with pytest.raises(KeyboardInterrupt):
-        train_cyclegan(*target, *source, SETTINGS, 4, tmp_path / "r.pt", tmp_path / "hr.parquet", tmp_path / "c2.pt", "cpu")  # fmt: skip
+        _train(target, source, 4, "r", tmp_path, "c2.pt")
     monkeypatch.setattr(cyclegan, "save_checkpoint", original)
-    train_cyclegan(*target, *source, SETTINGS, 4, tmp_path / "r.pt", tmp_path / "hr.parquet", tmp_path / "c2.pt", "cpu")  # fmt: skip
+    _train(target, source, 4, "r", tmp_path, "c2.pt")
     a = torch.load(tmp_path / "m.pt", weights_only=False)
     b = torch.load(tmp_path / "r.pt", weights_only=False)
     assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
     assert a["kind"] == "cyclegan" and a["metadata"]["steps"] == 4
-    sample_cyclegan(tmp_path / "m.pt", *source, SETTINGS["sample"], 1, tmp_path / "s.tif", tmp_path / "s.parquet", "cpu")  # fmt: skip
+    sample_cyclegan(
+        tmp_path / "m.pt", *source, SETTINGS["sample"], 1, tmp_path / "s.tif",
+        tmp_path / "s.parquet", "cpu",
+    )  # fmt: skip
     images, table = read_patch_set(tmp_path / "s.tif", tmp_path / "s.parquet")
     assert images.shape == (5, 3, 32, 32) and (table["generator"] == "cyclegan").all()
     assert len(np.unique(images)) > 2  # a translation, not a blank
@@ -84,7 +94,7 @@ def test_empty_target_class_is_named(tmp_path: Path) -> None:
     target = _crop_set(tmp_path, "train", ["normal"] * 3)
     source = _crop_set(tmp_path, "unannotated", ["unmatched"] * 3)
     with pytest.raises(InputError, match="no 'aberration' crops"):
-        train_cyclegan(*target, *source, SETTINGS, 1, tmp_path / "m.pt", tmp_path / "h.parquet", tmp_path / "c.pt", "cpu")  # fmt: skip
+        _train(target, source, 1, "m", tmp_path)
     target = _crop_set(tmp_path, "small", ["aberration"] * 3)
     with pytest.raises(InputError, match=r"small.tif: crops of 16 px are too small"):
-        train_cyclegan(*target, *source, SETTINGS, 1, tmp_path / "m.pt", tmp_path / "h.parquet", tmp_path / "c.pt", "cpu")  # fmt: skip
+        _train(target, source, 1, "m", tmp_path)

@@ -44,8 +44,10 @@ CHROMOSOME_PLAN = {
 CHROMOSOME2_PLAN = {
     "bbdm_train": 1,
     "bbdm_sample": 1,
-    "chrom_train": 6,
-    "chrom_features": 2,
+    "cyclegan_train": 1,
+    "cyclegan_sample": 1,
+    "chrom_train": 8,
+    "chrom_features": 3,
     "umap_filter": 1,
     "chrom_compare": 1,
 }

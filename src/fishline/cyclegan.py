@@ -79,7 +79,8 @@ def train_cyclegan(
     real_b, _, _, info = load_paired(target_stack, target_table)
     if min(real_b.shape[-2:]) < 32:
         raise InputError(
-            str(target_stack), f"crops of {min(real_b.shape[-2:])} px are too small for the PatchGAN (>= 32)"
+            str(target_stack),
+            f"crops of {min(real_b.shape[-2:])} px are too small for the PatchGAN (>= 32)",
         )
     real_a, _, _ = conditions_from(
         source_stack, source_table, info["channel_names"], real_b.shape[-2:]
@@ -109,7 +110,13 @@ def train_cyclegan(
     checkpoint_path = Path(checkpoint_path)
     state = load_checkpoint(checkpoint_path, fingerprint)
     if state is not None:
-        for module, key in ((net, "net"), (d_a, "d_a"), (d_b, "d_b"), (opt_g, "opt_g"), (opt_d, "opt_d")):
+        for module, key in (
+            (net, "net"),
+            (d_a, "d_a"),
+            (d_b, "d_b"),
+            (opt_g, "opt_g"),
+            (opt_d, "opt_d"),
+        ):
             module.load_state_dict(state[key])
         for schedule, saved in zip(schedules, state["schedules"], strict=True):
             schedule.load_state_dict(saved)
@@ -119,7 +126,10 @@ def train_cyclegan(
             pool.images = list(images)
             pool.rng.setstate(rng_state)
         history, start = state["history"], state["epoch"]
-    cycle, identity = settings["cycle_weight"], settings["identity_weight"] * settings["cycle_weight"]
+    cycle, identity = (
+        settings["cycle_weight"],
+        settings["identity_weight"] * settings["cycle_weight"],
+    )
     batch = settings["batch_size"]
     sums: dict[str, float] = {}
     for step in tqdm(range(start, total), desc="cyclegan train", unit="step"):
@@ -152,7 +162,12 @@ def train_cyclegan(
         opt_d.step()
         for schedule in schedules:
             schedule.step()
-        for key, value in (("gan", loss_gan), ("cycle", loss_cycle), ("identity", loss_identity), ("disc", loss_d)):
+        for key, value in (
+            ("gan", loss_gan),
+            ("cycle", loss_cycle),
+            ("identity", loss_identity),
+            ("disc", loss_d),
+        ):
             sums[key] = sums.get(key, 0.0) + float(value.detach())
         done = step + 1
         if done % settings["checkpoint_every"] == 0 or done == total:

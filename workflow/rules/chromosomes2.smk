@@ -4,6 +4,12 @@ the classifier comparison (after Tallon et al.)."""
 CHROM2 = config["chromosomes"]
 CHROM_DATA = list(CHROM2["compare"]["data"])
 CHROM_AUGS = ["plain", "augmented"]
+CHROM_GENERATORS = ["bbdm"] + (["cyclegan"] if CHROM2["cyclegan"]["enabled"] else [])
+if "cyclegan" in CHROM_DATA and "cyclegan" not in CHROM_GENERATORS:
+    raise WorkflowError(
+        "invalid config: chromosomes.compare.data names cyclegan, "
+        "but chromosomes.cyclegan.enabled is false"
+    )
 CHROM_SEEDS = [
     stage_seed("chrom_train", i) for i in range(CHROM2["classifier"]["seeds"])
 ]
@@ -47,6 +53,20 @@ def feature_set_input(wildcards):
         "stack": f"results/chromosomes/generated/{wildcards.feature_set}.tif",
         "table": f"results/chromosomes/generated/{wildcards.feature_set}.parquet",
     }
+
+
+def filter_inputs(wildcards):
+    """Features and crops of every generator's samples."""
+    files = {}
+    for generator in CHROM_GENERATORS:
+        files[f"{generator}_features"] = (
+            f"results/chromosomes/features/{generator}.parquet"
+        )
+        files[f"{generator}_stack"] = f"results/chromosomes/generated/{generator}.tif"
+        files[f"{generator}_table"] = (
+            f"results/chromosomes/generated/{generator}.parquet"
+        )
+    return files
 
 
 def chromosomes2_outputs():
@@ -142,7 +162,7 @@ rule chrom_train:
     benchmark:
         "logs/chrom_train/{chrom_data}_{chrom_aug}.benchmark.tsv"
     wildcard_constraints:
-        chrom_data="real|bbdm|bbdm_filtered",
+        chrom_data="real|bbdm|bbdm_filtered|cyclegan",
         chrom_aug="plain|augmented",
     conda:
         CONDA_ENV
@@ -169,7 +189,7 @@ rule chrom_features:
     log:
         "logs/chrom_features/{feature_set}.log",
     wildcard_constraints:
-        feature_set="train|bbdm",
+        feature_set="train|bbdm|cyclegan",
     conda:
         CONDA_ENV
     threads: 1
@@ -185,14 +205,15 @@ rule chrom_features:
 
 rule umap_filter:
     input:
+        unpack(filter_inputs),
         real="results/chromosomes/features/train.parquet",
-        bbdm="results/chromosomes/features/bbdm.parquet",
-        bbdm_stack="results/chromosomes/generated/bbdm.tif",
-        bbdm_table="results/chromosomes/generated/bbdm.parquet",
         train_stack="results/chromosomes/crops/train.tif",
         train_table="results/chromosomes/crops/train.parquet",
     output:
-        kept="results/chromosomes/filter/kept_bbdm.parquet",
+        kept=expand(
+            "results/chromosomes/filter/kept_{generator}.parquet",
+            generator=CHROM_GENERATORS,
+        ),
         coordinates="results/chromosomes/filter/coordinates.parquet",
         summary="results/chromosomes/filter/summary.tsv",
         summary_html=report(
@@ -225,6 +246,7 @@ rule umap_filter:
         runtime=60,
     params:
         settings=lookup(dpath="chromosomes/filter", within=config),
+        generators=CHROM_GENERATORS,
         seed=stage_seed("umap_filter"),
     script:
         "../scripts/umap_filter.py"
@@ -257,3 +279,55 @@ rule chrom_compare:
         variants=[(d, a) for d in CHROM_DATA for a in CHROM_AUGS],
     script:
         "../scripts/chrom_compare.py"
+
+
+rule cyclegan_train:
+    input:
+        **crop_files("train"),
+        source_stack="results/chromosomes/crops/unannotated.tif",
+        source_table="results/chromosomes/crops/unannotated.parquet",
+    output:
+        model="results/chromosomes/cyclegan/model.pt",
+        history="results/chromosomes/cyclegan/history.parquet",
+    log:
+        "logs/cyclegan_train/cyclegan_train.log",
+    benchmark:
+        "logs/cyclegan_train/cyclegan_train.benchmark.tsv"
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=lambda wc, attempt: 3000 * attempt,
+        runtime=600,
+        gpu=gpus(),
+    params:
+        settings={k: v for k, v in CHROM2["cyclegan"].items() if k != "sample"},
+        checkpoint="results/chromosomes/cyclegan/checkpoint.pt",
+        device=config["device"],
+        seed=stage_seed("cyclegan_train"),
+    script:
+        "../scripts/cyclegan_train.py"
+
+
+rule cyclegan_sample:
+    input:
+        **crop_files("unannotated"),
+        model="results/chromosomes/cyclegan/model.pt",
+    output:
+        stack="results/chromosomes/generated/cyclegan.tif",
+        table="results/chromosomes/generated/cyclegan.parquet",
+    log:
+        "logs/cyclegan_sample/cyclegan_sample.log",
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=60,
+        gpu=gpus(),
+    params:
+        settings=lookup(dpath="chromosomes/cyclegan/sample", within=config),
+        device=config["device"],
+        seed=stage_seed("cyclegan_sample"),
+    script:
+        "../scripts/cyclegan_sample.py"

@@ -4,14 +4,15 @@ from fishline.filter import umap_filter
 from fishline.logging import log_to
 
 with log_to(snakemake.log[0]):
+    generators = snakemake.params.generators
     umap_filter(
         snakemake.input.real,
-        {"bbdm": snakemake.input.bbdm},
-        {"bbdm": (snakemake.input.bbdm_stack, snakemake.input.bbdm_table)},
+        {g: snakemake.input[f"{g}_features"] for g in generators},
+        {g: (snakemake.input[f"{g}_stack"], snakemake.input[f"{g}_table"]) for g in generators},
         (snakemake.input.train_stack, snakemake.input.train_table),
         snakemake.params.settings,
         snakemake.params.seed,
-        {"bbdm": snakemake.output.kept},
+        dict(zip(generators, snakemake.output.kept, strict=True)),
         snakemake.output.coordinates,
         snakemake.output.summary,
         snakemake.output.summary_html,

@@ -20,7 +20,7 @@ class ResidualBlock(nn.Module):
             nn.InstanceNorm2d(channels),
         )
 
-    def forward(self, x):  # noqa: D102
+    def forward(self, x):
         return x + self.body(x)
 
 
@@ -54,7 +54,7 @@ class ResnetGenerator(nn.Module):
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(channels, out_channels, 7), nn.Tanh()]
         self.model = nn.Sequential(*layers)
 
-    def forward(self, x):  # noqa: D102
+    def forward(self, x):
         return self.model(x)
 
 
@@ -80,7 +80,7 @@ class PatchDiscriminator(nn.Module):
         parts.append(nn.Conv2d(channels, 1, 4, 1, 1))
         self.model = nn.Sequential(*parts)
 
-    def forward(self, x):  # noqa: D102
+    def forward(self, x):
         return self.model(x)
 
 
