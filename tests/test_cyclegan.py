@@ -14,6 +14,7 @@ from fishline.errors import InputError
 from fishline.io import read_patch_set
 from fishline.nets.cyclegan import CycleGAN, PatchDiscriminator
 
+
 def _train(target, source, seed, name, tmp_path, checkpoint="c.pt"):
     train_cyclegan(
         *target, *source, SETTINGS, seed, tmp_path / f"{name}.pt",
