@@ -171,7 +171,7 @@ SETTINGS = {
             "min_lr": 1e-6,
         },
     },
-    "sample": {"steps": 3, "eta": 1.0, "batch_size": 3, "max_samples": None},
+    "sample": {"steps": 3, "eta": 1.0, "batch_size": 3, "max_samples": None, "mask_outside": True},
 }
 
 
@@ -200,6 +200,9 @@ def test_train_and_sample_are_seeded(tmp_path: Path) -> None:
     images, table = outs[0]
     assert images.shape == (5, 3, 16, 16) and images.dtype == np.uint8
     assert len({images[i].tobytes() for i in range(5)}) == 5
+    dapi = read_patch_set(cond_tif, cond_parquet)[0][:, :1]
+    assert not images[np.broadcast_to(dapi == 0, images.shape)].any()  # masked outside
+    assert images[np.broadcast_to(dapi > 0, images.shape)].any()
     assert (table["label"] == "aberration").all() and list(table["source_index"]) == list(range(5))
     assert len(set(table["sample_seed"])) == 5
 

@@ -35,7 +35,7 @@ SETTINGS = {
     "identity_weight": 0.5,
     "pool": 3,
     "checkpoint_every": 2,
-    "sample": {"max_samples": None},
+    "sample": {"max_samples": None, "mask_outside": True},
 }
 
 

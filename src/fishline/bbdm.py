@@ -457,6 +457,8 @@ def sample_bbdm(
 
         x0 = bridge.sample(predict, y, schedule["objective"], steps, settings["eta"], noise)
         values = ((x0.float().cpu().numpy() + 1) / 2 * scale).round()
+        if settings["mask_outside"]:  # crops are zero outside the chromosome: keep it so
+            values *= (conditions[part][:, :1] > -1).numpy()
         pages[start : start + len(part)] = np.clip(values, 0, scale).astype(out_dtype)
     source = frame.iloc[chosen].reset_index(drop=True)
     out = pd.DataFrame(

@@ -226,6 +226,8 @@ def sample_cyclegan(
         for start in tqdm(range(0, len(chosen), 64), desc="cyclegan sample", unit="batch"):
             part = chosen[start : start + 64]
             out = net(conditions[part].to(dev)).float().cpu().numpy()
+            if settings["mask_outside"]:  # zero outside the chromosome, as the real crops
+                out = np.where((conditions[part][:, :1] > -1).numpy(), out, -1.0)
             pages[start : start + len(part)] = np.clip(((out + 1) / 2 * scale).round(), 0, scale)
     source = frame.iloc[chosen].reset_index(drop=True)
     result = pd.DataFrame(
