@@ -13,6 +13,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/fish.smk"
 include: "workflow/rules/chromosomes.smk"
 include: "workflow/rules/slides.smk"
+include: "workflow/rules/chromosomes2.smk"
 
 
 wildcard_constraints:

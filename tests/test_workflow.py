@@ -47,7 +47,17 @@ SLIDES_PLAN = {
     "slides_call": 3,
     "slides_summary": 1,
 }
-FULL_PLAN = {**FISH_PLAN, **CHROMOSOME_PLAN, **SLIDES_PLAN, "all": 1}
+CHROMOSOME2_PLAN = {
+    "bbdm_train": 1,
+    "bbdm_sample": 1,
+    "cyclegan_train": 1,
+    "cyclegan_sample": 1,
+    "chrom_train": 8,
+    "chrom_features": 3,
+    "umap_filter": 1,
+    "chrom_compare": 1,
+}
+FULL_PLAN = {**FISH_PLAN, **CHROMOSOME_PLAN, **CHROMOSOME2_PLAN, **SLIDES_PLAN, "all": 1}
 
 
 def snakemake(workdir: Path, *args: str, config: Path = TINY) -> subprocess.CompletedProcess:

@@ -19,6 +19,18 @@ def build(kind: str, spec: dict[str, Any]) -> nn.Module:
         from fishline.nets.fish import FishNet
 
         return FishNet(spec["classes"], spec.get("in_channels", 3))
+    if kind == "bbdm_unet":
+        from fishline.nets.unet import UNet
+
+        return UNet(**spec)
+    if kind == "cyclegan":
+        from fishline.nets.cyclegan import CycleGAN
+
+        return CycleGAN(spec["channels"], spec["filters"], spec["blocks"])
+    if kind == "chromnet":
+        from fishline.nets.chrom import ChromNet
+
+        return ChromNet(spec["classes"], spec.get("in_channels", 3))
     if kind == "cellpose":
         from cellpose.resnet_torch import CPnet
 

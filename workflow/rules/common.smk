@@ -49,6 +49,7 @@ def get_final_output():
         *fish_classifier_outputs(),
         *chromosome_outputs(),
         *slides_outputs(),
+        *chromosomes2_outputs(),
     ]
 
 

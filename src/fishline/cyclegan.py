@@ -1,0 +1,248 @@
+"""CycleGAN baseline (the paper's comparison generator): unpaired DAPI crops (domain A, the
+unannotated set's DAPI repeated to the crop's channels) <-> real painted aberration crops
+(domain B). LSGAN losses, cycle weight 10, identity weight 0.5 x 10, a 50-image history
+pool per discriminator, Adam (2e-4, beta1 0.5), constant then linearly decaying LR."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from fishline import models
+from fishline.bbdm import conditions_from, load_paired
+from fishline.errors import InputError
+from fishline.io import atomic_outputs, encode_pages, write_stack
+from fishline.logging import get_logger
+from fishline.nets.cyclegan import PatchDiscriminator
+from fishline.train.loop import load_checkpoint, save_checkpoint, setup_device, spec_hash
+
+log = get_logger("cyclegan")
+
+
+class HistoryPool:
+    """Shrivastava et al.'s image buffer: the discriminator sees half old fakes."""
+
+    def __init__(self, size: int, seed: int) -> None:
+        self.size, self.images, self.rng = size, [], random.Random(seed)
+
+    def query(self, images: torch.Tensor) -> torch.Tensor:
+        """Return a batch mixing the new fakes with stored ones (and store the new)."""
+        if self.size == 0:
+            return images
+        out = []
+        for image in images.detach():
+            if len(self.images) < self.size:
+                self.images.append(image.clone())
+                out.append(image)
+            elif self.rng.random() < 0.5:
+                index = self.rng.randrange(self.size)
+                out.append(self.images[index].clone())
+                self.images[index] = image.clone()
+            else:
+                out.append(image)
+        return torch.stack(out)
+
+
+def linear_decay(step: int, constant: int, decay: int) -> float:
+    """LR factor: 1 for ``constant`` steps, then linearly down to 0 over ``decay`` steps."""
+    return 1.0 - max(0, step - constant) / float(decay + 1)
+
+
+def _flip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    flips = torch.rand(2, generator=generator)
+    dims = [d for d, f in zip((-1, -2), flips, strict=True) if f < 0.5]
+    return x.flip(dims) if dims else x
+
+
+def train_cyclegan(
+    target_stack: str | Path,
+    target_table: str | Path,
+    source_stack: str | Path,
+    source_table: str | Path,
+    settings: dict[str, Any],
+    seed: int,
+    model_path: str | Path,
+    history_path: str | Path,
+    checkpoint_path: str | Path,
+    device: str = "auto",
+    threads: int = 1,
+) -> None:
+    """Train both generators and discriminators; save the generators (kind ``cyclegan``)."""
+    dev = setup_device(device, threads, seed)
+    real_b, _, _, info = load_paired(target_stack, target_table)
+    if min(real_b.shape[-2:]) < 32:
+        raise InputError(
+            str(target_stack),
+            f"crops of {min(real_b.shape[-2:])} px are too small for the PatchGAN (>= 32)",
+        )
+    real_a, _, _ = conditions_from(
+        source_stack, source_table, info["channel_names"], real_b.shape[-2:]
+    )
+    channels = real_b.shape[1]
+    spec = {"channels": channels, "filters": settings["filters"], "blocks": settings["blocks"]}
+    net = models.build("cyclegan", spec).to(dev)
+    d_a = PatchDiscriminator(channels, settings["disc_filters"]).to(dev)
+    d_b = PatchDiscriminator(channels, settings["disc_filters"]).to(dev)
+    betas = (settings["beta1"], 0.999)
+    opt_g = torch.optim.Adam(net.parameters(), lr=settings["lr"], betas=betas)
+    opt_d = torch.optim.Adam([*d_a.parameters(), *d_b.parameters()], lr=settings["lr"], betas=betas)
+    total = settings["steps_constant"] + settings["steps_decay"]
+    schedules = [
+        torch.optim.lr_scheduler.LambdaLR(
+            o, lambda s: linear_decay(s, settings["steps_constant"], settings["steps_decay"])
+        )
+        for o in (opt_g, opt_d)
+    ]
+    pools = [HistoryPool(settings["pool"], seed + 2), HistoryPool(settings["pool"], seed + 3)]
+    order = torch.Generator().manual_seed(seed + 1)
+    fingerprint = spec_hash(
+        {"settings": settings, "seed": seed, "a": list(real_a.shape), "b": list(real_b.shape)}
+    )
+    history: list[dict[str, Any]] = []
+    start = 0
+    checkpoint_path = Path(checkpoint_path)
+    state = load_checkpoint(checkpoint_path, fingerprint)
+    if state is not None:
+        for module, key in (
+            (net, "net"),
+            (d_a, "d_a"),
+            (d_b, "d_b"),
+            (opt_g, "opt_g"),
+            (opt_d, "opt_d"),
+        ):
+            module.load_state_dict(state[key])
+        for schedule, saved in zip(schedules, state["schedules"], strict=True):
+            schedule.load_state_dict(saved)
+        order.set_state(state["order"])
+        torch.set_rng_state(state["torch_rng"])
+        for pool, (images, rng_state) in zip(pools, state["pools"], strict=True):
+            pool.images = list(images)
+            pool.rng.setstate(rng_state)
+        history, start = state["history"], state["epoch"]
+    cycle, identity = (
+        settings["cycle_weight"],
+        settings["identity_weight"] * settings["cycle_weight"],
+    )
+    batch = settings["batch_size"]
+    sums: dict[str, float] = {}
+    for step in tqdm(range(start, total), desc="cyclegan train", unit="step"):
+        a = _flip(real_a[torch.randint(0, len(real_a), (batch,), generator=order)], order).to(dev)
+        b = _flip(real_b[torch.randint(0, len(real_b), (batch,), generator=order)], order).to(dev)
+        fake_b, fake_a = net.g_ab(a), net.g_ba(b)
+        for d in (d_a, d_b):
+            d.requires_grad_(False)
+        score_b, score_a = d_b(fake_b), d_a(fake_a)
+        loss_gan = F.mse_loss(score_b, torch.ones_like(score_b)) + F.mse_loss(
+            score_a, torch.ones_like(score_a)
+        )
+        loss_cycle = F.l1_loss(net.g_ba(fake_b), a) + F.l1_loss(net.g_ab(fake_a), b)
+        loss_identity = F.l1_loss(net.g_ab(b), b) + F.l1_loss(net.g_ba(a), a)
+        loss_g = loss_gan + cycle * loss_cycle + identity * loss_identity
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+        for d in (d_a, d_b):
+            d.requires_grad_(True)
+        loss_d = 0.0
+        for d, real, fake, pool in ((d_a, a, fake_a, pools[0]), (d_b, b, fake_b, pools[1])):
+            real_score, fake_score = d(real), d(pool.query(fake.detach()))
+            loss_d = loss_d + 0.5 * (
+                F.mse_loss(real_score, torch.ones_like(real_score))
+                + F.mse_loss(fake_score, torch.zeros_like(fake_score))
+            )
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt_d.step()
+        for schedule in schedules:
+            schedule.step()
+        for key, value in (
+            ("gan", loss_gan),
+            ("cycle", loss_cycle),
+            ("identity", loss_identity),
+            ("disc", loss_d),
+        ):
+            sums[key] = sums.get(key, 0.0) + float(value.detach())
+        done = step + 1
+        if done % settings["checkpoint_every"] == 0 or done == total:
+            count = done - (history[-1]["step"] if history else start)
+            history.append({"step": done, **{k: v / max(count, 1) for k, v in sums.items()}})
+            log.info("step %d: %s", done, history[-1])
+            sums = {}
+            save_checkpoint(
+                checkpoint_path,
+                {
+                    "fingerprint": fingerprint,
+                    "epoch": done,
+                    "net": net.state_dict(),
+                    "d_a": d_a.state_dict(),
+                    "d_b": d_b.state_dict(),
+                    "opt_g": opt_g.state_dict(),
+                    "opt_d": opt_d.state_dict(),
+                    "schedules": [s.state_dict() for s in schedules],
+                    "order": order.get_state(),
+                    "torch_rng": torch.get_rng_state(),
+                    "pools": [(p.images, p.rng.getstate()) for p in pools],
+                    "history": history,
+                },
+            )
+    metadata = {"size": list(real_b.shape[-2:]), "seed": seed, "steps": total, **info}
+    with atomic_outputs(history_path) as (temp,):
+        pd.DataFrame(history).to_parquet(temp, index=False)
+    models.save(model_path, net, "cyclegan", spec, info["channel_names"], metadata)
+    checkpoint_path.unlink(missing_ok=True)
+
+
+def sample_cyclegan(
+    model_path: str | Path,
+    stack: str | Path,
+    table: str | Path,
+    settings: dict[str, Any],
+    seed: int,
+    stack_out: str | Path,
+    table_out: str | Path,
+    device: str = "auto",
+    threads: int = 1,
+) -> pd.DataFrame:
+    """Translate DAPI crops with the DAPI -> painted generator into a patch set."""
+    dev = setup_device(device, threads, seed)
+    net, payload = models.load(model_path)
+    net = net.to(dev)
+    meta, channels = payload["metadata"], payload["class_names"]
+    conditions, frame, scale = conditions_from(stack, table, channels, meta["size"])
+    chosen = np.arange(len(frame))
+    limit = settings["max_samples"]
+    if limit is not None and limit < len(chosen):
+        chosen = np.sort(np.random.default_rng(seed).choice(len(chosen), limit, replace=False))
+    dtype = np.dtype(meta["dtype"])
+    pages = np.zeros((len(chosen), len(channels), *meta["size"]), dtype)
+    with torch.no_grad():
+        for start in tqdm(range(0, len(chosen), 64), desc="cyclegan sample", unit="batch"):
+            part = chosen[start : start + 64]
+            out = net(conditions[part].to(dev)).float().cpu().numpy()
+            if settings["mask_outside"]:  # zero outside the chromosome, as the real crops
+                out = np.where((conditions[part][:, :1] > -1).numpy(), out, -1.0)
+            pages[start : start + len(part)] = np.clip(((out + 1) / 2 * scale).round(), 0, scale)
+    source = frame.iloc[chosen].reset_index(drop=True)
+    result = pd.DataFrame(
+        {
+            "index": np.arange(len(chosen)),
+            "source_index": source["index"].to_numpy(),
+            "sample": source["sample"].to_numpy() if "sample" in source else "",
+            "instance": source["instance"].to_numpy() if "instance" in source else 0,
+            "generator": "cyclegan",
+            "label": "aberration",
+            "is_aberration": True,
+        }
+    )
+    with atomic_outputs(stack_out, table_out) as (stack_temp, table_temp):
+        write_stack(stack_temp, encode_pages(pages, "zlib"), pages.shape, dtype, channels, "zlib")
+        result.to_parquet(table_temp, index=False)
+    log.info("cyclegan: %d samples", len(result))
+    return result

@@ -1,0 +1,284 @@
+"""BBDM: the bridge's mathematics on random tensors, the UNet, training and sampling."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from fishline import models
+from fishline.bbdm import Bridge, load_paired, sample_bbdm, train_bbdm
+from fishline.errors import InputError
+from fishline.io import encode_pages, read_patch_set, write_stack
+from fishline.nets.unet import UNet
+
+BRIDGE = Bridge(1000, 0.001, 0.999, 1.0)
+
+
+def test_schedule_endpoints_and_variance() -> None:
+    m, delta = BRIDGE.m, BRIDGE.delta
+    assert float(m[0]) == pytest.approx(0.001) and float(m[-1]) == pytest.approx(0.999)
+    assert torch.allclose(delta, 2 * (m - m**2))
+    assert int(delta.argmax()) in (499, 500)  # widest in the middle of the bridge
+
+
+@pytest.mark.parametrize("t", [10, 500, 990])
+def test_forward_marginal_mean_and_variance(t: int) -> None:
+    gen = torch.Generator().manual_seed(0)
+    x0 = torch.rand(1, 2, 4, 4, generator=gen, dtype=torch.float64) * 2 - 1
+    y = torch.rand(1, 2, 4, 4, generator=gen, dtype=torch.float64) * 2 - 1
+    n = 40000
+    noise = torch.randn(n, 2, 4, 4, generator=gen, dtype=torch.float64)
+    steps = torch.full((n,), t)
+    x_t = BRIDGE.q_sample(x0.expand(n, -1, -1, -1), y.expand(n, -1, -1, -1), steps, noise)
+    m, delta = float(BRIDGE.m[t]), float(BRIDGE.delta[t])
+    expected = (1 - m) * x0 + m * y
+    stderr = math.sqrt(delta / n)
+    assert (x_t.mean(0) - expected[0]).abs().max() < 5 * stderr
+    assert x_t.var(0).mean().item() == pytest.approx(delta, rel=0.02)
+
+
+@pytest.mark.parametrize("t", [1, 2, 400, 999])
+def test_reverse_step_to_previous_time_is_the_exact_posterior(t: int) -> None:
+    """With s = t-1 and eta = 1 the update is q(x_s | x_t, x0), derived independently here
+    by conditioning the joint Gaussian of (x_s, x_t) given x0 and y."""
+    s = t - 1
+    gen = torch.Generator().manual_seed(t)
+    x0, y, x_t = (torch.randn(3, 5, 5, generator=gen, dtype=torch.float64) for _ in range(3))
+    m, delta = BRIDGE.m.numpy(), BRIDGE.delta.numpy()
+    a = (1 - m[t]) / (1 - m[s])  # x_t = a x_s + (m_t - a m_s) y + N(0, delta_t|s)
+    delta_ts = delta[t] - a**2 * delta[s]
+    cov = np.array([[delta[s], a * delta[s]], [a * delta[s], a**2 * delta[s] + delta_ts]])
+    assert cov[1, 1] == pytest.approx(delta[t])
+    mu_s = (1 - m[s]) * x0 + m[s] * y
+    mu_t = (1 - m[t]) * x0 + m[t] * y
+    post_mean = mu_s + cov[0, 1] / cov[1, 1] * (x_t - mu_t)
+    post_var = cov[0, 0] - cov[0, 1] ** 2 / cov[1, 1]
+    zero = BRIDGE.reverse_step(x_t, y, x0, t, s, 1.0, torch.zeros_like(x0))
+    assert torch.allclose(zero, post_mean, atol=1e-10)
+    z = torch.randn(3, 5, 5, generator=gen, dtype=torch.float64)
+    drawn = BRIDGE.reverse_step(x_t, y, x0, t, s, 1.0, z)
+    assert torch.allclose(drawn - zero, math.sqrt(post_var) * z, atol=1e-10)
+
+
+def test_eta_keeps_the_marginal_variance() -> None:
+    """Any eta: x_s from x_t ~ q(x_t | x0) has the marginal variance delta_s."""
+    t, s, n = 800, 600, 50000
+    gen = torch.Generator().manual_seed(3)
+    x0 = torch.zeros(n, 1, 1, 1, dtype=torch.float64)
+    y = torch.ones(n, 1, 1, 1, dtype=torch.float64)
+    x_t = BRIDGE.q_sample(
+        x0, y, torch.full((n,), t), torch.randn(x0.shape, generator=gen, dtype=torch.float64)
+    )
+    for eta in (0.0, 0.5, 1.0):
+        z = torch.randn(x0.shape, generator=gen, dtype=torch.float64)
+        x_s = BRIDGE.reverse_step(x_t, y, x0, t, s, eta, z)
+        assert x_s.var().item() == pytest.approx(float(BRIDGE.delta[s]), rel=0.03), eta
+        assert x_s.mean().item() == pytest.approx(float(BRIDGE.m[s]), abs=0.01)
+
+
+@pytest.mark.parametrize("objective", ["grad", "noise", "ysubx"])
+def test_sampling_with_a_perfect_predictor_returns_x0(objective: str) -> None:
+    gen = torch.Generator().manual_seed(1)
+    x0 = torch.rand(4, 3, 8, 8, generator=gen, dtype=torch.float64) * 2 - 1
+    y = torch.rand(4, 3, 8, 8, generator=gen, dtype=torch.float64) * 2 - 1
+
+    def oracle(x_t: torch.Tensor, cond: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        m = BRIDGE.m[t].view(-1, 1, 1, 1)
+        sd = BRIDGE.delta.sqrt()[t].view(-1, 1, 1, 1)
+        noise = (x_t - (1 - m) * x0 - m * cond) / sd
+        return BRIDGE.target(objective, x0, cond, t, noise)
+
+    def noise() -> torch.Tensor:
+        return torch.randn(x0.shape, generator=gen, dtype=torch.float64)
+
+    for eta in (0.0, 1.0):
+        out = BRIDGE.sample(oracle, y, objective, BRIDGE.step_list(7), eta, noise, clip=False)
+        assert torch.allclose(out, x0, atol=1e-8)
+    # a wrong predictor does not: the test can fail
+    wrong = BRIDGE.sample(lambda x, c, t: torch.zeros_like(x), y, objective, [999, 0], 1.0, noise)
+    assert not torch.allclose(wrong, x0, atol=1e-2)
+
+
+def test_step_list() -> None:
+    steps = BRIDGE.step_list(200)
+    assert steps[0] == 999 and steps[-1] == 0 and len(set(steps)) == 200
+    assert all(a > b for a, b in itertools.pairwise(steps))
+    with pytest.raises(InputError, match="at least 2"):
+        BRIDGE.step_list(1)
+
+
+def test_unet_shapes_and_attention() -> None:
+    net = UNet(6, 3, base=8, multipliers=(1, 2), blocks=1, attention=(False, True))
+    out = net(torch.zeros(2, 3, 16, 16), torch.zeros(2, 3, 16, 16), torch.tensor([0, 999]))
+    assert out.shape == (2, 3, 16, 16)
+    with pytest.raises(ValueError, match="not divisible"):
+        net(torch.zeros(1, 3, 15, 16), torch.zeros(1, 3, 15, 16), torch.tensor([3]))
+
+
+def _crop_set(folder: Path, name: str, labels: list[str], size: int = 16, seed: int = 0):
+    """A crop set: DAPI a bar, red = DAPI on aberrations' upper half (a learnable map)."""
+    rng = np.random.default_rng(seed)
+    n = len(labels)
+    stack = np.zeros((n, 3, size, size), np.uint8)
+    for i in range(n):
+        width = rng.integers(2, 5)
+        left = size // 2 - width
+        stack[i, 0, 2:-2, left : left + 2 * width] = rng.integers(120, 200)
+        stack[i, 1, 2 : size // 2] = stack[i, 0, 2 : size // 2]
+    table = pd.DataFrame(
+        {"index": np.arange(n), "sample": "s0", "instance": np.arange(1, n + 1), "label": labels}
+    )
+    tif, parquet = folder / f"{name}.tif", folder / f"{name}.parquet"
+    write_stack(
+        tif, encode_pages(stack, "zlib"), stack.shape, np.uint8, ("dapi", "red", "green"), "zlib"
+    )
+    table.to_parquet(parquet, index=False)
+    return tif, parquet
+
+
+SETTINGS = {
+    "timesteps": 1000,
+    "m_range": [0.001, 0.999],
+    "max_var": 1.0,
+    "objective": "grad",
+    "unet": {
+        "base": 8,
+        "multipliers": [1, 2],
+        "blocks": 1,
+        "attention": [False, False],
+        "middle_attention": False,
+        "dropout": 0.0,
+    },
+    "train": {
+        "steps": 6,
+        "batch_size": 4,
+        "lr": 1e-3,
+        "loss": "l1",
+        "flip": True,
+        "checkpoint_every": 3,
+        "ema": {"enabled": True, "decay": 0.9, "every": 1, "start": 2},
+        "plateau": {
+            "factor": 0.5,
+            "patience": 100,
+            "cooldown": 0,
+            "threshold": 1e-4,
+            "min_lr": 1e-6,
+        },
+    },
+    "sample": {"steps": 3, "eta": 1.0, "batch_size": 3, "max_samples": None, "mask_outside": True},
+}
+
+
+def test_train_and_sample_are_seeded(tmp_path: Path) -> None:
+    tif, parquet = _crop_set(tmp_path, "train", ["aberration", "normal"] * 4)
+    cond_tif, cond_parquet = _crop_set(tmp_path, "unannotated", ["unmatched"] * 5, seed=2)
+    model_path = tmp_path / "m.pt"
+    train_bbdm(
+        tif, parquet, SETTINGS, 7, model_path, tmp_path / "h.parquet", tmp_path / "c.pt", "cpu"
+    )
+    history = pd.read_parquet(tmp_path / "h.parquet")
+    assert list(history["step"]) == [3, 6] and np.isfinite(history["loss"]).all()
+    _, payload = models.load(model_path)
+    assert payload["metadata"]["train_crops"] == 4 and payload["metadata"]["ema"]
+    assert payload["class_names"] == ["dapi", "red", "green"]
+    outs = []
+    for batch in (3, 5, 5):
+        settings = {**SETTINGS["sample"], "batch_size": batch}
+        out_tif, out_parquet = tmp_path / f"s{len(outs)}.tif", tmp_path / f"s{len(outs)}.parquet"
+        sample_bbdm(
+            model_path, cond_tif, cond_parquet, settings, 11, out_tif, out_parquet, device="cpu"
+        )
+        outs.append(read_patch_set(out_tif, out_parquet))
+    # per-sample seeds: the batch size does not change any sample; reruns are identical
+    assert np.array_equal(outs[0][0], outs[1][0]) and np.array_equal(outs[1][0], outs[2][0])
+    images, table = outs[0]
+    assert images.shape == (5, 3, 16, 16) and images.dtype == np.uint8
+    assert len({images[i].tobytes() for i in range(5)}) == 5
+    dapi = read_patch_set(cond_tif, cond_parquet)[0][:, :1]
+    assert not images[np.broadcast_to(dapi == 0, images.shape)].any()  # masked outside
+    assert images[np.broadcast_to(dapi > 0, images.shape)].any()
+    assert (table["label"] == "aberration").all() and list(table["source_index"]) == list(range(5))
+    assert len(set(table["sample_seed"])) == 5
+
+
+def test_resume_from_checkpoint_matches_uninterrupted(tmp_path: Path, monkeypatch) -> None:
+    tif, parquet = _crop_set(tmp_path, "train", ["aberration"] * 6)
+    full = tmp_path / "full.pt"
+    train_bbdm(tif, parquet, SETTINGS, 3, full, tmp_path / "h.parquet", tmp_path / "c.pt", "cpu")
+    assert not (tmp_path / "c.pt").exists()  # a finished run removes its checkpoint
+
+    import fishline.bbdm as bbdm
+
+    original = bbdm.save_checkpoint
+
+    def save_then_die(path, state):
+        original(path, state)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(bbdm, "save_checkpoint", save_then_die)
+    checkpoint = tmp_path / "c2.pt"
+    with pytest.raises(KeyboardInterrupt):
+        train_bbdm(
+            tif, parquet, SETTINGS, 3, tmp_path / "r.pt", tmp_path / "hr.parquet", checkpoint, "cpu"
+        )
+    assert torch.load(checkpoint, weights_only=False)["epoch"] == 3
+    monkeypatch.setattr(bbdm, "save_checkpoint", original)
+    train_bbdm(
+        tif, parquet, SETTINGS, 3, tmp_path / "r.pt", tmp_path / "hr.parquet", checkpoint, "cpu"
+    )
+    a = torch.load(full, weights_only=False)["state_dict"]
+    b = torch.load(tmp_path / "r.pt", weights_only=False)["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert pd.read_parquet(tmp_path / "hr.parquet").equals(pd.read_parquet(tmp_path / "h.parquet"))
+
+
+def test_bad_inputs_are_named(tmp_path: Path) -> None:
+    tif, parquet = _crop_set(tmp_path, "train", ["normal"] * 3)
+    with pytest.raises(InputError, match=r"train.parquet \[label\]: no 'aberration' crops"):
+        load_paired(tif, parquet)
+    tif2, parquet2 = _crop_set(tmp_path, "ok", ["aberration"] * 3)
+    train_bbdm(
+        tif2,
+        parquet2,
+        SETTINGS,
+        1,
+        tmp_path / "m.pt",
+        tmp_path / "h.parquet",
+        tmp_path / "c.pt",
+        "cpu",
+    )
+    big_tif, big_parquet = _crop_set(tmp_path, "big", ["unmatched"] * 2, size=32)
+    with pytest.raises(InputError, match=r"big.tif: crop shape \(32, 32\) does not match"):
+        sample_bbdm(
+            tmp_path / "m.pt",
+            big_tif,
+            big_parquet,
+            SETTINGS["sample"],
+            1,
+            tmp_path / "o.tif",
+            tmp_path / "o.parquet",
+            device="cpu",
+        )
+    assert not (tmp_path / "o.tif").exists()
+    odd_tif, odd_parquet = _crop_set(tmp_path, "odd", ["aberration"] * 2, size=18)
+    bad = {
+        **SETTINGS,
+        "unet": {**SETTINGS["unet"], "multipliers": [1, 2, 2], "attention": [False] * 3},
+    }
+    with pytest.raises(InputError, match="not divisible"):
+        train_bbdm(
+            odd_tif,
+            odd_parquet,
+            bad,
+            1,
+            tmp_path / "m2.pt",
+            tmp_path / "h2.parquet",
+            tmp_path / "c2.pt",
+            "cpu",
+        )

@@ -1,0 +1,28 @@
+"""Snakemake glue for rule bbdm_sample."""
+
+from fishline.bbdm import sample_bbdm
+from fishline.chromosome_figures import crop_gallery
+from fishline.logging import log_to
+
+with log_to(snakemake.log[0]):
+    sample_bbdm(
+        snakemake.input.model,
+        snakemake.input.stack,
+        snakemake.input.table,
+        snakemake.params.settings,
+        snakemake.params.seed,
+        snakemake.output.stack,
+        snakemake.output.table,
+        generator_name="bbdm",
+        device=snakemake.params.device,
+        threads=snakemake.threads,
+    )
+    crop_gallery(
+        {
+            "real train": (snakemake.input.train_stack, snakemake.input.train_table),
+            "BBDM": (snakemake.output.stack, snakemake.output.table),
+        },
+        snakemake.output.gallery,
+        snakemake.params.gallery,
+        snakemake.params.seed,
+    )
