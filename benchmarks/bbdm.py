@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 import yaml
+from rows import Row, add_json_argument, write_rows
 
 from fishline import models
 from fishline.bbdm import Bridge, bbdm_loss, unet_spec
@@ -91,6 +92,7 @@ def main() -> None:
     parser.add_argument("--gpu-sample-batch", type=int, default=512)
     parser.add_argument("--nets", default="default,paper", help="config nets to time")
     parser.add_argument("--threads", type=int, default=1)
+    add_json_argument(parser)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
@@ -105,6 +107,21 @@ def main() -> None:
         f"\nSampling time = {PAPER_CROPS} crops x {PAPER_STEPS} network calls / (img/s of one"
         " call); training and sampling at 64x64, bf16 autocast on CUDA."
     )
+    write_rows(
+        args.json,
+        [
+            entry
+            for row in rows
+            for entry in (
+                Row(f"BBDM training, {row['net']} UNet", "steps/s", row["train steps/s"], None,
+                    row["device"]),
+                Row(f"BBDM sampling, {row['net']} UNet, one step", "img/s",
+                    row["img/s (1 step)"], None, row["device"]),
+                Row(f"BBDM: 31,507 crops x 200 steps, {row['net']} UNet", "h",
+                    row["31,507 x 200 steps (h)"], None, row["device"]),
+            )
+        ],
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ Runs each benchmark script in its own process (its own table goes to the log), c
 rows it writes with ``--json`` and prints them together. GPU rows appear when CUDA is
 present (the scripts add them). Usage:
     python benchmarks/run_all.py [--scale quick|full] [--only paint_fish segment] [--tsv out.tsv]
+        [--slides-models results/fish/slides/models/nuclei.pt results/fish/models/joint.pt]
 """
 
 from __future__ import annotations
@@ -27,7 +28,10 @@ BENCHMARKS: dict[str, dict[str, list[str]]] = {
     "paint_fish": {"quick": ["--n", "4000", "--reference-n", "30"], "full": []},
     "train_fish": {"quick": ["--steps", "4"], "full": []},
     "segment": {"quick": ["--images", "2", "--epochs", "1"], "full": []},
+    "bbdm": {"quick": ["--steps", "2", "--calls", "1"], "full": []},
 }
+# needs trained models: run when --slides-models NUCLEI CLASSIFIER is given
+SLIDES = {"quick": ["--fields", "1", "--threads", "2"], "full": []}
 
 
 def machine() -> str:
@@ -38,11 +42,11 @@ def machine() -> str:
     return line
 
 
-def run(name: str, scale: str, log: Path) -> pd.DataFrame:
+def run(name: str, arguments: list[str], log: Path) -> pd.DataFrame:
     """Run one benchmark script; its rows as a frame (its printed table goes to ``log``)."""
     with tempfile.TemporaryDirectory() as folder:
         rows = Path(folder) / "rows.json"
-        command = [sys.executable, str(HERE / f"{name}.py"), *BENCHMARKS[name][scale]]
+        command = [sys.executable, str(HERE / f"{name}.py"), *arguments]
         with log.open("a") as out:
             out.write(f"$ {' '.join(command)}\n")
             out.flush()
@@ -60,12 +64,24 @@ def main() -> None:
     parser.add_argument("--only", nargs="+", choices=list(BENCHMARKS), default=list(BENCHMARKS))
     parser.add_argument("--log", type=Path, default=Path("benchmarks.log"))
     parser.add_argument("--tsv", type=Path, help="also write the table here")
+    parser.add_argument(
+        "--slides-models",
+        nargs=2,
+        metavar=("NUCLEI", "CLASSIFIER"),
+        help="trained nucleus and FISH classifier models: adds benchmarks/slides.py",
+    )
     args = parser.parse_args()
     args.log.write_text(f"machine: {machine()}\n\n")
+    jobs = [(name, BENCHMARKS[name][args.scale]) for name in args.only]
+    if args.slides_models:
+        nuclei, classifier = args.slides_models
+        jobs.append(
+            ("slides", ["--nuclei", nuclei, "--classifier", classifier, *SLIDES[args.scale]])
+        )
     tables = []
-    for name in args.only:
+    for name, arguments in jobs:
         print(f"running {name} ({args.scale}) ...", file=sys.stderr, flush=True)
-        tables.append(run(name, args.scale, args.log))
+        tables.append(run(name, arguments, args.log))
     table = pd.concat(tables, ignore_index=True)
     table["ratio"] = table["ours"] / table["baseline"]
     columns = ["stage", "unit", "ours", "baseline", "ratio", "device", "baseline_name"]

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+from rows import Row, add_json_argument, write_rows
 
 from fishline.config import load_config
 from fishline.slides import call_sample
@@ -30,6 +31,7 @@ def main() -> None:
     parser.add_argument("--classifier", required=True, help="FISH classifier model file")
     parser.add_argument("--fields", type=int, default=3)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    add_json_argument(parser)
     args = parser.parse_args()
     config = load_config(ROOT / "config" / "config.yaml")
     paint = config["fish"]["paint"]
@@ -64,6 +66,16 @@ def main() -> None:
     mean = table.drop(columns="field").groupby("threads").mean().reset_index()
     mean.insert(1, "field", "mean")
     print(pd.concat([table, mean]).round(2).to_string(index=False))
+    write_rows(
+        args.json,
+        [
+            Row(f"slide call, {stage}, {row['threads']} threads", "s/field", row[stage], None,
+                "cpu")
+            for row in mean.to_dict("records")
+            for stage in mean.columns
+            if stage not in ("threads", "field", "cells called")
+        ],
+    )
 
 
 if __name__ == "__main__":
