@@ -48,7 +48,9 @@ def slides_sheet(wildcards):
 def slides_settings(wildcards):
     """slides settings of one set: a real set's segment/crops changes merged over them."""
     settings = {
-        k: v for k, v in config["slides"].items() if k not in ("real", "painted", "report")
+        k: v
+        for k, v in config["slides"].items()
+        if k not in ("real", "painted", "report")
     }
     entry = config["slides"]["real"].get(wildcards.slide_set)
     if isinstance(entry, dict):
