@@ -41,6 +41,7 @@ def _run(workdir: Path, configfile: Path, *args: str) -> None:
 def test_sigkill_during_training_then_rerun_gives_the_same_metrics(tmp_path: Path) -> None:
     config = yaml.safe_load(TINY.read_text())
     config["fish"]["models"] = {"ce": {"method": "ce", "augment": "heavy"}}
+    config.setdefault("slides", {})["classifier"] = "ce"  # slides call with a trained model
     config["fish"]["train"]["epochs"] = 8
     configfile = tmp_path / "resume.yaml"
     configfile.write_text(yaml.safe_dump(config))
