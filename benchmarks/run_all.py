@@ -83,6 +83,7 @@ def main() -> None:
         print(f"running {name} ({args.scale}) ...", file=sys.stderr, flush=True)
         tables.append(run(name, arguments, args.log))
     table = pd.concat(tables, ignore_index=True)
+    table["baseline"] = pd.to_numeric(table["baseline"])  # rows without one hold null
     table["ratio"] = table["ours"] / table["baseline"]
     columns = ["stage", "unit", "ours", "baseline", "ratio", "device", "baseline_name"]
     print(f"machine: {machine()}; scale {args.scale}; each script's own table: {args.log}")
