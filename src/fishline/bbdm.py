@@ -31,7 +31,13 @@ from fishline.errors import InputError
 from fishline.io import atomic_outputs, encode_pages, read_patch_set, read_stack, write_stack
 from fishline.logging import get_logger
 from fishline.seeds import stage_seed
-from fishline.train.loop import load_checkpoint, save_checkpoint, setup_device, spec_hash
+from fishline.train.loop import (
+    finish_training,
+    load_checkpoint,
+    save_checkpoint,
+    setup_device,
+    spec_hash,
+)
 
 log = get_logger("bbdm")
 OBJECTIVES = ("grad", "noise", "ysubx")
@@ -398,10 +404,10 @@ def train_bbdm(
         "train_crops": len(x0_all),
         **info,
     }
-    with atomic_outputs(history_path) as (temp,):
-        pd.DataFrame(history, columns=["step", "loss", "lr"]).to_parquet(temp, index=False)
-    models.save(model_path, final, "bbdm_unet", spec, info["channel_names"], metadata)
-    checkpoint_path.unlink(missing_ok=True)
+    finish_training(
+        pd.DataFrame(history, columns=["step", "loss", "lr"]), history_path, model_path, final,
+        "bbdm_unet", spec, info["channel_names"], metadata, checkpoint_path,
+    )  # fmt: skip
 
 
 def sample_bbdm(

@@ -21,7 +21,13 @@ from fishline.errors import InputError
 from fishline.io import atomic_outputs, encode_pages, write_stack
 from fishline.logging import get_logger
 from fishline.nets.cyclegan import PatchDiscriminator
-from fishline.train.loop import load_checkpoint, save_checkpoint, setup_device, spec_hash
+from fishline.train.loop import (
+    finish_training,
+    load_checkpoint,
+    save_checkpoint,
+    setup_device,
+    spec_hash,
+)
 
 log = get_logger("cyclegan")
 
@@ -193,10 +199,10 @@ def train_cyclegan(
                 },
             )
     metadata = {"size": list(real_b.shape[-2:]), "seed": seed, "steps": total, **info}
-    with atomic_outputs(history_path) as (temp,):
-        pd.DataFrame(history).to_parquet(temp, index=False)
-    models.save(model_path, net, "cyclegan", spec, info["channel_names"], metadata)
-    checkpoint_path.unlink(missing_ok=True)
+    finish_training(
+        pd.DataFrame(history), history_path, model_path, net, "cyclegan", spec,
+        info["channel_names"], metadata, checkpoint_path,
+    )  # fmt: skip
 
 
 def sample_cyclegan(

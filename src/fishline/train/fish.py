@@ -20,6 +20,7 @@ from fishline.nets.fish import FishNet
 from fishline.train.augment import augment
 from fishline.train.loop import (
     cosine_lr,
+    finish_training,
     load_checkpoint,
     save_checkpoint,
     setup_device,
@@ -205,10 +206,10 @@ def train_fish_model(
         "epochs": len(schedule),
         "train_images": len(labels),
     }
-    with atomic_outputs(history_path) as (temp,):
-        pd.DataFrame(history).to_parquet(temp, index=False)
-    models.save(model_path, model, "fishnet", spec, classes, metadata)
-    checkpoint_path.unlink(missing_ok=True)
+    finish_training(
+        pd.DataFrame(history), history_path, model_path, model, "fishnet", spec, classes,
+        metadata, checkpoint_path,
+    )  # fmt: skip
 
 
 def _augment_settings(presets: dict[str, Any], method: dict[str, Any]) -> dict[str, Any]:

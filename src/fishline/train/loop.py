@@ -9,8 +9,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import torch
+from torch import nn
 
+from fishline import models
 from fishline.errors import InputError
 from fishline.io import atomic_outputs
 from fishline.logging import get_logger
@@ -74,3 +77,21 @@ def load_checkpoint(path: Path, fingerprint: str) -> dict[str, Any] | None:
         return None
     log.info("resuming from %s (epoch %d done)", path, state["epoch"])
     return state
+
+
+def finish_training(
+    history: pd.DataFrame,
+    history_path: str | Path,
+    model_path: str | Path,
+    model: nn.Module,
+    kind: str,
+    spec: dict[str, Any],
+    names: list[str],
+    metadata: dict[str, Any],
+    checkpoint_path: Path,
+) -> None:
+    """Write the history and the model atomically, then drop the now useless checkpoint."""
+    with atomic_outputs(history_path) as (temp,):
+        history.to_parquet(temp, index=False)
+    models.save(model_path, model, kind, spec, names, metadata)
+    checkpoint_path.unlink(missing_ok=True)
