@@ -396,7 +396,9 @@ def train_simsearch(
         for name in targets:
             rows = (table["role"] == "negative") & (table["negative_of"] == name)
             if rows.any():
-                negatives[index[name]] = images[torch.as_tensor(rows.to_numpy(copy=True), device=chosen)]
+                negatives[index[name]] = images[
+                    torch.as_tensor(rows.to_numpy(copy=True), device=chosen)
+                ]
     history += _supcon(model, images, labels, negatives, settings, generator, sampler)
     history += _linear(model, images, labels, settings, generator, sampler)
     model.cpu().eval()
