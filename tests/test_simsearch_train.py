@@ -243,6 +243,26 @@ def test_training_rejects_bad_input(tmp_path: Path) -> None:
         train_simsearch(
             (stack, table), None, tiny_settings(), "pos_selflearn", 0, "cpu", 1, "m", "h"
         )
+    broken = tiny_settings()
+    del broken["supcon"]["temperature"]
+    broken["linaer"] = {}
+    with pytest.raises(InputError, match=r"unknown key\(s\) \['linaer'\]"):
+        train_simsearch((stack, table), None, broken, "pos", 0, "cpu", 1, "m", "h")
+    del broken["linaer"]
+    with pytest.raises(InputError, match=r"\[supcon\].*missing key\(s\) \['temperature'\]"):
+        train_simsearch((stack, table), None, broken, "pos", 0, "cpu", 1, "m", "h")
+    with pytest.raises(InputError, match="1 channels, the clean ones 2"):
+        train_simsearch(
+            (stack, table),
+            (stack[:, :1], table),
+            tiny_settings(),
+            "pos_selflearn",
+            0,
+            "cpu",
+            1,
+            "m",
+            "h",
+        )
     with pytest.raises(InputError, match="do not index"):
         train_simsearch((stack[:-1], table), None, tiny_settings(), "pos", 0, "cpu", 1, "m", "h")
 
@@ -355,6 +375,10 @@ def test_matching_counts() -> None:
         "detections": 4,
     }
     assert result["classes"]["b"]["auc"] == 0.0 and result["classes"]["b"]["fn"] == 1
+    nothing = evaluate_detections(found.iloc[:0].assign(image="i"), {"i": truth}, ["a"], 5)
+    assert nothing["classes"]["a"]["fn"] == 2 and nothing["mean_auc"] == 0.0
+    with pytest.raises(InputError, match="missing column"):
+        evaluate_detections(found, {"i": truth}, ["a"], 5)
 
 
 def test_pr_auc_cases() -> None:
