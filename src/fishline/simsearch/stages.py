@@ -158,10 +158,15 @@ def _patch_sets(
 
     clean = clean_patches(image_set, annotations)
     extractor = extractor_for(search, len(image_set.channels), seed)
+    # The held-out test images must not give noisy patches: keep displayed + ``names`` only.
     unseen = ImageSet(
         image_set.sheet,
         image_set.channels,
-        {name: image_set.images[name] for name in names},
+        {
+            name: image
+            for name, image in image_set.images.items()
+            if name in names or name in annotations["displayed"]
+        },
         image_set.scaling,
         image_set.truth,
     )
