@@ -31,6 +31,15 @@ def build(kind: str, spec: dict[str, Any]) -> nn.Module:
         from fishline.nets.chrom import ChromNet
 
         return ChromNet(spec["classes"], spec.get("in_channels", 3))
+    if kind == "simsearch":
+        from fishline.nets.simsearch import SimSearchNet
+
+        return SimSearchNet(
+            spec["classes"],
+            spec["in_channels"],
+            spec.get("backbone", "resnet18"),
+            spec.get("projection", 128),
+        )
     if kind == "cellpose":
         from cellpose.resnet_torch import CPnet
 

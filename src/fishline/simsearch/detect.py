@@ -1,0 +1,257 @@
+"""SimSearch detection: a trained model slides over whole images (batched windows), softmax
+gives one probability map per class, local maxima above a per-class confidence are the
+detections (notes, "Detection"); optional semantic segmentation from the resized maps."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from scipy import ndimage
+from tqdm import tqdm
+
+from fishline import models
+from fishline.errors import InputError
+from fishline.logging import get_logger
+from fishline.plots import CLASS_COLOURS, save_figure
+from fishline.simsearch.images import ImageSet
+from fishline.simsearch.train import BACKGROUND
+from fishline.train.loop import setup_device
+
+log = get_logger("simsearch.detect")
+
+DETECTION_COLUMNS = ["image", "x", "y", "class", "confidence"]
+
+
+def window_centres(length: int, stride: int) -> np.ndarray:
+    """Pixel centres of the sliding windows along one axis: stride // 2, + stride, ... < length."""
+    return np.arange(stride // 2, length, stride)
+
+
+@torch.no_grad()
+def probability_maps(
+    model: torch.nn.Module,
+    image: np.ndarray,
+    patch: tuple[int, int],
+    stride: int,
+    device: str | torch.device,
+    batch_size: int,
+    input_size: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Class probabilities of every window of a float C x H x W image in [0, 1].
+
+    A window of size ``patch`` (h, w) is centred on each (y, x) of :func:`window_centres`
+    (reflect padding at the borders, as patches are cut), resized to ``input_size`` (the
+    model's training size; None keeps the patch size) and classified in batches. Windows are
+    quantised to uint8 first, as training patches are. Returns (probs K x gh x gw float32,
+    ys, xs).
+    """
+    height, width = image.shape[1:]
+    stride = round(float(stride))
+    if stride < 1:
+        raise InputError("detection", f"stride must be >= 1 pixel, got {stride}")
+    ph, pw = patch
+    quantised = np.round(np.clip(image, 0, 1) * 255) / 255
+    tensor = torch.as_tensor(quantised, dtype=torch.float32, device=device)
+    padded = F.pad(
+        tensor[None], (pw // 2, pw - pw // 2 - 1, ph // 2, ph - ph // 2 - 1), mode="reflect"
+    )[0]
+    ys, xs = window_centres(height, stride), window_centres(width, stride)
+    # window with centre (y, x) starts at padded row y, column x
+    windows = padded[:, ys[0] :, xs[0] :].unfold(1, ph, stride).unfold(2, pw, stride)
+    windows = windows[:, : len(ys), : len(xs)].permute(1, 2, 0, 3, 4)
+    windows = windows.reshape(len(ys) * len(xs), image.shape[0], ph, pw)
+    model = model.to(device).eval()
+    outputs = []
+    for start in range(0, len(windows), batch_size):
+        batch = windows[start : start + batch_size]
+        if input_size is not None and (ph, pw) != (input_size, input_size):
+            batch = F.interpolate(
+                batch, size=(input_size, input_size), mode="bilinear", align_corners=False
+            )
+        outputs.append(torch.softmax(model(batch), dim=1).cpu())
+    probs = torch.cat(outputs).T.reshape(-1, len(ys), len(xs))
+    return probs.numpy().astype(np.float32), ys, xs
+
+
+def local_maxima(score: np.ndarray, threshold: float, radius: int) -> tuple[np.ndarray, np.ndarray]:
+    """Grid cells that are the maximum of their (2 radius + 1)^2 neighbourhood and
+    >= threshold; plateaus keep only their first cell (row-major)."""
+    size = 2 * radius + 1
+    peaks = (score == ndimage.maximum_filter(score, size=size, mode="nearest")) & (
+        score >= threshold
+    )
+    rows, cols = np.nonzero(peaks)
+    keep: list[int] = []
+    for i, (r, c) in enumerate(zip(rows, cols, strict=True)):
+        if all(abs(r - rows[j]) > radius or abs(c - cols[j]) > radius for j in keep):
+            keep.append(i)
+    return rows[keep], cols[keep]
+
+
+def detect_image(
+    model: torch.nn.Module,
+    image: np.ndarray,
+    name: str,
+    classes: Sequence[str],
+    patch: tuple[int, int],
+    stride: int,
+    confidence: Mapping[str, float],
+    device: str | torch.device = "cpu",
+    batch_size: int = 256,
+    input_size: int | None = None,
+    min_distance: float | None = None,
+) -> pd.DataFrame:
+    """Detections of one image: per target class, the local maxima of its probability map
+    that are >= its confidence and where it is the most probable class.
+
+    ``min_distance`` (pixels, default half the patch width) is the smallest distance between
+    two detections of one class. Returns DataFrame[image, x, y, class, confidence].
+    """
+    unknown = sorted(set(confidence) - set(classes))
+    if unknown:
+        raise InputError("confidence", f"unknown class(es) {unknown}; the model has {classes}")
+    probs, ys, xs = probability_maps(model, image, patch, stride, device, batch_size, input_size)
+    best = probs.argmax(axis=0)
+    radius = max(1, round((min_distance or patch[1] / 2) / stride))
+    rows = []
+    for k, label in enumerate(classes):
+        if label == BACKGROUND or label not in confidence:
+            continue
+        score = np.where(best == k, probs[k], 0.0)
+        r, c = local_maxima(score, confidence[label], radius)
+        rows += [
+            {
+                "image": name,
+                "x": int(xs[j]),
+                "y": int(ys[i]),
+                "class": label,
+                "confidence": float(probs[k, i, j]),
+            }
+            for i, j in zip(r, c, strict=True)
+        ]
+    return pd.DataFrame(rows, columns=DETECTION_COLUMNS)
+
+
+def detect(
+    model_path: str | Path,
+    image_set: ImageSet,
+    names: Sequence[str] | None,
+    stride: int,
+    confidence: Mapping[str, float],
+    device: str = "cpu",
+    threads: int = 2,
+    batch_size: int = 256,
+) -> pd.DataFrame:
+    """Detections of a saved SimSearch model on the named images (all when None), with the
+    patch and input sizes stored in the model file. Returns DataFrame[image, x, y, class,
+    confidence] sorted by image, then confidence (highest first)."""
+    model, info = models.load(model_path)
+    if info["kind"] != "simsearch":
+        raise InputError(str(model_path), f"not a SimSearch model (kind {info['kind']})")
+    chosen = setup_device(device, threads, 0)
+    patch = tuple(info["metadata"]["patch"])
+    wanted = list(names) if names is not None else image_set.names
+    missing = [name for name in wanted if name not in image_set.images]
+    if missing:
+        raise InputError(image_set.sheet, f"unknown image(s) {missing}", item="detect")
+    frames = [
+        detect_image(
+            model,
+            image_set.images[name],
+            name,
+            info["class_names"],
+            patch,
+            stride,
+            confidence,
+            chosen,
+            batch_size,
+            info["metadata"]["input_size"],
+        )
+        for name in tqdm(wanted, desc="detect", disable=None)
+    ]
+    out = (
+        pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=DETECTION_COLUMNS)
+    )
+    log.info("%d detections on %d image(s)", len(out), len(wanted))
+    return out.sort_values(["image", "confidence"], ascending=[True, False], ignore_index=True)
+
+
+def segmentation_map(
+    probs: np.ndarray,
+    ys: np.ndarray,
+    xs: np.ndarray,
+    shape: tuple[int, int],
+    classes: Sequence[str],
+    confidence: Mapping[str, float],
+) -> np.ndarray:
+    """Semantic segmentation (H x W int32): the maps resized to the image by bilinear
+    interpolation between window centres (nearest beyond the outer centres), then per pixel
+    the arg-max class when it is a target class at or above its confidence; 0 = background,
+    k + 1 = ``classes[k]`` (classes absent from ``confidence`` count as background)."""
+    height, width = shape
+    stride_y = ys[1] - ys[0] if len(ys) > 1 else 1
+    stride_x = xs[1] - xs[0] if len(xs) > 1 else 1
+    rows = (np.arange(height) - ys[0]) / stride_y
+    cols = (np.arange(width) - xs[0]) / stride_x
+    grid = np.meshgrid(rows, cols, indexing="ij")
+    full = np.stack([ndimage.map_coordinates(m, grid, order=1, mode="nearest") for m in probs])
+    best = full.argmax(axis=0)
+    top = full.max(axis=0)
+    out = np.zeros(shape, dtype=np.int32)
+    for k, label in enumerate(classes):
+        if label != BACKGROUND and label in confidence:
+            out[(best == k) & (top >= confidence[label])] = k + 1
+    return out
+
+
+def overlay_figure(
+    image: np.ndarray,
+    detections: pd.DataFrame,
+    truth: pd.DataFrame | None,
+    path: str | Path,
+) -> None:
+    """PNG of a C x H x W image (channel 0 blue, 1 green, 2 red) with detections (crosses,
+    one colour per class) and ground truth (open circles of the same colours)."""
+    rgb = np.zeros((*image.shape[1:], 3), dtype=np.float32)
+    for channel, colour in zip(range(min(3, image.shape[0])), (2, 1, 0), strict=False):
+        rgb[..., colour] = np.clip(image[channel], 0, 1)
+    figure, axis = plt.subplots(figsize=(6, 6 * image.shape[1] / image.shape[2]))
+    axis.imshow(rgb)
+    labels = sorted(
+        set(detections["class"]) | (set(truth["class"]) if truth is not None else set())
+    )
+    colour_of = {label: CLASS_COLOURS[i % len(CLASS_COLOURS)] for i, label in enumerate(labels)}
+    for label in labels:
+        if truth is not None:
+            points = truth[truth["class"] == label]
+            axis.scatter(
+                points["x"],
+                points["y"],
+                s=60,
+                facecolors="none",
+                edgecolors=colour_of[label],
+                linewidths=1.2,
+                label=f"{label} truth",
+            )
+        found = detections[detections["class"] == label]
+        axis.scatter(
+            found["x"],
+            found["y"],
+            s=40,
+            marker="x",
+            color=colour_of[label],
+            label=f"{label} detected",
+        )
+    if labels:
+        axis.legend(loc="upper right", fontsize=7, framealpha=0.7)
+    axis.set_axis_off()
+    save_figure(figure, path)

@@ -1,0 +1,423 @@
+"""SimSearch training: SimCLR on noisy patches, SupCon with class negatives on clean patches,
+then a linear classifier on the frozen embedding (notes, "Training").
+
+Strategies (the ablation of the notes):
+
+- ``pos``: SupCon on the clean positives (+ background); the negatives are dropped.
+- ``pos_neg``: SupCon with the negatives kept (label background) and each anchor's class
+  negatives also added to its denominator.
+- ``pos_selflearn`` / ``pos_neg_selflearn``: the same after SimCLR on the noisy patches.
+- ``supervised``: the baseline; ``clean`` is the fully labelled set (every truth object and
+  background windows), trained with the same SupCon + linear recipe and no negatives, so
+  that only the labels differ from the human-in-the-loop strategies.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from fishline import models
+from fishline.errors import InputError
+from fishline.io import atomic_outputs
+from fishline.logging import get_logger
+from fishline.nets.simsearch import SimSearchNet
+from fishline.train.loop import setup_device
+from fishline.train.losses import nt_xent
+
+log = get_logger("simsearch.train")
+
+STRATEGIES = ("pos", "pos_neg", "pos_selflearn", "pos_neg_selflearn", "supervised")
+BACKGROUND = "background"
+
+DEFAULT_TRAINING: dict[str, Any] = {
+    # Patches (any size) are resized to input_size x input_size before the network.
+    "input_size": 32,
+    # Output size of the projection head used by SimCLR and SupCon.
+    "projection": 128,
+    # Optional torchvision ResNet-18 state-dict file (local; nothing is downloaded).
+    "weights": None,
+    # SimCLR on noisy patches (self-learning strategies only): epochs, batch size, Adam lr,
+    # step decay (lr *= gamma every `step` epochs), NT-Xent temperature, freeze stem+layer1-2.
+    "simclr": {
+        "epochs": 2,
+        "batch_size": 128,
+        "lr": 1e-3,
+        "step": 1,
+        "gamma": 0.5,
+        "temperature": 0.5,
+        "freeze_early": True,
+    },
+    # SupCon on clean patches; negatives_per_class: class negatives drawn per batch for
+    # the denominators (strategies with negatives).
+    "supcon": {
+        "epochs": 4,
+        "batch_size": 32,
+        "lr": 1e-3,
+        "step": 2,
+        "gamma": 0.5,
+        "temperature": 0.07,
+        "freeze_early": True,
+        "negatives_per_class": 8,
+    },
+    # Linear layer on the frozen 512-d embedding of the clean patches (and their 8
+    # flips/rotations), cross-entropy.
+    "linear": {"epochs": 30, "batch_size": 64, "lr": 1e-2},
+    # Batched augmentations: flip and 90-degree rotation per sample; solarize (p,
+    # threshold); coarse dropout (p, size = side fraction of one dropped square);
+    # brightness (additive, +-) and contrast (factor range) per sample.
+    "augment": {
+        "flip": True,
+        "rotate": True,
+        "solarize": {"p": 0.2, "threshold": 0.6},
+        "dropout": {"p": 0.3, "size": 0.25},
+        "brightness": 0.2,
+        "contrast": [0.7, 1.3],
+    },
+}
+
+
+def supcon_loss(
+    z: torch.Tensor,
+    labels: torch.Tensor,
+    temperature: float,
+    class_negatives: dict[int, torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """Supervised contrastive loss (Khosla et al., L_out) with class negatives.
+
+    For anchor i with positives P(i) (same label, not i):
+    ``l_i = -1/|P(i)| sum_{p in P(i)} log exp(s_ip/t) / D_i`` with
+    ``D_i = sum_{a != i} exp(s_ia/t) + sum_{n in N(y_i)} exp(s_in/t)``, where N(y_i) are
+    the rows of ``class_negatives[y_i]`` (projections of that class's flagged negatives).
+    s is the cosine similarity. Anchors without a positive are skipped; the loss is the
+    mean over the others (0 when there are none).
+    """
+    z = F.normalize(z, dim=1)
+    count = z.shape[0]
+    logits = z @ z.T / temperature
+    self_mask = torch.eye(count, dtype=torch.bool, device=z.device)
+    logits = logits.masked_fill(self_mask, float("-inf"))
+    terms = [logits]
+    if class_negatives:
+        width = max(n.shape[0] for n in class_negatives.values())
+        extra = torch.full((count, width), float("-inf"), device=z.device, dtype=z.dtype)
+        for label, negatives in class_negatives.items():
+            rows = labels == label
+            if rows.any() and negatives.shape[0]:
+                sims = z[rows] @ F.normalize(negatives, dim=1).T / temperature
+                extra[rows, : negatives.shape[0]] = sims
+        terms.append(extra)
+    log_denominator = torch.logsumexp(torch.cat(terms, dim=1), dim=1)
+    positives = (labels[:, None] == labels[None, :]) & ~self_mask
+    has = positives.any(dim=1)
+    if not has.any():
+        return z.sum() * 0.0
+    log_prob = logits - log_denominator[:, None]
+    per_anchor = -(log_prob.masked_fill(~positives, 0.0).sum(1)) / positives.sum(1).clamp_min(1)
+    return per_anchor[has].mean()
+
+
+def augment_batch(
+    images: torch.Tensor, settings: dict[str, Any], generator: torch.Generator
+) -> torch.Tensor:
+    """Augment a float batch (B x C x S x S in [0, 1]) on its device, every draw from
+    ``generator``: flips, 90-degree rotations, solarize, coarse dropout, brightness and
+    contrast (see ``DEFAULT_TRAINING["augment"]``)."""
+    batch, _, height, width = images.shape
+    device = images.device
+
+    def draw(*shape: int) -> torch.Tensor:
+        return torch.rand(shape, generator=generator, device=device)
+
+    out = images
+    if settings["flip"]:
+        flip = (draw(batch) < 0.5).view(batch, 1, 1, 1)
+        out = torch.where(flip, out.flip(-1), out)
+    if settings["rotate"] and height == width:
+        turns = (draw(batch) * 4).long().clamp_max(3)
+        rotated = torch.stack([torch.rot90(out, k, dims=(2, 3)) for k in range(4)])
+        out = rotated[turns, torch.arange(batch, device=device)]
+    solarize = settings["solarize"]
+    chosen = (draw(batch) < solarize["p"]).view(batch, 1, 1, 1)
+    out = torch.where(chosen & (out >= solarize["threshold"]), 1.0 - out, out)
+    dropout = settings["dropout"]
+    side_y = max(1, round(dropout["size"] * height))
+    side_x = max(1, round(dropout["size"] * width))
+    top = (draw(batch) * (height - side_y + 1)).long().view(batch, 1, 1, 1)
+    left = (draw(batch) * (width - side_x + 1)).long().view(batch, 1, 1, 1)
+    rows = torch.arange(height, device=device).view(1, 1, height, 1)
+    cols = torch.arange(width, device=device).view(1, 1, 1, width)
+    hole = (rows >= top) & (rows < top + side_y) & (cols >= left) & (cols < left + side_x)
+    drop = (draw(batch) < dropout["p"]).view(batch, 1, 1, 1)
+    out = out.masked_fill(hole & drop, 0.0)
+    low, high = settings["contrast"]
+    contrast = (low + (high - low) * draw(batch)).view(batch, 1, 1, 1)
+    brightness = (settings["brightness"] * (2 * draw(batch) - 1)).view(batch, 1, 1, 1)
+    mean = out.mean(dim=(1, 2, 3), keepdim=True)
+    out = (out - mean) * contrast + mean + brightness
+    return out.clamp(0.0, 1.0)
+
+
+def oversample(labels: np.ndarray, count: int, generator: torch.Generator) -> torch.Tensor:
+    """``count`` indices drawn with replacement, weight 1 / (size of the sample's class), so
+    every class is drawn equally often on average (weighted oversampling)."""
+    _, inverse, sizes = np.unique(labels, return_inverse=True, return_counts=True)
+    weights = torch.as_tensor(1.0 / sizes[inverse], dtype=torch.float64)
+    return torch.multinomial(weights, count, replacement=True, generator=generator)
+
+
+def prepare(stack: np.ndarray, size: int, device: torch.device) -> torch.Tensor:
+    """uint8 N x C x h x w patches -> float N x C x size x size in [0, 1] on ``device``."""
+    images = torch.as_tensor(np.asarray(stack), device=device).float() / 255.0
+    if images.shape[-2:] != (size, size):
+        images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
+    return images
+
+
+def _check_set(stack: np.ndarray, table: pd.DataFrame, where: str) -> None:
+    """A patch set must be N x C x h x w uint8 with a table that indexes it."""
+    if stack.ndim != 4 or stack.dtype != np.uint8:
+        raise InputError(
+            where, f"expected an N x C x h x w uint8 stack, got {stack.shape} {stack.dtype}"
+        )
+    missing = [c for c in ("index", "label") if c not in table.columns]
+    if missing:
+        raise InputError(where, f"table lacks column(s) {missing}")
+    if len(table) != len(stack) or not np.array_equal(table["index"], np.arange(len(stack))):
+        raise InputError(where, f"table rows do not index the {len(stack)} stack patches")
+
+
+def _select_clean(
+    stack: np.ndarray, table: pd.DataFrame, strategy: str
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """The clean patches a strategy trains on (negatives dropped unless it uses them)."""
+    keep = np.ones(len(table), dtype=bool)
+    if "role" in table.columns and "neg" not in strategy:
+        keep = (table["role"] != "negative").to_numpy()
+    return stack[keep], table[keep].reset_index(drop=True)
+
+
+def _stepped(optimizer: torch.optim.Optimizer, stage: dict[str, Any]):
+    return torch.optim.lr_scheduler.StepLR(optimizer, step_size=stage["step"], gamma=stage["gamma"])
+
+
+def _simclr(
+    model: SimSearchNet,
+    images: torch.Tensor,
+    labels: np.ndarray,
+    settings: dict[str, Any],
+    generator: torch.Generator,
+    sampler: torch.Generator,
+) -> list[dict[str, Any]]:
+    """Self-supervised stage: NT-Xent on two augmented views of the noisy patches."""
+    stage = settings["simclr"]
+    if stage["freeze_early"]:
+        model.freeze_early()
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(params, lr=stage["lr"])
+    scheduler = _stepped(optimizer, stage)
+    batch_size = min(stage["batch_size"], len(images))
+    steps = max(1, len(images) // batch_size)
+    history = []
+    model.train()
+    for epoch in tqdm(range(stage["epochs"]), desc="simclr", disable=None):
+        order = oversample(labels, steps * batch_size, sampler).to(images.device)
+        total = 0.0
+        for step in range(steps):
+            batch = images[order[step * batch_size : (step + 1) * batch_size]]
+            first = augment_batch(batch, settings["augment"], generator)
+            second = augment_batch(batch, settings["augment"], generator)
+            loss = nt_xent(
+                model.project(model.embed(first)),
+                model.project(model.embed(second)),
+                stage["temperature"],
+            )
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach())
+        scheduler.step()
+        history.append({"stage": "simclr", "epoch": epoch, "loss": total / steps})
+    return history
+
+
+def _supcon(
+    model: SimSearchNet,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    negatives: dict[int, torch.Tensor],
+    settings: dict[str, Any],
+    generator: torch.Generator,
+    sampler: torch.Generator,
+) -> list[dict[str, Any]]:
+    """Supervised contrastive stage on the clean patches, class negatives in the denominators."""
+    stage = settings["supcon"]
+    if stage["freeze_early"]:
+        model.freeze_early()
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(params, lr=stage["lr"])
+    scheduler = _stepped(optimizer, stage)
+    batch_size = min(stage["batch_size"], len(images))
+    steps = max(1, math.ceil(len(images) / batch_size))
+    per_class = stage["negatives_per_class"]
+    history = []
+    model.train()
+    for epoch in tqdm(range(stage["epochs"]), desc="supcon", disable=None):
+        order = oversample(labels.cpu().numpy(), steps * batch_size, sampler).to(images.device)
+        total = 0.0
+        for step in range(steps):
+            chosen = order[step * batch_size : (step + 1) * batch_size]
+            batch = augment_batch(images[chosen], settings["augment"], generator)
+            z = model.project(model.embed(batch))
+            drawn = {}
+            for label, pool in negatives.items():
+                pick = torch.randint(
+                    len(pool),
+                    (min(per_class, len(pool)),),
+                    generator=generator,
+                    device=pool.device,
+                )
+                drawn[label] = augment_batch(pool[pick], settings["augment"], generator)
+            class_negatives = {}
+            if drawn:
+                stacked = torch.cat(list(drawn.values()))
+                projected = model.project(model.embed(stacked)).split(
+                    [len(v) for v in drawn.values()]
+                )
+                class_negatives = dict(zip(drawn, projected, strict=True))
+            loss = supcon_loss(z, labels[chosen], stage["temperature"], class_negatives)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach())
+        scheduler.step()
+        history.append({"stage": "supcon", "epoch": epoch, "loss": total / steps})
+    return history
+
+
+def _linear(
+    model: SimSearchNet,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    settings: dict[str, Any],
+    generator: torch.Generator,
+    sampler: torch.Generator,
+) -> list[dict[str, Any]]:
+    """Linear stage: the trunk frozen, one fc layer with cross-entropy on the embeddings of
+    the clean patches and their flips/rotations (computed once: the trunk does not change)."""
+    stage = settings["linear"]
+    model.freeze_backbone()
+    model.eval()
+    views = [torch.rot90(images, k, dims=(2, 3)) for k in range(4)]
+    views += [view.flip(-1) for view in views]
+    with torch.no_grad():
+        embedded = torch.cat([model.embed(view) for view in views])
+    targets = labels.repeat(len(views))
+    model.classifier.reset_parameters()
+    optimizer = torch.optim.Adam(model.classifier.parameters(), lr=stage["lr"])
+    batch_size = min(stage["batch_size"], len(embedded))
+    steps = max(1, math.ceil(len(embedded) / batch_size))
+    history = []
+    for epoch in range(stage["epochs"]):
+        order = oversample(targets.cpu().numpy(), steps * batch_size, sampler).to(images.device)
+        total = 0.0
+        for step in range(steps):
+            chosen = order[step * batch_size : (step + 1) * batch_size]
+            loss = F.cross_entropy(model.classify(embedded[chosen]), targets[chosen])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach())
+        history.append({"stage": "linear", "epoch": epoch, "loss": total / steps})
+    return history
+
+
+def train_simsearch(
+    clean: tuple[np.ndarray, pd.DataFrame],
+    noisy: tuple[np.ndarray, pd.DataFrame] | None,
+    settings: dict[str, Any],
+    strategy: str,
+    seed: int,
+    device: str,
+    threads: int,
+    model_path: str,
+    history_path: str,
+) -> dict[str, Any]:
+    """Train a SimSearch detector with one ``strategy`` (module docstring) and save it.
+
+    ``clean`` / ``noisy`` are (uint8 N x C x h x w stack, table) patch sets; the table needs
+    ``index`` and ``label`` (class name or ``background``), and ``role`` / ``negative_of``
+    for the negatives (role ``negative``, label background, negative_of = the class).
+    ``settings`` as ``DEFAULT_TRAINING``. The classes are the target labels of the clean
+    set (sorted) + ``background``. Writes the model (models.save, kind ``simsearch``) and the
+    per-epoch history (stage, epoch, loss) as Parquet; returns the saved metadata with the
+    classes and the training seconds (kept out of the file: same seed, same bytes).
+    """
+    if strategy not in STRATEGIES:
+        raise InputError("strategy", f"unknown strategy '{strategy}'; known: {list(STRATEGIES)}")
+    selflearn = strategy.endswith("selflearn")
+    if selflearn and noisy is None:
+        raise InputError("strategy", f"'{strategy}' needs noisy patches, none given")
+    stack, table = clean
+    _check_set(stack, table, "clean patches")
+    if selflearn:
+        _check_set(*noisy, "noisy patches")
+    stack, table = _select_clean(stack, table, strategy)
+    targets = sorted(set(table["label"]) - {BACKGROUND})
+    if not targets:
+        raise InputError("clean patches", "no target-class patch to train on", item="label")
+    classes = [*targets, BACKGROUND]
+    started = time.perf_counter()
+    chosen = setup_device(device, threads, seed)
+    generator = torch.Generator(device=chosen).manual_seed(seed)  # augmentations
+    sampler = torch.Generator().manual_seed(seed + 1)  # oversampling (CPU weights)
+    size = settings["input_size"]
+    model = SimSearchNet(
+        classes, stack.shape[1], projection=settings["projection"], weights=settings["weights"]
+    ).to(chosen)
+    history: list[dict[str, Any]] = []
+    if selflearn:
+        noisy_images = prepare(noisy[0], size, chosen)
+        history += _simclr(
+            model, noisy_images, noisy[1]["label"].to_numpy(), settings, generator, sampler
+        )
+    images = prepare(stack, size, chosen)
+    index = {name: i for i, name in enumerate(classes)}
+    labels = torch.as_tensor(table["label"].map(index).to_numpy(), device=chosen)
+    negatives: dict[int, torch.Tensor] = {}
+    if "neg" in strategy and "negative_of" in table.columns:
+        for name in targets:
+            rows = (table["role"] == "negative") & (table["negative_of"] == name)
+            if rows.any():
+                negatives[index[name]] = images[torch.as_tensor(rows.to_numpy(), device=chosen)]
+    history += _supcon(model, images, labels, negatives, settings, generator, sampler)
+    history += _linear(model, images, labels, settings, generator, sampler)
+    model.cpu().eval()
+    metadata = {
+        "strategy": strategy,
+        "patch": [int(stack.shape[2]), int(stack.shape[3])],
+        "input_size": size,
+        "seed": seed,
+        "clean": len(table),
+        "noisy": len(noisy[1]) if selflearn else 0,
+        "negatives": int(sum(len(v) for v in negatives.values())),
+    }
+    spec = {
+        "classes": classes,
+        "in_channels": int(stack.shape[1]),
+        "backbone": "resnet18",
+        "projection": settings["projection"],
+    }
+    with atomic_outputs(history_path) as (temp,):
+        pd.DataFrame(history, columns=["stage", "epoch", "loss"]).to_parquet(temp, index=False)
+    models.save(model_path, model, "simsearch", spec, classes, metadata)
+    seconds = round(time.perf_counter() - started, 2)
+    log.info("trained %s (%s) in %.1f s", strategy, ", ".join(classes), seconds)
+    return {**metadata, "classes": classes, "seconds": seconds}
