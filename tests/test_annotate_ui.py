@@ -12,19 +12,29 @@ import http.client
 import io
 import json
 import os
+import re
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from PIL import Image
 
+from fishline import models
+from fishline.cli import main
 from fishline.io import write_image
-from fishline.simsearch.annotations import read_annotations
+from fishline.nets.simsearch import SimSearchNet
+from fishline.simsearch.annotations import read_annotations, write_annotations
 from fishline.simsearch.app.server import create_app, open_socket, server_for
+from fishline.simsearch.detect import detect_image
+from fishline.simsearch.images import channel_correlation, load_image_set
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -51,13 +61,14 @@ torch.set_num_threads(2)
 
 @pytest.fixture(scope="module")
 def sheet(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A SimSearch sheet of two images: dna and gfp bright in the discs, noise elsewhere."""
+    """A SimSearch sheet of two images: dna and gfp bright in the discs, on the same uneven
+    illumination (a left-to-right ramp) with independent noise."""
     folder = tmp_path_factory.mktemp("sheet")
     rng = np.random.default_rng(3)
     rows, cols = np.mgrid[:SIZE, :SIZE]
     lines = ["image\tpath\tchannels"]
     for name, centres in DISCS.items():
-        image = rng.normal(300.0, 30.0, (2, SIZE, SIZE))
+        image = rng.normal(300.0, 10.0, (2, SIZE, SIZE)) + 100.0 * cols / SIZE
         for x, y in centres:
             disc = (cols - x) ** 2 + (rows - y) ** 2 <= RADIUS**2
             image[0][disc] += 3000.0
@@ -70,9 +81,9 @@ def sheet(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @contextlib.contextmanager
-def running(sheet: Path, out: Path) -> Iterator[int]:
+def running(sheet: Path, out: Path, **options: object) -> Iterator[int]:
     """Serve a fresh annotation app for ``sheet`` in a thread; yields its port."""
-    app = create_app(sheet, out, displayed=2, backbone="efficientnet_lite0")
+    app = create_app(sheet, out, displayed=2, backbone="efficientnet_lite0", **options)
     sock = open_socket(0)
     server, _ = server_for(app, sock)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -115,7 +126,7 @@ def box(image: str, x: int, y: int, size: int = 32) -> dict:
     return {"image": image, "x": x - size // 2, "y": y - size // 2, "width": size, "height": size}
 
 
-def test_info_and_image(api: tuple[int, Path]) -> None:
+def test_info_and_image(api: tuple[int, Path], sheet: Path) -> None:
     port, _ = api
     status, body = request(port, "GET", "/api/info")
     info = json.loads(body)
@@ -128,7 +139,9 @@ def test_info_and_image(api: tuple[int, Path]) -> None:
     correlation = np.array(info["correlation"])
     assert correlation.shape == (2, 2)
     assert np.allclose(np.diag(correlation), 1.0)
-    assert correlation[0, 1] > 0.9  # both channels are bright in the same discs
+    assert correlation[0, 1] > 0.8  # the same ramp and discs in both channels
+    expected = channel_correlation(load_image_set(sheet)).to_numpy()
+    assert np.allclose(correlation, expected, atol=1e-4)
     status, body = request(port, "GET", "/api/image/a?channels=gfp")
     rgb = np.asarray(Image.open(io.BytesIO(body)))
     assert status == 200 and rgb.shape == (SIZE, SIZE, 3) and rgb.dtype == np.uint8
@@ -173,10 +186,11 @@ def test_search_and_background(api: tuple[int, Path]) -> None:
     proposals = found["proposals"]
     best = max(proposals, key=lambda point: point["score"])
     assert best["image"] == "a"
-    assert np.hypot(best["x"] - 40, best["y"] - 40) <= 4  # the prototype's own disc
+    # the prototype's own disc (peaks interpolated from the stride-16 map sit a few px off)
+    assert np.hypot(best["x"] - 40, best["y"] - 40) <= 8
     centres = [(name, x, y) for name, points in DISCS.items() for x, y in points]
     near = [
-        any(name == p["image"] and np.hypot(p["x"] - x, p["y"] - y) <= 6 for p in proposals)
+        any(name == p["image"] and np.hypot(p["x"] - x, p["y"] - y) <= 8 for p in proposals)
         for name, x, y in centres
     ]
     assert sum(near) >= 7  # most discs of both images are proposed at 0.5
@@ -274,6 +288,112 @@ def test_save_checks_the_payload(api: tuple[int, Path]) -> None:
     assert status == 200, body
     assert json.loads(body) == {"saved": str(out), "classes": 1, "negatives": 1}
     assert read_annotations(out, SHAPES) == annotations()
+
+
+def test_resume_with_model_detections(sheet: Path, tmp_path: Path) -> None:
+    """An existing annotations file is resumed; a model adds detections that the page
+    filters by confidence exactly as detect_image would, and Save keeps the confidence."""
+    torch.manual_seed(0)
+    classes = ["disc", "background"]
+    spec = {"classes": classes, "in_channels": 2, "backbone": "resnet18", "projection": 128}
+    model_path = tmp_path / "model.pt"
+    models.save(
+        model_path,
+        SimSearchNet(classes, 2),
+        "simsearch",
+        spec,
+        classes,
+        {"patch": [32, 32], "input_size": 32},
+    )
+    out = tmp_path / "annotations.json"
+    write_annotations(out, annotations())
+    with running(sheet, out, model=str(model_path)) as port:
+        info = json.loads(request(port, "GET", "/api/info")[1])
+        assert info["annotations"] == annotations()
+        assert info["patch"] == {"height": 32, "width": 32}  # features computed at start-up
+        assert info["model"] == {"classes": ["disc"]}
+        found = json.loads(request(port, "GET", "/api/detections")[1])
+        assert found["classes"] == ["disc"] and found["stride"] == 8
+        confidences = sorted(d["confidence"] for d in found["detections"])
+        assert len(confidences) > 3 and all(d["class"] == "disc" for d in found["detections"])
+        net, _ = models.load(model_path)
+        image_set = load_image_set(sheet)
+        for confidence in (confidences[0], confidences[len(confidences) // 2], confidences[-1]):
+            expected = pd.concat(
+                detect_image(
+                    net,
+                    image_set.images[name],
+                    name,
+                    classes,
+                    (32, 32),
+                    8,
+                    {"disc": confidence},
+                    input_size=32,
+                )
+                for name in DISCS
+            )
+            shown = [d for d in found["detections"] if d["confidence"] >= confidence]
+            assert sorted((d["image"], d["x"], d["y"]) for d in shown) == sorted(
+                zip(expected["image"], expected["x"], expected["y"], strict=True)
+            )
+        chosen = annotations()
+        chosen["classes"][0]["confidence"] = 0.65
+        status, body = request(port, "POST", "/api/save", chosen)
+        assert status == 200, body
+    assert read_annotations(out, SHAPES)["classes"][0]["confidence"] == 0.65
+
+
+def test_annotate_command(sheet: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = str(tmp_path / "annotations.json")
+    assert main(["annotate", str(sheet), "--out", out, "--displayed", "3"]) == 1
+    assert "asks for 3 image(s); the sheet has 2" in capsys.readouterr().err
+    assert main(["annotate", str(sheet), "--out", out, "--displayed", "a,c"]) == 1
+    assert "unknown image(s) ['c']" in capsys.readouterr().err
+    assert main(["annotate", str(sheet), "--out", out, "--channels", "dapi"]) == 1
+    assert "unknown channel(s) ['dapi']" in capsys.readouterr().err
+    missing = str(tmp_path / "nowhere" / "annotations.json")
+    assert main(["annotate", str(sheet), "--out", missing]) == 1
+    assert "does not exist" in capsys.readouterr().err
+    model = str(tmp_path / "model.pt")
+    assert main(["annotate", str(sheet), "--out", out, "--model", model]) == 1
+    assert "model file not found" in capsys.readouterr().err
+
+
+def test_annotate_command_serves_until_ctrl_c(sheet: Path, tmp_path: Path) -> None:
+    """The command prints a 127.0.0.1 URL, answers there, and stops cleanly on SIGINT."""
+    environment = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "fishline.cli",
+            "annotate",
+            str(sheet),
+            "--out",
+            str(tmp_path / "a.json"),
+            "--displayed",
+            "a",
+            "--no-browser",
+            "--threads",
+            "1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environment,
+    )
+    try:
+        line = process.stdout.readline()  # type: ignore[union-attr]
+        match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+        assert match, line
+        status, body = request(int(match.group(1)), "GET", "/api/info")
+        assert status == 200 and [d["name"] for d in json.loads(body)["displayed"]] == ["a"]
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=20) == 0, process.stderr.read()  # type: ignore[union-attr]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 def browser_or_skip() -> object:

@@ -48,8 +48,10 @@ def _annotate(args: argparse.Namespace) -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     torch.set_num_threads(args.threads)
-    names = args.displayed.split(",")
-    displayed: int | list[str] = int(names[0]) if names[0].isdigit() and len(names) == 1 else names
+    displayed: int | list[str] | None = None
+    if args.displayed:
+        names = args.displayed.split(",")
+        displayed = int(names[0]) if names[0].isdigit() and len(names) == 1 else names
     app = create_app(
         args.sheet,
         args.out,
@@ -57,6 +59,8 @@ def _annotate(args: argparse.Namespace) -> None:
         channels=args.channels.split(",") if args.channels else None,
         backbone=args.backbone,
         weights=args.weights,
+        model=args.model,
+        detect_stride=args.detect_stride,
     )
     serve(app, port=args.port, browser=not args.no_browser)
 
@@ -85,13 +89,21 @@ def main(argv: list[str] | None = None) -> int:
         "annotate", help="mark SimSearch prototypes, negatives and background in the browser"
     )
     annotate.add_argument("sheet", help="SimSearch image sheet (TSV)")
-    annotate.add_argument("--out", required=True, help="annotations JSON file that Save writes")
     annotate.add_argument(
-        "--displayed", default="3", help="how many images to show (the first N), or their names"
+        "--out", required=True, help="annotations JSON file that Save writes (resumed if present)"
+    )
+    annotate.add_argument(
+        "--displayed", help="how many images to show (the first N; default 3), or their names"
     )
     annotate.add_argument("--channels", help="comma-separated channels to use (default: all)")
     annotate.add_argument("--backbone", default="efficientnet_lite0", help="feature backbone")
     annotate.add_argument("--weights", help="local state-dict file for the backbone")
+    annotate.add_argument(
+        "--model", help="trained SimSearch model: show its detections, set class confidences"
+    )
+    annotate.add_argument(
+        "--detect-stride", type=int, help="detection window stride in px (default: patch/4)"
+    )
     annotate.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: a free one)")
     annotate.add_argument("--no-browser", action="store_true", help="only print the URL")
     annotate.add_argument("--threads", type=int, default=2, help="torch CPU threads")

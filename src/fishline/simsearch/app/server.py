@@ -39,12 +39,15 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from tqdm import tqdm
 
+from fishline import models
 from fishline.errors import InputError
 from fishline.logging import get_logger
-from fishline.simsearch.annotations import check_annotations, write_annotations
-from fishline.simsearch.features import FeatureExtractor, FeatureGrid
+from fishline.simsearch.annotations import check_annotations, read_annotations, write_annotations
+from fishline.simsearch.detect import DETECTION_COLUMNS, detect_image
+from fishline.simsearch.features import BACKBONES, FeatureExtractor, FeatureGrid
 from fishline.simsearch.images import ImageSet, channel_correlation, load_image_set
 from fishline.simsearch.search import Searcher, background_candidates
+from fishline.simsearch.train import BACKGROUND
 
 STATIC = Path(__file__).with_name("static")
 HOSTS = ["127.0.0.1", "localhost"]
@@ -58,6 +61,10 @@ PALETTE = [
     (0.0, 1.0, 1.0),
 ]
 MAX_CANDIDATES = 500
+DISPLAYED = 3
+# Detections are computed once at this confidence floor and filtered in the page: maxima
+# closer than detect_image's radius are equal, so filtering at c gives detect_image at c.
+CONFIDENCE_FLOOR = 1e-6
 
 log = get_logger("simsearch.app")
 
@@ -71,11 +78,14 @@ class RequestError(Exception):
         super().__init__(f"[{item}] {problem}" if item else problem)
 
 
-def choose_displayed(names: Sequence[str], displayed: int | Sequence[str]) -> list[str]:
-    """The images shown to the user: the first ``displayed`` of the sheet, or those named.
+def choose_displayed(names: Sequence[str], displayed: int | Sequence[str] | None) -> list[str]:
+    """The images shown to the user: the first ``displayed`` of the sheet, or those named
+    (None: the first :data:`DISPLAYED`, or all when the sheet has fewer).
 
     Errors name the unknown image or the impossible count.
     """
+    if displayed is None:
+        return list(names[:DISPLAYED])
     if isinstance(displayed, int):
         if not 1 <= displayed <= len(names):
             raise InputError(
@@ -131,6 +141,82 @@ class Session:
         self.searcher: Searcher | None = None
         self.vectors: dict[tuple, np.ndarray] = {}
         self.lock = threading.Lock()
+        self.resumed: dict[str, Any] | None = None
+        self.model_classes: list[str] = []
+        self.detect_stride: int | None = None
+        self.detections = pd.DataFrame(columns=DETECTION_COLUMNS)
+
+    def resume(self, data: dict[str, Any]) -> None:
+        """Continue from saved annotations: their images, patch size (features now) and marks."""
+        if data["channels"] != self.image_set.channels:
+            raise InputError(
+                str(self.out),
+                f"annotated with channels {data['channels']}, not {self.image_set.channels}: "
+                "pass --channels " + ",".join(data["channels"]),
+            )
+        if data.get("backbone", self.backbone) != self.backbone:
+            log.warning(
+                "%s: thresholds were chosen with backbone %s, now %s",
+                self.out,
+                data["backbone"],
+                self.backbone,
+            )
+        self.displayed = list(data["displayed"])
+        self.fix_patch((data["patch"]["height"], data["patch"]["width"]))
+        self.resumed = data
+        log.info("resuming %s: %d class(es)", self.out, len(data["classes"]))
+
+    def find_detections(self, path: str, stride: int | None) -> None:
+        """Detections of a trained SimSearch model on the displayed images, every local
+        maximum down to :data:`CONFIDENCE_FLOOR` (the page applies each class's confidence)."""
+        net, info = models.load(path)
+        if info["kind"] != "simsearch":
+            raise InputError(path, f"not a SimSearch model (kind {info['kind']})")
+        if info["spec"]["in_channels"] != len(self.image_set.channels):
+            raise InputError(
+                path,
+                f"the model takes {info['spec']['in_channels']} channel(s); "
+                f"{len(self.image_set.channels)} are loaded ({self.image_set.channels})",
+            )
+        patch = (int(info["metadata"]["patch"][0]), int(info["metadata"]["patch"][1]))
+        self.detect_stride = int(stride) if stride else max(1, patch[1] // 4)
+        classes = list(info["class_names"])
+        self.model_classes = [name for name in classes if name != BACKGROUND]
+        frames = []
+        for name in tqdm(self.displayed, desc="detections", unit="image", disable=None):
+            frames.append(
+                detect_image(
+                    net,
+                    self.image_set.images[name],
+                    name,
+                    classes,
+                    patch,
+                    self.detect_stride,
+                    dict.fromkeys(self.model_classes, CONFIDENCE_FLOOR),
+                    input_size=info["metadata"].get("input_size"),
+                )
+            )
+        self.detections = pd.concat(frames, ignore_index=True)
+        log.info("%d candidate detections on %d image(s)", len(self.detections), len(frames))
+
+    def detections_json(self) -> dict[str, Any]:
+        """The model's target classes, its stride and every candidate detection."""
+        return {
+            "classes": self.model_classes,
+            "stride": self.detect_stride,
+            "detections": [
+                {
+                    "image": str(image),
+                    "x": float(x),
+                    "y": float(y),
+                    "class": str(label),
+                    "confidence": float(confidence),
+                }
+                for image, x, y, label, confidence in self.detections[DETECTION_COLUMNS].itertuples(
+                    index=False
+                )
+            ],
+        }
 
     def info(self) -> dict[str, Any]:
         """What the page needs at start: images, channels, correlation, the fixed patch."""
@@ -146,6 +232,8 @@ class Session:
             "patch": self._patch_json(),
             "stride": self._stride(),
             "out": str(self.out),
+            "annotations": self.resumed,
+            "model": {"classes": self.model_classes} if self.model_classes else None,
         }
 
     def _patch_json(self) -> dict[str, int] | None:
@@ -320,28 +408,43 @@ def _points(frame: pd.DataFrame) -> list[dict[str, Any]]:
 def create_app(
     sheet: str | Path,
     out: str | Path,
-    displayed: int | Sequence[str] = 3,
+    displayed: int | Sequence[str] | None = None,
     channels: Sequence[str] | None = None,
     backbone: str = "efficientnet_lite0",
     weights: str | None = None,
+    model: str | None = None,
+    detect_stride: int | None = None,
     seed: int = 0,
 ) -> Starlette:
     """The annotation app for ``sheet``; Save writes ``out``, the only file the app writes.
 
-    ``displayed`` is a count (the sheet's first images) or image names; ``channels`` picks
+    ``displayed`` is a count (the sheet's first images), image names or None (the first
+    three); ``channels`` picks
     the channels searched and shown (all when None); ``backbone``/``weights`` go to
     :class:`~fishline.simsearch.features.FeatureExtractor`; ``seed`` draws the easy
-    background candidates. No detection step yet (no model option).
+    background candidates. When ``out`` exists it is resumed (its displayed images, patch
+    and marks; features are computed at start-up). ``model`` (a trained SimSearch model
+    file) adds the detection step: its detections on the displayed images (sliding-window
+    stride ``detect_stride``, default a quarter of the patch width) under per-class
+    confidence sliders, saved as each class's ``confidence``.
     """
     out = Path(out)
     if not out.parent.is_dir():
         raise InputError(str(out), "the folder to save the annotations in does not exist")
+    if backbone not in BACKBONES:
+        raise InputError("--backbone", f"unknown backbone '{backbone}' (known: {BACKBONES})")
     if weights is not None and not Path(weights).is_file():
         raise InputError(str(weights), "weights file not found")
     image_set = load_image_set(sheet, list(channels) if channels else None)
     session = Session(
         image_set, out, choose_displayed(image_set.names, displayed), backbone, weights, seed
     )
+    if out.exists():
+        session.resume(read_annotations(out, session.shapes))
+    if model is not None:
+        if not Path(model).is_file():
+            raise InputError(str(model), "model file not found")
+        session.find_detections(str(model), detect_stride)
     log.info("%d image(s) loaded, %d displayed", len(image_set.names), len(session.displayed))
 
     async def index(request: Request) -> Response:
@@ -349,6 +452,9 @@ def create_app(
 
     async def info(request: Request) -> Response:
         return JSONResponse(session.info())
+
+    async def detections(request: Request) -> Response:
+        return JSONResponse(session.detections_json())
 
     async def image(request: Request) -> Response:
         name = request.path_params["name"]
@@ -380,6 +486,7 @@ def create_app(
         Route("/", index),
         Route("/api/info", info),
         Route("/api/image/{name}", image),
+        Route("/api/detections", detections),
         Route("/api/search", action(session.search), methods=["POST"]),
         Route("/api/background", action(session.background), methods=["POST"]),
         Route("/api/save", action(session.save), methods=["POST"]),
@@ -421,4 +528,9 @@ def serve(app: Starlette, port: int = 0, browser: bool = True) -> None:
     print(f"fishline annotate: open {url} (Ctrl-C stops)", flush=True)
     if browser:
         threading.Timer(0.5, webbrowser.open, [url]).start()
-    server.run(sockets=[sock])
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after its clean shutdown
+        print("fishline annotate: stopped", flush=True)
+    finally:
+        sock.close()

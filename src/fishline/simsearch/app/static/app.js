@@ -11,9 +11,11 @@ const state = {
   classes: [],  // {name, colour, prototypes, threshold, proposals, negatives: Map, seq}
   active: -1,
   shown: new Set(),
-  background: { hard: [], easy: [] },
+  background: [],  // shown candidates, each {image, x, y, score, kind: hard | easy | saved}
   notBackground: new Map(),
   views: new Map(),  // image name -> {img, svg, layer, width, height}
+  model: null,  // {classes, stride, detections} when the app has a trained model
+  confidence: new Map(),  // model class -> confidence threshold
 };
 
 const $ = (id) => document.getElementById(id);
@@ -168,16 +170,39 @@ async function search(cls) {
 function addClass(name) {
   if (!NAME.test(name) || name === "background") {
     setStatus("Class names use letters, digits, _ and - (not 'background').", true);
-    return;
+    return null;
   }
-  if (state.classes.some((c) => c.name === name)) { setStatus(`Class ${name} exists.`, true); return; }
-  state.classes.push({
-    name, colour: COLOURS[state.classes.length % COLOURS.length], prototypes: [],
+  if (state.classes.some((c) => c.name === name)) { setStatus(`Class ${name} exists.`, true); return null; }
+  const cls = {
+    name, colour: colourOf(name), prototypes: [],
     threshold: 0.8, proposals: [], negatives: new Map(), seq: 0, shown: null,
-  });
+  };
+  state.classes.push(cls);
   state.active = state.classes.length - 1;
   setStatus(`Class ${name} added: draw a prototype.`);
   render();
+  return cls;
+}
+
+function colourOf(name) {
+  const known = state.classes.findIndex((c) => c.name === name);
+  if (known >= 0) return state.classes[known].colour;
+  const modelIndex = state.model ? state.model.classes.indexOf(name) : -1;
+  return COLOURS[(modelIndex >= 0 ? modelIndex : state.classes.length) % COLOURS.length];
+}
+
+async function restore(data) {
+  for (const entry of data.classes) {
+    const cls = addClass(entry.name);
+    cls.prototypes = entry.prototypes;
+    cls.threshold = entry.threshold;
+    entry.negatives.forEach((point) => cls.negatives.set(key(point), point));
+    if (entry.confidence !== undefined) state.confidence.set(entry.name, entry.confidence);
+  }
+  state.background = data.background.proposed.map((point) => ({ ...point, kind: "saved" }));
+  data.background.not_background.forEach((point) => state.notBackground.set(key(point), point));
+  for (const cls of state.classes) await search(cls);
+  setStatus(`Resumed ${state.info.out}.`);
 }
 
 function toggle(map, point) {
@@ -211,18 +236,58 @@ function render() {
       }
     }
     const size = state.patch ? state.patch.width / 2 : 8;
-    for (const kind of ["hard", "easy"]) {
-      for (const point of state.background[kind].filter((p) => p.image === name)) {
-        const flagged = state.notBackground.has(key(point));
-        const square = element("rect", {
-          class: `bg ${kind}${flagged ? " not-background" : ""}`, x: point.x - size / 2, y: point.y - size / 2,
-          width: size, height: size, "data-x": point.x, "data-y": point.y,
-        }, view.layer);
-        square.addEventListener("click", () => { toggle(state.notBackground, point); render(); });
-      }
+    for (const point of state.background.filter((p) => p.image === name)) {
+      const flagged = state.notBackground.has(key(point));
+      const square = element("rect", {
+        class: `bg ${point.kind}${flagged ? " not-background" : ""}`, x: point.x - size / 2, y: point.y - size / 2,
+        width: size, height: size, "data-x": point.x, "data-y": point.y,
+      }, view.layer);
+      square.addEventListener("click", () => { toggle(state.notBackground, point); render(); });
+    }
+    for (const found of visibleDetections().filter((d) => d.image === name)) {
+      const half = state.model.stride;
+      element("rect", {
+        class: "detection", x: found.x - half, y: found.y - half, width: 2 * half, height: 2 * half,
+        transform: `rotate(45 ${found.x} ${found.y})`, stroke: colourOf(found.class),
+        "data-class": found.class, "data-x": found.x, "data-y": found.y, "data-confidence": found.confidence,
+      }, view.layer);
     }
   }
   renderClasses();
+  renderConfidence();
+}
+
+function visibleDetections() {
+  if (!state.model) return [];
+  return state.model.detections.filter((d) => d.confidence >= state.confidence.get(d.class));
+}
+
+function buildConfidence() {
+  $("detection").hidden = false;
+  const box = $("confidences");
+  for (const name of state.model.classes) {
+    if (!state.confidence.has(name)) state.confidence.set(name, 0.6);
+    const label = element("label", { for: `confidence-${name}` }, box);
+    label.append(`${name} `);
+    element("output", { id: `confidence-value-${name}` }, label);
+    const slider = element("input", {
+      type: "range", id: `confidence-${name}`, min: "0", max: "1", step: "0.01", "data-class": name,
+    }, box);
+    slider.value = state.confidence.get(name);
+    slider.addEventListener("input", () => { state.confidence.set(name, Number(slider.value)); render(); });
+  }
+}
+
+function renderConfidence() {
+  if (!state.model) return;
+  const shown = visibleDetections();
+  for (const name of state.model.classes) {
+    const count = shown.filter((d) => d.class === name).length;
+    $(`confidence-value-${name}`).textContent = `${state.confidence.get(name).toFixed(2)}: ${count} detection(s)`;
+  }
+  const missing = state.model.classes.filter((name) => !state.classes.some((c) => c.name === name));
+  $("detection-info").textContent = missing.length
+    ? `No annotated class for ${missing.join(", ")}: its confidence is not saved.` : "";
 }
 
 function renderClasses() {
@@ -244,9 +309,8 @@ function renderClasses() {
   if (state.patch) {
     $("patch-info").textContent = `Patch ${state.patch.width} x ${state.patch.height} px, stride ${state.stride.toFixed(1)} px.`;
   }
-  const counts = `${state.background.hard.length} hard, ${state.background.easy.length} easy`;
-  $("bg-info").textContent = state.background.hard.length || state.background.easy.length
-    ? `${counts}; ${state.notBackground.size} flagged not background.` : "";
+  $("bg-info").textContent = state.background.length
+    ? `${state.background.length} candidate(s), ${state.notBackground.size} flagged not background.` : "";
 }
 
 async function showBackground() {
@@ -255,7 +319,11 @@ async function showBackground() {
   const exclude = state.classes.flatMap((c) => [...c.proposals, ...c.negatives.values()])
     .map(({ image, x, y }) => ({ image, x, y }));
   try {
-    state.background = await api("/api/background", { boxes, exclude, count: Number($("bg-count").value) });
+    const found = await api("/api/background", { boxes, exclude, count: Number($("bg-count").value) });
+    state.background = [
+      ...found.hard.map((point) => ({ ...point, kind: "hard" })),
+      ...found.easy.map((point) => ({ ...point, kind: "easy" })),
+    ];
     state.notBackground = new Map();
     setStatus("Flag the candidates that are not background.");
   } catch (error) {
@@ -279,9 +347,10 @@ function annotations() {
       threshold: cls.threshold,
       positives: cls.proposals.filter((p) => !cls.negatives.has(key(p))),
       negatives: [...cls.negatives.values()],
+      ...(state.confidence.has(cls.name) ? { confidence: state.confidence.get(cls.name) } : {}),
     })),
     background: {
-      proposed: [...state.background.hard, ...state.background.easy],
+      proposed: state.background.map(({ image, x, y, score }) => ({ image, x, y, score })),
       not_background: [...state.notBackground.values()],
     },
   };
@@ -303,6 +372,15 @@ async function start() {
   state.info.channels.forEach((c) => state.shown.add(c));
   buildChannels();
   buildImages();
+  if (state.info.model) {
+    state.model = await api("/api/detections");
+    if (state.info.annotations) {
+      state.info.annotations.classes.forEach((entry) => {
+        if (entry.confidence !== undefined) state.confidence.set(entry.name, entry.confidence);
+      });
+    }
+    buildConfidence();
+  }
   $("new-class").addEventListener("submit", (event) => {
     event.preventDefault();
     addClass($("class-name").value.trim());
@@ -316,6 +394,8 @@ async function start() {
   });
   $("background").addEventListener("click", showBackground);
   $("save").addEventListener("click", save);
+  if (state.info.annotations) await restore(state.info.annotations);
+  render();
   document.body.dataset.ready = "1";
 }
 
