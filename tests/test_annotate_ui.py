@@ -290,21 +290,20 @@ def test_save_checks_the_payload(api: tuple[int, Path]) -> None:
     assert read_annotations(out, SHAPES) == annotations()
 
 
+def random_model(path: Path, classes: list[str]) -> Path:
+    """A seeded, untrained SimSearch model file for 32 px patches of the two channels."""
+    torch.manual_seed(0)
+    spec = {"classes": classes, "in_channels": 2, "backbone": "resnet18", "projection": 128}
+    net = SimSearchNet(classes, 2)
+    models.save(path, net, "simsearch", spec, classes, {"patch": [32, 32], "input_size": 32})
+    return path
+
+
 def test_resume_with_model_detections(sheet: Path, tmp_path: Path) -> None:
     """An existing annotations file is resumed; a model adds detections that the page
     filters by confidence exactly as detect_image would, and Save keeps the confidence."""
-    torch.manual_seed(0)
     classes = ["disc", "background"]
-    spec = {"classes": classes, "in_channels": 2, "backbone": "resnet18", "projection": 128}
-    model_path = tmp_path / "model.pt"
-    models.save(
-        model_path,
-        SimSearchNet(classes, 2),
-        "simsearch",
-        spec,
-        classes,
-        {"patch": [32, 32], "input_size": 32},
-    )
+    model_path = random_model(tmp_path / "model.pt", classes)
     out = tmp_path / "annotations.json"
     write_annotations(out, annotations())
     with running(sheet, out, model=str(model_path)) as port:
@@ -507,3 +506,47 @@ def test_annotation_in_the_browser(sheet: Path, tmp_path: Path) -> None:
     assert [(p["image"], p["x"], p["y"]) for p in background["not_background"]] == [
         (not_background["image"], not_background["x"], not_background["y"])
     ]
+
+
+def test_resume_and_confidence_in_the_browser(sheet: Path, tmp_path: Path) -> None:
+    """A resumed file shows its marks; the confidence slider filters the model's detections
+    and its value is saved as the class's confidence, the marks unchanged."""
+    sync_playwright = browser_or_skip()
+    model = random_model(tmp_path / "model.pt", ["disc", "background"])
+    out = tmp_path / "annotations.json"
+    write_annotations(out, annotations())
+    with running(sheet, out, model=str(model)) as port, sync_playwright() as playwright:  # type: ignore[operator]
+        found = json.loads(request(port, "GET", "/api/detections")[1])["detections"]
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        page = browser.new_page(viewport={"width": 1200, "height": 1400})
+        page.set_default_timeout(60_000)
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.wait_for_selector("body[data-ready='1']")
+        assert page.locator("rect.prototype[data-class='disc']").count() == 1
+        assert page.locator("circle.proposal.negative").count() == 1
+        assert page.locator("rect.bg.saved").count() == 1
+        slider = page.locator("#confidence-disc")
+        slider.focus()
+        page.keyboard.press("Home")
+        steps = int(100 * float(np.median([d["confidence"] for d in found])))
+        for _ in range(steps):
+            page.keyboard.press("ArrowRight")
+        value = float(slider.input_value())
+        assert value == pytest.approx(steps / 100)
+        expected = sum(d["confidence"] >= value for d in found)
+        assert 0 < expected < len(found)
+        assert page.locator("rect.detection").count() == expected
+        page.click("#save")
+        page.wait_for_selector("#status:has-text('Saved')")
+        browser.close()
+    saved = read_annotations(out, SHAPES)
+    before = annotations()
+    (entry,) = saved["classes"]
+    assert entry.pop("confidence") == value
+    # positives are the proposals searched again at the saved threshold
+    assert entry.pop("positives") and before["classes"][0].pop("positives")
+    assert entry == before["classes"][0]
+    for name in ("displayed", "patch", "stride", "background", "channels"):
+        assert saved[name] == before[name]

@@ -39,15 +39,12 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from tqdm import tqdm
 
-from fishline import models
 from fishline.errors import InputError
 from fishline.logging import get_logger
 from fishline.simsearch.annotations import check_annotations, read_annotations, write_annotations
-from fishline.simsearch.detect import DETECTION_COLUMNS, detect_image
 from fishline.simsearch.features import BACKBONES, FeatureExtractor, FeatureGrid
 from fishline.simsearch.images import ImageSet, channel_correlation, load_image_set
 from fishline.simsearch.search import Searcher, background_candidates
-from fishline.simsearch.train import BACKGROUND
 
 STATIC = Path(__file__).with_name("static")
 HOSTS = ["127.0.0.1", "localhost"]
@@ -144,7 +141,7 @@ class Session:
         self.resumed: dict[str, Any] | None = None
         self.model_classes: list[str] = []
         self.detect_stride: int | None = None
-        self.detections = pd.DataFrame(columns=DETECTION_COLUMNS)
+        self.detections: list[dict[str, Any]] = []
 
     def resume(self, data: dict[str, Any]) -> None:
         """Continue from saved annotations: their images, patch size (features now) and marks."""
@@ -168,7 +165,14 @@ class Session:
 
     def find_detections(self, path: str, stride: int | None) -> None:
         """Detections of a trained SimSearch model on the displayed images, every local
-        maximum down to :data:`CONFIDENCE_FLOOR` (the page applies each class's confidence)."""
+        maximum down to :data:`CONFIDENCE_FLOOR` (the page applies each class's confidence).
+
+        Detection and model code (torchvision) load only here: the app starts faster without.
+        """
+        from fishline import models
+        from fishline.simsearch.detect import DETECTION_COLUMNS, detect_image
+        from fishline.simsearch.train import BACKGROUND
+
         net, info = models.load(path)
         if info["kind"] != "simsearch":
             raise InputError(path, f"not a SimSearch model (kind {info['kind']})")
@@ -196,26 +200,25 @@ class Session:
                     input_size=info["metadata"].get("input_size"),
                 )
             )
-        self.detections = pd.concat(frames, ignore_index=True)
-        log.info("%d candidate detections on %d image(s)", len(self.detections), len(frames))
+        table = pd.concat(frames, ignore_index=True)[DETECTION_COLUMNS]
+        self.detections = [
+            {
+                "image": str(image),
+                "x": float(x),
+                "y": float(y),
+                "class": str(label),
+                "confidence": float(confidence),
+            }
+            for image, x, y, label, confidence in table.itertuples(index=False)
+        ]
+        log.info("%d candidate detections on %d image(s)", len(table), len(frames))
 
     def detections_json(self) -> dict[str, Any]:
         """The model's target classes, its stride and every candidate detection."""
         return {
             "classes": self.model_classes,
             "stride": self.detect_stride,
-            "detections": [
-                {
-                    "image": str(image),
-                    "x": float(x),
-                    "y": float(y),
-                    "class": str(label),
-                    "confidence": float(confidence),
-                }
-                for image, x, y, label, confidence in self.detections[DETECTION_COLUMNS].itertuples(
-                    index=False
-                )
-            ],
+            "detections": self.detections,
         }
 
     def info(self) -> dict[str, Any]:
