@@ -426,6 +426,9 @@ def test_annotation_in_the_browser(sheet: Path, tmp_path: Path) -> None:
         page.goto(f"http://127.0.0.1:{port}/")
         page.wait_for_selector("body[data-ready='1']")
         assert page.locator("#correlation td").count() == 4
+        page.uncheck("input[data-channel='gfp']")  # channel toggle: the view shows dna only
+        assert page.locator("img[alt='a']").get_attribute("src") == "/api/image/a?channels=dna"
+        page.wait_for_function("document.querySelector(\"img[alt='a']\").complete")
 
         page.fill("#class-name", "disc")
         page.click("#add-class")
