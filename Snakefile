@@ -14,6 +14,7 @@ include: "workflow/rules/fish.smk"
 include: "workflow/rules/chromosomes.smk"
 include: "workflow/rules/slides.smk"
 include: "workflow/rules/chromosomes2.smk"
+include: "workflow/rules/simsearch.smk"
 
 
 wildcard_constraints:
@@ -22,6 +23,8 @@ wildcard_constraints:
     model="|".join(ALL_FISH_MODELS),
     chrom_split="|".join(CHROM_SPLITS),
     chrom_set="|".join(CHROM_SETS),
+    strategy="|".join(SS_STRATEGIES + ["supervised"]),
+    cell="P[0-9]+_N[0-9]+_r[0-9]+",
 
 
 rule all:

@@ -94,7 +94,7 @@ def tiny_settings() -> dict:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Models of two strategies on the discs-vs-rings set (one self-learning)."""
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)
     folder = tmp_path_factory.mktemp("simsearch_train")
     clean, noisy = patch_set(0), patch_set(1, per_class=12)
     noisy[1]["label"] = noisy[1]["label"].where(noisy[1]["role"] != "negative", "background")
@@ -102,7 +102,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     for strategy in ("pos_neg", "pos_selflearn"):
         paths[strategy] = folder / f"{strategy}.pt"
         info = train_simsearch(
-            clean, noisy, tiny_settings(), strategy, 3, "cpu", 2,
+            clean, noisy, tiny_settings(), strategy, 3, "cpu", 1,
             str(paths[strategy]), str(folder / f"{strategy}.parquet"),
         )
         paths[f"{strategy}_info"] = info
@@ -198,7 +198,7 @@ def test_trained_models_load_and_separate(trained: dict, tmp_path: Path) -> None
 
 def test_training_is_seeded(tmp_path: Path, trained: dict) -> None:
     clean = patch_set(0)
-    train_simsearch(clean, None, tiny_settings(), "pos_neg", 3, "cpu", 2,
+    train_simsearch(clean, None, tiny_settings(), "pos_neg", 3, "cpu", 1,
                     str(tmp_path / "again.pt"), str(tmp_path / "again.parquet"))
     first = torch.load(trained["pos_neg"], weights_only=False)["state_dict"]
     again = torch.load(tmp_path / "again.pt", weights_only=False)["state_dict"]
@@ -260,7 +260,7 @@ def test_detection_finds_planted_objects(trained: dict, tmp_path: Path) -> None:
     image_set = ImageSet("sheet.tsv", ["a", "b"], {"planted": image}, np.zeros((2, 2)),
                          {"planted": truth})
     again = detect(trained["pos_neg"], image_set, None, 3, {"disc": 0.5, "ring": 0.5},
-                   threads=2)
+                   threads=1)
     assert list(again.columns) == ["image", "x", "y", "class", "confidence"]
     assert len(again) == len(found)
     probs, ys, xs = probability_maps(model, image, (SIZE, SIZE), 3, "cpu", 64, SIZE)

@@ -50,6 +50,7 @@ def get_final_output():
         *chromosome_outputs(),
         *slides_outputs(),
         *chromosomes2_outputs(),
+        *simsearch_outputs(),
     ]
 
 

@@ -128,3 +128,35 @@ def load_image_set(sheet: str | Path, channels: list[str] | None = None) -> Imag
     scaling = set_scaling(list(raw.values()))
     images = {name: rescale(image, scaling) for name, image in raw.items()}
     return ImageSet(sheet, wanted, images, scaling, truth)
+
+
+def split_names(
+    names: list[str], displayed: int | list[str], test: int | list[str], where: str
+) -> dict[str, list[str]]:
+    """Assign a sheet's images to the displayed, noisy (not displayed) and test roles.
+
+    An integer takes that many images in sheet order (displayed from the start, test from
+    the end); a list names them. Every image has one role; the noisy set may be empty.
+    """
+
+    def pick(value: int | list[str], pool: list[str], from_end: bool, key: str) -> list[str]:
+        if isinstance(value, int):
+            if value > len(pool):
+                raise InputError(
+                    where, f"asks for {value} images but only {len(pool)} are left", item=key
+                )
+            return pool[len(pool) - value :] if from_end else pool[:value]
+        unknown = [name for name in value if name not in pool]
+        if unknown:
+            raise InputError(
+                where, f"names images not in the sheet (or taken): {unknown}", item=key
+            )
+        return list(value)
+
+    shown = pick(displayed, names, False, "displayed")
+    if not shown:
+        raise InputError(where, "at least one image must be displayed", item="displayed")
+    rest = [name for name in names if name not in shown]
+    held_out = pick(test, rest, True, "test")
+    noisy = [name for name in rest if name not in held_out]
+    return {"displayed": shown, "noisy": noisy, "test": held_out}

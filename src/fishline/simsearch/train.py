@@ -58,7 +58,7 @@ DEFAULT_TRAINING: dict[str, Any] = {
     # SupCon on clean patches; negatives_per_class: class negatives drawn per batch for
     # the denominators (strategies with negatives).
     "supcon": {
-        "epochs": 4,
+        "epochs": 3,
         "batch_size": 32,
         "lr": 1e-3,
         "step": 2,
@@ -69,7 +69,7 @@ DEFAULT_TRAINING: dict[str, Any] = {
     },
     # Linear layer on the frozen 512-d embedding of the clean patches (and their 8
     # flips/rotations), cross-entropy.
-    "linear": {"epochs": 30, "batch_size": 64, "lr": 1e-2},
+    "linear": {"epochs": 20, "batch_size": 128, "lr": 1e-2},
     # Batched augmentations: flip and 90-degree rotation per sample; solarize (p,
     # threshold); coarse dropout (p, size = side fraction of one dropped square);
     # brightness (additive, +-) and contrast (factor range) per sample.
@@ -390,13 +390,13 @@ def train_simsearch(
         )
     images = prepare(stack, size, chosen)
     index = {name: i for i, name in enumerate(classes)}
-    labels = torch.as_tensor(table["label"].map(index).to_numpy(), device=chosen)
+    labels = torch.as_tensor(table["label"].map(index).to_numpy(copy=True), device=chosen)
     negatives: dict[int, torch.Tensor] = {}
     if "neg" in strategy and "negative_of" in table.columns:
         for name in targets:
             rows = (table["role"] == "negative") & (table["negative_of"] == name)
             if rows.any():
-                negatives[index[name]] = images[torch.as_tensor(rows.to_numpy(), device=chosen)]
+                negatives[index[name]] = images[torch.as_tensor(rows.to_numpy(copy=True), device=chosen)]
     history += _supcon(model, images, labels, negatives, settings, generator, sampler)
     history += _linear(model, images, labels, settings, generator, sampler)
     model.cpu().eval()

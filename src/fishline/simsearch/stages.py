@@ -1,0 +1,570 @@
+"""One function per SimSearch workflow rule: read the rule's inputs, call the library, write
+its outputs atomically. Plain values and paths in, so tests call them without Snakemake."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fishline.errors import InputError
+from fishline.io import atomic_outputs, read_patch_set
+from fishline.logging import get_logger
+from fishline.simsearch.annotations import read_annotations, write_annotations
+from fishline.simsearch.features import FeatureExtractor, FeatureGrid, load_grid, save_grid
+from fishline.simsearch.images import ImageSet, load_image_set, split_names
+
+LOG = get_logger("simsearch")
+
+
+def search_geometry(search: Mapping[str, Any]) -> tuple[tuple[int, int], float]:
+    """(patch (h, w), search stride px) of the search settings (stride 0.1 x width)."""
+    patch = (int(search["patch"]), int(search["patch"]))
+    stride = float(search["stride"] or 0.1 * patch[1])
+    return patch, stride
+
+
+def extractor_for(
+    search: Mapping[str, Any], channels: int, seed: int, device: str = "cpu"
+) -> FeatureExtractor:
+    """The feature network the search settings name."""
+    patch, stride = search_geometry(search)
+    return FeatureExtractor(
+        search["backbone"],
+        patch,
+        channels,
+        weights=search["weights"],
+        seed=seed,
+        device=device,
+        stride=stride,
+    )
+
+
+def roles_of(image_set: ImageSet, roles: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Displayed, noisy and test image names of a sheet (see ``split_names``)."""
+    return split_names(image_set.names, roles["displayed"], roles["test"], image_set.sheet)
+
+
+def compute_features(
+    sheet: str,
+    channels: list[str] | None,
+    search: Mapping[str, Any],
+    out_dir: str,
+    device: str,
+    threads: int,
+    seed: int,
+) -> None:
+    """Cache the search features of every image (one ``<image>.npz`` each) in ``out_dir``.
+
+    Written to a sibling folder first and renamed, so a killed job leaves no partial cache.
+    """
+    from fishline.train.loop import setup_device
+
+    torch_device = setup_device(device, threads, seed)
+    image_set = load_image_set(sheet, channels)
+    extractor = extractor_for(search, len(image_set.channels), seed, str(torch_device))
+    final = Path(out_dir)
+    temp = final.with_name(f".{final.name}.partial")
+    shutil.rmtree(temp, ignore_errors=True)
+    temp.mkdir(parents=True)
+    try:
+        for name in image_set.names:
+            grid = extractor.image_grid(image_set.images[name])
+            save_grid(temp / f"{name}.npz", grid)
+            rows, columns, depth = grid.vectors.shape
+            LOG.info("features of %s: %d x %d windows of %d-d", name, rows, columns, depth)
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+    shutil.rmtree(final, ignore_errors=True)
+    temp.rename(final)
+
+
+def load_grids(features: str, names: Sequence[str]) -> dict[str, FeatureGrid]:
+    """Cached feature grids of ``names`` (an error names a missing image)."""
+    grids = {}
+    for name in names:
+        path = Path(features) / f"{name}.npz"
+        if not path.is_file():
+            raise InputError(features, f"no cached features for image '{name}'")
+        grids[name] = load_grid(path)
+    return grids
+
+
+def _checked_annotations(path: str, image_set: ImageSet, classes: list[str]) -> dict[str, Any]:
+    """The annotations file, checked against the sheet's images, the classes and channels."""
+    shapes = {name: image_set.shape(name) for name in image_set.names}
+    annotations = read_annotations(path, shapes, classes)
+    if annotations["channels"] != image_set.channels:
+        raise InputError(
+            path,
+            f"made with channels {annotations['channels']}, but the run uses "
+            f"{image_set.channels} (simsearch.channels)",
+            item="channels",
+        )
+    return annotations
+
+
+def simulate_user(
+    sheet: str,
+    features: str,
+    roles: Mapping[str, Any],
+    classes: list[str],
+    user: Mapping[str, Any],
+    search: Mapping[str, Any],
+    channels: list[str] | None,
+    seed: int,
+    out: str,
+) -> dict[str, Any]:
+    """Annotations of the simulated user (P prototypes, N negatives per class) as JSON."""
+    from fishline.simsearch.simulate import simulate_annotations
+
+    image_set = load_image_set(sheet, channels)
+    displayed = roles_of(image_set, roles)["displayed"]
+    extractor = extractor_for(search, len(image_set.channels), seed)
+    annotations = simulate_annotations(
+        image_set,
+        load_grids(features, displayed),
+        extractor,
+        displayed,
+        list(classes),
+        user["prototypes"],
+        user["negatives"],
+        user["background"],
+        seed,
+        sheet,
+    )
+    write_annotations(out, annotations)
+    return annotations
+
+
+def _patch_sets(
+    image_set: ImageSet,
+    features: str,
+    annotations: dict[str, Any],
+    names: list[str],
+    noisy: Mapping[str, Any],
+    search: Mapping[str, Any],
+    seed: int,
+) -> tuple[tuple[np.ndarray, pd.DataFrame], tuple[np.ndarray, pd.DataFrame]]:
+    """(clean, noisy) patch sets of an annotation: marked patches and the pseudo-labelled
+    patches of the images ``names`` (not displayed)."""
+    from fishline.simsearch.patches import clean_patches, noisy_patches
+
+    clean = clean_patches(image_set, annotations)
+    extractor = extractor_for(search, len(image_set.channels), seed)
+    unseen = ImageSet(
+        image_set.sheet,
+        image_set.channels,
+        {name: image_set.images[name] for name in names},
+        image_set.scaling,
+        image_set.truth,
+    )
+    pseudo = noisy_patches(
+        unseen,
+        load_grids(features, names),
+        extractor,
+        annotations,
+        noisy["background_per_image"],
+        seed,
+    )
+    LOG.info("%d clean and %d noisy patches", len(clean[0]), len(pseudo[0]))
+    return clean, pseudo
+
+
+def annotated_patches(
+    sheet: str,
+    features: str,
+    annotations: str,
+    roles: Mapping[str, Any],
+    classes: list[str],
+    noisy: Mapping[str, Any],
+    search: Mapping[str, Any],
+    seed: int,
+    outputs: Mapping[str, str],
+) -> None:
+    """Clean (marked) and noisy (searched on the images not displayed) patch sets."""
+    from fishline.simsearch.patches import write_patch_set
+
+    image_set = load_image_set(sheet, None)
+    marked = _checked_annotations(annotations, image_set, list(classes))
+    image_set = load_image_set(sheet, marked["channels"])
+    names = [
+        name
+        for name in image_set.names
+        if name not in marked["displayed"] and name not in roles_of(image_set, roles)["test"]
+    ]
+    clean, pseudo = _patch_sets(image_set, features, marked, names, noisy, search, seed)
+    write_patch_set(*clean, image_set.channels, outputs["clean_stack"], outputs["clean_table"])
+    write_patch_set(*pseudo, image_set.channels, outputs["noisy_stack"], outputs["noisy_table"])
+
+
+def supervised_patch_set(
+    sheet: str,
+    roles: Mapping[str, Any],
+    classes: list[str],
+    channels: list[str] | None,
+    search: Mapping[str, Any],
+    noisy: Mapping[str, Any],
+    seed: int,
+    stack: str,
+    table: str,
+) -> None:
+    """Every truth object of the training images (displayed + noisy): the supervised baseline."""
+    from fishline.simsearch.patches import supervised_patches, write_patch_set
+
+    image_set = load_image_set(sheet, channels)
+    split = roles_of(image_set, roles)
+    patch, _ = search_geometry(search)
+    patches = supervised_patches(
+        image_set,
+        split["displayed"] + split["noisy"],
+        list(classes),
+        patch,
+        noisy["background_per_image"],
+        seed,
+    )
+    LOG.info("%d supervised patches", len(patches[0]))
+    write_patch_set(*patches, image_set.channels, stack, table)
+
+
+def train_model(
+    inputs: Mapping[str, str],
+    strategy: str,
+    settings: Mapping[str, Any],
+    seed: int,
+    device: str,
+    threads: int,
+    model: str,
+    history: str,
+) -> dict[str, Any]:
+    """Train one strategy on its clean (and, when it self-learns, noisy) patch sets."""
+    from fishline.simsearch.train import train_simsearch
+
+    clean = read_patch_set(inputs["clean_stack"], inputs["clean_table"])
+    noisy = None
+    if strategy.endswith("selflearn"):
+        noisy = read_patch_set(inputs["noisy_stack"], inputs["noisy_table"])
+    return train_simsearch(
+        clean, noisy, dict(settings), strategy, seed, device, threads, model, history
+    )
+
+
+def confidences(annotations: Mapping[str, Any], default: float) -> dict[str, float]:
+    """Per-class detection confidence: the one chosen in the UI, else ``default``."""
+    return {
+        entry["name"]: float(entry.get("confidence", default)) for entry in annotations["classes"]
+    }
+
+
+def detect_test_images(
+    sheet: str,
+    model: str,
+    annotations: str,
+    roles: Mapping[str, Any],
+    detect: Mapping[str, Any],
+    channels: list[str] | None,
+    device: str,
+    threads: int,
+    detections: str,
+    overlay: str,
+) -> pd.DataFrame:
+    """Detections on the test images (Parquet) and an overlay of the first one."""
+    from fishline.simsearch.detect import detect as run_detection
+    from fishline.simsearch.detect import overlay_figure
+
+    image_set = load_image_set(sheet, channels)
+    test = roles_of(image_set, roles)["test"] or image_set.names
+    marked = json.loads(Path(annotations).read_text())
+    found = run_detection(
+        model,
+        image_set,
+        test,
+        detect_stride(detect, marked),
+        confidences(marked, detect["confidence"]),
+        device,
+        threads,
+        detect["batch_size"],
+    )
+    with atomic_outputs(detections) as (temp,):
+        found.to_parquet(temp, index=False)
+    first = test[0]
+    overlay_figure(
+        image_set.images[first],
+        found[found["image"] == first],
+        image_set.truth.get(first),
+        overlay,
+    )
+    return found
+
+
+def detect_stride(detect: Mapping[str, Any], annotations: Mapping[str, Any]) -> int:
+    """Detection stride in px: the configured one, or the annotations' search stride."""
+    return max(1, round(detect["stride"] or annotations["stride"]))
+
+
+def test_truth(image_set: ImageSet, roles: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
+    """Ground-truth points of the test images (an error when none has any)."""
+    test = roles_of(image_set, roles)["test"]
+    truth = {name: image_set.truth[name] for name in test if name in image_set.truth}
+    if not truth:
+        raise InputError(
+            image_set.sheet, "no test image has ground-truth points to evaluate against"
+        )
+    return truth
+
+
+def evaluate_model(
+    sheet: str,
+    detections: str,
+    roles: Mapping[str, Any],
+    classes: list[str],
+    search: Mapping[str, Any],
+    evaluate: Mapping[str, Any],
+    metrics: str,
+    curve: str,
+) -> dict[str, Any]:
+    """PR AUC per class on the test images (metrics JSON) and the PR curves (Parquet).
+
+    A detection matches within ``radius_strides`` x the search stride (the paper's 3).
+    """
+    from fishline.simsearch.evaluate import (
+        evaluate_detections,
+        match_detections,
+        precision_recall,
+    )
+
+    truth = test_truth(load_image_set(sheet, None), roles)
+    radius = evaluate["radius_strides"] * search_geometry(search)[1]
+    found = pd.read_parquet(detections)
+    result = evaluate_detections(found, truth, list(classes), radius)
+    result.update({"radius": radius, "images": sorted(truth)})
+    curves = []
+    for name in classes:
+        marked = [
+            match_detections(
+                found[(found["image"] == image) & (found["class"] == name)],
+                frame[frame["class"] == name],
+                radius,
+            )[0]
+            for image, frame in truth.items()
+        ]
+        rows = pd.concat(marked, ignore_index=True)
+        points = precision_recall(
+            rows["confidence"].to_numpy(),
+            rows["tp"].to_numpy(bool),
+            result["classes"][name]["truth"],
+        )
+        curves.append(points.assign(**{"class": name}))
+    with atomic_outputs(metrics, curve) as (metrics_temp, curve_temp):
+        metrics_temp.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
+        pd.concat(curves, ignore_index=True).to_parquet(curve_temp, index=False)
+    LOG.info("mean PR AUC %.3f", result["mean_auc"])
+    return result
+
+
+def parse_cell(cell: str) -> tuple[int, int, int]:
+    """(prototypes, negatives, repeat) of an ablation cell name ``P<p>_N<n>_r<r>``."""
+    parts = cell.split("_")
+    try:
+        return int(parts[0][1:]), int(parts[1][1:]), int(parts[2][1:])
+    except (IndexError, ValueError) as error:
+        raise InputError("ablation", f"bad cell name '{cell}' (want P<p>_N<n>_r<r>)") from error
+
+
+def ablation_cell(
+    sheet: str,
+    features: str,
+    cell: str,
+    settings: Mapping[str, Any],
+    seed: int,
+    out: str,
+) -> pd.DataFrame:
+    """One simulated user (P prototypes, N negatives) and every ablation strategy trained on
+    its patches ``train_repeats`` times, each evaluated on the test images: one row per model.
+
+    ``settings``: the simsearch config sections roles, classes, user, search, channels, noisy,
+    train, detect, evaluate, ablation, device (as the rule passes them).
+    """
+    import tempfile
+
+    from fishline.simsearch.detect import detect as run_detection
+    from fishline.simsearch.evaluate import evaluate_detections
+    from fishline.simsearch.simulate import simulate_annotations
+    from fishline.simsearch.train import train_simsearch
+
+    prototypes, negatives, repeat = parse_cell(cell)
+    classes = list(settings["classes"])
+    image_set = load_image_set(sheet, settings["channels"])
+    split = roles_of(image_set, settings["roles"])
+    truth = test_truth(image_set, settings["roles"])
+    extractor = extractor_for(settings["search"], len(image_set.channels), seed)
+    annotations = simulate_annotations(
+        image_set,
+        load_grids(features, split["displayed"]),
+        extractor,
+        split["displayed"],
+        classes,
+        prototypes,
+        negatives,
+        settings["user"]["background"],
+        seed,
+        sheet,
+    )
+    clean, pseudo = _patch_sets(
+        image_set,
+        features,
+        annotations,
+        split["noisy"],
+        settings["noisy"],
+        settings["search"],
+        seed,
+    )
+    radius = settings["evaluate"]["radius_strides"] * search_geometry(settings["search"])[1]
+    stride = detect_stride(settings["detect"], annotations)
+    confidence = confidences(annotations, settings["detect"]["confidence"])
+    rows = []
+    with tempfile.TemporaryDirectory() as scratch:
+        for strategy in settings["ablation"]["strategies"]:
+            for train_repeat in range(settings["ablation"]["train_repeats"]):
+                model = Path(scratch) / f"{strategy}_{train_repeat}.pt"
+                train_simsearch(
+                    clean,
+                    pseudo if strategy.endswith("selflearn") else None,
+                    dict(settings["train"]),
+                    strategy,
+                    seed + 7919 * (train_repeat + 1),
+                    settings["device"],
+                    2,
+                    str(model),
+                    str(model.with_suffix(".parquet")),
+                )
+                found = run_detection(
+                    model,
+                    image_set,
+                    list(truth),
+                    stride,
+                    confidence,
+                    settings["device"],
+                    2,
+                    settings["detect"]["batch_size"],
+                )
+                result = evaluate_detections(found, truth, classes, radius)
+                row = {
+                    "cell": cell,
+                    "prototypes": prototypes,
+                    "negatives": negatives,
+                    "user_repeat": repeat,
+                    "strategy": strategy,
+                    "train_repeat": train_repeat,
+                    "auc": result["mean_auc"],
+                    "clean_patches": len(clean[0]),
+                    "noisy_patches": len(pseudo[0]),
+                }
+                row.update({f"auc_{k}": v["auc"] for k, v in result["classes"].items()})
+                rows.append(row)
+                LOG.info(
+                    "%s %s repeat %d: mean PR AUC %.3f", cell, strategy, train_repeat, row["auc"]
+                )
+    frame = pd.DataFrame(rows)
+    with atomic_outputs(out) as (temp,):
+        frame.to_parquet(temp, index=False)
+    return frame
+
+
+def ablation_summary(
+    cells: Sequence[str], supervised: str, table: str, html: str, violin: str
+) -> pd.DataFrame:
+    """The ablation table (TSV + HTML, mean +- std and the ratio to the supervised AUC) and
+    its violin plot."""
+    from fishline.simsearch.evaluate import ablation_figure, ablation_table
+    from fishline.simsearch.figures import html_table
+
+    runs = pd.concat([pd.read_parquet(path) for path in cells], ignore_index=True)
+    baseline = json.loads(Path(supervised).read_text())["mean_auc"]
+    frame = pd.concat(
+        [
+            runs[["strategy", "prototypes", "negatives", "auc"]],
+            pd.DataFrame([{"strategy": "supervised", "auc": baseline}]),
+        ],
+        ignore_index=True,
+    )
+    summary = ablation_table(frame)
+    summary["ratio_to_supervised"] = summary["mean"] / baseline if baseline else np.nan
+    with atomic_outputs(table, html) as (table_temp, html_temp):
+        summary.to_csv(table_temp, sep="\t", index=False, float_format="%.4f")
+        html_temp.write_text(
+            html_table(
+                summary[["strategy", "setting", "runs", "text", "ratio_to_supervised"]].rename(
+                    columns={"text": "PR AUC (mean ± std)", "ratio_to_supervised": "/ supervised"}
+                ),
+                "SimSearch ablation: detection PR AUC on the test images",
+            )
+        )
+    ablation_figure(frame, violin)
+    return summary
+
+
+def annotation_report(
+    sheet: str,
+    features: str,
+    annotations: str,
+    channels: list[str] | None,
+    correlation: str,
+    proposals: str,
+) -> None:
+    """Channel correlation table and the annotations drawn on the displayed images."""
+    from fishline.simsearch.figures import annotation_figure, html_table
+    from fishline.simsearch.images import channel_correlation
+
+    image_set = load_image_set(sheet, channels)
+    marked = _checked_annotations(annotations, image_set, None)
+    table = channel_correlation(load_image_set(sheet, None)).round(3)
+    with atomic_outputs(correlation) as (temp,):
+        temp.write_text(
+            html_table(
+                table.reset_index(names="channel"),
+                "Mean channel correlation (Pearson) over the SimSearch images",
+            )
+        )
+    annotation_figure(image_set, marked, proposals)
+
+
+def detection_report(
+    strategies: Sequence[str],
+    metrics: Sequence[str],
+    curves: Sequence[str],
+    summary: str,
+    figure: str,
+) -> pd.DataFrame:
+    """Per-model, per-class PR AUC table (with the ratio to the supervised baseline) and the
+    PR curves figure."""
+    from fishline.simsearch.figures import html_table, pr_figure
+
+    rows = []
+    for strategy, path in zip(strategies, metrics, strict=True):
+        result = json.loads(Path(path).read_text())
+        row = {"model": strategy, "mean PR AUC": result["mean_auc"]}
+        for name, values in result["classes"].items():
+            row[f"{name} AUC"] = values["auc"]
+            row[f"{name} TP/FP/FN"] = f"{values['tp']}/{values['fp']}/{values['fn']}"
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    if "supervised" in strategies:
+        baseline = table.loc[table["model"] == "supervised", "mean PR AUC"].iloc[0]
+        table["/ supervised"] = table["mean PR AUC"] / baseline if baseline else np.nan
+    with atomic_outputs(summary) as (temp,):
+        temp.write_text(html_table(table.round(3), "SimSearch detection on the test images"))
+    pr_figure(
+        {
+            strategy: pd.read_parquet(path)
+            for strategy, path in zip(strategies, curves, strict=True)
+        },
+        figure,
+    )
+    return table

@@ -1,0 +1,18 @@
+"""Snakemake glue for rule ss_detect."""
+
+from fishline.logging import log_to
+from fishline.simsearch.stages import detect_test_images
+
+with log_to(snakemake.log[0]):
+    detect_test_images(
+        snakemake.input.sheet,
+        snakemake.input.model,
+        snakemake.input.annotations,
+        snakemake.params.roles,
+        snakemake.params.detect,
+        snakemake.params.channels,
+        device=snakemake.params.device,
+        threads=snakemake.threads,
+        detections=snakemake.output.detections,
+        overlay=snakemake.output.overlay,
+    )
