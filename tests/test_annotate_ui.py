@@ -543,6 +543,14 @@ def test_resume_and_confidence_in_the_browser(sheet: Path, tmp_path: Path) -> No
         assert page.locator("rect.detection").count() == expected
         page.click("#save")
         page.wait_for_selector("#status:has-text('Saved')")
+        written = out.read_bytes()
+        # without prototypes the class cannot be saved: the page shows the server's reason
+        page.click("#remove-prototype")
+        page.wait_for_selector("rect.prototype", state="detached")
+        assert page.locator("circle.proposal:not(.negative)").count() == 0
+        page.click("#save")
+        page.wait_for_selector("#status.error:has-text('classes[0].prototypes')")
+        assert out.read_bytes() == written
         browser.close()
     saved = read_annotations(out, SHAPES)
     before = annotations()

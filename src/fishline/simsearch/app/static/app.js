@@ -154,6 +154,21 @@ async function addPrototype(image, start, end) {
   render();
 }
 
+async function removePrototype() {
+  const cls = state.classes[state.active];
+  if (!cls || !cls.prototypes.length) { setStatus("No prototype to remove.", true); return; }
+  cls.prototypes.pop();
+  cls.seq += 1;  // answers to earlier searches no longer apply
+  cls.proposals = [];
+  try {
+    await search(cls);
+    setStatus(`${cls.name}: ${cls.prototypes.length} prototype(s) left.`);
+  } catch (error) {
+    setStatus(error.message, true);
+  }
+  render();
+}
+
 async function search(cls) {
   if (!cls.prototypes.length) return;
   const seq = ++cls.seq;
@@ -392,6 +407,7 @@ async function start() {
     $("threshold-value").textContent = cls.threshold.toFixed(2);
     search(cls).catch((error) => setStatus(error.message, true));
   });
+  $("remove-prototype").addEventListener("click", removePrototype);
   $("background").addEventListener("click", showBackground);
   $("save").addEventListener("click", save);
   if (state.info.annotations) await restore(state.info.annotations);
