@@ -4,7 +4,10 @@ The browser holds what the user marks (classes, prototype boxes, thresholds, fla
 asks the server for proposals; the server holds the images and the feature grids. The
 first prototype fixes the patch size: then the features of every displayed image are
 computed once (progress in the log) and every later search, threshold moves included, is
-answered from the cached grids by :class:`fishline.simsearch.search.Searcher`.
+answered from the cached grids by :class:`fishline.simsearch.search.Searcher`. An
+existing annotations file is resumed (its patch size is known, so the features are computed
+at start-up). With a trained model the app also shows its detections on the displayed
+images, filtered in the page by per-class confidence sliders.
 
 Security: the app is meant to be served on 127.0.0.1 only (:func:`serve`); requests naming
 another host are refused (DNS rebinding), POST bodies must be JSON (a foreign web page
