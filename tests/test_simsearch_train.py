@@ -102,8 +102,15 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     for strategy in ("pos_neg", "pos_selflearn"):
         paths[strategy] = folder / f"{strategy}.pt"
         info = train_simsearch(
-            clean, noisy, tiny_settings(), strategy, 3, "cpu", 1,
-            str(paths[strategy]), str(folder / f"{strategy}.parquet"),
+            clean,
+            noisy,
+            tiny_settings(),
+            strategy,
+            3,
+            "cpu",
+            1,
+            str(paths[strategy]),
+            str(folder / f"{strategy}.parquet"),
         )
         paths[f"{strategy}_info"] = info
     return paths
@@ -138,9 +145,9 @@ def test_supcon_matches_a_loop() -> None:
         positives = [p for p in range(6) if p != i and labels[p] == labels[i]]
         if positives:
             anchors += 1
-            total += -sum(float(n[i] @ n[p]) / 0.3 - math.log(denominator) for p in positives) / len(
-                positives
-            )
+            total += -sum(
+                float(n[i] @ n[p]) / 0.3 - math.log(denominator) for p in positives
+            ) / len(positives)
     assert supcon_loss(z, labels, 0.3, negatives).item() == pytest.approx(total / anchors, rel=1e-5)
 
 
@@ -154,15 +161,29 @@ def test_augmentations_shapes_and_determinism() -> None:
     assert torch.equal(first, second) and not torch.equal(first, other)
     assert float(first.min()) >= 0.0 and float(first.max()) <= 1.0
     # geometry only: every output is one of the 8 flips/rotations of its input
-    plain = {"flip": True, "rotate": True, "solarize": {"p": 0.0, "threshold": 1.0},
-             "dropout": {"p": 0.0, "size": 0.2}, "brightness": 0.0, "contrast": [1.0, 1.0]}
+    plain = {
+        "flip": True,
+        "rotate": True,
+        "solarize": {"p": 0.0, "threshold": 1.0},
+        "dropout": {"p": 0.0, "size": 0.2},
+        "brightness": 0.0,
+        "contrast": [1.0, 1.0],
+    }
     moved = augment_batch(images, plain, torch.Generator().manual_seed(1))
     for source, result in zip(images, moved, strict=True):
-        views = [torch.rot90(v, k, dims=(1, 2)) for v in (source, source.flip(-1)) for k in range(4)]
+        views = [
+            torch.rot90(v, k, dims=(1, 2)) for v in (source, source.flip(-1)) for k in range(4)
+        ]
         assert any(torch.allclose(result, view) for view in views)
     # dropout with p = 1 zeroes one square of side 0.25 * 24 = 6 px in every channel
-    holes = {"flip": False, "rotate": False, "solarize": {"p": 0.0, "threshold": 1.0},
-             "dropout": {"p": 1.0, "size": 0.25}, "brightness": 0.0, "contrast": [1.0, 1.0]}
+    holes = {
+        "flip": False,
+        "rotate": False,
+        "solarize": {"p": 0.0, "threshold": 1.0},
+        "dropout": {"p": 1.0, "size": 0.25},
+        "brightness": 0.0,
+        "contrast": [1.0, 1.0],
+    }
     ones = augment_batch(torch.ones(4, 2, SIZE, SIZE), holes, torch.Generator().manual_seed(2))
     assert ((ones == 0).sum(dim=(1, 2, 3)) == 2 * 36).all()
 
@@ -198,8 +219,17 @@ def test_trained_models_load_and_separate(trained: dict, tmp_path: Path) -> None
 
 def test_training_is_seeded(tmp_path: Path, trained: dict) -> None:
     clean = patch_set(0)
-    train_simsearch(clean, None, tiny_settings(), "pos_neg", 3, "cpu", 1,
-                    str(tmp_path / "again.pt"), str(tmp_path / "again.parquet"))
+    train_simsearch(
+        clean,
+        None,
+        tiny_settings(),
+        "pos_neg",
+        3,
+        "cpu",
+        1,
+        str(tmp_path / "again.pt"),
+        str(tmp_path / "again.parquet"),
+    )
     first = torch.load(trained["pos_neg"], weights_only=False)["state_dict"]
     again = torch.load(tmp_path / "again.pt", weights_only=False)["state_dict"]
     assert all(torch.equal(first[k], again[k]) for k in first)
@@ -210,8 +240,29 @@ def test_training_rejects_bad_input(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="unknown strategy"):
         train_simsearch((stack, table), None, tiny_settings(), "magic", 0, "cpu", 1, "m", "h")
     with pytest.raises(InputError, match="needs noisy patches"):
-        train_simsearch((stack, table), None, tiny_settings(), "pos_selflearn", 0, "cpu", 1,
-                        "m", "h")
+        train_simsearch(
+            (stack, table), None, tiny_settings(), "pos_selflearn", 0, "cpu", 1, "m", "h"
+        )
+    broken = tiny_settings()
+    del broken["supcon"]["temperature"]
+    broken["linaer"] = {}
+    with pytest.raises(InputError, match=r"unknown key\(s\) \['linaer'\]"):
+        train_simsearch((stack, table), None, broken, "pos", 0, "cpu", 1, "m", "h")
+    del broken["linaer"]
+    with pytest.raises(InputError, match=r"\[supcon\].*missing key\(s\) \['temperature'\]"):
+        train_simsearch((stack, table), None, broken, "pos", 0, "cpu", 1, "m", "h")
+    with pytest.raises(InputError, match="1 channels, the clean ones 2"):
+        train_simsearch(
+            (stack, table),
+            (stack[:, :1], table),
+            tiny_settings(),
+            "pos_selflearn",
+            0,
+            "cpu",
+            1,
+            "m",
+            "h",
+        )
     with pytest.raises(InputError, match="do not index"):
         train_simsearch((stack[:-1], table), None, tiny_settings(), "pos", 0, "cpu", 1, "m", "h")
 
@@ -220,8 +271,9 @@ def planted_image() -> tuple[np.ndarray, pd.DataFrame]:
     """2 x 96 x 120 image with two discs and two rings at known centres."""
     rng = np.random.default_rng(4)
     image = np.zeros((2, 96, 120), np.float32)
-    truth = pd.DataFrame({"x": [24, 84, 30, 90], "y": [24, 30, 70, 68],
-                          "class": ["disc", "disc", "ring", "ring"]})
+    truth = pd.DataFrame(
+        {"x": [24, 84, 30, 90], "y": [24, 30, 70, 68], "class": ["disc", "disc", "ring", "ring"]}
+    )
     for x, y, kind in truth.itertuples(index=False):
         image[0, y - 12 : y + 12, x - 12 : x + 12] = np.maximum(
             image[0, y - 12 : y + 12, x - 12 : x + 12], 0.75 * shape(kind, 0.5, 0.5)
@@ -252,20 +304,29 @@ def test_probability_maps_windows_match_cut_patches() -> None:
 def test_detection_finds_planted_objects(trained: dict, tmp_path: Path) -> None:
     image, truth = planted_image()
     model, info = models.load(trained["pos_neg"])
-    found = detect_image(model, image, "planted", info["class_names"], (SIZE, SIZE), 3,
-                         {"disc": 0.5, "ring": 0.5}, input_size=SIZE)
+    found = detect_image(
+        model,
+        image,
+        "planted",
+        info["class_names"],
+        (SIZE, SIZE),
+        3,
+        {"disc": 0.5, "ring": 0.5},
+        input_size=SIZE,
+    )
     result = evaluate_detections(found, {"planted": truth}, ["disc", "ring"], radius=9)
     assert result["classes"]["disc"]["tp"] == 2 and result["classes"]["ring"]["tp"] == 2
     assert result["mean_auc"] > 0.8
-    image_set = ImageSet("sheet.tsv", ["a", "b"], {"planted": image}, np.zeros((2, 2)),
-                         {"planted": truth})
-    again = detect(trained["pos_neg"], image_set, None, 3, {"disc": 0.5, "ring": 0.5},
-                   threads=1)
+    image_set = ImageSet(
+        "sheet.tsv", ["a", "b"], {"planted": image}, np.zeros((2, 2)), {"planted": truth}
+    )
+    again = detect(trained["pos_neg"], image_set, None, 3, {"disc": 0.5, "ring": 0.5}, threads=1)
     assert list(again.columns) == ["image", "x", "y", "class", "confidence"]
     assert len(again) == len(found)
     probs, ys, xs = probability_maps(model, image, (SIZE, SIZE), 3, "cpu", 64, SIZE)
-    labels = segmentation_map(probs, ys, xs, image.shape[1:], info["class_names"],
-                              {"disc": 0.5, "ring": 0.5})
+    labels = segmentation_map(
+        probs, ys, xs, image.shape[1:], info["class_names"], {"disc": 0.5, "ring": 0.5}
+    )
     assert labels.shape == (96, 120) and labels.dtype == np.int32
     assert labels[24, 24] == 1 and labels[70, 30] == 2 and labels[4, 60] == 0
     overlay_figure(image, found, truth, tmp_path / "overlay.png")
@@ -279,25 +340,45 @@ def test_segmentation_map_hand_made() -> None:
     probs[2] = 1.0  # background everywhere ...
     probs[:, 0, 0] = [0.7, 0.1, 0.2]  # ... but class a at the top-left centre
     probs[:, 1, 1] = [0.1, 0.5, 0.4]  # class b, below its threshold 0.6
-    labels = segmentation_map(probs, np.array([2, 6]), np.array([2, 6]), (8, 8),
-                              ["a", "b", "background"], {"a": 0.6, "b": 0.6})
+    labels = segmentation_map(
+        probs,
+        np.array([2, 6]),
+        np.array([2, 6]),
+        (8, 8),
+        ["a", "b", "background"],
+        {"a": 0.6, "b": 0.6},
+    )
     assert labels[0, 0] == 1 and labels[2, 2] == 1 and labels[7, 7] == 0 and labels[4, 4] == 0
 
 
 def test_matching_counts() -> None:
     truth = pd.DataFrame({"x": [10, 50, 90], "y": [10, 10, 10], "class": ["a", "a", "b"]})
-    found = pd.DataFrame({
-        "x": [12, 11, 50, 90, 200], "y": [10, 10, 40, 10, 10],
-        "class": ["a", "a", "a", "a", "b"], "confidence": [0.9, 0.8, 0.7, 0.6, 0.5],
-    })
+    found = pd.DataFrame(
+        {
+            "x": [12, 11, 50, 90, 200],
+            "y": [10, 10, 40, 10, 10],
+            "class": ["a", "a", "a", "a", "b"],
+            "confidence": [0.9, 0.8, 0.7, 0.6, 0.5],
+        }
+    )
     matched, points = match_detections(found, truth, radius=5)
     # 0.9 takes truth 0; 0.8 finds it taken (FP); (50, 40) too far; (90, 10) wrong class
     assert matched["tp"].tolist() == [True, False, False, False, False]
     assert points["matched"].tolist() == [True, False, False]
     result = evaluate_detections(found.assign(image="i"), {"i": truth}, ["a", "b"], 5)
-    assert result["classes"]["a"] == {"auc": pytest.approx(0.5), "tp": 1, "fp": 3, "fn": 1,
-                                      "truth": 2, "detections": 4}
+    assert result["classes"]["a"] == {
+        "auc": pytest.approx(0.5),
+        "tp": 1,
+        "fp": 3,
+        "fn": 1,
+        "truth": 2,
+        "detections": 4,
+    }
     assert result["classes"]["b"]["auc"] == 0.0 and result["classes"]["b"]["fn"] == 1
+    nothing = evaluate_detections(found.iloc[:0].assign(image="i"), {"i": truth}, ["a"], 5)
+    assert nothing["classes"]["a"]["fn"] == 2 and nothing["mean_auc"] == 0.0
+    with pytest.raises(InputError, match="missing column"):
+        evaluate_detections(found, {"i": truth}, ["a"], 5)
 
 
 def test_pr_auc_cases() -> None:
@@ -315,13 +396,21 @@ def test_pr_auc_cases() -> None:
 
 
 def test_ablation_table_and_figure(tmp_path: Path) -> None:
-    frame = pd.DataFrame({
-        "strategy": ["pos", "pos", "pos_neg_selflearn", "pos_neg_selflearn", "supervised",
-                     "supervised"],
-        "prototypes": [5, 5, 5, 5, None, None],
-        "negatives": [0, 0, 5, 5, None, None],
-        "auc": [0.6, 0.8, 0.9, 0.9, 0.7, 0.8],
-    })
+    frame = pd.DataFrame(
+        {
+            "strategy": [
+                "pos",
+                "pos",
+                "pos_neg_selflearn",
+                "pos_neg_selflearn",
+                "supervised",
+                "supervised",
+            ],
+            "prototypes": [5, 5, 5, 5, None, None],
+            "negatives": [0, 0, 5, 5, None, None],
+            "auc": [0.6, 0.8, 0.9, 0.9, 0.7, 0.8],
+        }
+    )
     table = ablation_table(frame)
     row = table[table["strategy"] == "pos"].iloc[0]
     assert row["setting"] == "P=5 N=0" and row["runs"] == 2

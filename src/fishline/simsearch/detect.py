@@ -111,7 +111,8 @@ def detect_image(
     min_distance: float | None = None,
 ) -> pd.DataFrame:
     """Detections of one image: per target class, the local maxima of its probability map
-    that are >= its confidence and where it is the most probable class.
+    that are >= its confidence and where it is the most probable class; classes missing
+    from ``confidence`` are not detected.
 
     ``min_distance`` (pixels, default half the patch width) is the smallest distance between
     two detections of one class. Returns DataFrame[image, x, y, class, confidence].

@@ -90,6 +90,8 @@ def evaluate_detections(
     missing = [c for c in ("image", "x", "y", "class", "confidence") if c not in detections]
     if missing:
         raise InputError("detections", f"missing column(s) {missing}")
+    if not truth:
+        raise InputError("truth", "no image with ground truth to evaluate on")
     matched, points = [], []
     for image, frame in truth.items():
         targets = frame[frame["class"].isin(classes)]
@@ -97,19 +99,19 @@ def evaluate_detections(
         result, marked = match_detections(found, targets, radius)
         matched.append(result)
         points.append(marked)
-    every = pd.concat(matched, ignore_index=True) if matched else detections.iloc[:0]
-    every_truth = pd.concat(points, ignore_index=True) if points else None
+    every = pd.concat(matched, ignore_index=True)
+    every_truth = pd.concat(points, ignore_index=True)
     per_class: dict[str, dict[str, float]] = {}
     for name in classes:
         mine = every[every["class"] == name]
-        truths = every_truth[every_truth["class"] == name] if every_truth is not None else []
-        tp = int(mine["tp"].sum()) if len(mine) else 0
+        truths = int((every_truth["class"] == name).sum())
+        tp = int(mine["tp"].sum())
         per_class[name] = {
-            "auc": pr_auc(mine["confidence"].to_numpy(), mine.get("tp", []), len(truths)),
+            "auc": pr_auc(mine["confidence"].to_numpy(), mine["tp"].to_numpy(), truths),
             "tp": tp,
             "fp": len(mine) - tp,
-            "fn": len(truths) - tp,
-            "truth": len(truths),
+            "fn": truths - tp,
+            "truth": truths,
             "detections": len(mine),
         }
     aucs = [v["auc"] for v in per_class.values() if not np.isnan(v["auc"])]

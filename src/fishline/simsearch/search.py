@@ -36,7 +36,10 @@ def _ranked_peaks(grid: FeatureGrid, similarity: np.ndarray, min_distance: float
     proposals at any threshold are exactly the rows with score >= threshold.
     """
     radius = max(1, int(min_distance / grid.stride))
-    window = ndimage.maximum_filter(similarity, size=2 * radius + 1, mode="nearest")
+    offsets = np.arange(-radius, radius + 1)
+    disk = np.hypot(offsets[:, None], offsets[None, :]) * grid.stride < min_distance
+    disk[radius, radius] = True
+    window = ndimage.maximum_filter(similarity, footprint=disk, mode="nearest")
     rows, columns = np.nonzero(similarity >= window)
     scores = similarity[rows, columns]
     order = np.argsort(-scores, kind="stable")

@@ -194,6 +194,24 @@ def _check_set(stack: np.ndarray, table: pd.DataFrame, where: str) -> None:
         raise InputError(where, f"table rows do not index the {len(stack)} stack patches")
 
 
+def check_settings(settings: dict[str, Any], reference: dict[str, Any] | None = None) -> None:
+    """Every key of ``DEFAULT_TRAINING`` (nested) must be present; a missing or unknown key is
+    an InputError naming it (a misspelled key must not fall back silently)."""
+    reference = DEFAULT_TRAINING if reference is None else reference
+    missing = sorted(set(reference) - set(settings))
+    unknown = sorted(set(settings) - set(reference))
+    if missing or unknown:
+        raise InputError("training settings", f"missing key(s) {missing}, unknown key(s) {unknown}")
+    for key, value in reference.items():
+        if isinstance(value, dict):
+            if not isinstance(settings[key], dict):
+                raise InputError("training settings", "expected a mapping", item=key)
+            try:
+                check_settings(settings[key], value)
+            except InputError as error:
+                raise InputError("training settings", error.problem, item=key) from error
+
+
 def _select_clean(
     stack: np.ndarray, table: pd.DataFrame, strategy: str
 ) -> tuple[np.ndarray, pd.DataFrame]:
@@ -365,10 +383,15 @@ def train_simsearch(
     selflearn = strategy.endswith("selflearn")
     if selflearn and noisy is None:
         raise InputError("strategy", f"'{strategy}' needs noisy patches, none given")
+    check_settings(settings)
     stack, table = clean
     _check_set(stack, table, "clean patches")
     if selflearn:
         _check_set(*noisy, "noisy patches")
+        if noisy[0].shape[1] != stack.shape[1]:
+            raise InputError(
+                "noisy patches", f"{noisy[0].shape[1]} channels, the clean ones {stack.shape[1]}"
+            )
     stack, table = _select_clean(stack, table, strategy)
     targets = sorted(set(table["label"]) - {BACKGROUND})
     if not targets:
@@ -396,7 +419,9 @@ def train_simsearch(
         for name in targets:
             rows = (table["role"] == "negative") & (table["negative_of"] == name)
             if rows.any():
-                negatives[index[name]] = images[torch.as_tensor(rows.to_numpy(copy=True), device=chosen)]
+                negatives[index[name]] = images[
+                    torch.as_tensor(rows.to_numpy(copy=True), device=chosen)
+                ]
     history += _supcon(model, images, labels, negatives, settings, generator, sampler)
     history += _linear(model, images, labels, settings, generator, sampler)
     model.cpu().eval()

@@ -1,0 +1,342 @@
+"""SimSearch core: cell-field painter, window features, search, simulated user, patch sets."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from fishline.errors import InputError
+from fishline.io import read_patch_set
+from fishline.paint.cellfields import DEFAULT_CELL_FIELDS, paint_cell_field, paint_cell_fields
+from fishline.simsearch.annotations import check_annotations
+from fishline.simsearch.features import (
+    FeatureExtractor,
+    FeatureGrid,
+    channel_mix,
+    gaussian_kernel,
+    grid_index,
+    load_grid,
+    save_grid,
+)
+from fishline.simsearch.images import load_image_set
+from fishline.simsearch.patches import (
+    clean_patches,
+    cut_patch,
+    noisy_patches,
+    supervised_patches,
+    write_patch_set,
+)
+from fishline.simsearch.search import Searcher, background_candidates, propose, similarity_map
+from fishline.simsearch.simulate import (
+    average_precision,
+    choose_threshold,
+    match_radius,
+    match_ranked,
+    near_truth,
+    proposal_auc,
+    simulate_annotations,
+)
+
+torch.set_num_threads(2)
+SMALL = {**DEFAULT_CELL_FIELDS, "images": 3, "size": [192, 192], "cells": [7, 9]}
+PATCH = (48, 48)
+CLASSES = ["nuclear", "cytoplasmic"]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cells")
+    paint_cell_fields(SMALL, 3, folder)
+    return load_image_set(folder / "sheet.tsv")
+
+
+@pytest.fixture(scope="module")
+def extractors():
+    return {name: FeatureExtractor(name, PATCH, 2) for name in ("efficientnet_lite0", "resnet18")}
+
+
+@pytest.fixture(scope="module")
+def grids(demo, extractors):
+    extractor = extractors["efficientnet_lite0"]
+    return {name: extractor.image_grid(image) for name, image in demo.images.items()}
+
+
+def test_painter_labels_and_compartments():
+    rng = np.random.default_rng(5)
+    image, nuclei, cells, table = paint_cell_field(rng, {**SMALL, "size": [256, 256]})
+    assert image.shape == (2, 256, 256) and image.dtype == np.float32
+    assert len(table) >= 7 and set(table["class"]) <= {"nuclear", "cytoplasmic", "absent"}
+    for row in table.itertuples():
+        assert nuclei[int(row.y), int(row.x)] == row.cell  # the truth point is in its nucleus
+        nucleus = image[1][nuclei == row.cell].mean()
+        cytoplasm = image[1][(cells == row.cell) & (nuclei == 0)].mean()
+        if row._4 == "nuclear":
+            assert nucleus > 2 * cytoplasm
+        elif row._4 == "cytoplasmic":
+            assert cytoplasm > 2 * nucleus
+        else:  # absent: no GFP above the background offset (<= 0.06) and blur
+            assert max(nucleus, cytoplasm) < 0.1
+
+
+def test_painter_files_same_seed_same_bytes(tmp_path):
+    settings = {**SMALL, "images": 2, "size": [96, 128], "cells": [2, 3]}
+    cells = paint_cell_fields(settings, 11, tmp_path / "a")
+    paint_cell_fields(settings, 11, tmp_path / "b")
+    for name in ("sheet.tsv", "images/field000.tif", "images/field001.tif", "points/field001.csv"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    other = paint_cell_fields(settings, 12, tmp_path / "c")
+    assert not other[["x", "y"]].equals(cells[["x", "y"]])
+    image_set = load_image_set(tmp_path / "a" / "sheet.tsv")
+    assert image_set.channels == ["dna", "gfp"] and image_set.shape("field000") == (96, 128)
+    truth = image_set.truth["field001"]
+    assert len(truth) == (cells["image"] == "field001").sum()
+    with pytest.raises(InputError, match="unknown setting"):
+        paint_cell_fields({**settings, "colour": 1}, 1, tmp_path / "d")
+
+
+def test_channel_mix_and_kernel():
+    np.testing.assert_array_equal(channel_mix(2), [[1, 0], [0, 1], [0.5, 0.5]])
+    np.testing.assert_array_equal(channel_mix(1), [[1], [1], [1]])
+    np.testing.assert_allclose(channel_mix(4)[0], [0.5, 0, 0, 0.5])
+    kernel = gaussian_kernel((48, 64))
+    assert kernel.shape == (3, 4) and kernel.sum() == pytest.approx(1.0)
+    assert kernel[1, 1] == kernel.max() and kernel[0, 0] == kernel.min()
+
+
+@pytest.mark.parametrize("backbone", ["efficientnet_lite0", "resnet18"])
+def test_grid_matches_patch_vectors(demo, extractors, backbone):
+    extractor = extractors[backbone]
+    image = demo.images["field000"]
+    grid = extractor.image_grid(image)
+    assert grid.stride == pytest.approx(4.8) and grid.patch == PATCH
+    assert grid.vectors.shape == (40, 40, extractor.dimension)  # ceil(192 / 4.8)
+    assert grid.vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(grid.vectors, axis=-1), 1.0, atol=1e-5)
+    # patches cut at the grid windows nearest to the cells (where patch sets cut them)
+    truth = demo.truth["field000"]
+    spots = [grid_index(grid, x, y) for x, y in zip(truth["x"], truth["y"], strict=True)]
+    patches = np.stack([cut_patch(image, grid.xs[j], grid.ys[i], PATCH) for i, j in spots])
+    vectors = extractor.patch_vectors(patches)
+    assert vectors.shape == (len(spots), extractor.dimension)
+    cosines = np.array([vectors[k] @ grid.vectors[i, j] for k, (i, j) in enumerate(spots)])
+    # a lone patch lacks its neighbours' context: close, but not equal (EfficientNet's
+    # receptive field is wider; measured median 0.91-0.93, worst ~0.7 on these fields)
+    assert np.median(cosines) > 0.9, cosines
+    assert cosines.min() > (0.6 if backbone == "efficientnet_lite0" else 0.85), cosines
+    # and its own window is more similar than the average window of the image
+    assert np.median(cosines) > np.median(grid.vectors.reshape(-1, extractor.dimension) @ vectors.T)
+    # uint8 patches give the same vectors as their float originals, up to quantisation
+    as_bytes = extractor.patch_vectors(np.rint(patches * 255).astype(np.uint8))
+    assert np.min(np.sum(as_bytes * vectors, axis=1)) > 0.99
+
+
+def test_similarity_peaks_at_planted_copy(demo, extractors):
+    source = demo.images["field001"]
+    truth = demo.truth["field001"].iloc[0]
+    left, top = int(truth.x) - 24, int(truth.y) - 24
+    left, top = np.clip(left, 0, 192 - 48), np.clip(top, 0, 192 - 48)
+    rng = np.random.default_rng(0)
+    target = np.clip(0.03 + 0.01 * rng.standard_normal((2, 160, 200)), 0, 1).astype(np.float32)
+    target[:, 90:138, 60:108] = source[:, top : top + 48, left : left + 48]  # centre (84, 114)
+    for extractor in extractors.values():
+        prototypes = extractor.prototype_vectors(
+            source, {"x": left, "y": top, "width": 48, "height": 48}
+        )
+        assert prototypes.shape == (4, extractor.dimension)
+        grid = extractor.image_grid(target)
+        similarity = similarity_map(grid, prototypes)
+        row, column = np.unravel_index(similarity.argmax(), similarity.shape)
+        assert abs(grid.xs[column] - 84) <= 2 * grid.stride
+        assert abs(grid.ys[row] - 114) <= 2 * grid.stride
+        best = propose(grid, similarity, float(similarity.max()) - 1e-6)
+        assert len(best) == 1
+
+
+def test_prototype_and_weights_errors(demo, extractors, tmp_path):
+    extractor = extractors["resnet18"]
+    with pytest.raises(InputError, match="differs from the patch size"):
+        extractor.prototype_vectors(demo.images["field000"], (0, 0, 40, 48))
+    with pytest.raises(InputError, match="weights file not found"):
+        FeatureExtractor("resnet18", PATCH, 2, weights=str(tmp_path / "none.pt"))
+    with pytest.raises(InputError, match="unknown backbone"):
+        FeatureExtractor("vgg", PATCH, 2)
+    wide = FeatureExtractor("resnet18", (32, 48), 2)
+    assert wide.prototype_vectors(demo.images["field000"], (10, 10, 48, 32)).shape == (2, 256)
+
+
+def test_grid_save_load(tmp_path):
+    grid = FeatureGrid(
+        np.eye(3, dtype=np.float32)[None].repeat(2, 0),
+        np.array([0.0, 4.8]),
+        np.array([0.0, 4.8, 9.6]),
+        4.8,
+        (48, 48),
+    )
+    save_grid(tmp_path / "g.npz", grid)
+    back = load_grid(tmp_path / "g.npz")
+    np.testing.assert_array_equal(back.vectors, grid.vectors)
+    assert back.stride == 4.8 and back.patch == (48, 48) and list(back.xs) == [0.0, 4.8, 9.6]
+    assert grid_index(back, 5.0, 2.0) == (0, 1)
+    (tmp_path / "bad.npz").write_text("no")
+    with pytest.raises(InputError, match="cannot read feature grid"):
+        load_grid(tmp_path / "bad.npz")
+
+
+def _hand_grid() -> FeatureGrid:
+    vectors = np.zeros((20, 20, 2), dtype=np.float32)
+    return FeatureGrid(vectors, np.arange(20) * 2.0, np.arange(20) * 2.0, 2.0, (8, 8))
+
+
+def test_propose_threshold_and_distance():
+    grid = _hand_grid()
+    similarity = np.zeros((20, 20), dtype=np.float32)
+    similarity[5, 5], similarity[5, 6], similarity[5, 8] = 0.9, 0.8, 0.85
+    similarity[15, 15] = 0.5
+    found = propose(grid, similarity, 0.6)  # default min distance 4 px = 2 cells
+    assert found[["x", "y"]].to_numpy().tolist() == [[10, 10], [16, 10]]
+    np.testing.assert_allclose(found["score"], [0.9, 0.85])
+    assert len(propose(grid, similarity, 0.4)) == 3
+    assert propose(grid, similarity, 0.6, min_distance=8)[["x", "y"]].to_numpy().tolist() == [
+        [10, 10]
+    ]
+    assert propose(grid, similarity, 0.95).empty
+
+
+def test_searcher_caches_and_is_fast():
+    rng = np.random.default_rng(1)
+    vectors = rng.standard_normal((214, 214, 80)).astype(np.float32)  # 1024 px at 4.8 px
+    vectors /= np.linalg.norm(vectors, axis=-1, keepdims=True)
+    axis = np.arange(214) * 4.8
+    grid = FeatureGrid(vectors, axis, axis, 4.8, (48, 48))
+    searcher = Searcher({"big": grid})
+    prototypes = vectors[[10, 100], [20, 50]]
+    first = searcher.proposals(prototypes, 0.2)
+    started = time.perf_counter()
+    again = searcher.proposals(prototypes, 0.25)
+    assert time.perf_counter() - started < 0.05
+    assert len(again) < len(first) and (again["score"] >= 0.25).all()
+    top = first.head(2).sort_values("y")  # the prototypes' own windows score 1
+    np.testing.assert_allclose(top["score"], 1.0, atol=1e-5)
+    np.testing.assert_allclose(
+        top[["x", "y"]].to_numpy(), [[20 * 4.8, 10 * 4.8], [50 * 4.8, 100 * 4.8]]
+    )
+    assert list(first.columns) == ["image", "x", "y", "score"]
+
+
+def test_background_candidates_hand_case():
+    vectors = np.zeros((10, 10, 2), dtype=np.float32)
+    vectors[..., 0] = 1.0
+    vectors[2, 2] = [0.6, 0.8]
+    vectors[7, 7] = [0.0, 1.0]
+    vectors[2, 7] = [0.8, 0.6]
+    axis = np.arange(10) * 4.0
+    grid = FeatureGrid(vectors, axis, axis, 4.0, (16, 16))
+    exclude = pd.DataFrame({"image": ["a"], "x": [28.0], "y": [28.0]})  # the (7, 7) window
+    hard, easy = background_candidates({"a": grid}, np.array([0.0, 1.0]), exclude, 2, 6.0, 0)
+    assert hard[["x", "y"]].to_numpy().tolist() == [[8, 8], [28, 8]]  # 0.8 then 0.6
+    np.testing.assert_allclose(hard["score"], [0.8, 0.6])
+    assert len(easy) == 2 and (easy["score"] == 0).all()
+    assert np.hypot(*(easy[["x", "y"]].to_numpy()[0] - easy[["x", "y"]].to_numpy()[1])) >= 6
+
+
+def test_choose_threshold_hand_cases():
+    flags = np.array([True, True, False, True, False, False])
+    scores = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4])
+    assert choose_threshold(flags, scores, 0) == 0.8
+    assert choose_threshold(flags, scores, 1) == 0.6
+    assert choose_threshold(flags, scores, 5) == 0.4
+    assert choose_threshold(~flags, scores, 0) > 0.9
+
+
+def test_simulated_user_and_patch_sets(demo, extractors, grids, tmp_path):
+    extractor = extractors["efficientnet_lite0"]
+    displayed = ["field000", "field001"]
+    data = simulate_annotations(demo, grids, extractor, displayed, CLASSES, 2, 2, 4, 7, "demo")
+    shapes = {name: demo.shape(name) for name in demo.names}
+    check_annotations(data, "again", shapes, CLASSES)
+    assert data["stride"] == pytest.approx(4.8) and data["patch"] == {"width": 48, "height": 48}
+    radius = match_radius(4.8)
+    truth = pd.concat([demo.truth[n].assign(image=n) for n in displayed], ignore_index=True)
+    searcher = Searcher({name: grids[name] for name in displayed})
+    exact = 0
+    for entry in data["classes"]:
+        mine = truth[truth["class"] == entry["name"]]
+        vectors = np.concatenate(
+            [extractor.prototype_vectors(demo.images[b["image"]], b) for b in entry["prototypes"]]
+        )
+        peaks = searcher.peaks(vectors)
+        available = int((~near_truth(peaks, mine, radius)).sum())
+        assert len(entry["prototypes"]) == 2
+        assert len(entry["negatives"]) == min(2, available)  # exactly N when possible
+        exact += available >= 2
+        positives = pd.DataFrame(entry["positives"])
+        negatives = pd.DataFrame(entry["negatives"])
+        assert near_truth(positives, mine, radius).all()
+        assert not near_truth(negatives, mine, radius).any()
+        assert (negatives["score"] >= entry["threshold"]).all()
+    assert exact >= 1
+    assert len(data["background"]["proposed"]) == 8
+    again = simulate_annotations(demo, grids, extractor, displayed, CLASSES, 2, 2, 4, 7, "demo")
+    assert again == data
+
+    stack, table = clean_patches(demo, data)
+    assert stack.dtype == np.uint8 and stack.shape == (len(table), 2, 48, 48)
+    assert list(table.columns) == ["index", "image", "x", "y", "label", "role", "negative_of"]
+    negatives = table[table["role"] == "negative"]
+    assert (negatives["label"] == "background").all()
+    expected = sorted(e["name"] for e in data["classes"] for _ in e["negatives"])
+    assert sorted(negatives["negative_of"]) == expected
+    positives = table[table["role"] == "positive"]
+    assert len(positives) == sum(len(e["positives"]) for e in data["classes"])
+    flagged = len(data["background"]["not_background"])
+    assert (table["role"] == "background").sum() == 8 - flagged
+    assert (table.loc[table["role"] == "prototype", "label"].value_counts() == 2).all()
+    write_patch_set(stack, table, demo.channels, tmp_path / "c.tif", tmp_path / "c.parquet")
+    back, back_table = read_patch_set(tmp_path / "c.tif", tmp_path / "c.parquet")
+    np.testing.assert_array_equal(back, stack)
+    assert back_table.equals(table)
+
+    noisy, noisy_table = noisy_patches(demo, grids, extractor, data, 4, 1)
+    assert set(noisy_table["image"]) <= {"field002"} and len(noisy) == len(noisy_table)
+    assert set(noisy_table["label"]) <= {*CLASSES, "background"}
+    assert (noisy_table["role"] == "background").sum() == 4
+
+    full, full_table = supervised_patches(demo, ["field002"], CLASSES, PATCH, 3, 1)
+    field = demo.truth["field002"]
+    assert (full_table["role"] == "truth").sum() == len(field)
+    expected = field["class"].where(field["class"].isin(CLASSES), "background").tolist()
+    assert full_table.loc[full_table["role"] == "truth", "label"].tolist() == expected
+    assert (full_table["role"] == "background").sum() == 3 and full.shape[1:] == (2, 48, 48)
+
+
+def test_cut_patch_hand_cases():
+    image = np.arange(2 * 8 * 10, dtype=np.float32).reshape(2, 8, 10)
+    patch = cut_patch(image, 2, 3, (4, 4))  # rows 1..4, columns 0..3
+    np.testing.assert_array_equal(patch, image[:, 1:5, 0:4])
+    corner = cut_patch(image, 0, 0, (4, 4))  # rows -2..1 reflect to 2, 1, 0, 1
+    np.testing.assert_array_equal(corner[0, :, 0], image[0, [2, 1, 0, 1], 2])
+    assert cut_patch(image, 9, 7, (5, 3)).shape == (2, 5, 3)
+
+
+def test_average_precision_and_matching():
+    assert average_precision(np.array([True, True, False]), 2) == 1.0
+    # hits at ranks 1 and 3 of 3 truths: (1/1 + 2/3) / 3
+    assert average_precision(np.array([True, False, True]), 3) == pytest.approx(5 / 9)
+    truth = pd.DataFrame({"image": ["a", "a"], "x": [10.0, 50.0], "y": [10.0, 10.0]})
+    peaks = pd.DataFrame(
+        {"image": ["a", "a", "a", "b"], "x": [12.0, 11.0, 80.0, 10.0], "y": [10.0] * 4}
+    )
+    # the second peak near (10, 10) finds it taken; (80, 10) is too far; image b has none
+    assert match_ranked(peaks, truth, 5.0).tolist() == [True, False, False, False]
+
+
+def test_proposal_auc_range(demo, grids):
+    auc = proposal_auc(demo, grids, CLASSES, 2, 0)
+    assert 0.0 <= auc <= 1.0
+    assert auc == proposal_auc(demo, grids, CLASSES, 2, 0)
+    with pytest.raises(InputError, match="only"):
+        proposal_auc(demo, grids, ["cytoplasmic"], 100, 0)
