@@ -1,4 +1,5 @@
-"""The ``fishline`` command: validate configs and sheets, paint data without Snakemake."""
+"""The ``fishline`` command: validate configs and sheets, paint data without Snakemake,
+annotate SimSearch images in the browser."""
 
 from __future__ import annotations
 
@@ -38,6 +39,32 @@ def _paint(args: argparse.Namespace) -> None:
     print(f"wrote {len(frame)} patches to {out / args.split}.tif/.parquet")
 
 
+def _annotate(args: argparse.Namespace) -> None:
+    import logging
+
+    import torch
+
+    from fishline.simsearch.app import create_app, serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    torch.set_num_threads(args.threads)
+    displayed: int | list[str] | None = None
+    if args.displayed:
+        names = args.displayed.split(",")
+        displayed = int(names[0]) if names[0].isdigit() and len(names) == 1 else names
+    app = create_app(
+        args.sheet,
+        args.out,
+        displayed=displayed,
+        channels=args.channels.split(",") if args.channels else None,
+        backbone=args.backbone,
+        weights=args.weights,
+        model=args.model,
+        detect_stride=args.detect_stride,
+    )
+    serve(app, port=args.port, browser=not args.no_browser)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``fishline`` console command."""
     parser = argparse.ArgumentParser(prog="fishline", description=__doc__)
@@ -58,6 +85,29 @@ def main(argv: list[str] | None = None) -> int:
     paint.add_argument("--out", default="results/fish/synthetic")
     paint.add_argument("--threads", type=int, default=1)
     paint.set_defaults(run=_paint)
+    annotate = commands.add_parser(
+        "annotate", help="mark SimSearch prototypes, negatives and background in the browser"
+    )
+    annotate.add_argument("sheet", help="SimSearch image sheet (TSV)")
+    annotate.add_argument(
+        "--out", required=True, help="annotations JSON file that Save writes (resumed if present)"
+    )
+    annotate.add_argument(
+        "--displayed", help="how many images to show (the first N; default 3), or their names"
+    )
+    annotate.add_argument("--channels", help="comma-separated channels to use (default: all)")
+    annotate.add_argument("--backbone", default="efficientnet_lite0", help="feature backbone")
+    annotate.add_argument("--weights", help="local state-dict file for the backbone")
+    annotate.add_argument(
+        "--model", help="trained SimSearch model: show its detections, set class confidences"
+    )
+    annotate.add_argument(
+        "--detect-stride", type=int, help="detection window stride in px (default: patch/4)"
+    )
+    annotate.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: a free one)")
+    annotate.add_argument("--no-browser", action="store_true", help="only print the URL")
+    annotate.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    annotate.set_defaults(run=_annotate)
     args = parser.parse_args(argv)
     try:
         args.run(args)

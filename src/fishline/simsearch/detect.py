@@ -23,7 +23,7 @@ from fishline.errors import InputError
 from fishline.logging import get_logger
 from fishline.plots import CLASS_COLOURS, save_figure
 from fishline.simsearch.images import ImageSet
-from fishline.simsearch.train import BACKGROUND
+from fishline.simsearch.train import BACKGROUND, mixed_precision
 from fishline.train.loop import setup_device
 
 log = get_logger("simsearch.detect")
@@ -77,7 +77,9 @@ def probability_maps(
             batch = F.interpolate(
                 batch, size=(input_size, input_size), mode="bilinear", align_corners=False
             )
-        outputs.append(torch.softmax(model(batch), dim=1).cpu())
+        with mixed_precision(tensor.device):
+            logits = model(batch).float()
+        outputs.append(torch.softmax(logits, dim=1).cpu())
     probs = torch.cat(outputs).T.reshape(-1, len(ys), len(xs))
     return probs.numpy().astype(np.float32), ys, xs
 

@@ -84,6 +84,12 @@ DEFAULT_TRAINING: dict[str, Any] = {
 }
 
 
+def mixed_precision(device: torch.device) -> torch.autocast:
+    """bf16 autocast on CUDA (the GPU path of the design); a no-op context on the CPU, where
+    runs stay float32 and deterministic. Losses are computed in float32 on its outputs."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+
 def supcon_loss(
     z: torch.Tensor,
     labels: torch.Tensor,
@@ -252,11 +258,9 @@ def _simclr(
             batch = images[order[step * batch_size : (step + 1) * batch_size]]
             first = augment_batch(batch, settings["augment"], generator)
             second = augment_batch(batch, settings["augment"], generator)
-            loss = nt_xent(
-                model.project(model.embed(first)),
-                model.project(model.embed(second)),
-                stage["temperature"],
-            )
+            with mixed_precision(images.device):
+                views = model.project(model.embed(torch.cat([first, second]))).float()
+            loss = nt_xent(*views.chunk(2), stage["temperature"])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -293,7 +297,8 @@ def _supcon(
         for step in range(steps):
             chosen = order[step * batch_size : (step + 1) * batch_size]
             batch = augment_batch(images[chosen], settings["augment"], generator)
-            z = model.project(model.embed(batch))
+            with mixed_precision(images.device):
+                z = model.project(model.embed(batch)).float()
             drawn = {}
             for label, pool in negatives.items():
                 pick = torch.randint(
@@ -306,9 +311,12 @@ def _supcon(
             class_negatives = {}
             if drawn:
                 stacked = torch.cat(list(drawn.values()))
-                projected = model.project(model.embed(stacked)).split(
-                    [len(v) for v in drawn.values()]
-                )
+                with mixed_precision(images.device):
+                    projected = (
+                        model.project(model.embed(stacked))
+                        .float()
+                        .split([len(v) for v in drawn.values()])
+                    )
                 class_negatives = dict(zip(drawn, projected, strict=True))
             loss = supcon_loss(z, labels[chosen], stage["temperature"], class_negatives)
             optimizer.zero_grad()
@@ -335,8 +343,8 @@ def _linear(
     model.eval()
     views = [torch.rot90(images, k, dims=(2, 3)) for k in range(4)]
     views += [view.flip(-1) for view in views]
-    with torch.no_grad():
-        embedded = torch.cat([model.embed(view) for view in views])
+    with torch.no_grad(), mixed_precision(images.device):
+        embedded = torch.cat([model.embed(view) for view in views]).float()
     targets = labels.repeat(len(views))
     model.classifier.reset_parameters()
     optimizer = torch.optim.Adam(model.classifier.parameters(), lr=stage["lr"])
