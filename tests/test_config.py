@@ -22,6 +22,15 @@ def test_default_config_equals_schema_defaults() -> None:
     assert shipped == validate({}, "config", "defaults")
 
 
+def test_simsearch_library_defaults_equal_schema_defaults() -> None:
+    from fishline.paint.cellfields import DEFAULT_CELL_FIELDS
+    from fishline.simsearch.train import DEFAULT_TRAINING
+
+    defaults = validate({}, "config", "defaults")["simsearch"]
+    assert defaults["paint"] == DEFAULT_CELL_FIELDS
+    assert defaults["train"] == DEFAULT_TRAINING
+
+
 def test_paper_config_validates_and_scales_up() -> None:
     paper = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
     config = load_config(ROOT / "config" / "config.yaml", overrides=paper)
@@ -104,3 +113,12 @@ def test_shipped_override_configs_validate(name: str) -> None:
     overrides = yaml.safe_load((ROOT / "config" / name).read_text())
     config = load_config(ROOT / "config" / "config.yaml", overrides=overrides)
     assert config["fish"]["paint"]["splits"]["train"]["n"] >= 4800
+
+
+def test_simsearch_ablation_config_turns_the_grid_on() -> None:
+    overrides = yaml.safe_load((ROOT / "config" / "simsearch_ablation.yaml").read_text())
+    ablation = load_config(ROOT / "config" / "config.yaml", overrides=overrides)["simsearch"][
+        "ablation"
+    ]
+    assert ablation["enabled"] and ablation["prototypes"] == [5, 10]
+    assert ablation["negatives"] == [0, 5] and len(ablation["strategies"]) == 4

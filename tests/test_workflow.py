@@ -17,6 +17,10 @@ import tifffile
 import torch
 import yaml
 
+from fishline.config import load_config
+from fishline.errors import InputError
+from fishline.simsearch.stages import annotated_patches
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 TINY = ROOT / "tests" / "configs" / "tiny.yaml"
@@ -57,7 +61,26 @@ CHROMOSOME2_PLAN = {
     "umap_filter": 1,
     "chrom_compare": 1,
 }
-FULL_PLAN = {**FISH_PLAN, **CHROMOSOME_PLAN, **CHROMOSOME2_PLAN, **SLIDES_PLAN, "all": 1}
+SIMSEARCH_PLAN = {
+    "ss_paint": 1,
+    "ss_features": 1,
+    "ss_simulate_user": 1,
+    "ss_noisy": 1,
+    "ss_supervised_patches": 1,
+    "ss_train": 2,
+    "ss_detect": 2,
+    "ss_evaluate": 2,
+    "ss_annotation_report": 1,
+    "ss_report": 1,
+}
+FULL_PLAN = {
+    **FISH_PLAN,
+    **CHROMOSOME_PLAN,
+    **CHROMOSOME2_PLAN,
+    **SLIDES_PLAN,
+    **SIMSEARCH_PLAN,
+    "all": 1,
+}
 
 
 def snakemake(workdir: Path, *args: str, config: Path = TINY) -> subprocess.CompletedProcess:
@@ -172,6 +195,7 @@ def test_report_after_tiny_run(finished_run: Path) -> None:
     html = (finished_run / "report.html").read_text(errors="ignore")
     assert "FISH painter" in html and "realism.png" in html
     assert "MYCN slides" in html and "overlay.png" in html
+    assert "SimSearch" in html and "violin.png" in html and "proposals.png" in html
 
 
 def _changed(finished_run: Path, edit: dict) -> dict[str, int]:
@@ -413,3 +437,94 @@ def test_real_slide_sheet_is_planned_and_checked(tmp_path: Path) -> None:
     assert result.returncode != 0
     text = result.stderr + result.stdout
     assert "slides.real.lab" in text and "file not found" in text and "missing.tif" in text
+
+
+def test_simsearch_outputs(finished_run: Path) -> None:
+    from fishline.simsearch.annotations import check_annotations
+
+    search = finished_run / "results/simsearch"
+    sheet = pd.read_csv(search / "demo/sheet.tsv", sep="\t")
+    assert len(sheet) == 6 and sorted(p.name for p in (search / "features").iterdir()) == [
+        f"{name}.npz" for name in sorted(sheet["image"])
+    ]
+    annotations = json.loads((search / "annotations/simulated.json").read_text())
+    shapes = {name: (160, 160) for name in sheet["image"]}
+    check_annotations(annotations, "simulated.json", shapes, ["nuclear", "cytoplasmic"])
+    assert annotations["displayed"] == sheet["image"].tolist()[:2]
+    assert [len(entry["prototypes"]) for entry in annotations["classes"]] == [2, 2]
+    clean = pd.read_parquet(search / "patches/clean.parquet")
+    noisy = pd.read_parquet(search / "patches/noisy.parquet")
+    test_images = set(sheet["image"].tolist()[-2:])
+    assert set(clean["image"]) <= set(annotations["displayed"])
+    assert not set(noisy["image"]) & (test_images | set(annotations["displayed"]))
+    for strategy in ("pos_neg_selflearn", "supervised"):
+        found = pd.read_parquet(search / f"detect/{strategy}/detections.parquet")
+        assert list(found.columns) == ["image", "x", "y", "class", "confidence"]
+        assert set(found["image"]) <= test_images
+        assert found["confidence"].between(0.6, 1).all()  # the default confidence
+        metrics = json.loads((search / f"detect/{strategy}/metrics.json").read_text())
+        assert sorted(metrics["classes"]) == ["cytoplasmic", "nuclear"]
+        assert 0 <= metrics["mean_auc"] <= 1
+        assert metrics["radius"] == pytest.approx(3 * 4.8)  # 3 x the search stride
+    table = pd.read_csv(search / "ablation/table.tsv", sep="\t")
+    assert sorted(table["strategy"]) == ["pos", "pos_neg_selflearn", "supervised"]
+    assert set(table.loc[table["strategy"] != "supervised", "setting"]) == {"P=2 N=1"}
+    for rule in ("ss_paint", "ss_features", "ss_train", "ss_detect", "ss_ablation_cell"):
+        assert any((finished_run / "logs" / rule).rglob("*.log")), rule
+
+
+def test_simsearch_rerun_detection_not_training_when_confidence_changes(
+    finished_run: Path,
+) -> None:
+    plan = _changed(finished_run, {"simsearch/detect/confidence": 0.7})
+    assert plan == {
+        "ss_detect": 2,
+        "ss_evaluate": 2,
+        "ss_report": 1,
+        "ss_ablation_cell": 1,
+        "ss_ablation": 1,
+        "all": 1,
+    }
+
+
+def test_simsearch_user_annotations_replace_the_simulated_user(finished_run: Path) -> None:
+    mine = finished_run / "my_annotations.json"  # as saved by `fishline annotate`
+    shutil.copy(finished_run / "results/simsearch/annotations/simulated.json", mine)
+    config = yaml.safe_load(TINY.read_text())
+    config["simsearch"]["annotations"] = str(mine)
+    config["simsearch"]["ablation"]["enabled"] = False
+    path = finished_run / "annotated.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    assert planned(snakemake(finished_run, "-n", config=path)) == {
+        "ss_noisy": 1,
+        "ss_train": 1,  # the supervised baseline does not use annotations
+        "ss_detect": 2,  # per-class confidences come from the annotations
+        "ss_evaluate": 2,
+        "ss_annotation_report": 1,
+        "ss_report": 1,
+        "all": 1,
+    }
+    broken = json.loads(mine.read_text())
+    broken["patch"] = {"width": 64, "height": 64}
+    for entry in broken["classes"]:
+        for box in entry["prototypes"]:
+            box.update(width=64, height=64, x=0, y=0)
+    mine.write_text(json.dumps(broken))
+    settings = load_config(TINY)["simsearch"]  # schema defaults over the tiny values
+    outputs = {
+        key: str(finished_run / f"broken/{key}")
+        for key in ("clean_stack", "clean_table", "noisy_stack", "noisy_table")
+    }
+    with pytest.raises(InputError, match=r"my_annotations.json \[patch\]: prototypes are 64 x 64"):
+        annotated_patches(
+            str(finished_run / "results/simsearch/demo/sheet.tsv"),
+            str(finished_run / "results/simsearch/features"),
+            str(mine),
+            {"displayed": 2, "test": 2},
+            settings["classes"],
+            settings["noisy"],
+            settings["search"],
+            1,
+            outputs,
+        )
+    assert not (finished_run / "broken").exists() or not any((finished_run / "broken").iterdir())

@@ -96,10 +96,33 @@ def load_grids(features: str, names: Sequence[str]) -> dict[str, FeatureGrid]:
     return grids
 
 
-def _checked_annotations(path: str, image_set: ImageSet, classes: list[str]) -> dict[str, Any]:
-    """The annotations file, checked against the sheet's images, the classes and channels."""
+def _checked_annotations(
+    path: str,
+    image_set: ImageSet,
+    classes: list[str] | None,
+    search: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The annotations file, checked against the sheet's images, the classes, the channels
+    and (with ``search``) the patch size and backbone the cached features were made with."""
     shapes = {name: image_set.shape(name) for name in image_set.names}
     annotations = read_annotations(path, shapes, classes)
+    if search is not None:
+        patch, _ = search_geometry(search)
+        drawn = (annotations["patch"]["height"], annotations["patch"]["width"])
+        if drawn != patch:
+            raise InputError(
+                path,
+                f"prototypes are {drawn[1]} x {drawn[0]} px but simsearch.search.patch is "
+                f"{patch[1]}: set it to the drawn size (the features depend on it)",
+                item="patch",
+            )
+        if annotations.get("backbone", search["backbone"]) != search["backbone"]:
+            raise InputError(
+                path,
+                f"thresholds were chosen with backbone {annotations['backbone']} but "
+                f"simsearch.search.backbone is {search['backbone']}",
+                item="backbone",
+            )
     if annotations["channels"] != image_set.channels:
         raise InputError(
             path,
@@ -197,7 +220,7 @@ def annotated_patches(
     from fishline.simsearch.patches import write_patch_set
 
     image_set = load_image_set(sheet, None)
-    marked = _checked_annotations(annotations, image_set, list(classes))
+    marked = _checked_annotations(annotations, image_set, list(classes), search)
     image_set = load_image_set(sheet, marked["channels"])
     names = [
         name
