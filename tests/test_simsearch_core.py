@@ -340,3 +340,15 @@ def test_proposal_auc_range(demo, grids):
     assert auc == proposal_auc(demo, grids, CLASSES, 2, 0)
     with pytest.raises(InputError, match="only"):
         proposal_auc(demo, grids, ["cytoplasmic"], 100, 0)
+
+
+def test_oversampled_grid_agrees(demo):
+    """Shifted passes (stride 8) and plain interpolation (stride 16) give nearly one grid."""
+    image = demo.images["field002"][:, :96, :128]
+    plain = FeatureExtractor("resnet18", PATCH, 2).image_grid(image)
+    sharp = FeatureExtractor("resnet18", PATCH, 2, oversample=2).image_grid(image)
+    assert sharp.vectors.shape == plain.vectors.shape == (20, 27, 256)
+    cosines = np.sum(sharp.vectors * plain.vectors, axis=-1)
+    assert np.median(cosines) > 0.97
+    with pytest.raises(InputError, match="must divide"):
+        FeatureExtractor("resnet18", PATCH, 2, oversample=3)

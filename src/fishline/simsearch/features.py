@@ -293,8 +293,8 @@ class FeatureExtractor:
         tensor = self._as_tensor(image)[None]
         height, width = tensor.shape[-2:]
         pooled, ys, xs = self._window_map(tensor)
-        at_y = np.arange(0, height, self.stride)
-        at_x = np.arange(0, width, self.stride)
+        at_y = self.stride * np.arange(math.ceil(height / self.stride - 1e-6))
+        at_x = self.stride * np.arange(math.ceil(width / self.stride - 1e-6))
         vectors = self._sample(pooled, ys, xs, at_y, at_x)[0]
         return FeatureGrid(
             vectors.cpu().numpy().astype(np.float32),
