@@ -102,6 +102,9 @@ def test_channel_mix_and_kernel():
     np.testing.assert_array_equal(channel_mix(2), [[1, 0], [0, 1], [0.5, 0.5]])
     np.testing.assert_array_equal(channel_mix(1), [[1], [1], [1]])
     np.testing.assert_allclose(channel_mix(4)[0], [0.5, 0, 0, 0.5])
+    square = gaussian_kernel((48, 48))  # sigma = half a cell: weights e^-2, 1, e^-2 per axis
+    assert square[1, 1] == pytest.approx(1 / (1 + 2 * np.exp(-2)) ** 2)
+    assert square[0, 1] == pytest.approx(np.exp(-2) / (1 + 2 * np.exp(-2)) ** 2)
     kernel = gaussian_kernel((48, 64))
     assert kernel.shape == (3, 4) and kernel.sum() == pytest.approx(1.0)
     assert kernel[1, 1] == kernel.max() and kernel[0, 0] == kernel.min()

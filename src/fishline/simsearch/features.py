@@ -99,13 +99,16 @@ def gaussian_kernel(patch: tuple[int, int]) -> np.ndarray:
     """Pooling weights over the (h/16, w/16) feature cells of a window, summing to 1.
 
     Centre-weighted (notes: a Gaussian-initialised conv of size H/16 x W/16): sigma is a
-    third of the kernel size per axis, so edge cells still count but the centre dominates.
+    sixth of the kernel size per axis (+-3 sigma spans the window), at least half a cell.
+    Every cell already sees far beyond itself, so a narrow weight keeps the vector about the
+    window's centre: on the painted demo the proposal PR-AUC of EfficientNet-Lite0 rose from
+    0.78 with sigma = size / 3 to 0.97 (benchmarks/simsearch.py, 48 px patches).
     """
     sizes = [max(1, round(side / STRIDE)) for side in patch]
     axes = []
     for size in sizes:
         position = np.arange(size) - (size - 1) / 2
-        axes.append(np.exp(-0.5 * (position / max(size / 3, 0.5)) ** 2))
+        axes.append(np.exp(-0.5 * (position / max(size / 6, 0.5)) ** 2))
     kernel = np.outer(axes[0], axes[1]).astype(np.float32)
     return kernel / kernel.sum()
 
