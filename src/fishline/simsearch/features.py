@@ -172,7 +172,8 @@ class FeatureExtractor:
     ``oversample`` = s > 1 the image is also run shifted by multiples of 16/s px and the maps
     interleaved (s^2 passes, stride 16/s); the windows on the search grid (``stride`` px,
     default 0.1 x patch width) are then linearly interpolated between those vectors and
-    re-normalised. Interpolating costs nothing; ``oversample`` trades time for sharper peaks.
+    re-normalised. Interpolating costs nothing; on the painted demo s = 2 did not raise the
+    proposal PR-AUC (0.96 against 0.97), so the default is 1.
     """
 
     def __init__(
