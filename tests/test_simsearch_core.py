@@ -102,6 +102,9 @@ def test_channel_mix_and_kernel():
     np.testing.assert_array_equal(channel_mix(2), [[1, 0], [0, 1], [0.5, 0.5]])
     np.testing.assert_array_equal(channel_mix(1), [[1], [1], [1]])
     np.testing.assert_allclose(channel_mix(4)[0], [0.5, 0, 0, 0.5])
+    square = gaussian_kernel((48, 48))  # sigma = half a cell: weights e^-2, 1, e^-2 per axis
+    assert square[1, 1] == pytest.approx(1 / (1 + 2 * np.exp(-2)) ** 2)
+    assert square[0, 1] == pytest.approx(np.exp(-2) / (1 + 2 * np.exp(-2)) ** 2)
     kernel = gaussian_kernel((48, 64))
     assert kernel.shape == (3, 4) and kernel.sum() == pytest.approx(1.0)
     assert kernel[1, 1] == kernel.max() and kernel[0, 0] == kernel.min()
@@ -340,3 +343,15 @@ def test_proposal_auc_range(demo, grids):
     assert auc == proposal_auc(demo, grids, CLASSES, 2, 0)
     with pytest.raises(InputError, match="only"):
         proposal_auc(demo, grids, ["cytoplasmic"], 100, 0)
+
+
+def test_oversampled_grid_agrees(demo):
+    """Shifted passes (stride 8) and plain interpolation (stride 16) give nearly one grid."""
+    image = demo.images["field002"][:, :96, :128]
+    plain = FeatureExtractor("resnet18", PATCH, 2).image_grid(image)
+    sharp = FeatureExtractor("resnet18", PATCH, 2, oversample=2).image_grid(image)
+    assert sharp.vectors.shape == plain.vectors.shape == (20, 27, 256)
+    cosines = np.sum(sharp.vectors * plain.vectors, axis=-1)
+    assert np.median(cosines) > 0.97
+    with pytest.raises(InputError, match="must divide"):
+        FeatureExtractor("resnet18", PATCH, 2, oversample=3)

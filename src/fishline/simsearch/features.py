@@ -99,13 +99,16 @@ def gaussian_kernel(patch: tuple[int, int]) -> np.ndarray:
     """Pooling weights over the (h/16, w/16) feature cells of a window, summing to 1.
 
     Centre-weighted (notes: a Gaussian-initialised conv of size H/16 x W/16): sigma is a
-    third of the kernel size per axis, so edge cells still count but the centre dominates.
+    sixth of the kernel size per axis (+-3 sigma spans the window), at least half a cell.
+    Every cell already sees far beyond itself, so a narrow weight keeps the vector about the
+    window's centre: on the painted demo the proposal PR-AUC of EfficientNet-Lite0 rose from
+    0.78 with sigma = size / 3 to 0.97 (benchmarks/simsearch.py, 48 px patches).
     """
     sizes = [max(1, round(side / STRIDE)) for side in patch]
     axes = []
     for size in sizes:
         position = np.arange(size) - (size - 1) / 2
-        axes.append(np.exp(-0.5 * (position / max(size / 3, 0.5)) ** 2))
+        axes.append(np.exp(-0.5 * (position / max(size / 6, 0.5)) ** 2))
     kernel = np.outer(axes[0], axes[1]).astype(np.float32)
     return kernel / kernel.sum()
 
@@ -169,7 +172,8 @@ class FeatureExtractor:
     ``oversample`` = s > 1 the image is also run shifted by multiples of 16/s px and the maps
     interleaved (s^2 passes, stride 16/s); the windows on the search grid (``stride`` px,
     default 0.1 x patch width) are then linearly interpolated between those vectors and
-    re-normalised. Interpolating costs nothing; ``oversample`` trades time for sharper peaks.
+    re-normalised. Interpolating costs nothing; on the painted demo s = 2 did not raise the
+    proposal PR-AUC (0.96 against 0.97), so the default is 1.
     """
 
     def __init__(
@@ -293,8 +297,8 @@ class FeatureExtractor:
         tensor = self._as_tensor(image)[None]
         height, width = tensor.shape[-2:]
         pooled, ys, xs = self._window_map(tensor)
-        at_y = np.arange(0, height, self.stride)
-        at_x = np.arange(0, width, self.stride)
+        at_y = self.stride * np.arange(math.ceil(height / self.stride - 1e-6))
+        at_x = self.stride * np.arange(math.ceil(width / self.stride - 1e-6))
         vectors = self._sample(pooled, ys, xs, at_y, at_x)[0]
         return FeatureGrid(
             vectors.cpu().numpy().astype(np.float32),

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
 from fishline.errors import InputError
 from fishline.io import atomic_outputs, encode_pages, write_stack
@@ -162,7 +163,7 @@ def noisy_patches(
     proposals = proposals.assign(role="proposal", negative_of="")
     mean_vector = np.concatenate(vectors).mean(axis=0)
     backgrounds = []
-    for number, name in enumerate(hidden):
+    for number, name in enumerate(tqdm(hidden, desc="noisy background", disable=None)):
         hard, easy = background_candidates(
             {name: grids[name]},
             mean_vector,

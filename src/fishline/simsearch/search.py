@@ -94,6 +94,7 @@ class Searcher:
 
     Similarity maps and their ranked peaks are cached per prototype set (keyed by the
     vectors' bytes), so moving the threshold only filters a sorted table (milliseconds).
+    ``min_distance`` (px) between proposals defaults to half the patch width.
     """
 
     def __init__(self, grids: dict[str, FeatureGrid], min_distance: float | None = None) -> None:
