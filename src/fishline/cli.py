@@ -75,7 +75,14 @@ def main(argv: list[str] | None = None) -> int:
     sheet = commands.add_parser("check-sheet", help="validate a sample sheet")
     sheet.add_argument(
         "kind",
-        choices=["nuclei_sheet", "fields_sheet", "metaphase_sheet", "patch_sheet", "slide_sheet"],
+        choices=[
+            "nuclei_sheet",
+            "fields_sheet",
+            "metaphase_sheet",
+            "patch_sheet",
+            "slide_sheet",
+            "simsearch_sheet",
+        ],
     )
     sheet.add_argument("sheet")
     sheet.set_defaults(run=_check_sheet)
