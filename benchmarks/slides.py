@@ -69,8 +69,9 @@ def main() -> None:
     write_rows(
         args.json,
         [
-            Row(f"slide call, {stage}, {row['threads']} threads", "s/field", row[stage], None,
-                "cpu")
+            Row(
+                f"slide call, {stage}, {row['threads']} threads", "s/field", row[stage], None, "cpu"
+            )
             for row in mean.to_dict("records")
             for stage in mean.columns
             if stage not in ("threads", "field", "cells called")

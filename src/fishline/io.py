@@ -70,9 +70,7 @@ def write_stack(
     if shape[0] == 0:  # an empty set is a valid result (e.g. no chromosome was found)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "zero-size array" notice
-            tifffile.imwrite(
-                path, np.zeros(shape, dtype), photometric="minisblack", metadata=meta
-            )
+            tifffile.imwrite(path, np.zeros(shape, dtype), photometric="minisblack", metadata=meta)
         return
     with tifffile.TiffWriter(path, bigtiff=True) as tif:
         tif.write(

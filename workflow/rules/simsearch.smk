@@ -311,7 +311,9 @@ rule ss_report:
         metrics=expand(
             f"{SS}/detect/{{strategy}}/metrics.json", strategy=simsearch_models()
         ),
-        curves=expand(f"{SS}/detect/{{strategy}}/pr.parquet", strategy=simsearch_models()),
+        curves=expand(
+            f"{SS}/detect/{{strategy}}/pr.parquet", strategy=simsearch_models()
+        ),
     output:
         summary=report(
             f"{SS}/report/summary.html",

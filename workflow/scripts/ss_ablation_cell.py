@@ -8,7 +8,7 @@ with log_to(snakemake.log[0]):
         snakemake.input.sheet,
         snakemake.input.features,
         snakemake.wildcards.cell,
-        {key: snakemake.params[key] for key in snakemake.params.keys() if key != "seed"},
+        {key: value for key, value in snakemake.params.items() if key != "seed"},
         snakemake.params.seed,
         snakemake.output[0],
     )

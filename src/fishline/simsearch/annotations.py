@@ -21,8 +21,7 @@ def _check_point(where: str, item: str, point: Mapping[str, Any], shapes: Mappin
     if not (0 <= point["x"] < width and 0 <= point["y"] < height):
         raise InputError(
             where,
-            f"point ({point['x']}, {point['y']}) is outside image '{image}' "
-            f"({width} x {height})",
+            f"point ({point['x']}, {point['y']}) is outside image '{image}' ({width} x {height})",
             item=item,
         )
 
