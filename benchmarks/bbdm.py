@@ -92,10 +92,14 @@ def main() -> None:
     parser.add_argument("--gpu-sample-batch", type=int, default=512)
     parser.add_argument("--nets", default="default,paper", help="config nets to time")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--devices", default="cpu,cuda", help="devices to time (cuda only where present)"
+    )
     add_json_argument(parser)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+    wanted = args.devices.split(",")
+    devices = [torch.device(d) for d in wanted if d == "cpu" or torch.cuda.is_available()]
     rows = [measure(n, d, args) for d in devices for n in args.nets.split(",")]
     header = list(rows[0])
     print("| " + " | ".join(header) + " |")

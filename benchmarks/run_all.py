@@ -29,6 +29,8 @@ BENCHMARKS: dict[str, dict[str, list[str]]] = {
     "train_fish": {"quick": ["--steps", "4"], "full": []},
     "segment": {"quick": ["--images", "2", "--epochs", "1"], "full": []},
     "bbdm": {"quick": ["--steps", "2", "--calls", "1"], "full": []},
+    "simsearch": {"quick": ["--repeats", "2"], "full": []},
+    "simsearch_train": {"quick": ["--strategies", "pos_neg_selflearn"], "full": []},
 }
 # needs trained models: run when --slides-models NUCLEI CLASSIFIER is given
 SLIDES = {"quick": ["--fields", "1", "--threads", "2"], "full": []}

@@ -314,6 +314,14 @@ def test_simulated_user_and_patch_sets(demo, extractors, grids, tmp_path):
     expected = field["class"].where(field["class"].isin(CLASSES), "background").tolist()
     assert full_table.loc[full_table["role"] == "truth", "label"].tolist() == expected
     assert (full_table["role"] == "background").sum() == 3 and full.shape[1:] == (2, 48, 48)
+    shifted = full_table[full_table["role"] == "off_centre"]
+    targets = field[field["class"].isin(CLASSES)]
+    assert 0 < len(shifted) <= len(targets) and (shifted["label"] == "background").all()
+    gaps = np.hypot(
+        shifted["x"].to_numpy()[:, None] - field["x"].to_numpy()[None],
+        shifted["y"].to_numpy()[:, None] - field["y"].to_numpy()[None],
+    ).min(axis=1)
+    assert (gaps >= 0.4 * 48 - 0.1).all() and (gaps <= 0.7 * 48 + 0.1).all()
 
 
 def test_cut_patch_hand_cases():

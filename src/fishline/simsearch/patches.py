@@ -188,8 +188,12 @@ def supervised_patches(
     seed: int,
 ) -> tuple[np.ndarray, pd.DataFrame]:
     """The fully supervised baseline: every truth object of ``names`` (label = its class when
-    a target class, else background; role truth) plus ``background_per_image`` random
-    windows per image at least a patch width from every truth object (role background)."""
+    a target class, else background; role truth), ``background_per_image`` random windows
+    per image at least a patch width from every truth object (role background), and per
+    target object one window 0.4-0.7 patch widths off its centre (role off_centre, label
+    background), so that, as the user's hard background does, the baseline learns that a
+    window beside an object is not that object (without them it detects every shifted window).
+    """
     rng = np.random.default_rng(seed)
     rows: list[dict[str, Any]] = []
     for name in names:
@@ -200,6 +204,7 @@ def supervised_patches(
             label = kind if kind in classes else BACKGROUND
             rows.append(_row(name, x, y, label, "truth", ""))
         rows.extend(_random_background(rng, image_set, name, truth, patch, background_per_image))
+        rows.extend(_off_centre(rng, image_set, name, truth, classes, patch))
     return _stack(image_set, pd.DataFrame(rows, columns=TABLE_COLUMNS[1:]), patch)
 
 
@@ -224,6 +229,31 @@ def _random_background(
             continue
         taken = np.vstack([taken, point])
         rows.append(_row(name, point[0], point[1], BACKGROUND, "background", ""))
+    return rows
+
+
+def _off_centre(
+    rng: np.random.Generator,
+    image_set: ImageSet,
+    name: str,
+    truth: pd.DataFrame,
+    classes: list[str],
+    patch: tuple[int, int],
+) -> list[dict[str, Any]]:
+    """One background window 0.4-0.7 patch widths from each target object's centre, inside
+    the image and at least 0.4 patch widths from every truth centre."""
+    height, width = image_set.shape(name)
+    centres = truth[["x", "y"]].to_numpy(np.float64).reshape(-1, 2)
+    rows = []
+    for x, y, kind in zip(truth["x"], truth["y"], truth["class"], strict=True):
+        if kind not in classes:
+            continue
+        angle = rng.uniform(0, 2 * np.pi)
+        radius = rng.uniform(0.4, 0.7) * patch[1]
+        point = np.array([x + radius * np.cos(angle), y + radius * np.sin(angle)]).round(1)
+        inside = 0 <= point[0] < width and 0 <= point[1] < height
+        if inside and np.min(np.hypot(*(centres - point).T)) >= 0.4 * patch[1]:
+            rows.append(_row(name, point[0], point[1], BACKGROUND, "off_centre", ""))
     return rows
 
 
