@@ -444,7 +444,7 @@ def test_simsearch_outputs(finished_run: Path) -> None:
 
     search = finished_run / "results/simsearch"
     sheet = pd.read_csv(search / "demo/sheet.tsv", sep="\t")
-    assert len(sheet) == 6 and sorted(p.name for p in (search / "features").iterdir()) == [
+    assert len(sheet) == 6 and sorted(p.name for p in (search / "features").glob("*.npz")) == [
         f"{name}.npz" for name in sorted(sheet["image"])
     ]
     annotations = json.loads((search / "annotations/simulated.json").read_text())

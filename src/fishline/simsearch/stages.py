@@ -133,6 +133,32 @@ def _checked_annotations(
     return annotations
 
 
+def _simulated_annotations(
+    image_set: ImageSet,
+    features: str,
+    displayed: list[str],
+    classes: list[str],
+    user: Mapping[str, Any],
+    search: Mapping[str, Any],
+    seed: int,
+) -> dict[str, Any]:
+    """The simulated user's annotations (``user``: prototypes P, negatives N, background)."""
+    from fishline.simsearch.simulate import simulate_annotations
+
+    return simulate_annotations(
+        image_set,
+        load_grids(features, displayed),
+        extractor_for(search, len(image_set.channels), seed),
+        displayed,
+        list(classes),
+        user["prototypes"],
+        user["negatives"],
+        user["background"],
+        seed,
+        image_set.sheet,
+    )
+
+
 def simulate_user(
     sheet: str,
     features: str,
@@ -145,22 +171,10 @@ def simulate_user(
     out: str,
 ) -> dict[str, Any]:
     """Annotations of the simulated user (P prototypes, N negatives per class) as JSON."""
-    from fishline.simsearch.simulate import simulate_annotations
-
     image_set = load_image_set(sheet, channels)
     displayed = roles_of(image_set, roles)["displayed"]
-    extractor = extractor_for(search, len(image_set.channels), seed)
-    annotations = simulate_annotations(
-        image_set,
-        load_grids(features, displayed),
-        extractor,
-        displayed,
-        list(classes),
-        user["prototypes"],
-        user["negatives"],
-        user["background"],
-        seed,
-        sheet,
+    annotations = _simulated_annotations(
+        image_set, features, displayed, classes, user, search, seed
     )
     write_annotations(out, annotations)
     return annotations
@@ -423,7 +437,6 @@ def ablation_cell(
 
     from fishline.simsearch.detect import detect as run_detection
     from fishline.simsearch.evaluate import evaluate_detections
-    from fishline.simsearch.simulate import simulate_annotations
     from fishline.simsearch.train import train_simsearch
 
     prototypes, negatives, repeat = parse_cell(cell)
@@ -431,18 +444,9 @@ def ablation_cell(
     image_set = load_image_set(sheet, settings["channels"])
     split = roles_of(image_set, settings["roles"])
     truth = test_truth(image_set, settings["roles"])
-    extractor = extractor_for(settings["search"], len(image_set.channels), seed)
-    annotations = simulate_annotations(
-        image_set,
-        load_grids(features, split["displayed"]),
-        extractor,
-        split["displayed"],
-        classes,
-        prototypes,
-        negatives,
-        settings["user"]["background"],
-        seed,
-        sheet,
+    user = {**settings["user"], "prototypes": prototypes, "negatives": negatives}
+    annotations = _simulated_annotations(
+        image_set, features, split["displayed"], classes, user, settings["search"], seed
     )
     clean, pseudo = _patch_sets(
         image_set,
