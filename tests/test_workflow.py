@@ -466,6 +466,11 @@ def test_simsearch_outputs(finished_run: Path) -> None:
         assert sorted(metrics["classes"]) == ["cytoplasmic", "nuclear"]
         assert 0 <= metrics["mean_auc"] <= 1
         assert metrics["radius"] == pytest.approx(3 * 4.8)  # 3 x the search stride
+    classes = pd.read_csv(search / "detect/supervised/segmentation/classes.tsv", sep="\t")
+    assert classes["class"].tolist() == ["cytoplasmic", "nuclear"]  # values 1, 2
+    for name in sorted(test_images):
+        labels = tifffile.imread(search / f"detect/supervised/segmentation/{name}.tif")
+        assert labels.shape == (160, 160) and set(np.unique(labels)) <= {0, 1, 2}
     table = pd.read_csv(search / "ablation/table.tsv", sep="\t")
     assert sorted(table["strategy"]) == ["pos", "pos_neg_selflearn", "supervised"]
     assert set(table.loc[table["strategy"] != "supervised", "setting"]) == {"P=2 N=1"}
@@ -479,6 +484,7 @@ def test_simsearch_rerun_detection_not_training_when_confidence_changes(
     plan = _changed(finished_run, {"simsearch/detect/confidence": 0.7})
     assert plan == {
         "ss_detect": 2,
+        "ss_segment": 2,
         "ss_evaluate": 2,
         "ss_report": 1,
         "ss_ablation_cell": 1,
@@ -499,6 +505,7 @@ def test_simsearch_user_annotations_replace_the_simulated_user(finished_run: Pat
         "ss_noisy": 1,
         "ss_train": 1,  # the supervised baseline does not use annotations
         "ss_detect": 2,  # per-class confidences come from the annotations
+        "ss_segment": 2,
         "ss_evaluate": 2,
         "ss_annotation_report": 1,
         "ss_report": 1,

@@ -186,6 +186,31 @@ rule ss_detect:
         "../scripts/ss_detect.py"
 
 
+rule ss_segment:
+    input:
+        sheet=simsearch_sheet(),
+        model=f"{SS}/models/{{strategy}}.pt",
+        annotations=simsearch_annotations(),
+    output:
+        directory(f"{SS}/detect/{{strategy}}/segmentation"),
+    log:
+        "logs/ss_segment/{strategy}.log",
+    conda:
+        CONDA_ENV
+    threads: 2
+    resources:
+        mem_mb=lambda wc, attempt: 4000 * attempt,
+        runtime=60,
+        gpu=gpus(),
+    params:
+        roles=simsearch_roles(),
+        detect=lookup(dpath="simsearch/detect", within=config),
+        channels=lookup(dpath="simsearch/channels", within=config),
+        device=config["device"],
+    script:
+        "../scripts/ss_segment.py"
+
+
 rule ss_evaluate:
     input:
         sheet=simsearch_sheet(),

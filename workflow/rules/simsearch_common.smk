@@ -75,6 +75,10 @@ def simsearch_outputs():
     outputs = expand(
         f"{SS}/detect/{{strategy}}/detections.parquet", strategy=simsearch_models()
     )
+    if SEARCH["detect"]["segmentation"]:
+        outputs += expand(
+            f"{SS}/detect/{{strategy}}/segmentation", strategy=simsearch_models()
+        )
     outputs += [f"{SS}/report/correlation.html", f"{SS}/report/proposals.png"]
     if SS_TRUTH:
         outputs += expand(

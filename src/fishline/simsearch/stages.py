@@ -600,3 +600,57 @@ def detection_report(
         figure,
     )
     return table
+
+
+def segment_test_images(
+    sheet: str,
+    model: str,
+    annotations: str,
+    roles: Mapping[str, Any],
+    detect: Mapping[str, Any],
+    channels: list[str] | None,
+    device: str,
+    threads: int,
+    out_dir: str,
+) -> None:
+    """Semantic segmentation of the test images: per pixel the most probable class of the
+    interpolated window maps, where it reaches that class's confidence (0 = background,
+    k = the k-th class of ``classes.tsv``). One label TIFF per image, written to a sibling
+    folder first and renamed (a killed job leaves no partial folder)."""
+    from fishline import models
+    from fishline.io import write_image
+    from fishline.simsearch.detect import probability_maps, segmentation_map
+    from fishline.train.loop import setup_device
+
+    chosen = setup_device(device, threads, 0)
+    network, info = models.load(model)
+    classes = info["class_names"]
+    image_set = load_image_set(sheet, channels)
+    marked = json.loads(Path(annotations).read_text())
+    confidence = confidences(marked, detect["confidence"])
+    final = Path(out_dir)
+    temp = final.with_name(f".{final.name}.partial")
+    shutil.rmtree(temp, ignore_errors=True)
+    temp.mkdir(parents=True)
+    try:
+        for name in roles_of(image_set, roles)["test"] or image_set.names:
+            probs, ys, xs = probability_maps(
+                network,
+                image_set.images[name],
+                tuple(info["metadata"]["patch"]),
+                detect_stride(detect, marked),
+                chosen,
+                detect["batch_size"],
+                info["metadata"]["input_size"],
+            )
+            labels = segmentation_map(probs, ys, xs, image_set.shape(name), classes, confidence)
+            write_image(temp / f"{name}.tif", labels.astype(np.uint8))
+            LOG.info("segmented %s: %s", name, np.bincount(labels.ravel()).tolist())
+        pd.DataFrame({"value": range(1, len(classes) + 1), "class": classes}).query(
+            "`class` != 'background'"
+        ).to_csv(temp / "classes.tsv", sep="\t", index=False)
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+    shutil.rmtree(final, ignore_errors=True)
+    temp.rename(final)
