@@ -27,8 +27,10 @@ run: install
 	$(BIN)/snakemake --report results/report.html
 	@echo "report: results/report.html"
 
+# One worker per core; a file's tests stay on one worker (module-wide fixtures such as the
+# tiny end-to-end run are built once).
 test: install
-	PATH=$(abspath $(BIN)):$$PATH $(BIN)/pytest
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/pytest -n $(CORES) --dist loadfile
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks workflow/scripts

@@ -42,3 +42,23 @@ def realism_off(settings: dict[str, Any]) -> dict[str, Any]:
 def clean_settings(paint: dict[str, Any]) -> dict[str, Any]:
     """Train-split settings with no realism: only nuclei and signals."""
     return realism_off(split_settings(paint, "train"))
+
+
+# The longest files first: with `pytest -n 2 --dist loadfile` (make test) one worker starts the
+# tiny end-to-end run while the other works through the unit tests.
+LONGEST_FIRST = [
+    "test_workflow.py",
+    "test_slurm.py",
+    "test_resume.py",
+    "test_chromosomes2_workflow.py",
+]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Order test files longest first (stable within a file)."""
+
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)
