@@ -302,28 +302,20 @@ def _supcon(
         total = 0.0
         for step in range(steps):
             chosen = order[step * batch_size : (step + 1) * batch_size]
-            batch = augment_batch(images[chosen], settings["augment"], generator)
-            with mixed_precision(images.device):
-                z = model.project(model.embed(batch)).float()
-            drawn = {}
-            for label, pool in negatives.items():
+            views = [augment_batch(images[chosen], settings["augment"], generator)]
+            for pool in negatives.values():
                 pick = torch.randint(
                     len(pool),
                     (min(per_class, len(pool)),),
                     generator=generator,
                     device=pool.device,
                 )
-                drawn[label] = augment_batch(pool[pick], settings["augment"], generator)
-            class_negatives = {}
-            if drawn:
-                stacked = torch.cat(list(drawn.values()))
-                with mixed_precision(images.device):
-                    projected = (
-                        model.project(model.embed(stacked))
-                        .float()
-                        .split([len(v) for v in drawn.values()])
-                    )
-                class_negatives = dict(zip(drawn, projected, strict=True))
+                views.append(augment_batch(pool[pick], settings["augment"], generator))
+            # one forward pass for anchors and negatives (batch norm never sees a batch of 1)
+            with mixed_precision(images.device):
+                projected = model.project(model.embed(torch.cat(views))).float()
+            z, *drawn = projected.split([len(v) for v in views])
+            class_negatives = dict(zip(negatives, drawn, strict=True))
             loss = supcon_loss(z, labels[chosen], stage["temperature"], class_negatives)
             optimizer.zero_grad()
             loss.backward()
