@@ -419,3 +419,27 @@ def test_ablation_table_and_figure(tmp_path: Path) -> None:
     assert table[table["strategy"] == "supervised"].iloc[0]["setting"] == "supervised"
     ablation_figure(frame, tmp_path / "ablation.png")
     assert (tmp_path / "ablation.png").stat().st_size > 1000
+
+
+def test_single_class_negative_trains(tmp_path: Path) -> None:
+    """One flagged negative is enough (anchors and negatives share one batch-norm pass)."""
+    stack, table = patch_set(2, per_class=3)
+    assert (table["role"] == "negative").sum() == 1
+    settings = tiny_settings()
+    settings["supcon"]["epochs"] = 1
+    settings["linear"]["epochs"] = 1
+    info = train_simsearch(
+        (stack, table),
+        None,
+        settings,
+        "pos_neg",
+        0,
+        "cpu",
+        1,
+        str(tmp_path / "m.pt"),
+        str(tmp_path / "h.parquet"),
+    )
+    assert info["negatives"] == 1 and info["clean"] == 13
+    history = pd.read_parquet(tmp_path / "h.parquet")
+    assert history["stage"].tolist() == ["supcon", "linear"]
+    assert np.isfinite(history["loss"]).all()

@@ -234,8 +234,8 @@ def overlay_figure(
     )
     colour_of = {label: CLASS_COLOURS[i % len(CLASS_COLOURS)] for i, label in enumerate(labels)}
     for label in labels:
-        if truth is not None:
-            points = truth[truth["class"] == label]
+        points = truth[truth["class"] == label] if truth is not None else []
+        if len(points):
             axis.scatter(
                 points["x"],
                 points["y"],
@@ -246,14 +246,15 @@ def overlay_figure(
                 label=f"{label} truth",
             )
         found = detections[detections["class"] == label]
-        axis.scatter(
-            found["x"],
-            found["y"],
-            s=40,
-            marker="x",
-            color=colour_of[label],
-            label=f"{label} detected",
-        )
+        if len(found):
+            axis.scatter(
+                found["x"],
+                found["y"],
+                s=40,
+                marker="x",
+                color=colour_of[label],
+                label=f"{label} detected",
+            )
     if labels:
         axis.legend(loc="upper right", fontsize=7, framealpha=0.7)
     axis.set_axis_off()

@@ -35,6 +35,8 @@ from fishline.train.losses import nt_xent
 log = get_logger("simsearch.train")
 
 STRATEGIES = ("pos", "pos_neg", "pos_selflearn", "pos_neg_selflearn", "supervised")
+WITH_NEGATIVES = ("pos_neg", "pos_neg_selflearn")
+SELF_LEARNING = ("pos_selflearn", "pos_neg_selflearn")
 BACKGROUND = "background"
 
 DEFAULT_TRAINING: dict[str, Any] = {
@@ -45,7 +47,8 @@ DEFAULT_TRAINING: dict[str, Any] = {
     # Optional torchvision ResNet-18 state-dict file (local; nothing is downloaded).
     "weights": None,
     # SimCLR on noisy patches (self-learning strategies only): epochs, batch size, Adam lr,
-    # step decay (lr *= gamma every `step` epochs), NT-Xent temperature, freeze stem+layer1-2.
+    # step decay (lr *= gamma every `step` epochs), NT-Xent temperature, freeze stem+layer1-2
+    # (a part frozen in one stage stays frozen in the next).
     "simclr": {
         "epochs": 2,
         "batch_size": 128,
@@ -223,12 +226,15 @@ def _select_clean(
 ) -> tuple[np.ndarray, pd.DataFrame]:
     """The clean patches a strategy trains on (negatives dropped unless it uses them)."""
     keep = np.ones(len(table), dtype=bool)
-    if "role" in table.columns and "neg" not in strategy:
+    if "role" in table.columns and strategy not in WITH_NEGATIVES:
         keep = (table["role"] != "negative").to_numpy()
     return stack[keep], table[keep].reset_index(drop=True)
 
 
-def _stepped(optimizer: torch.optim.Optimizer, stage: dict[str, Any]):
+def _stepped(
+    optimizer: torch.optim.Optimizer, stage: dict[str, Any]
+) -> torch.optim.lr_scheduler.StepLR:
+    """Step decay: the learning rate times ``gamma`` every ``step`` epochs."""
     return torch.optim.lr_scheduler.StepLR(optimizer, step_size=stage["step"], gamma=stage["gamma"])
 
 
@@ -296,28 +302,20 @@ def _supcon(
         total = 0.0
         for step in range(steps):
             chosen = order[step * batch_size : (step + 1) * batch_size]
-            batch = augment_batch(images[chosen], settings["augment"], generator)
-            with mixed_precision(images.device):
-                z = model.project(model.embed(batch)).float()
-            drawn = {}
-            for label, pool in negatives.items():
+            views = [augment_batch(images[chosen], settings["augment"], generator)]
+            for pool in negatives.values():
                 pick = torch.randint(
                     len(pool),
                     (min(per_class, len(pool)),),
                     generator=generator,
                     device=pool.device,
                 )
-                drawn[label] = augment_batch(pool[pick], settings["augment"], generator)
-            class_negatives = {}
-            if drawn:
-                stacked = torch.cat(list(drawn.values()))
-                with mixed_precision(images.device):
-                    projected = (
-                        model.project(model.embed(stacked))
-                        .float()
-                        .split([len(v) for v in drawn.values()])
-                    )
-                class_negatives = dict(zip(drawn, projected, strict=True))
+                views.append(augment_batch(pool[pick], settings["augment"], generator))
+            # one forward pass for anchors and negatives (batch norm never sees a batch of 1)
+            with mixed_precision(images.device):
+                projected = model.project(model.embed(torch.cat(views))).float()
+            z, *drawn = projected.split([len(v) for v in views])
+            class_negatives = dict(zip(negatives, drawn, strict=True))
             loss = supcon_loss(z, labels[chosen], stage["temperature"], class_negatives)
             optimizer.zero_grad()
             loss.backward()
@@ -388,7 +386,7 @@ def train_simsearch(
     """
     if strategy not in STRATEGIES:
         raise InputError("strategy", f"unknown strategy '{strategy}'; known: {list(STRATEGIES)}")
-    selflearn = strategy.endswith("selflearn")
+    selflearn = strategy in SELF_LEARNING
     if selflearn and noisy is None:
         raise InputError("strategy", f"'{strategy}' needs noisy patches, none given")
     check_settings(settings)
@@ -423,7 +421,7 @@ def train_simsearch(
     index = {name: i for i, name in enumerate(classes)}
     labels = torch.as_tensor(table["label"].map(index).to_numpy(copy=True), device=chosen)
     negatives: dict[int, torch.Tensor] = {}
-    if "neg" in strategy and "negative_of" in table.columns:
+    if strategy in WITH_NEGATIVES and "negative_of" in table.columns:
         for name in targets:
             rows = (table["role"] == "negative") & (table["negative_of"] == name)
             if rows.any():
