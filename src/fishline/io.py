@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -36,6 +37,23 @@ def atomic_outputs(*paths: str | Path) -> Iterator[list[Path]]:
         raise
     for temp, final in zip(temps, finals, strict=True):
         os.replace(temp, final)
+
+
+@contextlib.contextmanager
+def atomic_folder(path: str | Path) -> Iterator[Path]:
+    """Yield an empty temporary sibling folder of ``path``; it replaces ``path`` only on
+    success (a failed or killed job leaves no partial folder under the final name)."""
+    final = Path(path)
+    temp = final.with_name(f".{final.name}.partial")
+    shutil.rmtree(temp, ignore_errors=True)
+    temp.mkdir(parents=True)
+    try:
+        yield temp
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+    shutil.rmtree(final, ignore_errors=True)
+    temp.rename(final)
 
 
 def encode_pages(stack: np.ndarray, compression: str) -> list[bytes] | np.ndarray:

@@ -4,7 +4,6 @@ its outputs atomically. Plain values and paths in, so tests call them without Sn
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from fishline.errors import InputError
-from fishline.io import atomic_outputs, read_patch_set
+from fishline.io import atomic_folder, atomic_outputs, read_patch_set
 from fishline.logging import get_logger
 from fishline.simsearch.annotations import read_annotations, write_annotations
 from fishline.simsearch.features import FeatureExtractor, FeatureGrid, load_grid, save_grid
@@ -68,21 +67,12 @@ def compute_features(
     torch_device = setup_device(device, threads, seed)
     image_set = load_image_set(sheet, channels)
     extractor = extractor_for(search, len(image_set.channels), seed, str(torch_device))
-    final = Path(out_dir)
-    temp = final.with_name(f".{final.name}.partial")
-    shutil.rmtree(temp, ignore_errors=True)
-    temp.mkdir(parents=True)
-    try:
+    with atomic_folder(out_dir) as temp:
         for name in image_set.names:
             grid = extractor.image_grid(image_set.images[name])
             save_grid(temp / f"{name}.npz", grid)
             rows, columns, depth = grid.vectors.shape
             LOG.info("features of %s: %d x %d windows of %d-d", name, rows, columns, depth)
-    except BaseException:
-        shutil.rmtree(temp, ignore_errors=True)
-        raise
-    shutil.rmtree(final, ignore_errors=True)
-    temp.rename(final)
 
 
 def load_grids(features: str, names: Sequence[str]) -> dict[str, FeatureGrid]:
@@ -628,11 +618,7 @@ def segment_test_images(
     image_set = load_image_set(sheet, channels)
     marked = json.loads(Path(annotations).read_text())
     confidence = confidences(marked, detect["confidence"])
-    final = Path(out_dir)
-    temp = final.with_name(f".{final.name}.partial")
-    shutil.rmtree(temp, ignore_errors=True)
-    temp.mkdir(parents=True)
-    try:
+    with atomic_folder(out_dir) as temp:
         for name in roles_of(image_set, roles)["test"] or image_set.names:
             probs, ys, xs = probability_maps(
                 network,
@@ -649,8 +635,3 @@ def segment_test_images(
         pd.DataFrame({"value": range(1, len(classes) + 1), "class": classes}).query(
             "`class` != 'background'"
         ).to_csv(temp / "classes.tsv", sep="\t", index=False)
-    except BaseException:
-        shutil.rmtree(temp, ignore_errors=True)
-        raise
-    shutil.rmtree(final, ignore_errors=True)
-    temp.rename(final)
