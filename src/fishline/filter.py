@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 import torch
-import torch.nn.functional as F
 from matplotlib.patches import Ellipse
 from sklearn.mixture import GaussianMixture
 
@@ -65,28 +64,32 @@ def fit_mixture(points: np.ndarray, components: int, seed: int, where: str) -> G
     return GaussianMixture(components, covariance_type="full", random_state=seed).fit(points)
 
 
-def _gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
+def _gaussian_band(length: int, size: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    """(length - size + 1, length) matrix whose rows hold the normalised Gaussian taps at
+    each valid offset: M @ x @ M.T is x filtered by the 2-D window ('valid' borders)."""
     offsets = torch.arange(size, dtype=torch.float32) - size // 2
-    g = torch.exp(-(offsets**2) / (2 * sigma**2))
-    g = g / g.sum()
-    return (g[:, None] * g[None, :])[None, None]
+    taps = torch.exp(-(offsets**2) / (2 * sigma**2))
+    band = torch.zeros(length - size + 1, length)
+    for row in range(band.shape[0]):
+        band[row, row : row + size] = taps / taps.sum()
+    return band
 
 
 def max_ssim(
     queries: np.ndarray, references: np.ndarray, full_scale: float, chunk: int = 256
 ) -> np.ndarray:
     """For each query crop, its highest SSIM (Gaussian window 11, sigma 1.5, channel mean)
-    to any reference crop; computed batched in torch."""
+    to any reference crop; computed batched in torch, the separable window applied as two
+    banded matrix products (an order of magnitude faster than conv2d on CPU)."""
     if len(references) == 0:
         raise InputError("filter", "no real reference crops for the SSIM check")
-    window = _gaussian_window()
-    channels = references.shape[1]
-    kernel = window.expand(channels, 1, -1, -1)
+    rows = _gaussian_band(references.shape[2])
+    cols = _gaussian_band(references.shape[3]).T
     c1, c2 = 0.01**2, 0.03**2
 
     def stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mu = F.conv2d(x, kernel, groups=channels)
-        return mu, F.conv2d(x * x, kernel, groups=channels) - mu * mu
+        mu = rows @ x @ cols
+        return mu, rows @ (x * x) @ cols - mu * mu
 
     ref = torch.from_numpy(references.astype(np.float32) / full_scale)
     ref_mu, ref_var = stats(ref)
@@ -98,7 +101,7 @@ def max_ssim(
             top = -1.0
             for start in range(0, len(ref), chunk):
                 r, r_mu, r_var = (v[start : start + chunk] for v in (ref, ref_mu, ref_var))
-                cov = F.conv2d(q * r, kernel, groups=channels) - q_mu * r_mu
+                cov = rows @ (q * r) @ cols - q_mu * r_mu
                 ssim = ((2 * q_mu * r_mu + c1) * (2 * cov + c2)) / (
                     (q_mu**2 + r_mu**2 + c1) * (q_var + r_var + c2)
                 )

@@ -35,7 +35,7 @@ rule cellpose_train:
         "logs/cellpose_train/cellpose_train.benchmark.tsv"
     conda:
         CONDA_ENV
-    threads: 2
+    threads: network_threads()
     resources:
         mem_mb=lambda wc, attempt: 6000 * attempt,
         runtime=240,
@@ -60,7 +60,7 @@ rule segment:
         "logs/segment/{chrom_set}.benchmark.tsv"
     conda:
         CONDA_ENV
-    threads: 2
+    threads: network_threads()
     resources:
         mem_mb=lambda wc, attempt: 4000 * attempt,
         runtime=60,

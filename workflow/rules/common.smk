@@ -20,6 +20,18 @@ FIELDS = [f"field_{i:03d}" for i in range(config["fish"]["fields"]["n"])]
 CONDA_ENV = "../../envs/fishline.yaml"
 
 
+def network_threads():
+    """Threads of a job that trains or runs a network: 2, but 1 on a 2-core run so that two
+    such jobs overlap (measured on 2 cores: a second thread speeds a Cellpose training up
+    1.35x, a second job runs beside it at full speed). Remote executors give no core total;
+    there every job gets its own allocation of 2."""
+    try:
+        cores = workflow.cores
+    except WorkflowError:
+        return 2
+    return 1 if cores <= 2 else 2
+
+
 def stage_seed(stage, *keys):
     """Seed of one stage (and wildcard values), derived from the global seed."""
     return derive_seed(config["seed"], stage, *keys)

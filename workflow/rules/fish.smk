@@ -110,7 +110,7 @@ rule fish_train:
         "logs/fish_train/{model}.benchmark.tsv"
     conda:
         CONDA_ENV
-    threads: 2
+    threads: network_threads()
     resources:
         mem_mb=lambda wc, attempt: 6000 * attempt,
         runtime=240,
@@ -159,7 +159,7 @@ rule fish_evaluate:
         "logs/fish_evaluate/{model}/{test_set}.log",
     conda:
         CONDA_ENV
-    threads: 2
+    threads: network_threads()
     resources:
         mem_mb=4000,
         runtime=30,
@@ -317,7 +317,7 @@ rule fish_umap:
         "logs/fish_umap/{model}.log",
     conda:
         CONDA_ENV
-    threads: 2
+    threads: network_threads()
     resources:
         mem_mb=4000,
         runtime=30,
