@@ -22,8 +22,23 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 TINY = ROOT / "tests" / "configs" / "tiny.yaml"
 pytestmark = [pytest.mark.workflow, pytest.mark.slow]
+# The first network rule of each track (rule, wildcards as in the SLURM log path: empty for
+# rules without wildcards) and its output.
+NETWORK_TARGETS = {
+    ("fish_train", "ce"): "results/fish/models/ce.pt",
+    ("cellpose_train", ""): "results/chromosomes/models/cellpose.pt",
+    ("slides_cellpose_train", ""): "results/fish/slides/models/nuclei.pt",
+    ("ss_features", ""): "results/simsearch/features",
+}
+NETWORK_JOBS = list(NETWORK_TARGETS)
+NETWORK_LOGS = [
+    "logs/fish_train/ce.log",
+    "logs/cellpose_train/cellpose_train.log",
+    "logs/slides_cellpose_train/slides_cellpose_train.log",
+    "logs/ss_features/ss_features.log",
+]
 SUBMITTED = re.compile(
-    r"has been submitted with SLURM jobid (\d+) \(log: \S*/rule_(\w+)/(\S+)/\d+\.log\)"
+    r"has been submitted with SLURM jobid (\d+) \(log: \S*/rule_(\w+)/(?:(\S+)/)?\d+\.log\)"
 )
 
 
@@ -59,8 +74,9 @@ def test_profile_submits_every_job_with_gpus_only_for_networks(
         "--slurm-init-seconds-before-status-checks", "5",
         "--slurm-no-account",
         "--max-threads", "2",
+        "--keep-going",
         "results/fish/synthetic/val.tif",
-        "results/fish/models/ce.pt",
+        *NETWORK_TARGETS.values(),
     ]  # fmt: skip
     result = subprocess.run(
         command,
@@ -75,23 +91,31 @@ def test_profile_submits_every_job_with_gpus_only_for_networks(
         (rule, wildcards, cluster.job(job_id))
         for job_id, rule, wildcards in SUBMITTED.findall(output)
     ]
-    # every job of the DAG went through sbatch: two painted splits and the model (twice)
-    assert sorted((rule, wildcards) for rule, wildcards, _ in jobs) == [
-        ("fish_paint", "train"),
-        ("fish_paint", "val"),
-        ("fish_train", "ce"),
-        ("fish_train", "ce"),
-    ], output[-3000:]
+    # every job of the DAG went through sbatch: each track's painted inputs once, and its
+    # first network rule twice (the retry)
+    assert sorted((rule, wildcards) for rule, wildcards, _ in jobs) == sorted(
+        [
+            ("fish_paint", "train"),
+            ("fish_paint", "val"),
+            ("chrom_paint", "train"),
+            ("chrom_paint", "val"),
+            ("slides_train_fields", ""),
+            ("ss_paint", ""),
+            *[(rule, wildcards) for rule, wildcards in NETWORK_JOBS for _ in range(2)],
+        ]
+    ), output[-3000:]
+    network_rules = {rule for rule, _ in NETWORK_JOBS}
     for rule, _, job in jobs:
-        if rule == "fish_paint":
-            assert job["JobState"] == "COMPLETED"
-            assert "gpu" not in job.get("TresPerJob", "")  # CPU rules get no GPU
+        if rule in network_rules:
+            assert job["JobState"] == "FAILED", (rule, job)
+            assert job["TresPerJob"] == "gres:gpu:1", (rule, job)
         else:
-            assert job["JobState"] == "FAILED"
-            assert job["TresPerJob"] == "gres:gpu:1"
-    # the job saw its GPU allocation, and failed on it with a clear message
-    log = (tmp_path / "logs/fish_train/ce.log").read_text()
-    assert "config [device: cuda]: torch sees no CUDA device (CUDA_VISIBLE_DEVICES=0)" in log
+            assert job["JobState"] == "COMPLETED", (rule, job)
+            assert "gpu" not in job.get("TresPerJob", ""), (rule, job)  # CPU rules get no GPU
+    # each network job saw its GPU allocation, and failed on it with a clear message
+    for log in NETWORK_LOGS:
+        text = (tmp_path / log).read_text()
+        assert "config [device: cuda]: torch sees no CUDA device (CUDA_VISIBLE_DEVICES=0)" in text
     # a failed job is reported as failed and retried with attempt-scaled memory
     assert result.returncode != 0 and "Error in rule fish_train" in output
     memory = [
@@ -99,4 +123,4 @@ def test_profile_submits_every_job_with_gpus_only_for_networks(
     ]
     assert memory == ["6000", "12000"]
     assert (tmp_path / "results/fish/synthetic/val.tif").exists()
-    assert not (tmp_path / "results/fish/models/ce.pt").exists()
+    assert not any((tmp_path / target).exists() for target in NETWORK_TARGETS.values())

@@ -7,6 +7,7 @@ rule chrom_paint:
         instances="results/chromosomes/synthetic/{chrom_split}.instances.parquet",
     log:
         "logs/chrom_paint/{chrom_split}.log",
+    priority: 20
     conda:
         CONDA_ENV
     threads: 1
@@ -33,9 +34,10 @@ rule cellpose_train:
         "logs/cellpose_train/cellpose_train.log",
     benchmark:
         "logs/cellpose_train/cellpose_train.benchmark.tsv"
+    priority: 20
     conda:
         CONDA_ENV
-    threads: network_threads()
+    threads: shared_threads(2)
     resources:
         mem_mb=lambda wc, attempt: 6000 * attempt,
         runtime=240,
@@ -58,9 +60,10 @@ rule segment:
         "logs/segment/{chrom_set}.log",
     benchmark:
         "logs/segment/{chrom_set}.benchmark.tsv"
+    priority: 20
     conda:
         CONDA_ENV
-    threads: network_threads()
+    threads: shared_threads(2)
     resources:
         mem_mb=lambda wc, attempt: 4000 * attempt,
         runtime=60,
@@ -108,6 +111,7 @@ rule chrom_crops:
         table="results/chromosomes/crops/{chrom_set}.parquet",
     log:
         "logs/chrom_crops/{chrom_set}.log",
+    priority: 20
     conda:
         CONDA_ENV
     threads: 1

@@ -15,6 +15,7 @@ rule bbdm_train:
         "logs/bbdm_train/bbdm_train.log",
     benchmark:
         "logs/bbdm_train/bbdm_train.benchmark.tsv"
+    priority: 20
     conda:
         CONDA_ENV
     threads: 1
@@ -50,6 +51,7 @@ rule bbdm_sample:
         "logs/bbdm_sample/bbdm_sample.log",
     benchmark:
         "logs/bbdm_sample/bbdm_sample.benchmark.tsv"
+    priority: 20
     conda:
         CONDA_ENV
     threads: 1
@@ -87,6 +89,7 @@ rule chrom_train:
     wildcard_constraints:
         chrom_data="real|bbdm|bbdm_filtered|cyclegan",
         chrom_aug="plain|augmented",
+    priority: 20
     conda:
         CONDA_ENV
     threads: 1
@@ -113,6 +116,7 @@ rule chrom_features:
         "logs/chrom_features/{feature_set}.log",
     wildcard_constraints:
         feature_set="train|bbdm|cyclegan",
+    priority: 20
     conda:
         CONDA_ENV
     threads: 1
@@ -161,6 +165,7 @@ rule umap_filter:
         "logs/umap_filter/umap_filter.log",
     benchmark:
         "logs/umap_filter/umap_filter.benchmark.tsv"
+    priority: 20
     conda:
         CONDA_ENV
     threads: 1
@@ -216,6 +221,7 @@ rule cyclegan_train:
         "logs/cyclegan_train/cyclegan_train.log",
     benchmark:
         "logs/cyclegan_train/cyclegan_train.benchmark.tsv"
+    priority: 20
     conda:
         CONDA_ENV
     threads: 1
@@ -241,6 +247,7 @@ rule cyclegan_sample:
         table="results/chromosomes/generated/cyclegan.parquet",
     log:
         "logs/cyclegan_sample/cyclegan_sample.log",
+    priority: 20
     conda:
         CONDA_ENV
     threads: 1

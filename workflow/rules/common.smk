@@ -20,16 +20,17 @@ FIELDS = [f"field_{i:03d}" for i in range(config["fish"]["fields"]["n"])]
 CONDA_ENV = "../../envs/fishline.yaml"
 
 
-def network_threads():
-    """Threads of a job that trains or runs a network: 2, but 1 on a 2-core run so that two
-    such jobs overlap (measured on 2 cores: a second thread speeds a Cellpose training up
-    1.35x, a second job runs beside it at full speed). Remote executors give no core total;
-    there every job gets its own allocation of 2."""
+def shared_threads(wanted):
+    """Threads for a job able to use ``wanted`` threads: all of them, but 1 on a run with
+    2 cores or fewer. There a job that needs the whole machine waits while 1-thread jobs keep one
+    core busy (measured on 2 cores: fish_paint at 2 threads started 11 minutes late), and a
+    second thread speeds a Cellpose training up only 1.6x. Remote executors give no core
+    total; there every job gets its own allocation."""
     try:
         cores = workflow.cores
     except WorkflowError:
-        return 2
-    return 1 if cores <= 2 else 2
+        return wanted
+    return 1 if cores <= 2 else wanted
 
 
 def stage_seed(stage, *keys):

@@ -9,9 +9,10 @@ rule fish_paint:
         "logs/fish_paint/{split}.log",
     benchmark:
         "logs/fish_paint/{split}.benchmark.tsv"
+    priority: 10
     conda:
         CONDA_ENV
-    threads: 4
+    threads: shared_threads(4)
     resources:
         mem_mb=4000,
         runtime=30,
@@ -108,9 +109,10 @@ rule fish_train:
         "logs/fish_train/{model}.log",
     benchmark:
         "logs/fish_train/{model}.benchmark.tsv"
+    priority: 10
     conda:
         CONDA_ENV
-    threads: network_threads()
+    threads: shared_threads(2)
     resources:
         mem_mb=lambda wc, attempt: 6000 * attempt,
         runtime=240,
@@ -159,7 +161,7 @@ rule fish_evaluate:
         "logs/fish_evaluate/{model}/{test_set}.log",
     conda:
         CONDA_ENV
-    threads: network_threads()
+    threads: shared_threads(2)
     resources:
         mem_mb=4000,
         runtime=30,
@@ -317,7 +319,7 @@ rule fish_umap:
         "logs/fish_umap/{model}.log",
     conda:
         CONDA_ENV
-    threads: network_threads()
+    threads: shared_threads(2)
     resources:
         mem_mb=4000,
         runtime=30,

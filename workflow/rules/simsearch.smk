@@ -36,7 +36,7 @@ rule ss_features:
         "logs/ss_features/ss_features.benchmark.tsv"
     conda:
         CONDA_ENV
-    threads: network_threads()
+    threads: shared_threads(2)
     resources:
         mem_mb=lambda wc, attempt: 4000 * attempt,
         runtime=60,
@@ -140,7 +140,7 @@ rule ss_train:
         "logs/ss_train/{strategy}.benchmark.tsv"
     conda:
         CONDA_ENV
-    threads: network_threads()
+    threads: shared_threads(2)
     resources:
         mem_mb=lambda wc, attempt: 4000 * attempt,
         runtime=120,
@@ -172,7 +172,7 @@ rule ss_detect:
         "logs/ss_detect/{strategy}.benchmark.tsv"
     conda:
         CONDA_ENV
-    threads: network_threads()
+    threads: shared_threads(2)
     resources:
         mem_mb=lambda wc, attempt: 4000 * attempt,
         runtime=60,
@@ -197,7 +197,7 @@ rule ss_segment:
         "logs/ss_segment/{strategy}.log",
     conda:
         CONDA_ENV
-    threads: network_threads()
+    threads: shared_threads(2)
     resources:
         mem_mb=lambda wc, attempt: 4000 * attempt,
         runtime=60,
@@ -247,7 +247,7 @@ rule ss_ablation_cell:
         "logs/ss_ablation_cell/{cell}.benchmark.tsv"
     conda:
         CONDA_ENV
-    threads: network_threads()
+    threads: shared_threads(2)
     resources:
         mem_mb=lambda wc, attempt: 4000 * attempt,
         runtime=240,

@@ -36,7 +36,7 @@ rule slides_cellpose_train:
         "logs/slides_cellpose_train/slides_cellpose_train.benchmark.tsv"
     conda:
         CONDA_ENV
-    threads: network_threads()
+    threads: shared_threads(2)
     resources:
         mem_mb=lambda wc, attempt: 6000 * attempt,
         runtime=240,
