@@ -1,7 +1,8 @@
 """FISH classifier training speed: full data pipeline vs preloaded tensors, CPU (and GPU).
 
 "pipeline" = the training step as run: index the prepared set (scaled and resized once,
-float16), move it to the device, make two augmented views there, joint-loss step;
+float16; kept on a CUDA device when it fits, as training does), move the batch to the
+device, make two augmented views there, joint-loss step;
 "preloaded" = the same step on views made beforehand. The
 ratio says whether loading and augmentation slow training (goal: <= 1.1). On CUDA the
 bf16 autocast step is compared with fp32. Usage:
@@ -23,7 +24,7 @@ from fishline.paint import render_patches, split_settings
 from fishline.paint.fish import assign_conditions
 from fishline.paint.optics import quantise
 from fishline.train.augment import augment
-from fishline.train.fish import prepare_set, to_device
+from fishline.train.fish import prepare_set, stage_on_device, to_device
 from fishline.train.losses import joint_loss
 
 
@@ -56,13 +57,14 @@ def _measure(
     optimizer = torch.optim.Adam(model.parameters(), 1e-3)
     generator = torch.Generator(device=device).manual_seed(0)
     labels = torch.randint(0, 3, (batch,), device=device)
-    prepared = prepare_set(patches, 255.0, size)
+    prepared = stage_on_device(prepare_set(patches, 255.0, size), device)
     x = to_device(prepared[:batch], device)
     ready = (augment(x, settings, generator), augment(x, settings, generator))
 
     def one() -> None:
         if pipeline:
-            images = to_device(prepared[:batch], device)
+            index = torch.randint(0, len(prepared), (batch,), device=prepared.device)
+            images = to_device(prepared[index], device)
             views = augment(images, settings, generator), augment(images, settings, generator)
         else:
             views = ready

@@ -52,7 +52,8 @@ def augment(
         grid = F.affine_grid(theta, list(out.shape), align_corners=False)
         out = F.grid_sample(out, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     if settings["blur"]["enabled"]:
-        out = _blur(out, _uniform(generator, *settings["blur"]["sigma"], (batch,), device))
+        low, high = settings["blur"]["sigma"]
+        out = _blur(out, _uniform(generator, low, high, (batch,), device), high)
     if settings["intensity"]["enabled"]:
         out = out * _uniform(
             generator, *settings["intensity"]["range"], (batch, channels, 1, 1), device
@@ -72,10 +73,14 @@ def augment(
     return out.clamp(0, 1)
 
 
-def _blur(images: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-    """Per-sample Gaussian blur as two grouped 1-D convolutions (one kernel per sample)."""
+def _blur(images: torch.Tensor, sigma: torch.Tensor, max_sigma: float) -> torch.Tensor:
+    """Per-sample Gaussian blur as two grouped 1-D convolutions (one kernel per sample).
+
+    The kernel radius follows the configured largest sigma, not the drawn ones: reading
+    the draws back (``sigma.max()``) would make the host wait for the device twice a step.
+    """
     batch, channels, height, width = images.shape
-    radius = max(1, math.ceil(3 * float(sigma.max())))
+    radius = max(1, math.ceil(3 * max_sigma))
     offsets = torch.arange(-radius, radius + 1, device=images.device, dtype=images.dtype)
     kernel = torch.exp(-(offsets[None] ** 2) / (2 * sigma[:, None].clamp_min(1e-3) ** 2))
     kernel = (kernel / kernel.sum(1, keepdim=True)).repeat_interleave(channels, 0)
