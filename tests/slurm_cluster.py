@@ -119,7 +119,7 @@ class SingleNodeSlurm:
                     "TaskPlugin=task/none",
                     "SelectType=select/cons_tres",
                     "SelectTypeParameters=CR_Core_Memory",
-                    "MinJobAge=300",
+                    "MinJobAge=3600",  # finished jobs stay queryable for the whole test run
                     "DefMemPerCPU=500",
                     "ReturnToService=2",
                     "GresTypes=gpu",
@@ -179,7 +179,7 @@ class SingleNodeSlurm:
         )
 
     def job(self, job_id: str) -> dict[str, str]:
-        """``scontrol show job`` as a dict (finished jobs stay visible for MinJobAge)."""
+        """``scontrol show job`` as a dict (finished jobs stay visible for MinJobAge, 1 h)."""
         text = self.run("scontrol", "show", "job", job_id).stdout
         return dict(item.split("=", 1) for item in text.split() if "=" in item)
 

@@ -22,21 +22,20 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 TINY = ROOT / "tests" / "configs" / "tiny.yaml"
 pytestmark = [pytest.mark.workflow, pytest.mark.slow]
-# The first network rule of each track (rule, wildcards as in the SLURM log path: empty for
-# rules without wildcards) and its output.
-NETWORK_TARGETS = {
-    ("fish_train", "ce"): "results/fish/models/ce.pt",
-    ("cellpose_train", ""): "results/chromosomes/models/cellpose.pt",
-    ("slides_cellpose_train", ""): "results/fish/slides/models/nuclei.pt",
-    ("ss_features", ""): "results/simsearch/features",
+# The first network rule of each track: (rule, wildcards as in the SLURM log path, empty for
+# rules without wildcards) -> (its log, its output).
+NETWORK_JOBS = {
+    ("fish_train", "ce"): ("logs/fish_train/ce.log", "results/fish/models/ce.pt"),
+    ("cellpose_train", ""): (
+        "logs/cellpose_train/cellpose_train.log",
+        "results/chromosomes/models/cellpose.pt",
+    ),
+    ("slides_cellpose_train", ""): (
+        "logs/slides_cellpose_train/slides_cellpose_train.log",
+        "results/fish/slides/models/nuclei.pt",
+    ),
+    ("ss_features", ""): ("logs/ss_features/ss_features.log", "results/simsearch/features"),
 }
-NETWORK_JOBS = list(NETWORK_TARGETS)
-NETWORK_LOGS = [
-    "logs/fish_train/ce.log",
-    "logs/cellpose_train/cellpose_train.log",
-    "logs/slides_cellpose_train/slides_cellpose_train.log",
-    "logs/ss_features/ss_features.log",
-]
 SUBMITTED = re.compile(
     r"has been submitted with SLURM jobid (\d+) \(log: \S*/rule_(\w+)/(?:(\S+)/)?\d+\.log\)"
 )
@@ -76,7 +75,7 @@ def test_profile_submits_every_job_with_gpus_only_for_networks(
         "--max-threads", "2",
         "--keep-going",
         "results/fish/synthetic/val.tif",
-        *NETWORK_TARGETS.values(),
+        *(output for _, output in NETWORK_JOBS.values()),
     ]  # fmt: skip
     result = subprocess.run(
         command,
@@ -113,7 +112,7 @@ def test_profile_submits_every_job_with_gpus_only_for_networks(
             assert job["JobState"] == "COMPLETED", (rule, job)
             assert "gpu" not in job.get("TresPerJob", ""), (rule, job)  # CPU rules get no GPU
     # each network job saw its GPU allocation, and failed on it with a clear message
-    for log in NETWORK_LOGS:
+    for log, _ in NETWORK_JOBS.values():
         text = (tmp_path / log).read_text()
         assert "config [device: cuda]: torch sees no CUDA device (CUDA_VISIBLE_DEVICES=0)" in text
     # a failed job is reported as failed and retried with attempt-scaled memory
@@ -123,4 +122,4 @@ def test_profile_submits_every_job_with_gpus_only_for_networks(
     ]
     assert memory == ["6000", "12000"]
     assert (tmp_path / "results/fish/synthetic/val.tif").exists()
-    assert not any((tmp_path / target).exists() for target in NETWORK_TARGETS.values())
+    assert not any((tmp_path / output).exists() for _, output in NETWORK_JOBS.values())
