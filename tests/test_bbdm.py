@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.stats
 import torch
 
 from fishline import models
@@ -16,6 +17,7 @@ from fishline.bbdm import Bridge, load_paired, sample_bbdm, train_bbdm
 from fishline.errors import InputError
 from fishline.io import encode_pages, read_patch_set, write_stack
 from fishline.nets.unet import UNet
+from fishline.seeds import CounterNormal, hash32
 
 BRIDGE = Bridge(1000, 0.001, 0.999, 1.0)
 
@@ -171,7 +173,14 @@ SETTINGS = {
             "min_lr": 1e-6,
         },
     },
-    "sample": {"steps": 3, "eta": 1.0, "batch_size": 3, "max_samples": None, "mask_outside": True},
+    "sample": {
+        "steps": 3,
+        "eta": 1.0,
+        "batch_size": 3,
+        "max_samples": None,
+        "mask_outside": True,
+        "compile": False,
+    },
 }
 
 
@@ -205,6 +214,14 @@ def test_train_and_sample_are_seeded(tmp_path: Path) -> None:
     assert images[np.broadcast_to(dapi > 0, images.shape)].any()
     assert (table["label"] == "aberration").all() and list(table["source_index"]) == list(range(5))
     assert len(set(table["sample_seed"])) == 5
+    # the compiled UNet samples the same crops (float rounding may move a pixel by one level)
+    settings = {**SETTINGS["sample"], "batch_size": 5, "compile": True}
+    out_tif, out_parquet = tmp_path / "compiled.tif", tmp_path / "compiled.parquet"
+    sample_bbdm(
+        model_path, cond_tif, cond_parquet, settings, 11, out_tif, out_parquet, device="cpu"
+    )
+    compiled = read_patch_set(out_tif, out_parquet)[0].astype(int)
+    assert np.abs(compiled - images).max() <= 1 and (compiled == images).mean() > 0.99
 
 
 def test_resume_from_checkpoint_matches_uninterrupted(tmp_path: Path, monkeypatch) -> None:
@@ -282,3 +299,35 @@ def test_bad_inputs_are_named(tmp_path: Path) -> None:
             tmp_path / "c2.pt",
             "cpu",
         )
+
+
+def test_hash32_matches_integer_arithmetic_and_is_a_bijection() -> None:
+    def reference(x: int) -> int:  # lowbias32 in Python integers
+        x ^= x >> 16
+        x = (x * 0x7FEB352D) & 0xFFFFFFFF
+        x ^= x >> 15
+        x = (x * 0x846CA68B) & 0xFFFFFFFF
+        return x ^ (x >> 16)
+
+    values = [0, 1, 2, 12345, 0x7FFFFFFF, 0x80000000, 0xDEADBEEF, 0xFFFFFFFF]
+    assert hash32(torch.tensor(values)).tolist() == [reference(v) for v in values]
+    assert reference(1) != 1 and reference(0) == 0
+    block = hash32(torch.arange(1 << 16) * 65521)
+    assert len(torch.unique(block)) == 1 << 16 and int(block.max()) < 1 << 32
+
+
+def test_counter_noise_is_per_sample_normal_and_batch_independent() -> None:
+    cpu = torch.device("cpu")
+    together = CounterNormal([5, 6, 7], (2, 3, 4), cpu)
+    alone = CounterNormal([6], (2, 3, 4), cpu)
+    first, second = together(), together()
+    assert first.shape == (3, 2, 3, 4) and first.dtype == torch.float32
+    assert torch.equal(first[1:2], alone()) and torch.equal(second[1:2], alone())
+    assert not torch.equal(first[0], first[1]) and not torch.equal(first, second)
+    assert torch.equal(CounterNormal([5, 6, 7], (2, 3, 4), cpu)(), first)  # reproducible
+    draws = CounterNormal(range(400), (3, 17, 17), cpu)()  # odd size: one Box-Muller pair cut
+    values = draws.flatten().double().numpy()
+    assert abs(values.mean()) < 0.01 and abs(values.std() - 1) < 0.01
+    assert scipy.stats.kstest(values, "norm").pvalue > 0.01
+    per_sample = np.corrcoef(draws.reshape(400, -1)[:50].numpy())
+    assert np.abs(per_sample - np.eye(50)).max() < 0.15  # 867 values each: |r| ~ 0.034

@@ -30,7 +30,7 @@ from fishline import models
 from fishline.errors import InputError
 from fishline.io import atomic_outputs, encode_pages, read_patch_set, read_stack, write_stack
 from fishline.logging import get_logger
-from fishline.seeds import stage_seed
+from fishline.seeds import CounterNormal, stage_seed
 from fishline.train.loop import (
     finish_training,
     load_checkpoint,
@@ -424,8 +424,11 @@ def sample_bbdm(
 ) -> pd.DataFrame:
     """Translate DAPI crops into painted aberration crops, in batches, into a patch set.
 
-    Each output i draws its noise from its own generator seeded by (seed, source index),
-    so a sample does not depend on the batch size or on which other crops are sampled.
+    Each output i draws its noise from (seed, source index) by a counter-based hash on the
+    sampling device, so a sample does not depend on the batch size or on which other crops
+    are sampled, and no step waits for noise made on the host. ``settings["compile"]``
+    runs the UNet through ``torch.compile`` (worth it for long GPU runs; compiling costs
+    tens of seconds).
     """
     dev = setup_device(device, threads, seed)
     model, payload = models.load(model_path)
@@ -446,21 +449,20 @@ def sample_bbdm(
     out_dtype = np.dtype(meta["dtype"])
     pages = np.zeros((len(chosen), len(channels), *meta["size"]), out_dtype)
     use_bf16 = dev.type == "cuda"
+    if dev.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    network = torch.compile(model) if settings["compile"] else model
 
     def predict(x: torch.Tensor, y: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         with torch.no_grad(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_bf16):
-            return model(x, y, t).float()
+            return network(x, y, t).float()
 
     batch = settings["batch_size"]
     seeds = [stage_seed(seed, generator_name, int(i)) for i in frame["index"].to_numpy()[chosen]]
     for start in tqdm(range(0, len(chosen), batch), desc=f"{generator_name} sample", unit="batch"):
         part = chosen[start : start + batch]
-        gens = [torch.Generator().manual_seed(s) for s in seeds[start : start + batch]]
         y = conditions[part].to(dev)
-
-        def noise(gens: list[torch.Generator] = gens, shape: tuple = tuple(y.shape[1:])):
-            return torch.stack([torch.randn(shape, generator=g) for g in gens]).to(dev)
-
+        noise = CounterNormal(seeds[start : start + batch], tuple(y.shape[1:]), dev)
         x0 = bridge.sample(predict, y, schedule["objective"], steps, settings["eta"], noise)
         values = ((x0.float().cpu().numpy() + 1) / 2 * scale).round()
         if settings["mask_outside"]:  # crops are zero outside the chromosome: keep it so
