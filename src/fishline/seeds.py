@@ -59,7 +59,8 @@ class CounterNormal:
 
     def __call__(self) -> torch.Tensor:
         """The next draw: one ``len(seeds) x shape`` float32 tensor."""
-        key = hash32(self._keys ^ hash32(torch.tensor(self._draws, device=self._keys.device)))
+        draw = int(hash32(torch.tensor(self._draws)))  # on the host: no copy to the device
+        key = hash32(self._keys ^ draw)
         self._draws += 1
         bits = hash32(self._counters + key)
         uniform = ((bits >> 8).float() + 0.5) / float(1 << 24)  # in (0, 1), never 0
