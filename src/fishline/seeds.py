@@ -45,7 +45,8 @@ class CounterNormal:
     Each value is an integer hash of the three, turned into a normal by Box-Muller, all
     computed with tensor operations where the samples live: no per-sample generator on
     the host and no copy to the device per draw. A sample's noise therefore does not
-    depend on the batch it is in, its position there, or the device that draws it.
+    depend on the batch it is in or its position there; its integers are the same on
+    every device (the floats to rounding).
     """
 
     def __init__(self, seeds: Sequence[int], shape: Sequence[int], device: torch.device) -> None:
