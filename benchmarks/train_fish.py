@@ -5,7 +5,8 @@ float16; kept on a CUDA device when it fits, as training does), move the batch t
 device, make two augmented views there, joint-loss step;
 "preloaded" = the same step on views made beforehand. The
 ratio says whether loading and augmentation slow training (goal: <= 1.1). On CUDA the
-bf16 autocast step is compared with fp32. Usage:
+bf16 autocast step is compared with fp32, and so it is on a CPU with native bf16 units
+(AMX), where training uses bf16 by default. Usage:
     python benchmarks/train_fish.py [--steps 10] [--batch 64] [--size 64]
 """
 
@@ -25,6 +26,7 @@ from fishline.paint.fish import assign_conditions
 from fishline.paint.optics import quantise
 from fishline.train.augment import augment
 from fishline.train.fish import prepare_set, stage_on_device, to_device
+from fishline.train.loop import cpu_has_bf16_units
 from fishline.train.losses import joint_loss
 
 
@@ -51,20 +53,21 @@ def _measure(
     settings: dict,
 ) -> float:
     torch.manual_seed(0)
+    channels_last = bf16 or device.type == "cuda"  # as training lays them out
     model = FishNet(3).to(device)
-    if device.type == "cuda":
+    if channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), 1e-3)
     generator = torch.Generator(device=device).manual_seed(0)
     labels = torch.randint(0, 3, (batch,), device=device)
     prepared = stage_on_device(prepare_set(patches, 255.0, size), device)
-    x = to_device(prepared[:batch], device)
+    x = to_device(prepared[:batch], device, channels_last)
     ready = (augment(x, settings, generator), augment(x, settings, generator))
 
     def one() -> None:
         if pipeline:
             index = torch.randint(0, len(prepared), (batch,), device=prepared.device)
-            images = to_device(prepared[index], device)
+            images = to_device(prepared[index], device, channels_last)
             views = augment(images, settings, generator), augment(images, settings, generator)
         else:
             views = ready
@@ -99,6 +102,8 @@ def main() -> None:
     patches = torch.from_numpy(quantise(images, 8))
     settings = config["fish"]["augment"]["heavy"]
     devices = [(torch.device("cpu"), False)]
+    if cpu_has_bf16_units():
+        devices.append((torch.device("cpu"), True))
     if torch.cuda.is_available():
         devices += [(torch.device("cuda"), False), (torch.device("cuda"), True)]
     print(
@@ -121,17 +126,18 @@ def main() -> None:
         stage = f"FISH training step, {precision}, batch {args.batch}, {args.size} px"
         rows.append(Row(stage, "s/step", full, bare, device.type, "preloaded views"))
         pipeline[precision, device.type] = full
-    if ("bf16", "cuda") in pipeline:
-        rows.append(
-            Row(
-                "FISH training step, bf16 vs fp32",
-                "s/step",
-                pipeline["bf16", "cuda"],
-                pipeline["fp32", "cuda"],
-                "cuda",
-                "fp32",
+    for kind in ("cpu", "cuda"):
+        if ("bf16", kind) in pipeline:
+            rows.append(
+                Row(
+                    "FISH training step, bf16 vs fp32",
+                    "s/step",
+                    pipeline["bf16", kind],
+                    pipeline["fp32", kind],
+                    kind,
+                    "fp32",
+                )
             )
-        )
     write_rows(args.json, rows)
 
 

@@ -19,6 +19,7 @@ from fishline.logging import get_logger
 from fishline.nets.fish import FishNet
 from fishline.train.augment import augment
 from fishline.train.loop import (
+    bf16_autocast,
     cosine_lr,
     finish_training,
     load_checkpoint,
@@ -95,10 +96,11 @@ def stage_on_device(images: torch.Tensor, device: torch.device) -> torch.Tensor:
     return images.to(device)
 
 
-def to_device(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """A prepared float16 batch as float32 on ``device`` (channels-last on CUDA)."""
+def to_device(batch: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
+    """A prepared float16 batch as float32 on ``device``, channels-last when asked (the
+    layout bf16 convolutions are fast in, on CUDA and on CPUs alike)."""
     images = batch.to(device, non_blocking=True).float()
-    if device.type == "cuda":
+    if channels_last:
         images = images.contiguous(memory_format=torch.channels_last)
     return images
 
@@ -140,8 +142,10 @@ def train_fish_model(
     fingerprint = spec_hash(
         {"method": method, "augment": settings, "seed": seed, "n": len(labels), "classes": classes}
     )
+    use_bf16 = bf16_autocast(dev, method["precision"])
+    channels_last = use_bf16 or dev.type == "cuda"
     model = FishNet(len(classes), weights=method.get("backbone_weights")).to(dev)
-    if dev.type == "cuda":
+    if channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=method["lr"][1])
     data_order = torch.Generator().manual_seed(seed)
@@ -163,7 +167,7 @@ def train_fish_model(
     steps_per_epoch = max(1, len(labels) // batch)
     images, labels = stage_on_device(images, dev), labels.to(dev)
     schedule = [(objective, e) for objective, count in _phases(method) for e in range(count)]
-    use_bf16 = dev.type == "cuda"
+    log.info("bf16 autocast %s, channels-last %s", use_bf16, channels_last)
     for epoch in range(start_epoch, len(schedule)):
         objective, phase_epoch = schedule[epoch]
         _set_trainable(model, objective)
@@ -183,10 +187,11 @@ def train_fish_model(
             for group in optimizer.param_groups:
                 group["lr"] = lr
             index = order[step * batch : (step + 1) * batch].to(images.device)
-            x = to_device(images[index], dev)
+            x = to_device(images[index], dev, channels_last)
             y = labels[index.to(dev)]
-            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_bf16):
-                loss, parts = _objective(model, objective, x, y, settings, aug_generator, method)
+            loss, parts = _objective(
+                model, objective, x, y, settings, aug_generator, method, use_bf16
+            )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -253,12 +258,17 @@ def _objective(
     settings: dict[str, Any],
     generator: torch.Generator,
     method: dict[str, Any],
+    use_bf16: bool,
 ) -> tuple[torch.Tensor, dict[str, float]]:
+    """The step's loss and its parts; views are augmented in fp32, the network runs under
+    bf16 autocast when ``use_bf16``, the losses in fp32."""
+    bf16 = torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=use_bf16)
     if objective in ("joint", "contrastive"):
         first = augment(x, settings, generator)
         second = augment(x, settings, generator)
-        _, z1, logits1 = model(first)
-        _, z2, logits2 = model(second)
+        with bf16:
+            _, z1, logits1 = model(first)
+            _, z2, logits2 = model(second)
         if objective == "contrastive":
             loss = nt_xent(z1.float(), z2.float(), method["temperature"])
             return loss, {"contrastive": float(loss.detach())}
@@ -270,7 +280,9 @@ def _objective(
             method["smoothing"],
             method["temperature"],
         )
-    _, _, logits = model(augment(x, settings, generator))
+    view = augment(x, settings, generator)
+    with bf16:
+        _, _, logits = model(view)
     loss = F.cross_entropy(logits.float(), y, label_smoothing=method["smoothing"])
     return loss, {"cross_entropy": float(loss.detach())}
 
@@ -301,7 +313,7 @@ def predict(
     smoothing = info["metadata"]["method"]["smoothing"]
     probabilities, features = [], []
     for start in tqdm(range(0, len(labels), batch), desc="predict", unit="batch"):
-        x = to_device(images[start : start + batch], dev)
+        x = to_device(images[start : start + batch], dev, dev.type == "cuda")
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
             representation, _, logits = model(x)
         probabilities.append(torch.softmax(logits.float(), 1).cpu().numpy())

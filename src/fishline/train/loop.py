@@ -47,6 +47,24 @@ def setup_device(device: str, threads: int, seed: int) -> torch.device:
     return chosen
 
 
+def cpu_has_bf16_units() -> bool:
+    """Whether this CPU multiplies bf16 matrices natively (AMX tiles, e.g. Sapphire Rapids).
+
+    Only there is bf16 autocast worth it on a CPU (ResNet-18 training at 64 px: 1.8x faster
+    than fp32, README); elsewhere bf16 is emulated and slower than fp32.
+    """
+    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    return bool(probe and probe())
+
+
+def bf16_autocast(device: torch.device, precision: str) -> bool:
+    """Whether to run under bf16 autocast: ``bf16`` always, ``fp32`` never, ``auto`` on CUDA
+    and on CPUs with native bf16 units."""
+    if precision == "auto":
+        return device.type == "cuda" or cpu_has_bf16_units()
+    return precision == "bf16"
+
+
 def cosine_lr(step: int, warmup: int, cycle: int, low: float, high: float) -> float:
     """Linear warm-up from ``low`` to ``high`` over ``warmup`` steps, then cosine annealing
     back to ``low`` over ``cycle`` steps, restarting every cycle."""
