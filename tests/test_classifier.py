@@ -19,7 +19,7 @@ from fishline.paint import paint_patch_set
 from fishline.train import fish as fish_training
 from fishline.train.augment import AUGMENTATIONS, augment
 from fishline.train.fish import evaluate_predictions, load_patches, train_fish_model
-from fishline.train.loop import cosine_lr
+from fishline.train.loop import bf16_autocast, cosine_lr
 from fishline.train.losses import joint_loss, nt_xent
 from fishline.uncertainty import (
     certainty,
@@ -141,11 +141,11 @@ def _method(config: dict[str, Any], kind: str) -> dict[str, Any]:
     }
 
 
-def _train(config, tiny_set, folder: Path, kind: str = "joint") -> Path:
+def _train(config, tiny_set, folder: Path, kind: str = "joint", precision: str = "auto") -> Path:
     model = folder / f"{kind}.pt"
     train_fish_model(
         *tiny_set,
-        _method(config, kind),
+        {**_method(config, kind), "precision": precision},
         config["fish"]["augment"],
         CLASSES,
         5,
@@ -176,9 +176,14 @@ def test_training_methods_write_loadable_models(config, tiny_set, tmp_path: Path
     assert not (tmp_path / f"{kind}.ckpt").exists()
 
 
-def test_training_is_deterministic_and_resumes(config, tiny_set, tmp_path: Path, monkeypatch):
-    reference = models.load(_train(config, tiny_set, tmp_path / "a"))[0].state_dict()
-    again = models.load(_train(config, tiny_set, tmp_path / "b"))[0].state_dict()
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_training_is_deterministic_and_resumes(
+    config, tiny_set, tmp_path: Path, monkeypatch, precision: str
+) -> None:
+    reference = models.load(_train(config, tiny_set, tmp_path / "a", precision=precision))[0]
+    reference = reference.state_dict()
+    again = models.load(_train(config, tiny_set, tmp_path / "b", precision=precision))[0]
+    again = again.state_dict()
     assert all(torch.equal(reference[k], again[k]) for k in reference)
 
     saves = []
@@ -191,12 +196,33 @@ def test_training_is_deterministic_and_resumes(config, tiny_set, tmp_path: Path,
 
     monkeypatch.setattr(fish_training, "save_checkpoint", killed_after_first_epoch)
     with pytest.raises(KeyboardInterrupt):
-        _train(config, tiny_set, tmp_path / "c")
+        _train(config, tiny_set, tmp_path / "c", precision=precision)
     assert saves == [1] and (tmp_path / "c" / "joint.ckpt").exists()
     assert not (tmp_path / "c" / "joint.pt").exists()
     monkeypatch.setattr(fish_training, "save_checkpoint", original)
-    resumed = models.load(_train(config, tiny_set, tmp_path / "c"))[0].state_dict()
+    resumed = models.load(_train(config, tiny_set, tmp_path / "c", precision=precision))[0]
+    resumed = resumed.state_dict()
     assert all(torch.equal(reference[k], resumed[k]) for k in reference)
+
+
+def test_bf16_autocast_choice(monkeypatch) -> None:
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert not bf16_autocast(cuda, "fp32") and bf16_autocast(cpu, "bf16")
+    assert bf16_autocast(cuda, "auto")
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    assert not bf16_autocast(cpu, "auto")
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
+    assert bf16_autocast(cpu, "auto")
+
+
+def test_precision_setting_reaches_the_network(config, tiny_set, tmp_path: Path) -> None:
+    fp32 = models.load(_train(config, tiny_set, tmp_path / "fp32", precision="fp32"))[0]
+    bf16 = models.load(_train(config, tiny_set, tmp_path / "bf16", precision="bf16"))[0]
+    first, second = fp32.state_dict(), bf16.state_dict()
+    assert all(
+        first[k].dtype == second[k].dtype == torch.float32 for k in first if "num_batches" not in k
+    )
+    assert not all(torch.equal(first[k], second[k]) for k in first)
 
 
 def test_labelled_set_errors(tiny_set) -> None:
