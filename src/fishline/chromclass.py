@@ -112,7 +112,7 @@ def train_one(
         total = 0.0
         for step in tqdm(range(steps), desc=f"seed {seed} epoch {epoch + 1}", unit="step"):
             index = permutation[step * batch : (step + 1) * batch]
-            x = to_device(images[index], dev, dev.type == "cuda")
+            x = to_device(images[index], dev)
             if augmented:
                 x = augment(x, aug, aug_generator)
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_bf16):
@@ -132,7 +132,7 @@ def run_model(
     probabilities, features = [], []
     with torch.no_grad():
         for start in range(0, len(images), batch):
-            x = to_device(images[start : start + batch], dev, dev.type == "cuda")
+            x = to_device(images[start : start + batch], dev)
             f = model.features(x).float()
             probabilities.append(torch.softmax(model.net.fc(f), 1).cpu().numpy())
             features.append(f.cpu().numpy())

@@ -96,9 +96,13 @@ def stage_on_device(images: torch.Tensor, device: torch.device) -> torch.Tensor:
     return images.to(device)
 
 
-def to_device(batch: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
+def to_device(
+    batch: torch.Tensor, device: torch.device, channels_last: bool | None = None
+) -> torch.Tensor:
     """A prepared float16 batch as float32 on ``device``, channels-last when asked (the
-    layout bf16 convolutions are fast in, on CUDA and on CPUs alike)."""
+    layout bf16 convolutions are fast in, on CUDA and on CPUs alike; None = on CUDA)."""
+    if channels_last is None:
+        channels_last = device.type == "cuda"
     images = batch.to(device, non_blocking=True).float()
     if channels_last:
         images = images.contiguous(memory_format=torch.channels_last)
@@ -313,7 +317,7 @@ def predict(
     smoothing = info["metadata"]["method"]["smoothing"]
     probabilities, features = [], []
     for start in tqdm(range(0, len(labels), batch), desc="predict", unit="batch"):
-        x = to_device(images[start : start + batch], dev, dev.type == "cuda")
+        x = to_device(images[start : start + batch], dev)
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
             representation, _, logits = model(x)
         probabilities.append(torch.softmax(logits.float(), 1).cpu().numpy())

@@ -50,8 +50,8 @@ def setup_device(device: str, threads: int, seed: int) -> torch.device:
 def cpu_has_bf16_units() -> bool:
     """Whether this CPU multiplies bf16 matrices natively (AMX tiles, e.g. Sapphire Rapids).
 
-    Only there is bf16 autocast worth it on a CPU (ResNet-18 training at 64 px: 1.8x faster
-    than fp32, README); elsewhere bf16 is emulated and slower than fp32.
+    Only there is bf16 autocast worth it on a CPU (ResNet-18 training at 64 px: 1.6-1.9x
+    faster than fp32, README); elsewhere bf16 is emulated and slower than fp32.
     """
     probe = getattr(torch.cpu, "_is_amx_tile_supported", None)
     return bool(probe and probe())
