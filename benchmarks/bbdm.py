@@ -21,7 +21,7 @@ from rows import Row, add_json_argument, write_rows
 from fishline import models
 from fishline.bbdm import Bridge, bbdm_loss, unet_spec
 from fishline.config import validate
-from fishline.seeds import CounterNormal
+from fishline.nets.counter_noise import CounterNormal
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER_CROPS, PAPER_STEPS = 31507, 200

@@ -49,8 +49,10 @@ def clean_settings(paint: dict[str, Any]) -> dict[str, Any]:
 LONGEST_FIRST = [
     "test_workflow.py",
     "test_slurm.py",
-    "test_resume.py",
+    "test_segment.py",
     "test_chromosomes2_workflow.py",
+    "test_bbdm.py",
+    "test_resume.py",
 ]
 
 

@@ -16,8 +16,8 @@ from fishline import models
 from fishline.bbdm import Bridge, load_paired, sample_bbdm, train_bbdm
 from fishline.errors import InputError
 from fishline.io import encode_pages, read_patch_set, write_stack
+from fishline.nets.counter_noise import CounterNormal, hash32
 from fishline.nets.unet import UNet
-from fishline.seeds import CounterNormal, hash32
 
 BRIDGE = Bridge(1000, 0.001, 0.999, 1.0)
 

@@ -6,7 +6,6 @@ Chromosomes I's outputs.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -17,6 +16,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from workflow_helpers import job_environment
 
 from fishline.io import encode_pages, read_patch_set, write_stack
 
@@ -82,8 +82,7 @@ def test_chromosomes2_rules_run(tmp_path: Path) -> None:
         str(tmp_path), "--configfile", str(path), "--cores", "2", "--allowed-rules", *RULES,
         "--", *TARGETS,
     ]  # fmt: skip
-    env = {"PATH": f"{BIN}:/usr/bin:/bin", "HOME": str(tmp_path), "OMP_NUM_THREADS": "1"}
-    env["PYTHONPATH"] = os.environ.get("PYTHONPATH", "")  # a checkout other than the install
+    env = job_environment(tmp_path, OMP_NUM_THREADS="1")
     result = subprocess.run(command, capture_output=True, text=True, timeout=900, env=env)
     assert result.returncode == 0, result.stderr[-4000:]
     results = tmp_path / "results/chromosomes"

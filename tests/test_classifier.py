@@ -19,7 +19,7 @@ from fishline.paint import paint_patch_set
 from fishline.train import fish as fish_training
 from fishline.train.augment import AUGMENTATIONS, augment
 from fishline.train.fish import evaluate_predictions, load_patches, train_fish_model
-from fishline.train.loop import bf16_autocast, cosine_lr
+from fishline.train.loop import CPU_BF16_VARIABLE, bf16_autocast, cosine_lr
 from fishline.train.losses import joint_loss, nt_xent
 from fishline.uncertainty import (
     certainty,
@@ -212,7 +212,11 @@ def test_bf16_autocast_choice(monkeypatch) -> None:
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
     assert not bf16_autocast(cpu, "auto")
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
+    monkeypatch.delenv(CPU_BF16_VARIABLE, raising=False)
     assert bf16_autocast(cpu, "auto")
+    monkeypatch.setenv(CPU_BF16_VARIABLE, "0")  # as on a CPU without bf16 units
+    assert not bf16_autocast(cpu, "auto") and bf16_autocast(cpu, "bf16")
+    assert bf16_autocast(cuda, "auto")
 
 
 def test_precision_setting_reaches_the_network(config, tiny_set, tmp_path: Path) -> None:

@@ -263,7 +263,7 @@ def test_tiny_cellpose_training_segments_a_painted_spread(tmp_path: Path, config
         )
     settings = {
         **config["chromosomes"]["cellpose"],
-        "epochs": 50,
+        "epochs": 30,
         "images_per_epoch": 16,
         "tile": 64,
         "diameter": 12.0,
@@ -279,7 +279,7 @@ def test_tiny_cellpose_training_segments_a_painted_spread(tmp_path: Path, config
         tmp_path / "h.parquet",
     )
     assert (
-        len(history) == 50
+        len(history) == 30
         and history["train_loss"].iloc[-5:].mean() < history["train_loss"].iloc[:3].mean()
     )
     saved = torch.load(tmp_path / "cp.pt", weights_only=False)

@@ -17,6 +17,7 @@ from fishline import models
 from fishline.config import load_config
 from fishline.errors import InputError
 from fishline.nets.fish import FishNet
+from fishline.slide_sheet import read_slide_sheet
 from fishline.slides import (
     NoNucleiWarning,
     border_labels,
@@ -25,7 +26,6 @@ from fishline.slides import (
     crop_scale,
     load_field,
     nucleus_table,
-    read_slide_sheet,
     reference_diameter,
     rule_text,
     summarise,

@@ -30,7 +30,8 @@ from fishline import models
 from fishline.errors import InputError
 from fishline.io import atomic_outputs, encode_pages, read_patch_set, read_stack, write_stack
 from fishline.logging import get_logger
-from fishline.seeds import CounterNormal, stage_seed
+from fishline.nets.counter_noise import CounterNormal
+from fishline.seeds import stage_seed
 from fishline.train.loop import (
     finish_training,
     load_checkpoint,

@@ -26,9 +26,10 @@ SCHEMA_PACKAGE = "fishline.schemas"
 
 @cache
 def load_schema(name: str) -> dict[str, Any]:
-    """Load ``<name>.schema.yaml`` from the package's schema folder."""
+    """Load ``<name>.schema.yaml`` from the package's schema folder (with libyaml's safe
+    loader where PyYAML has it: the config schema is parsed at every workflow start)."""
     text = resources.files(SCHEMA_PACKAGE).joinpath(f"{name}.schema.yaml").read_text()
-    return yaml.safe_load(text)
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 def schema_path(name: str) -> Path:

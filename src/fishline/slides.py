@@ -21,7 +21,6 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from fishline.config import read_sample_sheet
 from fishline.errors import InputError
 from fishline.images import pick_channel, read_channels, read_labels, split_paths
 from fishline.io import atomic_outputs, encode_pages, write_stack
@@ -29,9 +28,9 @@ from fishline.logging import get_logger
 from fishline.paint.draws import bounds
 from fishline.paint.fish import CHANNELS
 from fishline.segment import instance_scores, match_instances
+from fishline.slide_sheet import read_slide_sheet
 
 log = get_logger("slides")
-SHEET_SCHEMA = "slide_sheet"
 ROLES = ("dapi", "target", "reference")
 UNKNOWN = "unknown"  # class_name of a cell without truth
 MATCH_IOU = 0.5
@@ -54,29 +53,6 @@ class Field:
 
 
 # ---------------------------------------------------------------- sheet and reading
-
-
-def read_slide_sheet(sheet: str | Path) -> pd.DataFrame:
-    """Validate a slide sheet; ``field`` defaults to the sample name, (sample, field) unique."""
-    frame = read_sample_sheet(sheet, SHEET_SCHEMA)
-    if "field" not in frame:
-        frame["field"] = frame["sample"]
-    frame["field"] = frame["field"].fillna(frame["sample"])
-    duplicated = frame.duplicated(["sample", "field"])
-    if duplicated.any():
-        row = frame[duplicated].iloc[0]
-        raise InputError(
-            str(sheet),
-            f"field '{row['field']}' of sample '{row['sample']}' appears twice "
-            "(give several fields of one sample distinct names in the field column)",
-            item="field",
-        )
-    return frame
-
-
-def sheet_samples(sheet: str | Path) -> list[str]:
-    """Sample names of a slide sheet in first-seen order (one job per sample)."""
-    return list(dict.fromkeys(read_slide_sheet(sheet)["sample"]))
 
 
 def _full_scale(image: np.ndarray, bit_depth: Any) -> float:

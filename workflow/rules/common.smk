@@ -2,7 +2,7 @@
 
 from snakemake.exceptions import WorkflowError
 
-from fishline.config import validate as validate_schema
+from fishline.config import read_sample_sheet, validate as validate_schema
 from fishline.errors import InputError
 from fishline.seeds import stage_seed as derive_seed
 
@@ -188,8 +188,6 @@ CHROM_SETS = CHROM_SPLITS + list(CHROM_REAL)
 def _real_sets_with_truth():
     """Validate every real metaphase sheet now (one clear error before any job runs) and
     return the names of those that carry truth masks."""
-    from fishline.segment import read_sheet
-
     clash = sorted(set(CHROM_REAL) & set(CHROM_SPLITS))
     if clash:
         raise WorkflowError(
@@ -198,7 +196,7 @@ def _real_sets_with_truth():
     scored = []
     for name, sheet in CHROM_REAL.items():
         try:
-            rows = read_sheet(sheet)
+            rows = read_sample_sheet(sheet, "metaphase_sheet")
         except InputError as error:
             raise WorkflowError(f"chromosomes.real.{name}: {error}")
         if "mask" in rows and rows["mask"].notna().any():

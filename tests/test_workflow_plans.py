@@ -1,0 +1,183 @@
+"""The Snakemake workflow without a run: lint, dry runs of the default and SLURM setups, and
+bad configs and sample sheets stopped before any job."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import tifffile
+import yaml
+from workflow_helpers import BIN, FULL_PLAN, ROOT, TINY, planned, snakemake
+
+pytestmark = pytest.mark.workflow
+
+
+def test_snakefmt_clean() -> None:
+    result = subprocess.run(
+        [str(BIN / "snakefmt"), "--check", "Snakefile", "workflow/rules"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_snakemake_lint_clean(tmp_path: Path) -> None:
+    result = snakemake(tmp_path, "--lint")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Lints for" not in result.stdout + result.stderr
+
+
+def test_ruff_clean() -> None:
+    result = subprocess.run(
+        [str(BIN / "ruff"), "check", "src", "tests", "benchmarks", "workflow/scripts"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout
+
+
+def test_dry_run_default_config(tmp_path: Path) -> None:
+    result = snakemake(tmp_path, "-n", config=ROOT / "config" / "config.yaml")
+    assert planned(result) == FULL_PLAN
+
+
+def test_dry_run_slurm_profile(tmp_path: Path) -> None:
+    result = snakemake(tmp_path, "-n", "--workflow-profile", str(ROOT / "workflow/profiles/slurm"))
+    assert planned(result)["fish_paint"] == 5
+
+
+def test_bad_config_stops_before_any_job(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"fish": {"paint": {"spot_sgima": [1, 2]}}}))
+    result = snakemake(tmp_path, "--cores", "1", config=bad)
+    assert result.returncode != 0
+    assert "[fish.paint.spot_sgima]: unknown key (did you mean 'spot_sigma'?)" in result.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_real_metaphase_sheet_is_planned_and_checked(tmp_path: Path) -> None:
+    sheet = tmp_path / "real.tsv"
+    image = tmp_path / "spread.tif"
+    tifffile.imwrite(image, np.zeros((2, 64, 64), np.uint8))
+    sheet.write_text(f"sample\timage\tdapi\ns1\t{image.name}\t0\n")
+    config = yaml.safe_load(TINY.read_text())
+    config["chromosomes"]["real"] = {"lab": str(sheet)}
+    good = tmp_path / "good.yaml"
+    good.write_text(yaml.safe_dump(config))
+    plan = planned(snakemake(tmp_path, "-n", config=good))
+    assert plan["segment"] == 5 and plan["chrom_crops"] == 5
+    assert plan["segment_evaluate"] == 5  # overlays for every set, scores where truth exists
+    sheet.write_text("sample\timage\tdapi\ns1\tmissing.tif\t0\n")
+    result = snakemake(tmp_path, "-n", config=good)
+    assert result.returncode != 0
+    message = result.stdout + result.stderr
+    assert "chromosomes.real.lab" in message and "row 2, image" in message
+    assert "file not found" in message
+
+
+def test_env_pins_match_pyproject() -> None:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    env = yaml.safe_load((ROOT / "envs" / "fishline.yaml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert sorted(pip) == sorted(project["dependencies"])
+    assert "python=3.11" in env["dependencies"]
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_makefile_installs_the_pinned_slurm_plugin() -> None:
+    from importlib.metadata import version
+
+    makefile = (ROOT / "Makefile").read_text()
+    pin = re.search(r"snakemake-executor-plugin-slurm==([\d.]+)", makefile)[1]
+    assert version("snakemake-executor-plugin-slurm") == pin
+
+
+def test_bad_library_file_fails_with_one_clear_message(tmp_path: Path) -> None:
+    (tmp_path / "n1.tif").write_bytes(b"not a tiff")
+    tifffile.imwrite(tmp_path / "m1.tif", pd.DataFrame([[1]]).to_numpy().astype("uint8"))
+    (tmp_path / "lib.tsv").write_text("id\timage\tmask\nn1\tn1.tif\tm1.tif\n")
+    config = yaml.safe_load(TINY.read_text())
+    config["fish"]["paint"]["nuclei"] = {"source": "library", "library": str(tmp_path / "lib.tsv")}
+    path = tmp_path / "library.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = snakemake(tmp_path, "--cores", "1", "results/fish/synthetic/val.tif", config=path)
+    assert result.returncode != 0
+    assert f"fishline error: {tmp_path / 'n1.tif'} [n1]: cannot read TIFF" in result.stderr
+    assert "Traceback" not in (tmp_path / "logs/fish_paint/val.log").read_text()
+    assert not list((tmp_path / "results").rglob("*.tif"))
+
+
+def test_real_slide_sheet_is_planned_and_checked(tmp_path: Path) -> None:
+    image = tmp_path / "field.tif"
+    tifffile.imwrite(image, np.zeros((3, 64, 64), np.uint8), photometric="minisblack")
+    sheet = tmp_path / "slides.tsv"
+    sheet.write_text(
+        "sample\tfield\timage\tdapi\ttarget\treference\n"
+        f"p1\ta\t{image.name}\t2\t1\t0\np1\tb\t{image.name}\t2\t1\t0\n"
+        f"p2\ta\t{image.name}\t2\t1\t0\n"
+    )
+    config = yaml.safe_load(TINY.read_text())
+    config["slides"]["real"] = {"lab": {"sheet": str(sheet), "crops": {"outside": "zero"}}}
+    good = tmp_path / "good.yaml"
+    good.write_text(yaml.safe_dump(config))
+    plan = planned(snakemake(tmp_path, "-n", config=good))
+    assert plan["slides_call"] == 3 + 2 and plan["slides_summary"] == 2  # painted + lab
+    sheet.write_text("sample\timage\tdapi\ttarget\np1\tmissing.tif\t2\t1\n")
+    result = snakemake(tmp_path, "-n", config=good)
+    assert result.returncode != 0
+    text = result.stderr + result.stdout
+    assert "slides.real.lab" in text and "file not found" in text and "missing.tif" in text
+
+
+
+
+# Rules that train or run a network: on a CUDA config each asks the scheduler for one GPU.
+NETWORK_RULES = {
+    "fish_train",
+    "fish_evaluate",
+    "fish_umap",
+    "cellpose_train",
+    "segment",
+    "slides_cellpose_train",
+    "slides_call",
+    "bbdm_train",
+    "bbdm_sample",
+    "cyclegan_train",
+    "cyclegan_sample",
+    "chrom_train",
+    "chrom_features",
+    "ss_features",
+    "ss_train",
+    "ss_detect",
+    "ss_segment",
+    "ss_ablation_cell",
+}
+
+
+def test_gpus_requested_by_network_rules_only(tmp_path: Path) -> None:
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    config["device"] = "cuda"
+    config["simsearch"]["detect"]["segmentation"] = True  # every optional rule in the DAG
+    config["simsearch"]["ablation"]["enabled"] = True
+    path = tmp_path / "cuda.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    result = snakemake(tmp_path, "-n", config=path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    gpus: dict[str, set[int]] = {}
+    for block in re.split(r"^(?=(?:local)?rule \w+:)", result.stdout, flags=re.M)[1:]:
+        rule = re.match(r"(?:local)?rule (\w+):", block)[1]
+        resources = re.search(r"^\s+resources: (.*)$", block, re.M)[1]
+        found = re.search(r"\bgpu=(\d+)", resources)
+        gpus.setdefault(rule, set()).add(int(found[1]) if found else 0)
+    assert {rule for rule, counts in gpus.items() if counts == {1}} == NETWORK_RULES
+    assert all(counts == {0} for rule, counts in gpus.items() if rule not in NETWORK_RULES)
