@@ -28,9 +28,9 @@ run: install
 	@echo "report: results/report.html"
 
 # One worker per core; a file's tests stay on one worker (module-wide fixtures such as the
-# tiny end-to-end run are built once).
+# tiny end-to-end run are built once). The 30 slowest tests are listed at the end.
 test: install
-	PATH=$(abspath $(BIN)):$$PATH $(BIN)/pytest -n $(CORES) --dist loadfile
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/pytest -n $(CORES) --dist loadfile --durations=30
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks workflow/scripts

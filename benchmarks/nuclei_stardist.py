@@ -16,7 +16,8 @@ import pandas as pd
 import torch
 
 from fishline.config import load_config
-from fishline.segment import estimate_diameter, instance_scores, load_cellpose, segment_dapi
+from fishline.instances import instance_scores
+from fishline.segment import estimate_diameter, load_cellpose, segment_dapi
 
 
 def main() -> None:

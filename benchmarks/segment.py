@@ -20,15 +20,10 @@ from rows import Row, add_json_argument, write_rows
 
 from fishline.config import validate
 from fishline.crops import crop_instance
+from fishline.instances import instance_scores
+from fishline.metaphase_sheet import iter_sheet
 from fishline.paint.metaphase import paint_spreads
-from fishline.segment import (
-    estimate_diameter,
-    instance_scores,
-    iter_sheet,
-    load_cellpose,
-    segment_dapi,
-    train_cellpose,
-)
+from fishline.segment import estimate_diameter, load_cellpose, segment_dapi, train_cellpose
 
 
 def otsu_components(dapi: np.ndarray) -> np.ndarray:

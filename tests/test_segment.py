@@ -14,15 +14,10 @@ import tifffile
 from fishline.crops import crop_instance, crop_set, instance_geometry
 from fishline.errors import InputError
 from fishline.images import read_labels
+from fishline.instances import instance_scores, match_instances
 from fishline.io import read_patch_set, write_image
-from fishline.segment import (
-    estimate_diameter,
-    instance_scores,
-    load_row,
-    match_instances,
-    read_sheet,
-    resolve_pretrained,
-)
+from fishline.metaphase_sheet import load_row, read_sheet
+from fishline.segment import estimate_diameter, resolve_pretrained
 
 
 def rod(
@@ -240,8 +235,9 @@ def test_tiny_cellpose_training_segments_a_painted_spread(tmp_path: Path, config
     """From scratch, a few seconds of training already finds chromosomes on a new spread."""
     import torch
 
+    from fishline.instances import evaluate_segmentation
     from fishline.paint.metaphase import paint_spreads
-    from fishline.segment import evaluate_segmentation, segment_sheet, train_cellpose
+    from fishline.segment import segment_sheet, train_cellpose
 
     paint = {
         **config["chromosomes"]["paint"],

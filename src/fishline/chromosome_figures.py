@@ -17,8 +17,8 @@ from skimage.segmentation import find_boundaries
 
 from fishline.images import read_labels
 from fishline.io import atomic_outputs, read_patch_set
+from fishline.metaphase_sheet import load_row
 from fishline.plots import save_figure
-from fishline.segment import load_row
 
 PRED_COLOUR = (1.0, 0.85, 0.0)
 TRUTH_COLOUR = (0.0, 0.9, 1.0)

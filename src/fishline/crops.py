@@ -15,9 +15,10 @@ from tqdm import tqdm
 
 from fishline.errors import InputError
 from fishline.images import read_file, read_labels
+from fishline.instances import match_instances
 from fishline.io import atomic_outputs, encode_pages, write_stack
 from fishline.logging import get_logger
-from fishline.segment import load_row, match_instances
+from fishline.metaphase_sheet import load_row
 
 log = get_logger("crops")
 CROP_CHANNELS = ("dapi", "red", "green")

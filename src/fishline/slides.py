@@ -23,11 +23,11 @@ from tqdm import tqdm
 
 from fishline.errors import InputError
 from fishline.images import pick_channel, read_channels, read_labels, split_paths
+from fishline.instances import instance_scores, match_instances
 from fishline.io import atomic_outputs, encode_pages, write_stack
 from fishline.logging import get_logger
 from fishline.paint.draws import bounds
 from fishline.paint.fish import CHANNELS
-from fishline.segment import instance_scores, match_instances
 from fishline.slide_sheet import read_slide_sheet
 
 log = get_logger("slides")

@@ -2,7 +2,7 @@
 
 from fishline.crops import crop_set
 from fishline.logging import log_to
-from fishline.segment import sheet_path
+from fishline.metaphase_sheet import sheet_path
 
 with log_to(snakemake.log[0]):
     crop_set(

@@ -7,7 +7,7 @@ from fishline.chromosome_figures import (
     spread_examples,
 )
 from fishline.logging import log_to
-from fishline.segment import sheet_path
+from fishline.metaphase_sheet import sheet_path
 
 with log_to(snakemake.log[0]):
     sets = snakemake.params.sets

@@ -3,7 +3,8 @@
 from pathlib import Path
 
 from fishline.logging import log_to
-from fishline.segment import segment_sheet, sheet_path
+from fishline.metaphase_sheet import sheet_path
+from fishline.segment import segment_sheet
 
 with log_to(snakemake.log[0]):
     outdir = Path(snakemake.output[0])

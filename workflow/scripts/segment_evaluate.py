@@ -1,8 +1,9 @@
 """Snakemake glue for rule segment_evaluate."""
 
 from fishline.chromosome_figures import overlay_figure
+from fishline.instances import evaluate_segmentation
 from fishline.logging import log_to
-from fishline.segment import evaluate_segmentation, sheet_path
+from fishline.metaphase_sheet import sheet_path
 
 with log_to(snakemake.log[0]):
     masks = sheet_path(snakemake.input[0], "masks.tsv")

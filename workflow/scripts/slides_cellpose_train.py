@@ -1,7 +1,8 @@
 """Snakemake glue for rule slides_cellpose_train."""
 
 from fishline.logging import log_to
-from fishline.segment import sheet_path, train_cellpose
+from fishline.metaphase_sheet import sheet_path
+from fishline.segment import train_cellpose
 
 with log_to(snakemake.log[0]):
     train_cellpose(

@@ -1,0 +1,116 @@
+"""Instance matching and scores: predicted against truth labels by IoU (TP/FP/FN, AP, F1 at
+IoU 0.5 and 0.75), per image and pooled over a set."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fishline.images import read_labels
+from fishline.io import atomic_outputs
+from fishline.metaphase_sheet import load_row
+
+IOU_THRESHOLDS = (0.5, 0.75)
+
+
+def iou_matrix(truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """IoU of every truth instance (rows) with every predicted instance (columns)."""
+    n_true, n_pred = int(truth.max()), int(pred.max())
+    overlap = np.zeros((n_true + 1, n_pred + 1), np.int64)
+    np.add.at(overlap, (truth.ravel(), pred.ravel()), 1)
+    true_area = overlap.sum(axis=1, keepdims=True)
+    pred_area = overlap.sum(axis=0, keepdims=True)
+    union = true_area + pred_area - overlap
+    with np.errstate(divide="ignore", invalid="ignore"):
+        iou = np.where(union > 0, overlap / union, 0.0)
+    return iou[1:, 1:]
+
+
+def match_instances(truth: np.ndarray, pred: np.ndarray, threshold: float) -> pd.DataFrame:
+    """One-to-one matches with IoU >= ``threshold`` (optimal assignment on IoU).
+
+    Returns rows (truth, pred, iou) with 1-based ids. At thresholds >= 0.5 a match is unique
+    anyway; the assignment keeps lower thresholds correct too.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    iou = iou_matrix(truth, pred)
+    if iou.size == 0:
+        return pd.DataFrame({"truth": [], "pred": [], "iou": []})
+    rows, cols = linear_sum_assignment(-iou)
+    keep = iou[rows, cols] >= threshold
+    return pd.DataFrame(
+        {"truth": rows[keep] + 1, "pred": cols[keep] + 1, "iou": iou[rows, cols][keep]}
+    )
+
+
+def instance_scores(truth: np.ndarray, pred: np.ndarray, threshold: float) -> dict[str, float]:
+    """TP, FP, FN, AP (= TP / (TP + FP + FN), Cellpose's definition) and F1 at one IoU."""
+    n_true = len(np.unique(truth[truth > 0]))
+    n_pred = len(np.unique(pred[pred > 0]))
+    tp = len(match_instances(_relabel(truth), _relabel(pred), threshold))
+    fp, fn = n_pred - tp, n_true - tp
+    return {"tp": tp, "fp": fp, "fn": fn, **_ratios(tp, fp, fn)}
+
+
+def _ratios(tp: int, fp: int, fn: int) -> dict[str, float]:
+    total = tp + fp + fn
+    return {
+        "ap": tp / total if total else 1.0,
+        "f1": 2 * tp / (2 * tp + fp + fn) if total else 1.0,
+        "precision": tp / (tp + fp) if tp + fp else 0.0,
+        "recall": tp / (tp + fn) if tp + fn else 0.0,
+    }
+
+
+def _relabel(labels: np.ndarray) -> np.ndarray:
+    """Consecutive ids 1..n (gaps in label ids would waste IoU matrix rows)."""
+    values, inverse = np.unique(labels, return_inverse=True)
+    out = inverse.reshape(labels.shape).astype(np.int32)
+    return out if values[0] == 0 else out + 1
+
+
+def evaluate_segmentation(
+    masks_sheet: str | Path, metrics_out: str | Path, per_image_out: str | Path
+) -> dict[str, Any]:
+    """Score predicted against truth instances for every row with truth.
+
+    Per image and pooled over the set (TP/FP/FN summed before the ratios) at IoU 0.5 and
+    0.75. A set without any truth gets an explicit ``has_truth: false``.
+    """
+    frame = pd.read_csv(masks_sheet, sep="\t")
+    rows = []
+    for row in frame.to_dict("records"):
+        if not isinstance(row.get("mask"), str):
+            continue
+        item = load_row(row, masks_sheet)
+        pred = read_labels(row["pred"], "instances", None)
+        for threshold in IOU_THRESHOLDS:
+            rows.append(
+                {
+                    "sample": row["sample"],
+                    "iou": threshold,
+                    **instance_scores(item.truth, pred, threshold),
+                }
+            )
+    per_image = pd.DataFrame(
+        rows, columns=["sample", "iou", "tp", "fp", "fn", "ap", "f1", "precision", "recall"]
+    )
+    metrics: dict[str, Any] = {
+        "has_truth": bool(rows),
+        "images": int(per_image["sample"].nunique()),
+    }
+    for threshold in IOU_THRESHOLDS:
+        part = per_image[per_image["iou"] == threshold]
+        tp, fp, fn = (int(part[c].sum()) for c in ("tp", "fp", "fn"))
+        pooled = _ratios(tp, fp, fn) if rows else {}
+        for key, value in {"tp": tp, "fp": fp, "fn": fn, **pooled}.items():
+            metrics[f"{key}@{threshold}"] = value
+    with atomic_outputs(metrics_out, per_image_out) as (json_temp, table_temp):
+        json_temp.write_text(json.dumps(metrics, indent=2, sort_keys=True))
+        per_image.to_csv(table_temp, sep="\t", index=False)
+    return metrics

@@ -1,0 +1,75 @@
+"""Metaphase sample sheets: one row per spread (image files, DAPI and paint channels, optional
+truth masks), read without the imaging stack so light jobs and the workflow's parser can use
+them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fishline.config import read_sample_sheet
+from fishline.errors import InputError
+from fishline.images import pick_channel, read_channels, read_labels, split_paths
+
+SHEET_SCHEMA = "metaphase_sheet"
+
+
+@dataclass
+class Metaphase:
+    """One row of a metaphase sheet, read: DAPI, the paint channels present, optional truth."""
+
+    sample: str
+    image_path: str
+    dapi: np.ndarray
+    paint: dict[str, np.ndarray]
+    truth: np.ndarray | None
+
+
+def sheet_path(path: str | Path, name: str = "sheet.tsv") -> Path:
+    """The sample sheet of a set: ``path`` itself, or ``path/name`` for a set's folder."""
+    path = Path(path)
+    return path / name if path.is_dir() else path
+
+
+def read_sheet(sheet: str | Path) -> pd.DataFrame:
+    """Validate a metaphase sample sheet (rows, columns, files) and return it."""
+    return read_sample_sheet(sheet, SHEET_SCHEMA)
+
+
+def load_row(row: Mapping[str, Any], sheet: str | Path) -> Metaphase:
+    """Read one sheet row's image and truth; errors name the sheet, sample and column."""
+    where = f"{sheet} (sample {row['sample']})"
+    try:
+        image = read_channels(split_paths(row["image"]))
+        dapi = pick_channel(image, int(row["dapi"]), where, "dapi")
+        paint = {
+            name: pick_channel(image, int(row[name]), where, name)
+            for name in ("red", "green")
+            if pd.notna(row.get(name))
+        }
+        truth = None
+        if isinstance(row.get("mask"), str):
+            ignore = row.get("mask_ignore")
+            truth = read_labels(
+                row["mask"], row["mask_kind"], None if pd.isna(ignore) else int(ignore)
+            )
+            if truth.shape != dapi.shape:
+                raise InputError(
+                    where, f"mask is {truth.shape}, image is {dapi.shape}", item="mask"
+                )
+    except InputError as error:
+        if error.where.startswith(str(sheet)):
+            raise
+        raise InputError(where, f"{error.where}: {error.problem}", item=error.item) from error
+    return Metaphase(row["sample"], row["image"], dapi, paint, truth)
+
+
+def iter_sheet(sheet: str | Path) -> Iterator[Metaphase]:
+    """Read the metaphases of a sheet one at a time (memory stays at one image)."""
+    for row in read_sheet(sheet).to_dict("records"):
+        yield load_row(row, sheet)

@@ -1,0 +1,52 @@
+"""Spread statistics (painter calibration) on images whose answers are known by construction."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from fishline.spread_stats import STATISTICS, spread_statistics
+
+
+def _spread(noise: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Three vertical rods (10 px wide; 40, 40 and 30 px long; the last two touching), a
+    nucleus-sized disc outside the labels, background 10 and rods 110."""
+    rng = np.random.default_rng(0)
+    labels = np.zeros((160, 200), np.int32)
+    labels[20:60, 20:30] = 1
+    labels[20:60, 80:90] = 2
+    labels[60:90, 80:90] = 3  # end to end with rod 2
+    yy, xx = np.mgrid[:160, :200]
+    nucleus = (yy - 110) ** 2 + (xx - 150) ** 2 <= 40**2
+    dapi = np.full(labels.shape, 10.0) + 100.0 * ((labels > 0) | nucleus)
+    return dapi + noise * rng.standard_normal(dapi.shape), labels
+
+
+def test_shapes_contacts_and_objects_of_a_known_spread() -> None:
+    dapi, labels = _spread()
+    values, table = spread_statistics(dapi, labels)
+    assert list(values) == list(STATISTICS)
+    assert values["chromosomes"] == 3 and len(table) == 3
+    assert table["width_px"].to_numpy() == pytest.approx([10, 10, 10], abs=1.5)
+    assert table["length_px"].to_numpy() == pytest.approx([40, 40, 30], abs=3)
+    assert table["touching"].tolist() == [False, True, True]
+    assert values["touching"] == pytest.approx(2 / 3)
+    assert values["background"] == pytest.approx(10 / 110)
+    assert values["nuclei"] == 1 and values["debris"] == 0
+    assert values["banding"] == pytest.approx(0, abs=1e-6)  # flat rods
+    assert values["edge_px"] < 3.5  # a sharp step, seen through the 1 px smoothing
+    assert np.isnan(values["overlap"])  # no overlap truth given
+
+
+def test_noise_blur_and_overlap_are_measured_in_signal_units() -> None:
+    dapi, labels = _spread(noise=5.0)  # 5 / 100 of the signal
+    values, _ = spread_statistics(dapi, labels)
+    assert values["noise"] == pytest.approx(0.05 * 0.97, rel=0.1)  # a 2 px high-pass keeps 97 %
+    blurred, _ = spread_statistics(cv2.GaussianBlur(_spread()[0], (0, 0), 2.0), labels)
+    assert blurred["edge_px"] > values["edge_px"] + 2
+    overlap = np.zeros(labels.shape, bool)
+    overlap[20:25, 30:35] = True  # 25 overlap px against 1100 labelled ones
+    with_overlap, _ = spread_statistics(_spread()[0], labels, overlap)
+    assert with_overlap["overlap"] == pytest.approx(25 / 1125)
+    assert with_overlap["touching"] == 1.0  # rod 1 now touches an overlap
