@@ -12,7 +12,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pandas as pd
 import torch
@@ -20,19 +19,10 @@ from rows import Row, add_json_argument, write_rows
 
 from fishline.config import validate
 from fishline.crops import crop_instance
-from fishline.instances import instance_scores
+from fishline.instances import instance_scores, threshold_components
 from fishline.metaphase_sheet import iter_sheet
 from fishline.paint.metaphase import paint_spreads
 from fishline.segment import estimate_diameter, load_cellpose, segment_dapi, train_cellpose
-
-
-def otsu_components(dapi: np.ndarray) -> np.ndarray:
-    """Baseline: Otsu threshold of the smoothed DAPI image, one instance per component."""
-    image = cv2.GaussianBlur(dapi.astype(np.float32), (0, 0), 1.0)
-    scaled = cv2.normalize(image, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
-    _, foreground = cv2.threshold(scaled, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    _, labels = cv2.connectedComponents(foreground, connectivity=8)
-    return labels.astype(np.int32)
 
 
 def main() -> None:
@@ -84,7 +74,7 @@ def main() -> None:
             labels = segment_dapi(model, item.dapi, config["segment"], estimate_diameter(item.dapi))
             segment_times.append(time.perf_counter() - started)
             started = time.perf_counter()
-            baseline = otsu_components(item.dapi)
+            baseline = threshold_components(item.dapi)
             baseline_times.append(time.perf_counter() - started)
             channels = np.stack([item.dapi, item.paint["red"], item.paint["green"]])
             started = time.perf_counter()

@@ -14,7 +14,7 @@ import tifffile
 from fishline.crops import crop_instance, crop_set, instance_geometry
 from fishline.errors import InputError
 from fishline.images import read_labels
-from fishline.instances import instance_scores, match_instances
+from fishline.instances import evaluate_segmentation, instance_scores, match_instances
 from fishline.io import read_patch_set, write_image
 from fishline.metaphase_sheet import load_row, read_sheet
 from fishline.segment import estimate_diameter, resolve_pretrained
@@ -120,6 +120,35 @@ def metaphase_sheet(tmp_path: Path) -> Path:
             }
         )
     return write_sheet(tmp_path / "sheet.tsv", rows)
+
+
+def test_scores_beside_the_threshold_baseline_and_counts(tmp_path: Path) -> None:
+    """A perfect prediction against the Otsu baseline on rods of which three touch: the
+    baseline merges the touching three into one instance (1 TP, 1 FP, 3 FN in each image)."""
+    rows = []
+    for index in range(2):
+        labels = np.zeros((96, 96), np.int32)
+        labels[10:40, 10:18] = 1
+        labels[50:80, 60:68] = 2
+        labels[50:80, 68:76] = 3  # side by side with 2 and 4
+        labels[50:80, 76:84] = 4
+        write_image(tmp_path / f"t{index}.tif", ((labels > 0) * 180).astype(np.uint8)[None])
+        write_image(tmp_path / f"t{index}.mask.tif", labels.astype(np.uint16))
+        rows.append({"sample": f"t{index}", "image": f"t{index}.tif", "mask": f"t{index}.mask.tif",
+                     "dapi": 0})  # fmt: skip
+    rows.append({"sample": "bare", "image": "t0.tif", "dapi": 0})  # no truth: counted only
+    table = read_sheet(write_sheet(tmp_path / "sheet.tsv", rows))
+    table["pred"] = table["mask"].fillna(str(tmp_path / "t1.mask.tif"))
+    table.to_csv(tmp_path / "masks.tsv", sep="\t", index=False)
+    metrics = evaluate_segmentation(tmp_path / "masks.tsv", tmp_path / "m.json", tmp_path / "m.tsv")
+    assert metrics["f1@0.5"] == 1.0 and metrics["tp@0.5"] == 8
+    assert (metrics["baseline_tp@0.5"], metrics["baseline_fp@0.5"]) == (2, 2)
+    assert metrics["baseline_fn@0.5"] == 6 and metrics["baseline_f1@0.5"] == pytest.approx(1 / 3)
+    assert metrics["instances_per_image"] == 4 and metrics["truth_instances_per_image"] == 4
+    assert metrics["count_error_per_image"] == 0 and metrics["images"] == 2
+    per_image = pd.read_csv(tmp_path / "m.tsv", sep="\t")
+    assert set(per_image["method"].dropna()) == {"cellpose", "baseline"}
+    assert per_image.loc[per_image["sample"] == "bare", "truth_instances"].isna().all()
 
 
 def test_crop_set_matches_truth_and_keeps_channels(tmp_path: Path) -> None:

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
+import pandas as pd
 import pytest
 
+from fishline.chromosome_figures import realism_report
+from fishline.config import validate
+from fishline.paint.metaphase import paint_spreads
 from fishline.spread_stats import STATISTICS, spread_statistics
 
 
@@ -50,3 +56,19 @@ def test_noise_blur_and_overlap_are_measured_in_signal_units() -> None:
     with_overlap, _ = spread_statistics(_spread()[0], labels, overlap)
     assert with_overlap["overlap"] == pytest.approx(25 / 1125)
     assert with_overlap["touching"] == 1.0  # rod 1 now touches an overlap
+
+
+def test_realism_report_of_painted_against_itself(tmp_path: Path) -> None:
+    paint = validate({}, "config", "defaults")["chromosomes"]["paint"]
+    paint = {**paint, "size": [160, 200], "count": [10, 12], "length": [30, 40], "width": [6, 8]}
+    sheet = tmp_path / "train/sheet.tsv"
+    paint_spreads(paint, "train", 2, 3, tmp_path / "train", sheet, tmp_path / "train.parquet")
+    outputs = [tmp_path / name for name in ("realism.tsv", "realism.html", "realism.png")]
+    table = realism_report(sheet, {"lab": sheet}, *outputs)
+    assert table["statistic"].tolist() == list(STATISTICS)
+    ratios = table.set_index("statistic")["painted / real"]
+    assert ratios[["width_px", "length_px", "edge_px", "noise"]].tolist() == [1.0] * 4
+    spreads = pd.read_csv(outputs[0], sep="\t")
+    assert sorted(spreads["source"]) == ["painted"] * 2 + ["real"] * 2
+    assert spreads["width_px"].between(5, 10).all()  # painted 6-8 px wide (+-10 %)
+    assert "painted training spreads" in outputs[1].read_text() and outputs[2].stat().st_size

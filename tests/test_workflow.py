@@ -162,6 +162,8 @@ def test_chromosome_outputs(finished_run: Path) -> None:
     assert model["kind"] == "cellpose" and model["metadata"]["epochs"] == 2
     segmentation = pd.read_csv(results / "report/segmentation.tsv", sep="\t")
     assert sorted(segmentation["set"]) == ["test", "train", "val"]
+    assert segmentation["baseline f1@0.5"].between(0, 1).all()
+    assert (segmentation["truth per spread"] >= 10).all()  # tiny.yaml paints 18-22
     for rule in ("chrom_paint", "cellpose_train", "segment", "chrom_crops", "chrom_report"):
         assert any((finished_run / "logs" / rule).glob("*.log")), rule
 

@@ -75,6 +75,10 @@ def test_real_metaphase_sheet_is_planned_and_checked(tmp_path: Path) -> None:
     plan = planned(snakemake(tmp_path, "-n", config=good))
     assert plan["segment"] == 5 and plan["chrom_crops"] == 5
     assert plan["segment_evaluate"] == 5  # overlays for every set, scores where truth exists
+    assert "chrom_realism" not in plan  # no real truth to compare the painter with
+    tifffile.imwrite(tmp_path / "truth.tif", np.zeros((64, 64), np.uint8))
+    sheet.write_text(f"sample\timage\tdapi\tmask\ns1\t{image.name}\t0\ttruth.tif\n")
+    assert planned(snakemake(tmp_path, "-n", config=good))["chrom_realism"] == 1
     sheet.write_text("sample\timage\tdapi\ns1\tmissing.tif\t0\n")
     result = snakemake(tmp_path, "-n", config=good)
     assert result.returncode != 0

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import pandas as pd
 
@@ -74,42 +75,71 @@ def _relabel(labels: np.ndarray) -> np.ndarray:
     return out if values[0] == 0 else out + 1
 
 
+def threshold_components(dapi: np.ndarray) -> np.ndarray:
+    """The classical baseline a lab would script itself: Otsu threshold of the DAPI image
+    smoothed at 1 px, one instance per 8-connected component (touching objects stay one)."""
+    image = cv2.GaussianBlur(dapi.astype(np.float32), (0, 0), 1.0)
+    scaled = cv2.normalize(image, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+    _, foreground = cv2.threshold(scaled, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    _, labels = cv2.connectedComponents(foreground, connectivity=8)
+    return labels.astype(np.int32)
+
+
 def evaluate_segmentation(
     masks_sheet: str | Path, metrics_out: str | Path, per_image_out: str | Path
 ) -> dict[str, Any]:
-    """Score predicted against truth instances for every row with truth.
+    """Score predicted against truth instances for every row with truth, beside the classical
+    baseline (``threshold_components``) on the same images, and count instances per image.
 
     Per image and pooled over the set (TP/FP/FN summed before the ratios) at IoU 0.5 and
-    0.75. A set without any truth gets an explicit ``has_truth: false``.
+    0.75; ``baseline_*`` keys hold the baseline's pooled scores. Instances per image: the
+    mean predicted count, and where truth exists the mean truth count and the mean absolute
+    count error. A set without any truth gets an explicit ``has_truth: false``.
     """
     frame = pd.read_csv(masks_sheet, sep="\t")
-    rows = []
+    rows, counts = [], []
     for row in frame.to_dict("records"):
-        if not isinstance(row.get("mask"), str):
-            continue
-        item = load_row(row, masks_sheet)
         pred = read_labels(row["pred"], "instances", None)
-        for threshold in IOU_THRESHOLDS:
-            rows.append(
-                {
-                    "sample": row["sample"],
-                    "iou": threshold,
-                    **instance_scores(item.truth, pred, threshold),
-                }
-            )
+        count = {"sample": row["sample"], "instances": len(np.unique(pred[pred > 0]))}
+        if isinstance(row.get("mask"), str):
+            item = load_row(row, masks_sheet)
+            count["truth_instances"] = len(np.unique(item.truth[item.truth > 0]))
+            baseline = threshold_components(item.dapi)
+            for method, labels in (("cellpose", pred), ("baseline", baseline)):
+                for threshold in IOU_THRESHOLDS:
+                    rows.append(
+                        {
+                            "sample": row["sample"],
+                            "method": method,
+                            "iou": threshold,
+                            **instance_scores(item.truth, labels, threshold),
+                        }
+                    )
+        counts.append(count)
     per_image = pd.DataFrame(
-        rows, columns=["sample", "iou", "tp", "fp", "fn", "ap", "f1", "precision", "recall"]
+        rows,
+        columns=["sample", "method", "iou", "tp", "fp", "fn", "ap", "f1", "precision", "recall"],
     )
+    counted = pd.DataFrame(counts, columns=["sample", "instances", "truth_instances"])
     metrics: dict[str, Any] = {
         "has_truth": bool(rows),
         "images": int(per_image["sample"].nunique()),
+        "instances_per_image": float(counted["instances"].mean()) if len(counted) else 0.0,
     }
-    for threshold in IOU_THRESHOLDS:
-        part = per_image[per_image["iou"] == threshold]
-        tp, fp, fn = (int(part[c].sum()) for c in ("tp", "fp", "fn"))
-        pooled = _ratios(tp, fp, fn) if rows else {}
-        for key, value in {"tp": tp, "fp": fp, "fn": fn, **pooled}.items():
-            metrics[f"{key}@{threshold}"] = value
+    if rows:
+        scored = counted.dropna(subset=["truth_instances"])
+        metrics["truth_instances_per_image"] = float(scored["truth_instances"].mean())
+        metrics["count_error_per_image"] = float(
+            (scored["instances"] - scored["truth_instances"]).abs().mean()
+        )
+    for method, prefix in (("cellpose", ""), ("baseline", "baseline_")):
+        for threshold in IOU_THRESHOLDS:
+            part = per_image[(per_image["iou"] == threshold) & (per_image["method"] == method)]
+            tp, fp, fn = (int(part[c].sum()) for c in ("tp", "fp", "fn"))
+            pooled = _ratios(tp, fp, fn) if rows else {}
+            for key, value in {"tp": tp, "fp": fp, "fn": fn, **pooled}.items():
+                metrics[f"{prefix}{key}@{threshold}"] = value
+    per_image = per_image.merge(counted, on="sample", how="outer") if rows else counted
     with atomic_outputs(metrics_out, per_image_out) as (json_temp, table_temp):
         json_temp.write_text(json.dumps(metrics, indent=2, sort_keys=True))
         per_image.to_csv(table_temp, sep="\t", index=False)

@@ -8,11 +8,17 @@ depth compare directly. Lengths are in pixels.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pandas as pd
 from scipy import ndimage
 from skimage.morphology import skeletonize
+from tqdm import tqdm
+
+from fishline.images import read_file
+from fishline.metaphase_sheet import load_row, read_sheet
 
 # Per-spread statistics, in the order tables show them, with what each measures.
 STATISTICS = {
@@ -152,3 +158,51 @@ def _unlabelled_objects(
     nuclei = int((free & (areas[1:] > 8 * median_area)).sum())
     debris = int((free & (areas[1:] >= 4) & (areas[1:] < 0.5 * median_area)).sum())
     return nuclei, debris
+
+
+def measure_sheet(sheet: str | Path, source: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Statistics of every spread with truth in a metaphase sheet: one row per spread and one
+    per chromosome, both tagged with ``source``. Overlap comes from the label image's
+    ``mask_ignore`` value (e.g. 255 in karyotype images) where the sheet gives one."""
+    spreads, chromosomes = [], []
+    rows = [row for row in read_sheet(sheet).to_dict("records") if isinstance(row.get("mask"), str)]
+    for row in tqdm(rows, desc=f"measure {source}", unit="spread"):
+        item = load_row(row, sheet)
+        overlap = None
+        if pd.notna(row.get("mask_ignore")):
+            overlap = read_file(row["mask"])[0] == int(row["mask_ignore"])
+        values, table = spread_statistics(item.dapi, item.truth, overlap)
+        spreads.append({"source": source, "spread": item.sample, **values})
+        chromosomes.append(table.assign(source=source, spread=item.sample))
+    return pd.DataFrame(spreads), pd.concat(chromosomes, ignore_index=True)
+
+
+def side_by_side(
+    spreads: pd.DataFrame, real: str = "real", painted: str = "painted"
+) -> pd.DataFrame:
+    """One row per statistic: median [quartiles] over the spreads of each source, and the
+    painted median over the real one."""
+    rows = []
+    for name, meaning in STATISTICS.items():
+        quartiles = {}
+        for source in (real, painted):
+            values = spreads.loc[spreads["source"] == source, name].dropna()
+            quartiles[source] = (
+                values.quantile([0.25, 0.5, 0.75]).to_numpy() if len(values) else [np.nan] * 3
+            )
+        rows.append(
+            {
+                "statistic": name,
+                real: _quartile_text(quartiles[real]),
+                painted: _quartile_text(quartiles[painted]),
+                "painted / real": quartiles[painted][1] / quartiles[real][1]
+                if quartiles[real][1]
+                else np.nan,
+                "what": meaning,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _quartile_text(quartiles: np.ndarray) -> str:
+    return f"{quartiles[1]:.3g} [{quartiles[0]:.3g}, {quartiles[2]:.3g}]"

@@ -102,6 +102,38 @@ rule segment_evaluate:
         "../scripts/segment_evaluate.py"
 
 
+rule chrom_realism:
+    input:
+        painted=chrom_set_input("train"),
+        real=[CHROM_REAL[name] for name in CHROM_REAL_SCORED],
+    output:
+        table=report(
+            "results/chromosomes/report/realism.html",
+            caption="../report/chrom_realism.rst",
+            category="Chromosomes",
+            subcategory="Painter",
+        ),
+        figure=report(
+            "results/chromosomes/report/realism.png",
+            caption="../report/chrom_realism.rst",
+            category="Chromosomes",
+            subcategory="Painter",
+        ),
+        tsv="results/chromosomes/report/realism.tsv",
+    log:
+        "logs/chrom_realism/chrom_realism.log",
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=20,
+    params:
+        names=CHROM_REAL_SCORED,
+    script:
+        "../scripts/chrom_realism.py"
+
+
 rule chrom_crops:
     input:
         segmented="results/chromosomes/segment/{chrom_set}",

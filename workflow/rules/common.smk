@@ -204,7 +204,8 @@ def _real_sets_with_truth():
     return scored
 
 
-CHROM_SCORED = CHROM_ANNOTATED + _real_sets_with_truth()
+CHROM_REAL_SCORED = _real_sets_with_truth()
+CHROM_SCORED = CHROM_ANNOTATED + CHROM_REAL_SCORED
 
 
 def chrom_set_input(name):
@@ -246,4 +247,5 @@ def chromosome_outputs():
         *expand(
             "results/chromosomes/report/overlay_{chrom_set}.png", chrom_set=CHROM_SETS
         ),
+        *(["results/chromosomes/report/realism.html"] if CHROM_REAL_SCORED else []),
     ]
