@@ -75,13 +75,18 @@ def _relabel(labels: np.ndarray) -> np.ndarray:
     return out if values[0] == 0 else out + 1
 
 
-def threshold_components(dapi: np.ndarray) -> np.ndarray:
-    """The classical baseline a lab would script itself: Otsu threshold of the DAPI image
-    smoothed at 1 px, one instance per 8-connected component (touching objects stay one)."""
+def otsu_foreground(dapi: np.ndarray) -> np.ndarray:
+    """Everything stained: Otsu threshold of the DAPI image smoothed at 1 px (uint8 0/1)."""
     image = cv2.GaussianBlur(dapi.astype(np.float32), (0, 0), 1.0)
     scaled = cv2.normalize(image, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
     _, foreground = cv2.threshold(scaled, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    _, labels = cv2.connectedComponents(foreground, connectivity=8)
+    return foreground
+
+
+def threshold_components(dapi: np.ndarray) -> np.ndarray:
+    """The classical baseline a lab would script itself: ``otsu_foreground``, one instance
+    per 8-connected component (touching objects stay one)."""
+    _, labels = cv2.connectedComponents(otsu_foreground(dapi), connectivity=8)
     return labels.astype(np.int32)
 
 

@@ -22,6 +22,7 @@ import torch
 from tqdm import tqdm
 
 from fishline.errors import InputError
+from fishline.instances import otsu_foreground
 from fishline.io import atomic_outputs, write_image
 from fishline.logging import get_logger
 from fishline.metaphase_sheet import iter_sheet, load_row, read_sheet
@@ -202,10 +203,7 @@ def estimate_diameter(dapi: np.ndarray) -> float:
     Used when a sheet gives no scale: the median over connected components is robust to a
     few touching chromosomes, so the network sees objects at the size it was trained on.
     """
-    image = cv2.GaussianBlur(dapi.astype(np.float32), (0, 0), 1.0)
-    scaled = cv2.normalize(image, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
-    _, foreground = cv2.threshold(scaled, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    _, _, stats, _ = cv2.connectedComponentsWithStats(foreground, connectivity=8)
+    _, _, stats, _ = cv2.connectedComponentsWithStats(otsu_foreground(dapi), connectivity=8)
     areas = stats[1:, cv2.CC_STAT_AREA]
     areas = areas[areas >= 15]
     if len(areas) == 0:

@@ -18,6 +18,7 @@ from skimage.morphology import skeletonize
 from tqdm import tqdm
 
 from fishline.images import read_file
+from fishline.instances import otsu_foreground
 from fishline.metaphase_sheet import load_row, read_sheet
 
 # Per-spread statistics, in the order tables show them, with what each measures.
@@ -37,14 +38,6 @@ STATISTICS = {
     "nuclei": "interphase nuclei per spread (bright objects over 8x a chromosome, unlabelled)",
     "debris": "debris per spread (unlabelled objects under half a chromosome)",
 }
-
-
-def _foreground(dapi: np.ndarray) -> np.ndarray:
-    """Otsu mask of the lightly smoothed DAPI image (everything stained)."""
-    image = cv2.GaussianBlur(dapi.astype(np.float32), (0, 0), 1.0)
-    scaled = cv2.normalize(image, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
-    _, mask = cv2.threshold(scaled, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    return mask.astype(bool)
 
 
 def _instance_shape(mask: np.ndarray, distance: np.ndarray) -> tuple[float, float, np.ndarray]:
@@ -67,7 +60,7 @@ def spread_statistics(
     """
     dapi = dapi.astype(np.float32)
     chromosomes = labels > 0
-    stained = _foreground(dapi) | chromosomes
+    stained = otsu_foreground(dapi).astype(bool) | chromosomes
     background_pixels = ~cv2.dilate(stained.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(
         bool
     )

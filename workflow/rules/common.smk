@@ -2,8 +2,9 @@
 
 from snakemake.exceptions import WorkflowError
 
-from fishline.config import read_sample_sheet, validate as validate_schema
+from fishline.config import validate as validate_schema
 from fishline.errors import InputError
+from fishline.metaphase_sheet import read_sheet as read_metaphase_sheet
 from fishline.seeds import stage_seed as derive_seed
 
 try:
@@ -196,7 +197,7 @@ def _real_sets_with_truth():
     scored = []
     for name, sheet in CHROM_REAL.items():
         try:
-            rows = read_sample_sheet(sheet, "metaphase_sheet")
+            rows = read_metaphase_sheet(sheet)
         except InputError as error:
             raise WorkflowError(f"chromosomes.real.{name}: {error}")
         if "mask" in rows and rows["mask"].notna().any():
