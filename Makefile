@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 SLURM_PLUGIN := snakemake-executor-plugin-slurm==2.8.0
 SLURM_DEPS := snakemake-executor-plugin-slurm-jobstep==0.6.1 throttler==1.2.3
 
-.PHONY: install run report test lint benchmark clean
+.PHONY: install run report test lint benchmark pretrain clean
 
 install: $(VENV)/.installed
 
@@ -26,6 +26,14 @@ run: install
 	$(BIN)/snakemake --cores $(CORES)
 	$(BIN)/snakemake --report results/report.html
 	@echo "report: results/report.html"
+
+# Retrain the shipped chromosome model from config/pretrain.yaml (painted spreads only; the
+# real dev metaphases, when ../shared is there, are scored for the card) and put the weights
+# and their model card in resources/models/.
+RELEASE := results/chromosomes/release/chromosomes_cellpose
+pretrain: install
+	$(BIN)/snakemake --cores $(CORES) $(RELEASE).pt --configfile config/pretrain.yaml
+	cp $(RELEASE).pt $(RELEASE).md resources/models/
 
 # One worker per core; a file's tests stay on one worker (module-wide fixtures such as the
 # tiny end-to-end run are built once). The 30 slowest tests are listed at the end.

@@ -143,8 +143,6 @@ def test_real_slide_sheet_is_planned_and_checked(tmp_path: Path) -> None:
     assert "slides.real.lab" in text and "file not found" in text and "missing.tif" in text
 
 
-
-
 # Rules that train or run a network: on a CUDA config each asks the scheduler for one GPU.
 NETWORK_RULES = {
     "fish_train",

@@ -159,6 +159,9 @@ def segmentation_table(
         row["chromosomes per spread"] = values["instances_per_image"]
         row["truth per spread"] = values["truth_instances_per_image"]
         row["count error per spread"] = values["count_error_per_image"]
+        # object size: the diameter the spread was rescaled by against the truth's
+        row["size error median"] = values.get("diameter_error_median", float("nan"))
+        row["size error max"] = values.get("diameter_error_max", float("nan"))
         rows.append(row)
     frame = pd.DataFrame(rows)
     with atomic_outputs(tsv, html) as (tsv_temp, html_temp):
@@ -167,7 +170,9 @@ def segmentation_table(
             f"<h3>Chromosome segmentation (target: synthetic AP@0.5 &ge; {target})</h3>"
             "<p>Baseline: blur + Otsu threshold + connected components on the same spreads "
             "(touching chromosomes stay one). Count error: mean |found - true| chromosomes "
-            "per spread.</p>" + frame.to_html(index=False, float_format="%.3f")
+            "per spread. Size error: |estimated / true object diameter - 1| per spread (the "
+            "estimate rescales each spread to the trained chromosome size).</p>"
+            + frame.to_html(index=False, float_format="%.3f")
         )
     return frame
 

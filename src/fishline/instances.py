@@ -55,10 +55,11 @@ def instance_scores(truth: np.ndarray, pred: np.ndarray, threshold: float) -> di
     n_pred = len(np.unique(pred[pred > 0]))
     tp = len(match_instances(_relabel(truth), _relabel(pred), threshold))
     fp, fn = n_pred - tp, n_true - tp
-    return {"tp": tp, "fp": fp, "fn": fn, **_ratios(tp, fp, fn)}
+    return {"tp": tp, "fp": fp, "fn": fn, **score_ratios(tp, fp, fn)}
 
 
-def _ratios(tp: int, fp: int, fn: int) -> dict[str, float]:
+def score_ratios(tp: int, fp: int, fn: int) -> dict[str, float]:
+    """AP, F1, precision and recall from matched (TP) and unmatched (FP, FN) counts."""
     total = tp + fp + fn
     return {
         "ap": tp / total if total else 1.0,
@@ -73,6 +74,16 @@ def _relabel(labels: np.ndarray) -> np.ndarray:
     values, inverse = np.unique(labels, return_inverse=True)
     out = inverse.reshape(labels.shape).astype(np.int32)
     return out if values[0] == 0 else out + 1
+
+
+def object_diameter(labels: np.ndarray, min_area: int = 1) -> float:
+    """Cellpose's object diameter of a label image: the median over instances of the diameter
+    of a disc with the instance's area (instances under ``min_area`` px left out); 0 if none."""
+    areas = np.bincount(labels.ravel())[1:]
+    areas = areas[areas >= max(min_area, 1)]
+    if len(areas) == 0:
+        return 0.0
+    return float(np.median(np.sqrt(areas)) / (np.sqrt(np.pi) / 2))
 
 
 def otsu_foreground(dapi: np.ndarray) -> np.ndarray:
@@ -105,10 +116,15 @@ def evaluate_segmentation(
     rows, counts = [], []
     for row in frame.to_dict("records"):
         pred = read_labels(row["pred"], "instances", None)
-        count = {"sample": row["sample"], "instances": len(np.unique(pred[pred > 0]))}
+        count = {
+            "sample": row["sample"],
+            "instances": len(np.unique(pred[pred > 0])),
+            "diameter": row.get("diameter", np.nan),
+        }
         if isinstance(row.get("mask"), str):
             item = load_row(row, masks_sheet)
             count["truth_instances"] = len(np.unique(item.truth[item.truth > 0]))
+            count["truth_diameter"] = object_diameter(_relabel(item.truth))
             baseline = threshold_components(item.dapi)
             for method, labels in (("cellpose", pred), ("baseline", baseline)):
                 for threshold in IOU_THRESHOLDS:
@@ -125,7 +141,9 @@ def evaluate_segmentation(
         rows,
         columns=["sample", "method", "iou", "tp", "fp", "fn", "ap", "f1", "precision", "recall"],
     )
-    counted = pd.DataFrame(counts, columns=["sample", "instances", "truth_instances"])
+    counted = pd.DataFrame(
+        counts, columns=["sample", "instances", "truth_instances", "diameter", "truth_diameter"]
+    )
     metrics: dict[str, Any] = {
         "has_truth": bool(rows),
         "images": int(per_image["sample"].nunique()),
@@ -137,11 +155,15 @@ def evaluate_segmentation(
         metrics["count_error_per_image"] = float(
             (scored["instances"] - scored["truth_instances"]).abs().mean()
         )
+        relative = (scored["diameter"] / scored["truth_diameter"] - 1).abs().dropna()
+        if len(relative):
+            metrics["diameter_error_median"] = float(relative.median())
+            metrics["diameter_error_max"] = float(relative.max())
     for method, prefix in (("cellpose", ""), ("baseline", "baseline_")):
         for threshold in IOU_THRESHOLDS:
             part = per_image[(per_image["iou"] == threshold) & (per_image["method"] == method)]
             tp, fp, fn = (int(part[c].sum()) for c in ("tp", "fp", "fn"))
-            pooled = _ratios(tp, fp, fn) if rows else {}
+            pooled = score_ratios(tp, fp, fn) if rows else {}
             for key, value in {"tp": tp, "fp": fp, "fn": fn, **pooled}.items():
                 metrics[f"{prefix}{key}@{threshold}"] = value
     per_image = per_image.merge(counted, on="sample", how="outer") if rows else counted

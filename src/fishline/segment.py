@@ -22,7 +22,7 @@ import torch
 from tqdm import tqdm
 
 from fishline.errors import InputError
-from fishline.instances import otsu_foreground
+from fishline.instances import object_diameter, otsu_foreground
 from fishline.io import atomic_outputs, write_image
 from fishline.logging import get_logger
 from fishline.metaphase_sheet import iter_sheet, load_row, read_sheet
@@ -60,10 +60,23 @@ def resolve_pretrained(pretrained: str | None) -> Path | None:
     return named_model_file(pretrained)
 
 
+def is_fishline_cellpose(path: Path) -> bool:
+    """Whether ``path`` is a fishline model file of kind ``cellpose`` (such as the shipped
+    chromosome model) rather than a weights file in Cellpose's own format."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # Cellpose's own files and foreign formats: not ours
+        return False
+    return isinstance(payload, dict) and payload.get("kind") == "cellpose"
+
+
 def new_model(device: torch.device, diameter: float, pretrained: Path | None = None) -> Any:
-    """A Cellpose network: fresh (random init, no download) or from a local weights file."""
+    """A Cellpose network: fresh (random init, no download), from a fishline model file
+    (its own object diameter is kept) or from a weights file in Cellpose's format."""
     from cellpose import models
 
+    if pretrained is not None and is_fishline_cellpose(pretrained):
+        return load_cellpose(pretrained, device)[0]
     return models.CellposeModel(
         gpu=device.type == "cuda",
         device=device,
@@ -150,7 +163,7 @@ def train_cellpose(
             "val_loss": np.where(np.asarray(val_losses) > 0, val_losses, np.nan),
         }
     )
-    spec = {"diameter": float(settings["diameter"])}
+    spec = {"diameter": float(net.net.diam_mean.item())}
     metadata = {
         "train_images": names,
         "epochs": settings["epochs"],
@@ -203,12 +216,8 @@ def estimate_diameter(dapi: np.ndarray) -> float:
     Used when a sheet gives no scale: the median over connected components is robust to a
     few touching chromosomes, so the network sees objects at the size it was trained on.
     """
-    _, _, stats, _ = cv2.connectedComponentsWithStats(otsu_foreground(dapi), connectivity=8)
-    areas = stats[1:, cv2.CC_STAT_AREA]
-    areas = areas[areas >= 15]
-    if len(areas) == 0:
-        return 0.0
-    return float(np.median(np.sqrt(areas)) / (np.sqrt(np.pi) / 2))
+    _, components = cv2.connectedComponents(otsu_foreground(dapi), connectivity=8)
+    return object_diameter(components, min_area=15)
 
 
 def segment_dapi(

@@ -27,6 +27,7 @@ rule cellpose_train:
     input:
         train=cellpose_training_input(),
         val=chrom_set_input("val"),
+        pretrained=cellpose_pretrained_input(),
     output:
         model="results/chromosomes/models/cellpose.pt",
         history="results/chromosomes/models/cellpose_history.parquet",
@@ -209,3 +210,65 @@ rule chrom_report:
         seed=stage_seed("chrom_report"),
     script:
         "../scripts/chrom_report.py"
+
+
+rule chrom_finetune_curve:
+    input:
+        start=finetune_start_input(),
+        sheet=[CHROM_REAL[CHROM_CURVE_SET]] if CHROM_CURVE_SET else [],
+    output:
+        table="results/chromosomes/finetune/curve.tsv",
+        figure=report(
+            "results/chromosomes/report/finetune_curve.png",
+            caption="../report/chrom_finetune_curve.rst",
+            category="Chromosomes",
+            subcategory="Segmentation",
+        ),
+    log:
+        "logs/chrom_finetune_curve/chrom_finetune_curve.log",
+    benchmark:
+        "logs/chrom_finetune_curve/chrom_finetune_curve.benchmark.tsv"
+    conda:
+        CONDA_ENV
+    threads: shared_threads(2)
+    resources:
+        mem_mb=lambda wc, attempt: 6000 * attempt,
+        runtime=480,
+        gpu=gpus(),
+    params:
+        curve=lookup(dpath="chromosomes/finetune_curve", within=config),
+        cellpose=lookup(dpath="chromosomes/cellpose", within=config),
+        segment=lookup(dpath="chromosomes/segment", within=config),
+        device=config["device"],
+        seed=stage_seed("chrom_finetune_curve"),
+    script:
+        "../scripts/chrom_finetune_curve.py"
+
+
+rule chrom_release:
+    input:
+        model="results/chromosomes/models/cellpose.pt",
+        test=chrom_set_input("test"),
+        real=[CHROM_REAL[name] for name in CHROM_REAL_SCORED],
+    output:
+        model="results/chromosomes/release/chromosomes_cellpose.pt",
+        card="results/chromosomes/release/chromosomes_cellpose.md",
+        scores="results/chromosomes/release/scores.tsv",
+    log:
+        "logs/chrom_release/chrom_release.log",
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        real=CHROM_REAL_SCORED,
+        paint=lookup(dpath="chromosomes/paint", within=config),
+        segment=lookup(dpath="chromosomes/segment", within=config),
+        cellpose=lookup(dpath="chromosomes/cellpose", within=config),
+        spreads=lookup(dpath="chromosomes/spreads", within=config),
+        seed=config["seed"],
+        configfiles=workflow.configfiles,
+    script:
+        "../scripts/chrom_release.py"

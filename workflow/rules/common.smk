@@ -1,5 +1,7 @@
 """Config validation, seeds and input functions shared by all rules."""
 
+from pathlib import Path
+
 from snakemake.exceptions import WorkflowError
 
 from fishline.config import validate as validate_schema
@@ -221,6 +223,38 @@ def cellpose_training_input():
     return config["chromosomes"]["cellpose"]["sheet"] or chrom_set_input("train")
 
 
+def cellpose_pretrained_input():
+    """The weights file cellpose_train starts from when the setting is a path (a Cellpose
+    model name is looked up in Cellpose's own folder at run time)."""
+    pretrained = config["chromosomes"]["cellpose"]["pretrained"]
+    if pretrained and (Path(pretrained).suffix or "/" in pretrained):
+        return [pretrained]
+    return []
+
+
+def _finetune_curve_set():
+    """The real set the fine-tuning curve uses, or None when the curve is off."""
+    curve = config["chromosomes"]["finetune_curve"]
+    if not curve["enabled"]:
+        return None
+    name = curve["set"] or next(iter(CHROM_REAL_SCORED), None)
+    if name not in CHROM_REAL_SCORED:
+        raise WorkflowError(
+            "invalid config: chromosomes.finetune_curve needs a real set with truth masks "
+            f"in chromosomes.real (set: {name}; with truth: {CHROM_REAL_SCORED})"
+        )
+    return name
+
+
+CHROM_CURVE_SET = _finetune_curve_set()
+
+
+def finetune_start_input():
+    """The model the fine-tuning curve starts from: the pretrained weights file when one is
+    set (the shipped model by default), else the model the workflow trains."""
+    return cellpose_pretrained_input() or ["results/chromosomes/models/cellpose.pt"]
+
+
 def chrom_truth_input(wildcards):
     """Painter truth for crops of annotated painted sets (withheld for the unannotated)."""
     if wildcards.chrom_set in CHROM_ANNOTATED:
@@ -249,4 +283,5 @@ def chromosome_outputs():
             "results/chromosomes/report/overlay_{chrom_set}.png", chrom_set=CHROM_SETS
         ),
         *(["results/chromosomes/report/realism.html"] if CHROM_REAL_SCORED else []),
+        *(["results/chromosomes/report/finetune_curve.png"] if CHROM_CURVE_SET else []),
     ]

@@ -1,0 +1,141 @@
+"""How far a few real annotated metaphases take a Cellpose model: fine-tune it on K spreads of
+a metaphase sheet with masks and score it on the others, for several K and random draws."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from fishline.errors import InputError
+from fishline.images import PATH_SEPARATOR, split_paths
+from fishline.io import atomic_outputs
+from fishline.logging import get_logger
+from fishline.metaphase_sheet import read_sheet
+from fishline.model_card import pooled, score_spreads
+from fishline.plots import save_figure
+from fishline.segment import new_model, train_cellpose
+from fishline.train.loop import setup_device
+
+log = get_logger("finetune")
+
+
+def draw_subsets(
+    samples: Sequence[str], ks: Sequence[int], draws: int, seed: int
+) -> list[tuple[int, int, list[str]]]:
+    """(K, draw, training samples) for every K: ``draws`` random subsets of size K (one for
+    K = 0); the same seed gives the same subsets."""
+    rng = np.random.default_rng(seed)
+    plan = []
+    for k in ks:
+        if k >= len(samples):
+            raise InputError("config", f"K = {k} leaves no spread to score", item="ks")
+        for draw in range(1 if k == 0 else draws):
+            chosen = rng.choice(len(samples), size=k, replace=False) if k else []
+            plan.append((k, draw, sorted(samples[i] for i in chosen)))
+    return plan
+
+
+def finetune_curve(
+    model_path: str | Path,
+    sheet: str | Path,
+    curve: Mapping[str, Any],
+    cellpose: Mapping[str, Any],
+    segment: Mapping[str, Any],
+    seed: int,
+    threads: int,
+    device: str,
+    table_out: str | Path,
+    figure_out: str | Path,
+) -> pd.DataFrame:
+    """Fine-tune ``model_path`` (a fishline or Cellpose weights file) on K spreads of
+    ``sheet`` and score it on the rest (F1@0.5 pooled over those spreads), for each K of
+    ``curve['ks']`` and ``curve['draws']`` draws; write one row per (K, draw) and the mean
+    curve with its spread over draws."""
+    sheet = Path(sheet)
+    rows = read_sheet(sheet)
+    rows = rows[rows["mask"].notna()].reset_index(drop=True)
+    samples = list(rows["sample"])
+    chosen_device = setup_device(device, threads, seed)
+    records = []
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        for k, draw, chosen in draw_subsets(samples, curve["ks"], curve["draws"], seed):
+            held_out = folder / f"held_out_{k}_{draw}.tsv"
+            _subset(rows, [s for s in samples if s not in chosen], sheet, held_out)
+            tuned = Path(model_path)
+            if k:
+                train_sheet = folder / f"train_{k}_{draw}.tsv"
+                _subset(rows, chosen, sheet, train_sheet)
+                tuned = folder / f"tuned_{k}_{draw}.pt"
+                settings = {
+                    **cellpose,
+                    "pretrained": str(model_path),
+                    "epochs": curve["epochs"],
+                    "images_per_epoch": curve["images_per_epoch"],
+                }
+                train_cellpose(
+                    train_sheet,
+                    None,
+                    settings,
+                    seed + draw,
+                    threads,
+                    "cpu",
+                    tuned,
+                    folder / "history.parquet",
+                )
+            model = new_model(chosen_device, cellpose["diameter"], tuned)
+            scores = score_spreads(model, model.net.diam_labels.item(), held_out, segment)
+            result = pooled(scores)
+            records.append(
+                {
+                    "k": k,
+                    "draw": draw,
+                    "train": " ".join(chosen),
+                    "scored": len(scores),
+                    **{key: result[key] for key in ("f1", "precision", "recall")},
+                    "baseline_f1": pooled(scores, "baseline_")["f1"],
+                }
+            )
+            log.info("K=%d draw %d: F1@0.5 %.3f on %d spreads", k, draw, result["f1"], len(scores))
+    table = pd.DataFrame(records)
+    _write(table, table_out, figure_out)
+    return table
+
+
+def _subset(rows: pd.DataFrame, samples: Sequence[str], sheet: Path, out: Path) -> None:
+    """A metaphase sheet of some rows, paths made absolute so it can live elsewhere."""
+    part = rows[rows["sample"].isin(samples)].copy()
+    for column in ("image", "mask"):
+        part[column] = [
+            PATH_SEPARATOR.join(str((sheet.parent / p).resolve()) for p in split_paths(value))
+            for value in part[column]
+        ]
+    part.to_csv(out, sep="\t", index=False)
+
+
+def _write(table: pd.DataFrame, table_out: str | Path, figure_out: str | Path) -> None:
+    """The per-draw table and the mean +/- SD curve, atomically."""
+    curve = table.groupby("k")["f1"].agg(["mean", "std", "count"]).reset_index()
+    figure, axis = plt.subplots(figsize=(5, 3.5))
+    axis.errorbar(curve["k"], curve["mean"], yerr=curve["std"].fillna(0), marker="o", capsize=3)
+    axis.scatter(table["k"], table["f1"], s=10, color="grey", alpha=0.6, label="one draw")
+    axis.axhline(table["baseline_f1"].mean(), color="tab:red", ls="--", label="Otsu baseline")
+    axis.set_xscale("symlog", linthresh=1)
+    axis.set_xticks(curve["k"], [str(k) for k in curve["k"]])
+    axis.set_xlabel("real annotated metaphases K")
+    axis.set_ylabel("F1@0.5 on the other spreads")
+    axis.set_ylim(0, 1)
+    axis.legend(fontsize=8, loc="lower right")
+    figure.tight_layout()
+    with atomic_outputs(table_out) as (table_temp,):
+        table.to_csv(table_temp, sep="\t", index=False, float_format="%.4f")
+    save_figure(figure, figure_out)

@@ -1,0 +1,275 @@
+"""Release a trained Cellpose chromosome model: half-precision weights that carry their own
+scores, and a model card beside them (what made the model, where, and how it does on painted
+and real metaphases, each score beside the classical baseline)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import yaml
+from tqdm import tqdm
+
+from fishline.instances import instance_scores, object_diameter, score_ratios, threshold_components
+from fishline.io import atomic_outputs
+from fishline.logging import get_logger
+from fishline.metaphase_sheet import iter_sheet
+from fishline.segment import estimate_diameter, load_cellpose, segment_dapi
+
+log = get_logger("model_card")
+
+# The painted check set: spreads the test suite repaints (default painter, this seed) to see
+# that shipped weights and painter still give the card's score.
+CHECK_SPREADS = 3
+CHECK_SEED = 20261202
+
+
+def score_spreads(
+    model: Any, trained_diameter: float, sheet: str | Path, settings: Mapping[str, Any]
+) -> pd.DataFrame:
+    """Segment every annotated row of a metaphase sheet and score it at IoU 0.5: one row per
+    spread with the model's and the baseline's TP/FP/FN and F1, the instance counts, the
+    estimated and true object diameters and the segmentation seconds (model loaded)."""
+    rows = []
+    items = [item for item in iter_sheet(sheet) if item.truth is not None]
+    for item in tqdm(items, desc=f"score {Path(sheet).parent.name}", unit="spread"):
+        diameter = trained_diameter
+        if settings["diameter_source"] == "estimate":
+            diameter = estimate_diameter(item.dapi) or trained_diameter
+        started = time.perf_counter()
+        labels = segment_dapi(model, item.dapi, settings, diameter)
+        seconds = time.perf_counter() - started
+        scores = instance_scores(item.truth, labels, 0.5)
+        baseline = instance_scores(item.truth, threshold_components(item.dapi), 0.5)
+        rows.append(
+            {
+                "sample": item.sample,
+                "truth": scores["tp"] + scores["fn"],
+                "found": scores["tp"] + scores["fp"],
+                **{key: scores[key] for key in ("tp", "fp", "fn", "f1")},
+                **{f"baseline_{key}": baseline[key] for key in ("tp", "fp", "fn", "f1")},
+                "diameter": diameter,
+                "truth_diameter": object_diameter(item.truth.astype(np.int64)),
+                "seconds": seconds,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def pooled(frame: pd.DataFrame, prefix: str = "") -> dict[str, float]:
+    """Scores pooled over spreads (TP/FP/FN summed before the ratios)."""
+    tp, fp, fn = (int(frame[f"{prefix}{key}"].sum()) for key in ("tp", "fp", "fn"))
+    return score_ratios(tp, fp, fn)
+
+
+def machine() -> dict[str, Any]:
+    """The CPU (and bf16 units), cores and library versions a figure was measured with."""
+    import cellpose
+
+    cpu = platform.processor() or platform.machine()
+    flags = ""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        text = cpuinfo.read_text()
+        names = [
+            line.split(":", 1)[1].strip() for line in text.splitlines() if "model name" in line
+        ]
+        cpu = names[0] if names else cpu
+        flags = text
+    return {
+        "cpu": cpu,
+        "amx": "amx" in flags,
+        "cores": os.cpu_count(),
+        "torch": torch.__version__,
+        "cellpose": cellpose.version,
+        "python": platform.python_version(),
+    }
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def paint_check_set(paint: Mapping[str, Any], folder: Path) -> Path:
+    """Paint the check set (``CHECK_SPREADS`` spreads, ``CHECK_SEED``) into ``folder``; its
+    sheet path."""
+    from fishline.paint.metaphase import paint_spreads
+
+    sheet = folder / "check" / "sheet.tsv"
+    paint_spreads(
+        dict(paint),
+        "check",
+        CHECK_SPREADS,
+        CHECK_SEED,
+        folder / "check",
+        sheet,
+        folder / "check.parquet",
+    )
+    return sheet
+
+
+def release_cellpose(
+    model_in: str | Path,
+    sets: Mapping[str, str | Path],
+    paint: Mapping[str, Any],
+    segment_settings: Mapping[str, Any],
+    provenance: Mapping[str, Any],
+    model_out: str | Path,
+    card_out: str | Path,
+    scores_out: str | Path,
+) -> dict[str, Any]:
+    """Write ``model_in`` as half-precision weights, score them on every set of ``sets``
+    (name -> metaphase sheet with masks) and on the painted check set, on one CPU core, and
+    write the model card (Markdown) and the per-spread scores (TSV).
+
+    The scores travel inside the model file (``metadata['card']``) so a test can check that
+    the weights still reproduce them.
+    """
+    payload = torch.load(model_in, map_location="cpu", weights_only=False)
+    half = {
+        key: value.half() if value.is_floating_point() else value
+        for key, value in payload["state_dict"].items()
+    }
+    torch.set_num_threads(1)
+    device = torch.device("cpu")
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        weights = folder / "half.pt"
+        torch.save({**payload, "state_dict": half}, weights)
+        model, info = load_cellpose(weights, device)
+        trained = info["metadata"]["object_diameter"]
+        named = {"painted check": paint_check_set(paint, folder), **sets}
+        frames = []
+        for name, sheet in named.items():
+            frame = score_spreads(model, trained, sheet, segment_settings)
+            frames.append(frame.assign(set=name))
+            log.info("%s: F1@0.5 %.3f over %d spreads", name, pooled(frame)["f1"], len(frame))
+    scores = pd.concat(frames, ignore_index=True)
+    summary = {
+        name: {
+            "spreads": len(part),
+            **pooled(part),
+            "baseline_f1": pooled(part, "baseline_")["f1"],
+            "found_per_spread": float(part["found"].mean()),
+            "truth_per_spread": float(part["truth"].mean()),
+            "seconds_per_spread": float(part["seconds"].mean()),
+        }
+        for name, part in scores.groupby("set", sort=False)
+    }
+    card = {
+        "summary": summary,
+        "check": {
+            "spreads": CHECK_SPREADS,
+            "seed": CHECK_SEED,
+            "f1": summary["painted check"]["f1"],
+        },
+        "machine": machine(),
+        "provenance": dict(provenance),
+    }
+    payload["metadata"] = {**payload["metadata"], "card": card}
+    with atomic_outputs(model_out, card_out, scores_out) as (model_temp, card_temp, scores_temp):
+        torch.save({**payload, "state_dict": half}, model_temp)
+        card_temp.write_text(_card_text(payload, card, scores, file_sha256(model_temp), model_out))
+        scores.to_csv(scores_temp, sep="\t", index=False, float_format="%.4g")
+    return card
+
+
+def _card_text(
+    payload: Mapping[str, Any],
+    card: Mapping[str, Any],
+    scores: pd.DataFrame,
+    sha256: str,
+    model_out: str | Path,
+) -> str:
+    """The model card as Markdown."""
+    metadata, provenance, box = payload["metadata"], card["provenance"], card["machine"]
+    summary = pd.DataFrame(card["summary"]).T.astype({"spreads": int})
+    summary_table = _markdown(
+        summary.reset_index(names="set")[
+            [
+                "set",
+                "spreads",
+                "f1",
+                "precision",
+                "recall",
+                "baseline_f1",
+                "found_per_spread",
+                "truth_per_spread",
+                "seconds_per_spread",
+            ]
+        ]
+    )
+    per_spread = _markdown(
+        scores[scores["set"] != "painted check"][
+            [
+                "set",
+                "sample",
+                "truth",
+                "found",
+                "f1",
+                "baseline_f1",
+                "diameter",
+                "truth_diameter",
+                "seconds",
+            ]
+        ]
+    )
+    settings = yaml.safe_dump(dict(provenance["settings"]), sort_keys=False).strip()
+    return f"""# Chromosome segmentation model: {Path(model_out).name}
+
+Cellpose 3.1 network (CPnet [2, 32, 64, 128, 256], 3 outputs) trained from scratch on
+painted metaphase spreads only; no real image was used for training. Weights in half
+precision (scores below are of these half-precision weights, run in float32).
+
+- File: `{Path(model_out).name}`, SHA-256 `{sha256}`
+- Made by: `{provenance["command"]}` (config `{provenance["configfiles"]}`, commit
+  `{provenance["commit"]}`), seed {provenance["seed"]} (painted spreads: seeds derived from it)
+- Training data: {len(metadata["train_images"])} painted spreads (rule `chrom_paint`, split
+  `train`, painter defaults of `config/config.yaml`); object diameter
+  {metadata["object_diameter"]:.2f} px
+- Training: {metadata["epochs"]} epochs, {metadata["seconds"] / 60:.1f} min on {box["cpu"]}
+  ({box["cores"]} cores, AMX {"yes" if box["amx"] else "no"}), torch {box["torch"]},
+  cellpose {box["cellpose"]}, Python {box["python"]}
+- Scores: F1 at IoU 0.5, pooled over spreads (TP/FP/FN summed); `baseline_f1` is blur +
+  Otsu + connected components on the same spreads; seconds per spread on one CPU core,
+  model loaded, object size estimated per spread
+- Painted check set: {card["check"]["spreads"]} spreads painted with seed {card["check"]["seed"]}
+  (the test suite repaints them and expects F1 {card["check"]["f1"]:.3f} within 0.02)
+
+## Settings
+
+```yaml
+{settings}
+```
+
+## Scores
+
+{summary_table}
+
+## Per real and painted test spread
+
+{per_spread}
+"""
+
+
+def _markdown(frame: pd.DataFrame) -> str:
+    """A pipe table with 3 significant decimals for floats."""
+    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
+    for row in frame.itertuples(index=False):
+        cells = [f"{v:.3f}" if isinstance(v, float) else str(v) for v in row]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)

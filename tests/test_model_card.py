@@ -1,0 +1,135 @@
+"""Releasing a Cellpose model: half-precision weights, model card, scores; fine-tuning from a
+fishline model file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import torch
+
+from fishline import models as model_files
+from fishline.errors import InputError
+from fishline.model_card import CHECK_SPREADS, file_sha256, release_cellpose
+from fishline.paint.metaphase import paint_spreads
+from fishline.segment import is_fishline_cellpose, load_cellpose, train_cellpose
+
+
+def small_paint(config: dict[str, Any]) -> dict[str, Any]:
+    """The default painter on a small canvas with few, short chromosomes."""
+    paint = {
+        **config["chromosomes"]["paint"],
+        "size": [128, 160],
+        "count": [8, 10],
+        "length": [22, 28],
+        "width": [6, 8],
+    }
+    paint["nuclei"] = {**paint["nuclei"], "count": [0, 0]}
+    return paint
+
+
+def untrained_model(path: Path) -> Path:
+    """A fishline Cellpose model file with random weights."""
+    net = model_files.build("cellpose", {"diameter": 12.0})
+    metadata = {"train_images": ["a"], "epochs": 0, "seconds": 0.0, "object_diameter": 12.0}
+    model_files.save(path, net, "cellpose", {"diameter": 12.0}, ["chromosome"], metadata)
+    return path
+
+
+def test_release_writes_half_weights_with_their_card(tmp_path: Path, config: dict) -> None:
+    paint = small_paint(config)
+    sheet = tmp_path / "real/sheet.tsv"
+    paint_spreads(paint, "real", 1, 3, tmp_path / "real", sheet, tmp_path / "real.parquet")
+    provenance = {
+        "command": "make pretrain",
+        "configfiles": "config/pretrain.yaml",
+        "commit": "abc1234",
+        "seed": 42,
+        "settings": {"cellpose": {"epochs": 0}},
+    }
+    out = tmp_path / "release"
+    card = release_cellpose(
+        untrained_model(tmp_path / "cp.pt"),
+        {"mine": sheet},
+        paint,
+        config["chromosomes"]["segment"],
+        provenance,
+        out / "m.pt",
+        out / "m.md",
+        out / "scores.tsv",
+    )
+    saved = torch.load(out / "m.pt", weights_only=False)
+    floats = [v for v in saved["state_dict"].values() if v.is_floating_point()]
+    assert floats and all(v.dtype == torch.float16 for v in floats)
+    assert saved["metadata"]["card"] == card and list(card["summary"]) == ["painted check", "mine"]
+    assert card["summary"]["mine"]["spreads"] == 1 and card["check"]["spreads"] == CHECK_SPREADS
+    text = (out / "m.md").read_text()
+    assert file_sha256(out / "m.pt") in text and "make pretrain" in text and "abc1234" in text
+    scores = pd.read_csv(out / "scores.tsv", sep="\t")
+    assert len(scores) == CHECK_SPREADS + 1
+    assert scores["truth"].gt(0).all() and scores["baseline_f1"].between(0, 1).all()
+    # the released file loads as a float32 network that runs
+    model, info = load_cellpose(out / "m.pt", torch.device("cpu"))
+    assert next(model.net.parameters()).dtype == torch.float32
+    assert info["metadata"]["object_diameter"] == 12.0
+
+
+def test_fine_tuning_starts_from_a_fishline_model_file(tmp_path: Path, config: dict) -> None:
+    paint = small_paint(config)
+    sheet = tmp_path / "train/sheet.tsv"
+    paint_spreads(paint, "train", 2, 4, tmp_path / "train", sheet, tmp_path / "train.parquet")
+    start = untrained_model(tmp_path / "start.pt")
+    # a different diameter in the settings: fine-tuning keeps the start model's own
+    settings = {
+        **config["chromosomes"]["cellpose"],
+        "pretrained": str(start),
+        "diameter": 30.0,
+        "epochs": 1,
+        "batch_size": 2,
+        "images_per_epoch": 2,
+        "tile": 64,
+    }
+    assert is_fishline_cellpose(start) and not is_fishline_cellpose(sheet)
+    train_cellpose(
+        sheet, None, settings, 0, 1, "cpu", tmp_path / "tuned.pt", tmp_path / "h.parquet"
+    )
+    tuned = torch.load(tmp_path / "tuned.pt", weights_only=False)
+    assert tuned["metadata"]["pretrained"] == str(start)
+    assert tuned["spec"]["diameter"] == pytest.approx(12.0)
+    before = torch.load(start, weights_only=False)["state_dict"]
+    changed = [k for k, v in tuned["state_dict"].items() if not torch.equal(v, before[k])]
+    assert changed  # the epoch moved the weights
+
+
+def test_fine_tuning_curve_scores_the_spreads_left_out(tmp_path: Path, config: dict) -> None:
+    from fishline.finetune import draw_subsets, finetune_curve
+
+    plan = draw_subsets(["a", "b", "c", "d"], [0, 1, 2], 2, 7)
+    assert [(k, draw) for k, draw, _ in plan] == [(0, 0), (1, 0), (1, 1), (2, 0), (2, 1)]
+    assert all(len(chosen) == k for k, _, chosen in plan)
+    assert plan == draw_subsets(["a", "b", "c", "d"], [0, 1, 2], 2, 7)  # seeded
+    with pytest.raises(InputError, match="K = 4 leaves no spread"):
+        draw_subsets(["a", "b", "c", "d"], [4], 1, 7)
+
+    sheet = tmp_path / "real/sheet.tsv"
+    paint_spreads(small_paint(config), "real", 3, 5, tmp_path / "real", sheet, tmp_path / "r.pq")
+    curve = {"ks": [0, 1], "draws": 1, "epochs": 1, "images_per_epoch": 2}
+    cellpose = {**config["chromosomes"]["cellpose"], "batch_size": 2, "tile": 64}
+    table = finetune_curve(
+        untrained_model(tmp_path / "start.pt"),
+        sheet,
+        curve,
+        cellpose,
+        config["chromosomes"]["segment"],
+        seed=1,
+        threads=1,
+        device="cpu",
+        table_out=tmp_path / "curve.tsv",
+        figure_out=tmp_path / "curve.png",
+    )
+    assert list(table["k"]) == [0, 1] and list(table["scored"]) == [3, 2]
+    assert table.loc[1, "train"] in {"real_000", "real_001", "real_002"}
+    assert table["f1"].between(0, 1).all() and (tmp_path / "curve.png").stat().st_size > 0
+    assert pd.read_csv(tmp_path / "curve.tsv", sep="\t")["k"].tolist() == [0, 1]

@@ -1,0 +1,35 @@
+"""Snakemake glue for rule chrom_release (make pretrain)."""
+
+import subprocess
+
+from fishline.logging import log_to
+from fishline.metaphase_sheet import sheet_path
+from fishline.model_card import release_cellpose
+
+with log_to(snakemake.log[0]):
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    release_cellpose(
+        snakemake.input.model,
+        {
+            "painted test": sheet_path(snakemake.input.test),
+            **dict(zip(snakemake.params.real, snakemake.input.real, strict=True)),
+        },
+        snakemake.params.paint,
+        snakemake.params.segment,
+        {
+            "command": "make pretrain",
+            "configfiles": ", ".join(snakemake.params.configfiles),
+            "commit": commit or "unknown",
+            "seed": snakemake.params.seed,
+            "settings": {
+                "cellpose": snakemake.params.cellpose,
+                "spreads": snakemake.params.spreads,
+                "segment": snakemake.params.segment,
+            },
+        },
+        snakemake.output.model,
+        snakemake.output.card,
+        snakemake.output.scores,
+    )
