@@ -93,7 +93,9 @@ def finetune_curve(
                     folder / "history.parquet",
                 )
             model = new_model(chosen_device, cellpose["diameter"], tuned)
-            scores = score_spreads(model, model.net.diam_labels.item(), held_out, segment)
+            scores = score_spreads(
+                model, model.net.diam_labels.item(), held_out, segment, f"K={k} draw {draw}"
+            )
             result = pooled(scores)
             records.append(
                 {

@@ -5,8 +5,6 @@ and real metaphases, each score beside the classical baseline)."""
 from __future__ import annotations
 
 import hashlib
-import os
-import platform
 import tempfile
 import time
 from collections.abc import Mapping
@@ -19,6 +17,7 @@ import torch
 import yaml
 from tqdm import tqdm
 
+from fishline import models as model_files
 from fishline.instances import instance_scores, object_diameter, score_ratios, threshold_components
 from fishline.io import atomic_outputs
 from fishline.logging import get_logger
@@ -34,14 +33,18 @@ CHECK_SEED = 20261202
 
 
 def score_spreads(
-    model: Any, trained_diameter: float, sheet: str | Path, settings: Mapping[str, Any]
+    model: Any,
+    trained_diameter: float,
+    sheet: str | Path,
+    settings: Mapping[str, Any],
+    name: str = "spreads",
 ) -> pd.DataFrame:
     """Segment every annotated row of a metaphase sheet and score it at IoU 0.5: one row per
     spread with the model's and the baseline's TP/FP/FN and F1, the instance counts, the
     estimated and true object diameters and the segmentation seconds (model loaded)."""
     rows = []
     items = [item for item in iter_sheet(sheet) if item.truth is not None]
-    for item in tqdm(items, desc=f"score {Path(sheet).parent.name}", unit="spread"):
+    for item in tqdm(items, desc=f"score {name}", unit="spread"):
         diameter = trained_diameter
         if settings["diameter_source"] == "estimate":
             diameter = estimate_diameter(item.dapi) or trained_diameter
@@ -69,30 +72,6 @@ def pooled(frame: pd.DataFrame, prefix: str = "") -> dict[str, float]:
     """Scores pooled over spreads (TP/FP/FN summed before the ratios)."""
     tp, fp, fn = (int(frame[f"{prefix}{key}"].sum()) for key in ("tp", "fp", "fn"))
     return score_ratios(tp, fp, fn)
-
-
-def machine() -> dict[str, Any]:
-    """The CPU (and bf16 units), cores and library versions a figure was measured with."""
-    import cellpose
-
-    cpu = platform.processor() or platform.machine()
-    flags = ""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        text = cpuinfo.read_text()
-        names = [
-            line.split(":", 1)[1].strip() for line in text.splitlines() if "model name" in line
-        ]
-        cpu = names[0] if names else cpu
-        flags = text
-    return {
-        "cpu": cpu,
-        "amx": "amx" in flags,
-        "cores": os.cpu_count(),
-        "torch": torch.__version__,
-        "cellpose": cellpose.version,
-        "python": platform.python_version(),
-    }
 
 
 def file_sha256(path: str | Path) -> str:
@@ -155,7 +134,7 @@ def release_cellpose(
         named = {"painted check": paint_check_set(paint, folder), **sets}
         frames = []
         for name, sheet in named.items():
-            frame = score_spreads(model, trained, sheet, segment_settings)
+            frame = score_spreads(model, trained, sheet, segment_settings, name)
             frames.append(frame.assign(set=name))
             log.info("%s: F1@0.5 %.3f over %d spreads", name, pooled(frame)["f1"], len(frame))
     scores = pd.concat(frames, ignore_index=True)
@@ -177,7 +156,7 @@ def release_cellpose(
             "seed": CHECK_SEED,
             "f1": summary["painted check"]["f1"],
         },
-        "machine": machine(),
+        "machine": model_files.machine(),
         "provenance": dict(provenance),
     }
     payload["metadata"] = {**payload["metadata"], "card": card}
@@ -229,26 +208,33 @@ def _card_text(
         ]
     )
     settings = yaml.safe_dump(dict(provenance["settings"]), sort_keys=False).strip()
+    trained_on = metadata.get("machine", box)
+    check = card["check"]
+    facts = [
+        f"File: `{Path(model_out).name}`, SHA-256 `{sha256}`",
+        f"Made by: `{provenance['command']}` (config: {provenance['configfiles']}; commit "
+        f"{provenance['commit']}); seed {provenance['seed']}, from which the painted spreads' "
+        "seeds derive",
+        f"Training data: {len(metadata['train_images'])} painted spreads (rule `chrom_paint`, "
+        "split `train`, the painter settings of `config/config.yaml`); object diameter "
+        f"{metadata['object_diameter']:.2f} px",
+        f"Training: {metadata['epochs']} epochs, {metadata['seconds'] / 60:.1f} min on "
+        f"{metadata.get('device', 'cpu')}, {_describe(trained_on)}",
+        f"Scores measured on {_describe(box)}, one CPU thread",
+        "Scores: F1 at IoU 0.5, pooled over spreads (TP/FP/FN summed); `baseline_f1` is blur "
+        "+ Otsu + connected components on the same spreads; seconds per spread: segmentation "
+        "only, model loaded, object size estimated per spread",
+        f"Painted check set: {check['spreads']} spreads painted with seed {check['seed']} (the "
+        f"test suite repaints them and expects F1 {check['f1']:.3f} within 0.02)",
+    ]
+    bullets = "\n".join(f"- {fact}" for fact in facts)
     return f"""# Chromosome segmentation model: {Path(model_out).name}
 
 Cellpose 3.1 network (CPnet [2, 32, 64, 128, 256], 3 outputs) trained from scratch on
 painted metaphase spreads only; no real image was used for training. Weights in half
-precision (scores below are of these half-precision weights, run in float32).
+precision; every score below is of these half-precision weights, run in float32.
 
-- File: `{Path(model_out).name}`, SHA-256 `{sha256}`
-- Made by: `{provenance["command"]}` (config `{provenance["configfiles"]}`, commit
-  `{provenance["commit"]}`), seed {provenance["seed"]} (painted spreads: seeds derived from it)
-- Training data: {len(metadata["train_images"])} painted spreads (rule `chrom_paint`, split
-  `train`, painter defaults of `config/config.yaml`); object diameter
-  {metadata["object_diameter"]:.2f} px
-- Training: {metadata["epochs"]} epochs, {metadata["seconds"] / 60:.1f} min on {box["cpu"]}
-  ({box["cores"]} cores, AMX {"yes" if box["amx"] else "no"}), torch {box["torch"]},
-  cellpose {box["cellpose"]}, Python {box["python"]}
-- Scores: F1 at IoU 0.5, pooled over spreads (TP/FP/FN summed); `baseline_f1` is blur +
-  Otsu + connected components on the same spreads; seconds per spread on one CPU core,
-  model loaded, object size estimated per spread
-- Painted check set: {card["check"]["spreads"]} spreads painted with seed {card["check"]["seed"]}
-  (the test suite repaints them and expects F1 {card["check"]["f1"]:.3f} within 0.02)
+{bullets}
 
 ## Settings
 
@@ -260,10 +246,18 @@ precision (scores below are of these half-precision weights, run in float32).
 
 {summary_table}
 
-## Per real and painted test spread
+## Per spread
 
 {per_spread}
 """
+
+
+def _describe(box: Mapping[str, Any]) -> str:
+    """One line naming a machine and its library versions."""
+    return (
+        f"{box['cpu']} ({box['cores']} cores, AMX {'yes' if box['amx'] else 'no'}), "
+        f"torch {box['torch']}, cellpose {box['cellpose']}, Python {box['python']}"
+    )
 
 
 def _markdown(frame: pd.DataFrame) -> str:

@@ -3,6 +3,8 @@ training metadata; :func:`load` rebuilds any model kind from it."""
 
 from __future__ import annotations
 
+import os
+import platform
 from pathlib import Path
 from typing import Any
 
@@ -78,3 +80,26 @@ def load(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     model.load_state_dict(payload["state_dict"])
     model.eval()
     return model, {k: v for k, v in payload.items() if k != "state_dict"}
+
+
+def machine() -> dict[str, Any]:
+    """The CPU (and whether it has AMX bf16 units), cores and library versions a model was
+    trained or measured with, for its metadata and model card."""
+    import cellpose
+
+    cpu, flags = platform.processor() or platform.machine(), ""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        flags = cpuinfo.read_text()
+        names = [
+            line.split(":", 1)[1].strip() for line in flags.splitlines() if "model name" in line
+        ]
+        cpu = names[0] if names else cpu
+    return {
+        "cpu": cpu,
+        "amx": " amx" in flags,
+        "cores": os.cpu_count(),
+        "torch": str(torch.__version__),
+        "cellpose": cellpose.version,
+        "python": platform.python_version(),
+    }

@@ -171,6 +171,8 @@ def train_cellpose(
         "seconds_per_epoch": seconds / max(settings["epochs"], 1),
         "pretrained": str(pretrained) if pretrained else None,
         "object_diameter": float(net.net.diam_labels.item()),
+        "device": str(chosen),
+        "machine": model_files.machine(),
     }
     with atomic_outputs(history_out) as (temp,):
         history.to_parquet(temp, index=False)

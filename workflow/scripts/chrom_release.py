@@ -1,5 +1,6 @@
 """Snakemake glue for rule chrom_release (make pretrain)."""
 
+import os
 import subprocess
 
 from fishline.logging import log_to
@@ -20,7 +21,9 @@ with log_to(snakemake.log[0]):
         snakemake.params.segment,
         {
             "command": "make pretrain",
-            "configfiles": ", ".join(snakemake.params.configfiles),
+            "configfiles": ", ".join(
+                os.path.relpath(path) for path in snakemake.params.configfiles
+            ),
             "commit": commit or "unknown",
             "seed": snakemake.params.seed,
             "settings": {
