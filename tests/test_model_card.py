@@ -53,7 +53,6 @@ def test_release_writes_half_weights_with_their_card(tmp_path: Path, config: dic
     card = release_cellpose(
         untrained_model(tmp_path / "cp.pt"),
         {"mine": sheet},
-        paint,
         config["chromosomes"]["segment"],
         provenance,
         out / "m.pt",

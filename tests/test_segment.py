@@ -291,6 +291,7 @@ def test_tiny_cellpose_training_segments_a_painted_spread(tmp_path: Path, config
         )
     settings = {
         **config["chromosomes"]["cellpose"],
+        "pretrained": None,
         "epochs": 30,
         "images_per_epoch": 16,
         "tile": 64,

@@ -83,20 +83,31 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def paint_check_set(paint: Mapping[str, Any], folder: Path) -> Path:
-    """Paint the check set (``CHECK_SPREADS`` spreads, ``CHECK_SEED``) into ``folder``; its
-    sheet path."""
+def non_defaults(settings: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """The keys of a nested config whose values differ from the defaults (the card lists
+    what made the model without repeating the schema)."""
+    out: dict[str, Any] = {}
+    for key, value in settings.items():
+        default = defaults.get(key)
+        if isinstance(value, Mapping) and isinstance(default, Mapping):
+            nested = non_defaults(value, default)
+            if nested:
+                out[key] = nested
+        elif value != default:
+            out[key] = value
+    return out
+
+
+def paint_check_set(folder: Path) -> Path:
+    """Paint the check set (``CHECK_SPREADS`` spreads of the default painter, ``CHECK_SEED``)
+    into ``folder``; its sheet path."""
+    from fishline.config import validate
     from fishline.paint.metaphase import paint_spreads
 
+    paint = validate({}, "config", "defaults")["chromosomes"]["paint"]
     sheet = folder / "check" / "sheet.tsv"
     paint_spreads(
-        dict(paint),
-        "check",
-        CHECK_SPREADS,
-        CHECK_SEED,
-        folder / "check",
-        sheet,
-        folder / "check.parquet",
+        paint, "check", CHECK_SPREADS, CHECK_SEED, folder / "check", sheet, folder / "check.parquet"
     )
     return sheet
 
@@ -104,7 +115,6 @@ def paint_check_set(paint: Mapping[str, Any], folder: Path) -> Path:
 def release_cellpose(
     model_in: str | Path,
     sets: Mapping[str, str | Path],
-    paint: Mapping[str, Any],
     segment_settings: Mapping[str, Any],
     provenance: Mapping[str, Any],
     model_out: str | Path,
@@ -112,8 +122,8 @@ def release_cellpose(
     scores_out: str | Path,
 ) -> dict[str, Any]:
     """Write ``model_in`` as half-precision weights, score them on every set of ``sets``
-    (name -> metaphase sheet with masks) and on the painted check set, on one CPU core, and
-    write the model card (Markdown) and the per-spread scores (TSV).
+    (name -> metaphase sheet with masks) and on the painted check set (default painter), on
+    one CPU core, and write the model card (Markdown) and the per-spread scores (TSV).
 
     The scores travel inside the model file (``metadata['card']``) so a test can check that
     the weights still reproduce them.
@@ -131,7 +141,7 @@ def release_cellpose(
         torch.save({**payload, "state_dict": half}, weights)
         model, info = load_cellpose(weights, device)
         trained = info["metadata"]["object_diameter"]
-        named = {"painted check": paint_check_set(paint, folder), **sets}
+        named = {"painted check": paint_check_set(folder), **sets}
         frames = []
         for name, sheet in named.items():
             frame = score_spreads(model, trained, sheet, segment_settings, name)
@@ -207,7 +217,9 @@ def _card_text(
             ]
         ]
     )
-    settings = yaml.safe_dump(dict(provenance["settings"]), sort_keys=False).strip()
+    settings = yaml.safe_dump(
+        dict(provenance["settings"]), sort_keys=False, default_flow_style=None
+    ).strip()
     trained_on = metadata.get("machine", box)
     check = card["check"]
     facts = [
@@ -216,7 +228,7 @@ def _card_text(
         f"{provenance['commit']}); seed {provenance['seed']}, from which the painted spreads' "
         "seeds derive",
         f"Training data: {len(metadata['train_images'])} painted spreads (rule `chrom_paint`, "
-        "split `train`, the painter settings of `config/config.yaml`); object diameter "
+        "split `train`, painter settings below); object diameter "
         f"{metadata['object_diameter']:.2f} px",
         f"Training: {metadata['epochs']} epochs, {metadata['seconds'] / 60:.1f} min on "
         f"{metadata.get('device', 'cpu')}, {_describe(trained_on)}",
@@ -224,8 +236,9 @@ def _card_text(
         "Scores: F1 at IoU 0.5, pooled over spreads (TP/FP/FN summed); `baseline_f1` is blur "
         "+ Otsu + connected components on the same spreads; seconds per spread: segmentation "
         "only, model loaded, object size estimated per spread",
-        f"Painted check set: {check['spreads']} spreads painted with seed {check['seed']} (the "
-        f"test suite repaints them and expects F1 {check['f1']:.3f} within 0.02)",
+        f"Painted check set: {check['spreads']} spreads of the default painter, seed "
+        f"{check['seed']} (the test suite repaints them and expects F1 {check['f1']:.3f} within "
+        "0.02)",
     ]
     bullets = "\n".join(f"- {fact}" for fact in facts)
     return f"""# Chromosome segmentation model: {Path(model_out).name}
@@ -236,7 +249,7 @@ precision; every score below is of these half-precision weights, run in float32.
 
 {bullets}
 
-## Settings
+## Settings that differ from the defaults (config/config.yaml at that commit)
 
 ```yaml
 {settings}

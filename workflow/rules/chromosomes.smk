@@ -264,10 +264,8 @@ rule chrom_release:
         runtime=60,
     params:
         real=CHROM_REAL_SCORED,
-        paint=lookup(dpath="chromosomes/paint", within=config),
         segment=lookup(dpath="chromosomes/segment", within=config),
-        cellpose=lookup(dpath="chromosomes/cellpose", within=config),
-        spreads=lookup(dpath="chromosomes/spreads", within=config),
+        chromosomes=lookup(dpath="chromosomes", within=config),
         seed=config["seed"],
         configfiles=workflow.configfiles,
     script:

@@ -225,11 +225,16 @@ def cellpose_training_input():
 
 def cellpose_pretrained_input():
     """The weights file cellpose_train starts from when the setting is a path (a Cellpose
-    model name is looked up in Cellpose's own folder at run time)."""
+    model name is looked up in Cellpose's own folder at run time). A relative path missing
+    from the working directory is taken from the workflow's own folder, so the shipped
+    model is found from any working directory."""
     pretrained = config["chromosomes"]["cellpose"]["pretrained"]
-    if pretrained and (Path(pretrained).suffix or "/" in pretrained):
-        return [pretrained]
-    return []
+    if not pretrained or not (Path(pretrained).suffix or "/" in pretrained):
+        return []
+    shipped = Path(workflow.basedir) / pretrained
+    if not Path(pretrained).exists() and shipped.exists():
+        return [str(shipped)]
+    return [pretrained]
 
 
 def _finetune_curve_set():

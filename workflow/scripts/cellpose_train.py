@@ -4,11 +4,15 @@ from fishline.logging import log_to
 from fishline.metaphase_sheet import sheet_path
 from fishline.segment import train_cellpose
 
+settings = dict(snakemake.params.settings)
+if snakemake.input.pretrained:  # a weights file, as the workflow resolved its path
+    settings["pretrained"] = snakemake.input.pretrained[0]
+
 with log_to(snakemake.log[0]):
     train_cellpose(
         sheet_path(snakemake.input.train),
         sheet_path(snakemake.input.val),
-        snakemake.params.settings,
+        settings,
         seed=snakemake.params.seed,
         threads=snakemake.threads,
         device=snakemake.params.device,

@@ -3,9 +3,10 @@
 import os
 import subprocess
 
+from fishline.config import validate
 from fishline.logging import log_to
 from fishline.metaphase_sheet import sheet_path
-from fishline.model_card import release_cellpose
+from fishline.model_card import non_defaults, release_cellpose
 
 with log_to(snakemake.log[0]):
     commit = subprocess.run(
@@ -17,7 +18,6 @@ with log_to(snakemake.log[0]):
             "painted test": sheet_path(snakemake.input.test),
             **dict(zip(snakemake.params.real, snakemake.input.real, strict=True)),
         },
-        snakemake.params.paint,
         snakemake.params.segment,
         {
             "command": "make pretrain",
@@ -26,11 +26,10 @@ with log_to(snakemake.log[0]):
             ),
             "commit": commit or "unknown",
             "seed": snakemake.params.seed,
-            "settings": {
-                "cellpose": snakemake.params.cellpose,
-                "spreads": snakemake.params.spreads,
-                "segment": snakemake.params.segment,
-            },
+            "settings": non_defaults(
+                {"chromosomes": snakemake.params.chromosomes},
+                {"chromosomes": validate({}, "config", "defaults")["chromosomes"]},
+            ),
         },
         snakemake.output.model,
         snakemake.output.card,
