@@ -292,6 +292,7 @@ def test_tiny_cellpose_training_segments_a_painted_spread(tmp_path: Path, config
     settings = {
         **config["chromosomes"]["cellpose"],
         "pretrained": None,
+        "learning_rate": 0.005,
         "epochs": 30,
         "images_per_epoch": 16,
         "tile": 64,
