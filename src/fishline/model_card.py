@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from fishline.instances import instance_scores, object_diameter, score_ratios, t
 from fishline.io import atomic_outputs
 from fishline.logging import get_logger
 from fishline.metaphase_sheet import iter_sheet
-from fishline.segment import estimate_diameter, load_cellpose, segment_dapi
+from fishline.segment import load_cellpose, segment_spread
 
 log = get_logger("model_card")
 
@@ -45,12 +44,7 @@ def score_spreads(
     rows = []
     items = [item for item in iter_sheet(sheet) if item.truth is not None]
     for item in tqdm(items, desc=f"score {name}", unit="spread"):
-        diameter = trained_diameter
-        if settings["diameter_source"] == "estimate":
-            diameter = estimate_diameter(item.dapi) or trained_diameter
-        started = time.perf_counter()
-        labels = segment_dapi(model, item.dapi, settings, diameter)
-        seconds = time.perf_counter() - started
+        labels, diameter, seconds = segment_spread(model, item.dapi, settings, trained_diameter)
         scores = instance_scores(item.truth, labels, 0.5)
         baseline = instance_scores(item.truth, threshold_components(item.dapi), 0.5)
         rows.append(

@@ -238,6 +238,20 @@ def segment_dapi(
     return masks.astype(np.int32)
 
 
+def segment_spread(
+    model: Any, dapi: np.ndarray, settings: Mapping[str, Any], trained_diameter: float
+) -> tuple[np.ndarray, float, float]:
+    """Instance labels of one image at the object size ``settings['diameter_source']`` says
+    (``model``: the training objects' size; ``estimate``: per image from Otsu), with that
+    diameter and the segmentation seconds."""
+    diameter = trained_diameter
+    if settings["diameter_source"] == "estimate":
+        diameter = estimate_diameter(dapi) or trained_diameter
+    started = time.perf_counter()
+    labels = segment_dapi(model, dapi, settings, diameter)
+    return labels, diameter, time.perf_counter() - started
+
+
 def segment_sheet(
     model_path: str | Path,
     sheet: str | Path,
@@ -265,12 +279,7 @@ def segment_sheet(
             tqdm(rows, desc="segment", unit="image"), temps, paths, strict=False
         ):
             item = load_row(row, sheet)
-            diameter = trained
-            if settings["diameter_source"] == "estimate":
-                diameter = estimate_diameter(item.dapi) or trained
-            started = time.perf_counter()
-            labels = segment_dapi(model, item.dapi, settings, diameter)
-            seconds = time.perf_counter() - started
+            labels, diameter, seconds = segment_spread(model, item.dapi, settings, trained)
             write_image(temp, labels.astype(np.uint16 if labels.max() < 65536 else np.uint32))
             records.append(
                 {
