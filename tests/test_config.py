@@ -122,3 +122,21 @@ def test_simsearch_ablation_config_turns_the_grid_on() -> None:
     ]
     assert ablation["enabled"] and ablation["prototypes"] == [5, 10]
     assert ablation["negatives"] == [0, 5] and len(ablation["strategies"]) == 4
+
+
+@pytest.mark.parametrize(
+    ("edit", "key"),
+    [
+        ({"chromosomes": {"paint": {"nuclei": {"diameter": [72, 42]}}}}, "nuclei.diameter"),
+        ({"chromosomes": {"paint": {"count": [46, 44]}}}, "chromosomes.paint.count"),
+        ({"fish": {"train": {"lr": [1.0e-3, 1.0e-5]}}}, "fish.train.lr"),
+    ],
+)
+def test_reversed_range_names_its_key(edit: dict, key: str) -> None:
+    with pytest.raises(InputError, match=rf"{key}\]: range .* is reversed"):
+        validate(edit, "config", "mine.yaml")
+
+
+def test_equal_bounds_are_a_valid_range() -> None:
+    config = validate({"chromosomes": {"paint": {"count": [46, 46]}}}, "config", "mine.yaml")
+    assert config["chromosomes"]["paint"]["count"] == [46, 46]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import difflib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -96,6 +96,26 @@ def _fill_defaults(schema: Mapping[str, Any], instance: Any, root: Mapping[str, 
             _fill_defaults(extra, instance[key], root)
 
 
+def _ordered(
+    validator: Any, ordered: bool, instance: Any, schema: Mapping[str, Any]
+) -> Iterator[jsonschema.ValidationError]:
+    """The ``x-ordered`` keyword: a two-number range ``[low, high]`` needs low <= high (a
+    reversed range would otherwise fail later with an error that names no key)."""
+    if (
+        ordered
+        and isinstance(instance, list)
+        and len(instance) == 2
+        and all(isinstance(value, int | float) for value in instance)
+        and instance[0] > instance[1]
+    ):
+        yield jsonschema.ValidationError(f"range {instance} is reversed: write it [low, high]")
+
+
+RangeCheckingValidator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator, {"x-ordered": _ordered}
+)
+
+
 def validate(instance: Any, schema_name: str, where: str) -> Any:
     """Validate ``instance`` and return a copy with defaults filled in.
 
@@ -104,7 +124,7 @@ def validate(instance: Any, schema_name: str, where: str) -> Any:
     schema = load_schema(schema_name)
     filled = copy.deepcopy(instance) if instance is not None else {}
     _fill_defaults(schema, filled, schema)
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = RangeCheckingValidator(schema)
     error = jsonschema.exceptions.best_match(validator.iter_errors(filled))
     if error is not None:
         key, problem = _describe(error)
