@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from fishline.instances import instance_scores, object_diameter
+from fishline.instances import instance_scores, object_diameter, pooled_scores
 from fishline.metaphase_sheet import iter_sheet
-from fishline.model_card import CHECK_SPREADS, file_sha256, paint_check_set, pooled, score_spreads
+from fishline.model_card import CHECK_SPREADS, file_sha256, paint_check_set
 from fishline.paint.metaphase import paint_spreads
-from fishline.segment import estimate_diameter, load_cellpose, segment_dapi
+from fishline.segment import estimate_diameter, load_cellpose, score_spreads, segment_dapi
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMOSOMES = ROOT / "resources/models/chromosomes_cellpose.pt"
@@ -49,8 +49,8 @@ def test_shipped_model_reproduces_its_painted_check_score(
     scores = score_spreads(
         model, info["metadata"]["object_diameter"], sheet, config["chromosomes"]["segment"]
     )
-    assert pooled(scores)["f1"] == pytest.approx(check["f1"], abs=0.02)
-    assert pooled(scores)["f1"] >= 0.9
+    assert pooled_scores(scores)["f1"] == pytest.approx(check["f1"], abs=0.02)
+    assert pooled_scores(scores)["f1"] >= 0.9
 
 
 def test_shipped_model_on_a_real_metaphase(chromosome_model: tuple, config: dict) -> None:
@@ -80,7 +80,7 @@ def test_size_estimate_follows_the_painted_chromosome_width(config: dict, tmp_pa
         paint_spreads(paint, "s", 4, 11, folder, folder / "sheet.tsv", folder / "s.parquet")
         pairs = np.array(
             [
-                (estimate_diameter(item.dapi), object_diameter(item.truth.astype(np.int64)))
+                (estimate_diameter(item.dapi), object_diameter(item.truth))
                 for item in iter_sheet(folder / "sheet.tsv")
             ]
         )

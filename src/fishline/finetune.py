@@ -17,12 +17,12 @@ import pandas as pd
 
 from fishline.errors import InputError
 from fishline.images import PATH_SEPARATOR, split_paths
+from fishline.instances import pooled_scores
 from fishline.io import atomic_outputs
 from fishline.logging import get_logger
 from fishline.metaphase_sheet import read_sheet
-from fishline.model_card import pooled, score_spreads
 from fishline.plots import save_figure
-from fishline.segment import new_model, train_cellpose
+from fishline.segment import new_model, score_spreads, train_cellpose
 from fishline.train.loop import setup_device
 
 log = get_logger("finetune")
@@ -96,7 +96,7 @@ def finetune_curve(
             scores = score_spreads(
                 model, model.net.diam_labels.item(), held_out, segment, f"K={k} draw {draw}"
             )
-            result = pooled(scores)
+            result = pooled_scores(scores)
             records.append(
                 {
                     "k": k,
@@ -104,7 +104,7 @@ def finetune_curve(
                     "train": " ".join(chosen),
                     "scored": len(scores),
                     **{key: result[key] for key in ("f1", "precision", "recall")},
-                    "baseline_f1": pooled(scores, "baseline_")["f1"],
+                    "baseline_f1": pooled_scores(scores, "baseline_")["f1"],
                 }
             )
             log.info("K=%d draw %d: F1@0.5 %.3f on %d spreads", k, draw, result["f1"], len(scores))

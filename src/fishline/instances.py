@@ -76,11 +76,18 @@ def _relabel(labels: np.ndarray) -> np.ndarray:
     return out if values[0] == 0 else out + 1
 
 
+def pooled_scores(frame: pd.DataFrame, prefix: str = "") -> dict[str, float]:
+    """Scores of a set of images from its per-image rows: the ``{prefix}tp``, ``fp`` and
+    ``fn`` columns summed before the ratios (so large images weigh by their instances)."""
+    tp, fp, fn = (int(frame[f"{prefix}{key}"].sum()) for key in ("tp", "fp", "fn"))
+    return {"tp": tp, "fp": fp, "fn": fn, **score_ratios(tp, fp, fn)}
+
+
 def object_diameter(labels: np.ndarray, min_area: int = 1) -> float:
     """Cellpose's object diameter of a label image: the median over instances of the diameter
     of a disc with the instance's area (instances under ``min_area`` px left out); 0 if none."""
-    areas = np.bincount(labels.ravel())[1:]
-    areas = areas[areas >= max(min_area, 1)]
+    _, areas = np.unique(labels[labels > 0], return_counts=True)
+    areas = areas[areas >= min_area]
     if len(areas) == 0:
         return 0.0
     return float(np.median(np.sqrt(areas)) / (np.sqrt(np.pi) / 2))
@@ -124,7 +131,7 @@ def evaluate_segmentation(
         if isinstance(row.get("mask"), str):
             item = load_row(row, masks_sheet)
             count["truth_instances"] = len(np.unique(item.truth[item.truth > 0]))
-            count["truth_diameter"] = object_diameter(_relabel(item.truth))
+            count["truth_diameter"] = object_diameter(item.truth)
             baseline = threshold_components(item.dapi)
             for method, labels in (("cellpose", pred), ("baseline", baseline)):
                 for threshold in IOU_THRESHOLDS:
@@ -162,10 +169,9 @@ def evaluate_segmentation(
     for method, prefix in (("cellpose", ""), ("baseline", "baseline_")):
         for threshold in IOU_THRESHOLDS:
             part = per_image[(per_image["iou"] == threshold) & (per_image["method"] == method)]
-            tp, fp, fn = (int(part[c].sum()) for c in ("tp", "fp", "fn"))
-            pooled = score_ratios(tp, fp, fn) if rows else {}
-            for key, value in {"tp": tp, "fp": fp, "fn": fn, **pooled}.items():
-                metrics[f"{prefix}{key}@{threshold}"] = value
+            pooled = pooled_scores(part)
+            for key in pooled if rows else ("tp", "fp", "fn"):
+                metrics[f"{prefix}{key}@{threshold}"] = pooled[key]
     per_image = per_image.merge(counted, on="sample", how="outer") if rows else counted
     with atomic_outputs(metrics_out, per_image_out) as (json_temp, table_temp):
         json_temp.write_text(json.dumps(metrics, indent=2, sort_keys=True))

@@ -10,18 +10,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
 import yaml
-from tqdm import tqdm
 
 from fishline import models as model_files
-from fishline.instances import instance_scores, object_diameter, score_ratios, threshold_components
+from fishline.instances import pooled_scores
 from fishline.io import atomic_outputs
 from fishline.logging import get_logger
-from fishline.metaphase_sheet import iter_sheet
-from fishline.segment import load_cellpose, segment_spread
+from fishline.segment import load_cellpose, score_spreads
 
 log = get_logger("model_card")
 
@@ -29,43 +26,6 @@ log = get_logger("model_card")
 # that shipped weights and painter still give the card's score.
 CHECK_SPREADS = 3
 CHECK_SEED = 20261202
-
-
-def score_spreads(
-    model: Any,
-    trained_diameter: float,
-    sheet: str | Path,
-    settings: Mapping[str, Any],
-    name: str = "spreads",
-) -> pd.DataFrame:
-    """Segment every annotated row of a metaphase sheet and score it at IoU 0.5: one row per
-    spread with the model's and the baseline's TP/FP/FN and F1, the instance counts, the
-    estimated and true object diameters and the segmentation seconds (model loaded)."""
-    rows = []
-    items = [item for item in iter_sheet(sheet) if item.truth is not None]
-    for item in tqdm(items, desc=f"score {name}", unit="spread"):
-        labels, diameter, seconds = segment_spread(model, item.dapi, settings, trained_diameter)
-        scores = instance_scores(item.truth, labels, 0.5)
-        baseline = instance_scores(item.truth, threshold_components(item.dapi), 0.5)
-        rows.append(
-            {
-                "sample": item.sample,
-                "truth": scores["tp"] + scores["fn"],
-                "found": scores["tp"] + scores["fp"],
-                **{key: scores[key] for key in ("tp", "fp", "fn", "f1")},
-                **{f"baseline_{key}": baseline[key] for key in ("tp", "fp", "fn", "f1")},
-                "diameter": diameter,
-                "truth_diameter": object_diameter(item.truth.astype(np.int64)),
-                "seconds": seconds,
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def pooled(frame: pd.DataFrame, prefix: str = "") -> dict[str, float]:
-    """Scores pooled over spreads (TP/FP/FN summed before the ratios)."""
-    tp, fp, fn = (int(frame[f"{prefix}{key}"].sum()) for key in ("tp", "fp", "fn"))
-    return score_ratios(tp, fp, fn)
 
 
 def file_sha256(path: str | Path) -> str:
@@ -140,13 +100,15 @@ def release_cellpose(
         for name, sheet in named.items():
             frame = score_spreads(model, trained, sheet, segment_settings, name)
             frames.append(frame.assign(set=name))
-            log.info("%s: F1@0.5 %.3f over %d spreads", name, pooled(frame)["f1"], len(frame))
+            log.info(
+                "%s: F1@0.5 %.3f over %d spreads", name, pooled_scores(frame)["f1"], len(frame)
+            )
     scores = pd.concat(frames, ignore_index=True)
     summary = {
         name: {
             "spreads": len(part),
-            **pooled(part),
-            "baseline_f1": pooled(part, "baseline_")["f1"],
+            **pooled_scores(part),
+            "baseline_f1": pooled_scores(part, "baseline_")["f1"],
             "found_per_spread": float(part["found"].mean()),
             "truth_per_spread": float(part["truth"].mean()),
             "seconds_per_spread": float(part["seconds"].mean()),

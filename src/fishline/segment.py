@@ -22,7 +22,12 @@ import torch
 from tqdm import tqdm
 
 from fishline.errors import InputError
-from fishline.instances import object_diameter, otsu_foreground
+from fishline.instances import (
+    instance_scores,
+    object_diameter,
+    otsu_foreground,
+    threshold_components,
+)
 from fishline.io import atomic_outputs, write_image
 from fishline.logging import get_logger
 from fishline.metaphase_sheet import iter_sheet, load_row, read_sheet
@@ -294,3 +299,34 @@ def segment_sheet(
         frame = pd.DataFrame(records)
         frame.to_csv(temps[-1], sep="\t", index=False)
     return frame
+
+
+def score_spreads(
+    model: Any,
+    trained_diameter: float,
+    sheet: str | Path,
+    settings: Mapping[str, Any],
+    name: str = "spreads",
+) -> pd.DataFrame:
+    """Segment every annotated row of a metaphase sheet and score it at IoU 0.5: one row per
+    spread with the model's and the baseline's TP/FP/FN and F1, the instance counts, the
+    estimated and true object diameters and the segmentation seconds (model loaded)."""
+    rows = []
+    items = [item for item in iter_sheet(sheet) if item.truth is not None]
+    for item in tqdm(items, desc=f"score {name}", unit="spread"):
+        labels, diameter, seconds = segment_spread(model, item.dapi, settings, trained_diameter)
+        scores = instance_scores(item.truth, labels, 0.5)
+        baseline = instance_scores(item.truth, threshold_components(item.dapi), 0.5)
+        rows.append(
+            {
+                "sample": item.sample,
+                "truth": scores["tp"] + scores["fn"],
+                "found": scores["tp"] + scores["fp"],
+                **{key: scores[key] for key in ("tp", "fp", "fn", "f1")},
+                **{f"baseline_{key}": baseline[key] for key in ("tp", "fp", "fn", "f1")},
+                "diameter": diameter,
+                "truth_diameter": object_diameter(item.truth),
+                "seconds": seconds,
+            }
+        )
+    return pd.DataFrame(rows)

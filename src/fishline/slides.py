@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from fishline.errors import InputError
 from fishline.images import pick_channel, read_channels, read_labels, split_paths
-from fishline.instances import instance_scores, match_instances
+from fishline.instances import instance_scores, match_instances, pooled_scores
 from fishline.io import atomic_outputs, encode_pages, write_stack
 from fishline.logging import get_logger
 from fishline.paint.draws import bounds
@@ -533,11 +533,8 @@ def _pooled(scores: list[dict[str, Any]]) -> dict[str, Any] | None:
     frame = pd.DataFrame(scores)
     out: dict[str, Any] = {}
     for threshold, part in frame.groupby("iou"):
-        tp, fp, fn = (int(part[c].sum()) for c in ("tp", "fp", "fn"))
-        total = tp + fp + fn
-        out[f"ap@{threshold}"] = tp / total if total else 1.0
-        out[f"f1@{threshold}"] = 2 * tp / (2 * tp + fp + fn) if total else 1.0
-        out[f"tp@{threshold}"], out[f"fp@{threshold}"], out[f"fn@{threshold}"] = tp, fp, fn
+        pooled = pooled_scores(part)
+        out.update({f"{key}@{threshold}": pooled[key] for key in ("ap", "f1", "tp", "fp", "fn")})
     return out
 
 
