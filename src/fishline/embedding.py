@@ -12,6 +12,7 @@ import seaborn as sns
 
 from fishline import models
 from fishline.io import atomic_outputs
+from fishline.jit import import_cached
 from fishline.logging import get_logger
 from fishline.plots import save_figure
 from fishline.train.fish import predict
@@ -34,7 +35,8 @@ def embed_sets(
     into it, so an out-of-distribution set shows where the model puts unfamiliar cells.
     """
     import numba
-    import umap
+
+    umap = import_cached("umap")
 
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
     rng = np.random.default_rng(seed)

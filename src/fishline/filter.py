@@ -23,6 +23,7 @@ from sklearn.mixture import GaussianMixture
 
 from fishline.errors import InputError
 from fishline.io import atomic_outputs, read_patch_set
+from fishline.jit import import_cached
 from fishline.logging import get_logger
 from fishline.plots import save_figure
 
@@ -128,7 +129,8 @@ def umap_filter(
     """Fit UMAP on the real crops' features, place each generator's samples in it, keep
     those inside the real aberrations' mixture ellipses; write kept ids and the report."""
     import numba
-    import umap
+
+    umap = import_cached("umap")
 
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
     real = pd.read_parquet(real_features)

@@ -29,6 +29,7 @@ from fishline.instances import (
     threshold_components,
 )
 from fishline.io import atomic_outputs, write_image
+from fishline.jit import import_cached
 from fishline.logging import get_logger
 from fishline.metaphase_sheet import iter_sheet, load_row, read_sheet
 from fishline.train.loop import setup_device
@@ -38,7 +39,7 @@ log = get_logger("segment")
 
 def named_model_file(name: str) -> Path:
     """The local file of a named Cellpose model, or a clear error (nothing is downloaded)."""
-    from cellpose import models
+    models = import_cached("cellpose.models")
 
     basename = f"{name}torch_0" if name in {"cyto", "cyto2", "nuclei"} else name
     path = models.MODEL_DIR / basename
@@ -78,7 +79,7 @@ def is_fishline_cellpose(path: Path) -> bool:
 def new_model(device: torch.device, diameter: float, pretrained: Path | None = None) -> Any:
     """A Cellpose network: fresh (random init, no download), from a fishline model file
     (its own object diameter is kept) or from a weights file in Cellpose's format."""
-    from cellpose import models
+    models = import_cached("cellpose.models")
 
     if pretrained is not None and is_fishline_cellpose(pretrained):
         return load_cellpose(pretrained, device)[0]
@@ -119,9 +120,9 @@ def train_cellpose(
     From scratch unless ``settings['pretrained']`` names a local model to fine-tune. The
     result is a fishline model file (kind ``cellpose``) so one loader serves every model.
     """
-    from cellpose import train
-
     from fishline import models as model_files
+
+    train = import_cached("cellpose.train")
 
     chosen = setup_device(device, threads, seed)
     torch.use_deterministic_algorithms(False)  # Cellpose's flows use non-deterministic ops on CUDA
