@@ -4,7 +4,8 @@ FISH fields only. Usage:
     python benchmarks/nuclei_stardist.py results/fish/slides/models/nuclei.pt [--threads 2]
 
 Prints AP (Cellpose's TP / (TP + FP + FN)), F1, precision and recall at IoU 0.5 and 0.75,
-for the object size taken from the model (painted nuclei) and estimated from the image.
+for the object size taken from the model (painted nuclei) and estimated from the image, beside
+the classical baseline (fishline.instances.watershed_nuclei).
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ import pandas as pd
 import torch
 
 from fishline.config import load_config
-from fishline.instances import instance_scores
-from fishline.segment import estimate_diameter, load_cellpose, segment_dapi
+from fishline.instances import estimate_nucleus_diameter, instance_scores, watershed_nuclei
+from fishline.segment import load_cellpose, segment_dapi
 
 
 def main() -> None:
@@ -35,12 +36,19 @@ def main() -> None:
     dapi = image.astype(np.float32) / float(image.max())
     sizes = {
         "model (painted nuclei)": info["metadata"]["object_diameter"],
-        "estimated (Otsu)": estimate_diameter(dapi),
+        "estimated (watershed)": estimate_nucleus_diameter(dapi),
     }
     true_d = np.median(2 * np.sqrt(np.unique(truth[truth > 0], return_counts=True)[1] / np.pi))
     rows = []
-    for name, diameter in sizes.items():
-        pred = segment_dapi(model, dapi, settings, diameter)
+    predictions = {
+        **{
+            name: (d, lambda d=d: segment_dapi(model, dapi, settings, d))
+            for name, d in sizes.items()
+        },
+        "baseline: Li + watershed": (float("nan"), lambda: watershed_nuclei(dapi)),
+    }
+    for name, (diameter, segment) in predictions.items():
+        pred = segment()
         for iou in (0.5, 0.75):
             scores = instance_scores(truth, pred, iou)
             rows.append({"object size": name, "diameter px": round(diameter, 1), "iou": iou,

@@ -6,13 +6,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 from fishline import models as model_files
 from fishline.errors import InputError
-from fishline.model_card import CHECK_SPREADS, file_sha256, release_cellpose
+from fishline.instances import object_diameter
+from fishline.metaphase_sheet import iter_sheet
+from fishline.model_card import (
+    CHECK_IMAGES,
+    NUCLEI,
+    file_sha256,
+    paint_check_fields,
+    release_cellpose,
+    stardist_sheet,
+)
 from fishline.paint.metaphase import paint_spreads
 from fishline.segment import is_fishline_cellpose, load_cellpose, train_cellpose
 
@@ -43,7 +53,6 @@ def test_release_writes_half_weights_with_their_card(tmp_path: Path, config: dic
     sheet = tmp_path / "real/sheet.tsv"
     paint_spreads(paint, "real", 1, 3, tmp_path / "real", sheet, tmp_path / "real.parquet")
     provenance = {
-        "command": "make pretrain",
         "configfiles": "config/pretrain.yaml",
         "commit": "abc1234",
         "seed": 42,
@@ -63,12 +72,13 @@ def test_release_writes_half_weights_with_their_card(tmp_path: Path, config: dic
     floats = [v for v in saved["state_dict"].values() if v.is_floating_point()]
     assert floats and all(v.dtype == torch.float16 for v in floats)
     assert saved["metadata"]["card"] == card and list(card["summary"]) == ["painted check", "mine"]
-    assert card["summary"]["mine"]["spreads"] == 1 and card["check"]["spreads"] == CHECK_SPREADS
+    assert card["summary"]["mine"]["images"] == 1 and card["check"]["images"] == CHECK_IMAGES
     text = (out / "m.md").read_text()
     assert file_sha256(out / "m.pt") in text and "make pretrain" in text and "abc1234" in text
     scores = pd.read_csv(out / "scores.tsv", sep="\t")
-    assert len(scores) == CHECK_SPREADS + 1
+    assert len(scores) == CHECK_IMAGES + 1
     assert scores["truth"].gt(0).all() and scores["baseline_f1"].between(0, 1).all()
+    assert (scores["ap"] <= scores["f1"]).all()  # AP = TP / (TP + FP + FN) never exceeds F1
     # the released file loads as a float32 network that runs
     model, info = load_cellpose(out / "m.pt", torch.device("cpu"))
     assert next(model.net.parameters()).dtype == torch.float32
@@ -132,3 +142,17 @@ def test_fine_tuning_curve_scores_the_spreads_left_out(tmp_path: Path, config: d
     assert table.loc[1, "train"] in {"real_000", "real_001", "real_002"}
     assert table["f1"].between(0, 1).all() and (tmp_path / "curve.png").stat().st_size > 0
     assert pd.read_csv(tmp_path / "curve.tsv", sep="\t")["k"].tolist() == [0, 1]
+
+
+def test_nucleus_release_sets_real_image_and_painted_check_fields(tmp_path: Path) -> None:
+    """The nucleus card's real image is stardist's (125 truth nuclei, about 24 px across) and
+    its check set is whole painted fields with one mask label per nucleus."""
+    (real,) = iter_sheet(stardist_sheet(tmp_path / "real"))
+    assert real.dapi.shape == (512, 512) and len(np.unique(real.truth)) - 1 == 125
+    assert object_diameter(real.truth) == pytest.approx(23.7, abs=0.1)
+    fields = list(iter_sheet(paint_check_fields(tmp_path / "check")))
+    assert len(fields) == CHECK_IMAGES
+    assert all(
+        field.truth.max() >= 10 and field.dapi.shape == field.truth.shape for field in fields
+    )
+    assert NUCLEI.estimate(real.dapi) == pytest.approx(23.7, rel=0.2)

@@ -12,10 +12,12 @@ import pandas as pd
 import pytest
 import tifffile
 from conftest import realism_off
+from scipy import ndimage
 from skimage.measure import label
 
 from fishline.config import read_sample_sheet
 from fishline.errors import InputError
+from fishline.instances import estimate_nucleus_diameter, object_diameter, threshold_components
 from fishline.io import read_patch_set, read_stack
 from fishline.paint import paint_fields, paint_patch_set, render_patches, split_settings
 from fishline.paint.fish import CHANNELS, assign_conditions
@@ -224,15 +226,10 @@ def test_library_unreadable_tiff_names_file(paint: dict[str, Any], tmp_path: Pat
     assert not (tmp_path / "t.tif").exists()
 
 
-def test_fields_masks_and_truth_agree(paint: dict[str, Any], tmp_path: Path) -> None:
-    fields = {
-        "n": 3,
-        "size": 256,
-        "nuclei": [5, 7],
-        "clumping": 0.5,
-        "max_overlap": 0.12,
-        "purity": 1.0,
-    }
+def test_fields_masks_and_truth_agree(
+    config: dict[str, Any], paint: dict[str, Any], tmp_path: Path
+) -> None:
+    fields = {**config["fish"]["fields"], "n": 3, "size": 256, "nuclei": [5, 7], "purity": 1.0}
     nuclei = paint_fields(
         paint, fields, 3, tmp_path, tmp_path / "sheet.tsv", tmp_path / "nuclei.parquet"
     )
@@ -249,3 +246,65 @@ def test_fields_masks_and_truth_agree(paint: dict[str, Any], tmp_path: Path) -> 
         assert (areas == truth["visible_area"].to_numpy()).all()
         assert image[DAPI][labels > 0].mean() > 2 * image[DAPI][labels == 0].mean()
     assert isinstance(nuclei, pd.DataFrame)
+
+
+def _one_field(paint: dict[str, Any], fields: dict[str, Any], folder: Path) -> tuple:
+    nuclei = paint_fields(paint, {**fields, "n": 1}, 5, folder, folder / "s.tsv", folder / "n.pq")
+    return (
+        tifffile.imread(folder / "field_000.tif"),
+        tifffile.imread(folder / "field_000.mask.tif"),
+        nuclei,
+    )
+
+
+def test_a_clump_is_painted_touching_and_the_size_estimate_sees_through_it(
+    config: dict[str, Any], paint: dict[str, Any], tmp_path: Path
+) -> None:
+    fields = {
+        **config["fish"]["fields"],
+        "size": 384,
+        "nuclei": [12, 12],
+        "clumping": 0.0,
+        "clumps": {"count": [1, 1], "size": [12, 12]},
+        "brightness": 0.0,
+        "defocus": {"fraction": 0.0, "sigma": [0.05, 0.1]},
+    }
+    image, labels, _ = _one_field(paint, fields, tmp_path)
+    # nuclei whose masks come within 2 px of each other are one clump: all 12 of them here
+    near = label(ndimage.binary_dilation(labels > 0, iterations=2))
+    largest = max(len(set(np.unique(labels[near == k])) - {0}) for k in range(1, near.max() + 1))
+    assert largest >= 10
+    truth = object_diameter(labels)
+    assert object_diameter(threshold_components(image[DAPI])) > 1.5 * truth  # fooled
+    assert estimate_nucleus_diameter(image[DAPI]) == pytest.approx(truth, rel=0.25)
+
+
+def test_brightness_spread_and_defocus_knobs(
+    config: dict[str, Any], paint: dict[str, Any], tmp_path: Path
+) -> None:
+    base = {
+        **config["fish"]["fields"],
+        "size": 384,
+        "nuclei": [14, 14],
+        "clumps": {"count": [0, 0], "size": [5, 5]},
+    }
+    plain = {**base, "brightness": 0.0, "defocus": {"fraction": 0.0, "sigma": [0.05, 0.1]}}
+    varied = {**base, "brightness": 0.6, "defocus": {"fraction": 1.0, "sigma": [0.08, 0.12]}}
+    measured = {}
+    for name, fields in (("plain", plain), ("varied", varied)):
+        image, labels, nuclei = _one_field(paint, fields, tmp_path / name)
+        dapi = image[DAPI].astype(np.float32)
+        levels = np.array([np.median(dapi[labels == k]) for k in nuclei["label"]])
+        edge = (labels > 0) & ~ndimage.binary_erosion(labels > 0)
+        gradient = np.hypot(*np.gradient(ndimage.gaussian_filter(dapi, 1.0)))
+        measured[name] = (
+            np.std(levels) / np.mean(levels),
+            np.median(gradient[edge]) / np.median(levels),
+            nuclei,
+        )
+    spread, sharpness, nuclei = measured["plain"]
+    assert (nuclei["brightness"] == 1.0).all() and (nuclei["defocus_sigma"] == 0).all()
+    varied_spread, varied_sharpness, varied_nuclei = measured["varied"]
+    assert (varied_nuclei["defocus_sigma"] >= 0.08 * varied_nuclei["nucleus_diameter"] - 0.01).all()
+    assert varied_spread > 2 * spread
+    assert varied_sharpness < 0.7 * sharpness  # softer edges

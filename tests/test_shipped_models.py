@@ -13,7 +13,7 @@ import torch
 
 from fishline.instances import instance_scores, object_diameter, pooled_scores
 from fishline.metaphase_sheet import iter_sheet
-from fishline.model_card import CHECK_SPREADS, file_sha256, paint_check_set
+from fishline.model_card import CHECK_IMAGES, file_sha256, paint_check_spreads
 from fishline.paint.metaphase import paint_spreads
 from fishline.segment import estimate_diameter, load_cellpose, score_spreads, segment_dapi
 
@@ -44,8 +44,8 @@ def test_shipped_model_reproduces_its_painted_check_score(
     default painter settings and the card's seed."""
     model, info = chromosome_model
     check = info["metadata"]["card"]["check"]
-    assert check["spreads"] == CHECK_SPREADS
-    sheet = paint_check_set(tmp_path)
+    assert check["images"] == CHECK_IMAGES
+    sheet = paint_check_spreads(tmp_path)
     scores = score_spreads(
         model, info["metadata"]["object_diameter"], sheet, config["chromosomes"]["segment"]
     )

@@ -108,6 +108,32 @@ def threshold_components(dapi: np.ndarray) -> np.ndarray:
     return labels.astype(np.int32)
 
 
+def watershed_nuclei(dapi: np.ndarray, min_height: float = 2.0) -> np.ndarray:
+    """The classical nucleus baseline: the stain smoothed at 1 px, Li's threshold (below
+    Otsu's, so dim nuclei stay whole beside bright ones) and a watershed of the distance
+    transform from its h-maxima (``min_height`` px), so touching nuclei are split (int32)."""
+    from scipy import ndimage
+    from skimage.filters import threshold_li
+    from skimage.morphology import h_maxima
+    from skimage.segmentation import watershed
+
+    smooth = cv2.GaussianBlur(dapi.astype(np.float32), (0, 0), 1.0)
+    if float(smooth.max()) <= float(smooth.min()):
+        return np.zeros(dapi.shape, np.int32)
+    foreground = smooth > threshold_li(smooth)
+    distance = ndimage.distance_transform_edt(foreground).astype(np.float32)
+    distance = cv2.GaussianBlur(distance, (0, 0), 1.0)
+    markers, _ = ndimage.label(h_maxima(distance, min_height))
+    return watershed(-distance, markers, mask=foreground).astype(np.int32)
+
+
+def estimate_nucleus_diameter(dapi: np.ndarray) -> float:
+    """Nucleus size (Cellpose's diameter, px) of a field from :func:`watershed_nuclei`: unlike
+    connected components of a threshold it is not fooled by clumps of touching nuclei nor by
+    dim nuclei breaking into pieces; 0 when nothing is stained."""
+    return object_diameter(watershed_nuclei(dapi), min_area=15)
+
+
 def evaluate_segmentation(
     masks_sheet: str | Path, metrics_out: str | Path, per_image_out: str | Path
 ) -> dict[str, Any]:

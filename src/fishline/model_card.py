@@ -1,30 +1,37 @@
-"""Release a trained Cellpose chromosome model: half-precision weights that carry their own
-scores, and a model card beside them (what made the model, where, and how it does on painted
-and real metaphases, each score beside the classical baseline)."""
+"""Release a trained Cellpose model (chromosomes or nuclei): half-precision weights that carry
+their own scores, and a model card beside them (what made the model, where, and how it does on
+painted and real images, each score beside the classical baseline)."""
 
 from __future__ import annotations
 
 import hashlib
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 import yaml
 
 from fishline import models as model_files
-from fishline.instances import pooled_scores
-from fishline.io import atomic_outputs
+from fishline.instances import (
+    estimate_nucleus_diameter,
+    pooled_scores,
+    threshold_components,
+    watershed_nuclei,
+)
+from fishline.io import atomic_outputs, write_image
 from fishline.logging import get_logger
-from fishline.segment import load_cellpose, score_spreads
+from fishline.segment import estimate_diameter, load_cellpose, score_spreads
 
 log = get_logger("model_card")
 
-# The painted check set: spreads the test suite repaints (default painter, this seed) to see
+# The painted check set: images the test suite repaints (default painter, this seed) to see
 # that shipped weights and painter still give the card's score.
-CHECK_SPREADS = 3
+CHECK_IMAGES = 3
 CHECK_SEED = 20261202
 
 
@@ -52,18 +59,83 @@ def non_defaults(settings: Mapping[str, Any], defaults: Mapping[str, Any]) -> di
     return out
 
 
-def paint_check_set(folder: Path) -> Path:
-    """Paint the check set (``CHECK_SPREADS`` spreads of the default painter, ``CHECK_SEED``)
-    into ``folder``; its sheet path."""
+def paint_check_spreads(folder: Path) -> Path:
+    """Paint the chromosome check set (``CHECK_IMAGES`` spreads of the default painter,
+    ``CHECK_SEED``) into ``folder``; its sheet path."""
     from fishline.config import validate
     from fishline.paint.metaphase import paint_spreads
 
     paint = validate({}, "config", "defaults")["chromosomes"]["paint"]
     sheet = folder / "check" / "sheet.tsv"
     paint_spreads(
-        paint, "check", CHECK_SPREADS, CHECK_SEED, folder / "check", sheet, folder / "check.parquet"
+        paint, "check", CHECK_IMAGES, CHECK_SEED, folder / "check", sheet, folder / "check.parquet"
     )
     return sheet
+
+
+def paint_check_fields(folder: Path) -> Path:
+    """Paint the nucleus check set (``CHECK_IMAGES`` whole fields of the default field
+    painter, ``CHECK_SEED``) into ``folder``; its image sheet (sample, image, dapi, mask)."""
+    from fishline.config import validate
+    from fishline.slides import paint_training_fields
+
+    fish = validate({}, "config", "defaults")["fish"]
+    return paint_training_fields(
+        fish["paint"], fish["fields"], CHECK_IMAGES, CHECK_SEED, folder / "check"
+    )
+
+
+def stardist_sheet(folder: Path) -> Path:
+    """stardist 0.9.2's real nuclei test image and its 125 truth masks (in the wheel, nothing
+    downloaded) written as an image sheet in ``folder``; its path."""
+    from stardist.data import test_image_nuclei_2d
+
+    image, truth = test_image_nuclei_2d(return_mask=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_image(folder / "stardist.tif", image.astype(np.uint16))
+    write_image(folder / "stardist.mask.tif", truth.astype(np.uint16))
+    sheet = folder / "stardist.tsv"
+    pd.DataFrame(
+        [{"sample": "stardist_test_image_nuclei_2d", "image": "stardist.tif", "dapi": 0,
+          "mask": "stardist.mask.tif"}]
+    ).to_csv(sheet, sep="\t", index=False)  # fmt: skip
+    return sheet
+
+
+@dataclass(frozen=True)
+class Track:
+    """What differs between releasing a chromosome and a nucleus model."""
+
+    title: str
+    images: str  # what one scored image is called in the card
+    training: str  # where the training images came from
+    command: str  # what remakes the release
+    paint_check: Callable[[Path], Path]
+    estimate: Callable[[np.ndarray], float]
+    baseline: Callable[[np.ndarray], np.ndarray]
+    baseline_text: str
+
+
+CHROMOSOMES = Track(
+    title="Chromosome segmentation model",
+    images="spreads",
+    training="painted spreads (rule `chrom_paint`, split `train`)",
+    command="make pretrain",
+    paint_check=paint_check_spreads,
+    estimate=estimate_diameter,
+    baseline=threshold_components,
+    baseline_text="blur + Otsu + connected components",
+)
+NUCLEI = Track(
+    title="Nucleus segmentation model",
+    images="fields",
+    training="painted whole fields (rule `slides_train_fields`)",
+    command="make pretrain-nuclei",
+    paint_check=paint_check_fields,
+    estimate=estimate_nucleus_diameter,
+    baseline=watershed_nuclei,
+    baseline_text="blur + Li threshold + distance-transform watershed",
+)
 
 
 def release_cellpose(
@@ -74,10 +146,12 @@ def release_cellpose(
     model_out: str | Path,
     card_out: str | Path,
     scores_out: str | Path,
+    track: Track = CHROMOSOMES,
 ) -> dict[str, Any]:
     """Write ``model_in`` as half-precision weights, score them on every set of ``sets``
-    (name -> metaphase sheet with masks) and on the painted check set (default painter), on
-    one CPU core, and write the model card (Markdown) and the per-spread scores (TSV).
+    (name -> image sheet with masks) and on the track's painted check set (default painter),
+    on one CPU core, object size estimated per image, and write the model card (Markdown)
+    and the per-image scores (TSV).
 
     The scores travel inside the model file (``metadata['card']``) so a test can check that
     the weights still reproduce them.
@@ -95,30 +169,36 @@ def release_cellpose(
         torch.save({**payload, "state_dict": half}, weights)
         model, info = load_cellpose(weights, device)
         trained = info["metadata"]["object_diameter"]
-        named = {"painted check": paint_check_set(folder), **sets}
+        named = {"painted check": track.paint_check(folder), **sets}
+        settings = {**segment_settings, "diameter_source": "estimate"}
         frames = []
         for name, sheet in named.items():
-            frame = score_spreads(model, trained, sheet, segment_settings, name)
-            frames.append(frame.assign(set=name))
-            log.info(
-                "%s: F1@0.5 %.3f over %d spreads", name, pooled_scores(frame)["f1"], len(frame)
+            frame = score_spreads(
+                model, trained, sheet, settings, name, track.estimate, track.baseline
             )
+            frames.append(frame.assign(set=name))
+            scores = pooled_scores(frame)
+            log.info(
+                "%s: F1@0.5 %.3f, AP@0.5 %.3f over %d %s",
+                name, scores["f1"], scores["ap"], len(frame), track.images,
+            )  # fmt: skip
     scores = pd.concat(frames, ignore_index=True)
     summary = {
         name: {
-            "spreads": len(part),
+            "images": len(part),
             **pooled_scores(part),
             "baseline_f1": pooled_scores(part, "baseline_")["f1"],
-            "found_per_spread": float(part["found"].mean()),
-            "truth_per_spread": float(part["truth"].mean()),
-            "seconds_per_spread": float(part["seconds"].mean()),
+            "baseline_ap": pooled_scores(part, "baseline_")["ap"],
+            "found_per_image": float(part["found"].mean()),
+            "truth_per_image": float(part["truth"].mean()),
+            "seconds_per_image": float(part["seconds"].mean()),
         }
         for name, part in scores.groupby("set", sort=False)
     }
     card = {
         "summary": summary,
         "check": {
-            "spreads": CHECK_SPREADS,
+            "images": CHECK_IMAGES,
             "seed": CHECK_SEED,
             "f1": summary["painted check"]["f1"],
         },
@@ -128,7 +208,9 @@ def release_cellpose(
     payload["metadata"] = {**payload["metadata"], "card": card}
     with atomic_outputs(model_out, card_out, scores_out) as (model_temp, card_temp, scores_temp):
         torch.save({**payload, "state_dict": half}, model_temp)
-        card_temp.write_text(_card_text(payload, card, scores, file_sha256(model_temp), model_out))
+        card_temp.write_text(
+            _card_text(payload, card, scores, file_sha256(model_temp), model_out, track)
+        )
         scores.to_csv(scores_temp, sep="\t", index=False, float_format="%.4g")
     return card
 
@@ -139,26 +221,29 @@ def _card_text(
     scores: pd.DataFrame,
     sha256: str,
     model_out: str | Path,
+    track: Track,
 ) -> str:
     """The model card as Markdown."""
     metadata, provenance, box = payload["metadata"], card["provenance"], card["machine"]
-    summary = pd.DataFrame(card["summary"]).T.astype({"spreads": int})
+    summary = pd.DataFrame(card["summary"]).T.astype({"images": int})
     summary_table = _markdown(
         summary.reset_index(names="set")[
             [
                 "set",
-                "spreads",
+                "images",
                 "f1",
+                "ap",
                 "precision",
                 "recall",
                 "baseline_f1",
-                "found_per_spread",
-                "truth_per_spread",
-                "seconds_per_spread",
+                "baseline_ap",
+                "found_per_image",
+                "truth_per_image",
+                "seconds_per_image",
             ]
         ]
     )
-    per_spread = _markdown(
+    per_image = _markdown(
         scores[scores["set"] != "painted check"][
             [
                 "set",
@@ -166,7 +251,9 @@ def _card_text(
                 "truth",
                 "found",
                 "f1",
+                "ap",
                 "baseline_f1",
+                "baseline_ap",
                 "diameter",
                 "truth_diameter",
                 "seconds",
@@ -180,28 +267,28 @@ def _card_text(
     check = card["check"]
     facts = [
         f"File: `{Path(model_out).name}`, SHA-256 `{sha256}`",
-        f"Made by: `{provenance['command']}` (config: {provenance['configfiles']}; commit "
-        f"{provenance['commit']}); seed {provenance['seed']}, from which the painted spreads' "
-        "seeds derive",
-        f"Training data: {len(metadata['train_images'])} painted spreads (rule `chrom_paint`, "
-        "split `train`, painter settings below); object diameter "
-        f"{metadata['object_diameter']:.2f} px",
+        f"Made by: `{track.command}` (config: {provenance['configfiles']}; commit "
+        f"{provenance['commit']}); seed {provenance['seed']}, from which the painted "
+        f"{track.images}' seeds derive",
+        f"Training data: {len(metadata['train_images'])} {track.training}, painter settings "
+        f"below; object diameter {metadata['object_diameter']:.2f} px",
         f"Training: {metadata['epochs']} epochs, {metadata['seconds'] / 60:.1f} min on "
         f"{metadata.get('device', 'cpu')}, {_describe(trained_on)}",
         f"Scores measured on {_describe(box)}, one CPU thread",
-        "Scores: F1 at IoU 0.5, pooled over spreads (TP/FP/FN summed); `baseline_f1` is blur "
-        "+ Otsu + connected components on the same spreads; seconds per spread: segmentation "
-        "only, model loaded, object size estimated per spread",
-        f"Painted check set: {check['spreads']} spreads of the default painter, seed "
+        f"Scores at IoU 0.5, pooled over {track.images} (TP/FP/FN summed): F1, and AP as "
+        f"Cellpose and stardist define it (TP / (TP + FP + FN)); `baseline_*` is "
+        f"{track.baseline_text} on the same {track.images}; seconds per image: segmentation "
+        "only, model loaded, object size estimated per image",
+        f"Painted check set: {check['images']} {track.images} of the default painter, seed "
         f"{check['seed']} (the test suite repaints them and expects F1 {check['f1']:.3f} within "
         "0.02)",
     ]
     bullets = "\n".join(f"- {fact}" for fact in facts)
-    return f"""# Chromosome segmentation model: {Path(model_out).name}
+    return f"""# {track.title}: {Path(model_out).name}
 
 Cellpose 3.1 network (CPnet [2, 32, 64, 128, 256], 3 outputs) trained from scratch on
-painted metaphase spreads only; no real image was used for training. Weights in half
-precision; every score below is of these half-precision weights, run in float32.
+{track.training} only; no real image was used for training. Weights in half precision;
+every score below is of these half-precision weights, run in float32.
 
 {bullets}
 
@@ -215,9 +302,9 @@ precision; every score below is of these half-precision weights, run in float32.
 
 {summary_table}
 
-## Per spread
+## Per image
 
-{per_spread}
+{per_image}
 """
 
 

@@ -11,7 +11,7 @@ import contextlib
 import logging
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -245,14 +245,18 @@ def segment_dapi(
 
 
 def segment_spread(
-    model: Any, dapi: np.ndarray, settings: Mapping[str, Any], trained_diameter: float
+    model: Any,
+    dapi: np.ndarray,
+    settings: Mapping[str, Any],
+    trained_diameter: float,
+    estimate: Callable[[np.ndarray], float] = estimate_diameter,
 ) -> tuple[np.ndarray, float, float]:
     """Instance labels of one image at the object size ``settings['diameter_source']`` says
-    (``model``: the training objects' size; ``estimate``: per image from Otsu), with that
-    diameter and the segmentation seconds."""
+    (``model``: the training objects' size; ``estimate``: per image, by ``estimate``), with
+    that diameter and the segmentation seconds."""
     diameter = trained_diameter
     if settings["diameter_source"] == "estimate":
-        diameter = estimate_diameter(dapi) or trained_diameter
+        diameter = estimate(dapi) or trained_diameter
     started = time.perf_counter()
     labels = segment_dapi(model, dapi, settings, diameter)
     return labels, diameter, time.perf_counter() - started
@@ -308,23 +312,27 @@ def score_spreads(
     sheet: str | Path,
     settings: Mapping[str, Any],
     name: str = "spreads",
+    estimate: Callable[[np.ndarray], float] = estimate_diameter,
+    baseline: Callable[[np.ndarray], np.ndarray] = threshold_components,
 ) -> pd.DataFrame:
     """Segment every annotated row of a metaphase sheet and score it at IoU 0.5: one row per
-    spread with the model's and the baseline's TP/FP/FN and F1, the instance counts, the
+    image with the model's and the ``baseline``'s TP/FP/FN, AP and F1, the instance counts, the
     estimated and true object diameters and the segmentation seconds (model loaded)."""
     rows = []
     items = [item for item in iter_sheet(sheet) if item.truth is not None]
-    for item in tqdm(items, desc=f"score {name}", unit="spread"):
-        labels, diameter, seconds = segment_spread(model, item.dapi, settings, trained_diameter)
+    for item in tqdm(items, desc=f"score {name}", unit="image"):
+        labels, diameter, seconds = segment_spread(
+            model, item.dapi, settings, trained_diameter, estimate
+        )
         scores = instance_scores(item.truth, labels, 0.5)
-        baseline = instance_scores(item.truth, threshold_components(item.dapi), 0.5)
+        classical = instance_scores(item.truth, baseline(item.dapi), 0.5)
         rows.append(
             {
                 "sample": item.sample,
                 "truth": scores["tp"] + scores["fn"],
                 "found": scores["tp"] + scores["fp"],
-                **{key: scores[key] for key in ("tp", "fp", "fn", "f1")},
-                **{f"baseline_{key}": baseline[key] for key in ("tp", "fp", "fn", "f1")},
+                **{key: scores[key] for key in ("tp", "fp", "fn", "ap", "f1")},
+                **{f"baseline_{key}": classical[key] for key in ("tp", "fp", "fn", "ap", "f1")},
                 "diameter": diameter,
                 "truth_diameter": object_diameter(item.truth),
                 "seconds": seconds,

@@ -23,7 +23,12 @@ from tqdm import tqdm
 
 from fishline.errors import InputError
 from fishline.images import pick_channel, read_channels, read_labels, split_paths
-from fishline.instances import instance_scores, match_instances, pooled_scores
+from fishline.instances import (
+    estimate_nucleus_diameter,
+    instance_scores,
+    match_instances,
+    pooled_scores,
+)
 from fishline.io import atomic_outputs, encode_pages, write_stack
 from fishline.logging import get_logger
 from fishline.paint.draws import bounds
@@ -365,7 +370,7 @@ def call_sample(
     the mask instances. A field without nuclei gives empty rows and a warning.
     """
     from fishline import models
-    from fishline.segment import estimate_diameter, load_cellpose, segment_dapi
+    from fishline.segment import load_cellpose, segment_dapi
     from fishline.slide_figures import overlay_figure, sample_card
     from fishline.train.fish import predict
     from fishline.train.loop import setup_device
@@ -399,7 +404,7 @@ def call_sample(
         )
         diameter = trained
         if settings["segment"]["diameter_source"] == "estimate":
-            diameter = estimate_diameter(item.channels[CHANNELS.index("dapi")]) or trained
+            diameter = estimate_nucleus_diameter(item.channels[CHANNELS.index("dapi")]) or trained
         elif ratio is not None:
             diameter = trained / ratio
         labels = segment_dapi(

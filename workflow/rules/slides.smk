@@ -49,6 +49,31 @@ rule slides_cellpose_train:
         "../scripts/slides_cellpose_train.py"
 
 
+rule slides_release:
+    input:
+        model=f"{SLIDES}/models/nuclei.pt",
+    output:
+        model=f"{SLIDES}/release/nuclei_cellpose.pt",
+        card=f"{SLIDES}/release/nuclei_cellpose.md",
+        scores=f"{SLIDES}/release/scores.tsv",
+    log:
+        "logs/slides_release/slides_release.log",
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        segment=lookup(dpath="slides/segment", within=config),
+        fish=lookup(dpath="fish", within=config),
+        cellpose=lookup(dpath="slides/cellpose", within=config),
+        seed=config["seed"],
+        configfiles=workflow.configfiles,
+    script:
+        "../scripts/slides_release.py"
+
+
 rule slides_call:
     input:
         unpack(slides_cell_labels),

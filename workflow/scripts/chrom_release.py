@@ -10,7 +10,11 @@ from fishline.model_card import non_defaults, release_cellpose
 
 with log_to(snakemake.log[0]):
     commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+        ["git", "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=snakemake.scriptdir,
     ).stdout.strip()
     release_cellpose(
         snakemake.input.model,
@@ -20,7 +24,6 @@ with log_to(snakemake.log[0]):
         },
         snakemake.params.segment,
         {
-            "command": "make pretrain",
             "configfiles": ", ".join(
                 os.path.relpath(path) for path in snakemake.params.configfiles
             ),

@@ -6,10 +6,12 @@ import math
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from fishline.config import deep_merge
 from fishline.errors import InputError
 from fishline.io import atomic_outputs, write_image
 from fishline.logging import get_logger
@@ -21,31 +23,57 @@ from fishline.paint.optics import apply_optics, quantise
 log = get_logger("paint.fields")
 
 
+def _fits(
+    candidate: np.ndarray,
+    index: int,
+    placed: list[int],
+    centres: list[np.ndarray],
+    radius: np.ndarray,
+    size: int,
+    max_overlap: float,
+) -> bool:
+    if not (0 <= candidate[0] < size and 0 <= candidate[1] < size):
+        return False
+    others = np.asarray(centres).reshape(-1, 2)
+    distance = np.hypot(*(others - candidate).T)
+    limit = (radius[index] + radius[placed]) * (1 - max_overlap)
+    return bool(np.all(distance >= limit - 1e-6))
+
+
 def _place(
-    rng: np.random.Generator, count: int, size: int, radius: np.ndarray, fields: dict[str, Any]
-) -> np.ndarray:
-    """Centres for ``count`` nuclei: some clumped (touching), overlap at most ``max_overlap``."""
+    rng: np.random.Generator, size: int, radius: np.ndarray, fields: dict[str, Any]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Centres for the nuclei of ``radius`` that fit, overlapping at most ``max_overlap``:
+    first the clumps (each nucleus against one of its own clump), then the rest, some
+    touching another. Returns the centres and the indices of the nuclei placed."""
+    count, overlap = len(radius), fields["max_overlap"]
+    clumps = integers(
+        rng, fields["clumps"]["size"], int(integers(rng, fields["clumps"]["count"], 1)[0])
+    )
+    clump_of = np.full(count, -1)
+    clump_of[: min(int(clumps.sum()), count)] = np.repeat(np.arange(len(clumps)), clumps)[:count]
     centres: list[np.ndarray] = []
+    placed: list[int] = []
     for index in range(count):
+        own = [k for k, other in enumerate(placed) if clump_of[other] == clump_of[index]]
+        clumped = clump_of[index] >= 0 and own
+        loose_touch = clump_of[index] < 0 and placed
         for _ in range(200):
-            if centres and rng.random() < fields["clumping"]:
-                anchor = int(rng.integers(len(centres)))
+            if clumped or (loose_touch and rng.random() < fields["clumping"]):
+                anchor = int(rng.choice(own)) if clumped else int(rng.integers(len(placed)))
                 angle = rng.uniform(0, 2 * math.pi)
-                gap = (radius[index] + radius[anchor]) * (1 - rng.uniform(0, fields["max_overlap"]))
+                gap = (radius[index] + radius[placed[anchor]]) * (1 - rng.uniform(0, overlap))
                 candidate = centres[anchor] + gap * np.array([math.cos(angle), math.sin(angle)])
             else:
                 candidate = rng.uniform(0, size, 2)
-            if not (0 <= candidate[0] < size and 0 <= candidate[1] < size):
-                continue
-            others = np.asarray(centres).reshape(-1, 2)
-            distance = np.hypot(*(others - candidate).T)
-            limit = (radius[index] + radius[: len(centres)]) * (1 - fields["max_overlap"])
-            if np.all(distance >= limit - 1e-6):
+            if _fits(candidate, index, placed, centres, radius, size, overlap):
                 centres.append(candidate)
+                placed.append(index)
                 break
         else:
-            break
-    return np.asarray(centres).reshape(-1, 2)
+            if clump_of[index] < 0:
+                break  # the field is full
+    return np.asarray(centres).reshape(-1, 2), np.asarray(placed, dtype=int)
 
 
 def paint_field(
@@ -61,12 +89,8 @@ def paint_field(
     drawn from the other classes, as in a tumour sample with normal cells among it.
     """
     size, patch = fields["size"], paint["patch_size"]
-    settings = {**paint, "stain": "fish"}
-    realism = settings["realism"]
+    realism = deep_merge(paint["realism"], fields.get("realism", {}))
     number = int(integers(rng, fields["nuclei"], 1)[0])
-    radius = uniform(rng, paint["nuclei"]["diameter"], number) / 2
-    centres = _place(rng, number, size, radius, fields)
-    number = len(centres)
     classes = np.array([c["class"] for c in paint["conditions"]])
     status_name = paint["classes"][status]
     same = np.flatnonzero(classes == status_name)
@@ -77,7 +101,8 @@ def paint_field(
     )
     # Per-nucleus patches carry signals only; the field gets optics once, as a whole.
     quiet = {
-        **settings,
+        **paint,
+        "stain": "fish",
         "realism": {
             key: {**value, "enabled": key == "dim_reference" and value["enabled"]}
             for key, value in realism.items()
@@ -86,6 +111,15 @@ def paint_field(
     quiet["realism"]["saturation"]["enabled"] = True
     quiet["realism"]["saturation"]["exposure"] = 1.0
     patches, masks, record = render_patches(rng, quiet, cond, library)
+    # Placed by their drawn size, so touching nuclei touch; those that do not fit are dropped.
+    centres, placed = _place(rng, size, np.asarray(record["nucleus_diameter"]) / 2, fields)
+    number = len(placed)
+    patches, masks = patches[placed], masks[placed]
+    table = pd.DataFrame(record).drop(columns=[c for c in record if c.endswith(("_x", "_y"))])
+    table = table.iloc[placed].reset_index(drop=True)
+    table["brightness"] = np.exp(fields["brightness"] * rng.standard_normal(number))
+    patches[:, 2] *= table["brightness"].to_numpy(np.float32)[:, None, None]
+    table["defocus_sigma"] = _defocus(rng, patches, table["nucleus_diameter"].to_numpy(), fields)
 
     image = np.zeros((1, 3, size, size), np.float32)
     labels = np.zeros((size, size), np.int32)
@@ -97,14 +131,15 @@ def paint_field(
             continue
         own = masks[index, pys, pxs]
         labels[ys, xs][own] = index + 1
-        image[0, 2, ys, xs] = np.where(own, patches[index, 2, pys, pxs], image[0, 2, ys, xs])
+        # A nucleus covers those below it; its soft rim and defocus halo add light around it.
+        dapi = patches[index, 2, pys, pxs]
+        image[0, 2, ys, xs] = np.where(own, dapi, np.maximum(image[0, 2, ys, xs], dapi))
     for index in range(number):
         ys, xs, pys, pxs = _overlap(corners[index], patch, size)
         visible = labels[ys, xs] == index + 1
         image[0, :2, ys, xs] += patches[index, :2, pys, pxs] * visible
     optics = apply_optics(rng, image, labels[None] > 0, realism, paint["warp"])
 
-    table = pd.DataFrame(record).drop(columns=[c for c in record if c.endswith(("_x", "_y"))])
     table.insert(0, "label", np.arange(1, number + 1))
     table["centre_x"] = np.round(centres[:, 0], 1)
     table["centre_y"] = np.round(centres[:, 1], 1)
@@ -117,6 +152,21 @@ def paint_field(
     for key, value in optics.items():
         table[f"field_{key}"] = float(np.asarray(value).ravel()[0])
     return quantise(image[0], paint["bit_depth"]), labels, table[table["visible_area"] > 0]
+
+
+def _defocus(
+    rng: np.random.Generator, patches: np.ndarray, diameters: np.ndarray, fields: dict[str, Any]
+) -> np.ndarray:
+    """Blur the cells drawn out of focus (every channel, in place); their sigmas in px."""
+    knob = fields["defocus"]
+    sigma = uniform(rng, knob["sigma"], len(patches)) * diameters
+    sigma = np.where(rng.random(len(patches)) < knob["fraction"], sigma, 0.0)
+    for index in np.flatnonzero(sigma > 0):
+        for channel in range(patches.shape[1]):
+            patches[index, channel] = cv2.GaussianBlur(
+                patches[index, channel], (0, 0), sigma[index]
+            )
+    return np.round(sigma, 2)
 
 
 def _overlap(corner: np.ndarray, patch: int, size: int) -> tuple[slice, slice, slice, slice]:
