@@ -32,7 +32,7 @@ from fishline.cli import main
 from fishline.io import write_image
 from fishline.nets.simsearch import SimSearchNet
 from fishline.simsearch.annotations import read_annotations, write_annotations
-from fishline.simsearch.app.server import create_app, open_socket, server_for
+from fishline.simsearch.app.server import MAX_BODY, create_app, open_socket, server_for
 from fishline.simsearch.detect import detect_image
 from fishline.simsearch.images import channel_correlation, load_image_set
 
@@ -288,6 +288,26 @@ def test_save_checks_the_payload(api: tuple[int, Path]) -> None:
     assert status == 200, body
     assert json.loads(body) == {"saved": str(out), "classes": 1, "negatives": 1}
     assert read_annotations(out, SHAPES) == annotations()
+
+
+def test_server_refuses_non_finite_numbers_huge_and_deep_bodies(api: tuple[int, Path]) -> None:
+    """What a non-browser client could send: nothing reaches the annotations file, every
+    refusal is a 4xx with a message (never a traceback)."""
+    port, out = api
+    before = out.read_bytes() if out.exists() else None
+    valid = json.dumps(annotations())
+    for bad in (
+        valid.replace("0.9", "NaN"),
+        valid.replace("0.9", "Infinity"),
+        valid.replace("0.9", "1e999"),
+    ):
+        status, body = request(port, "POST", "/api/save", bad.encode())
+        assert status == 400 and "not usable JSON" in json.loads(body)["error"], body
+    status, body = request(port, "POST", "/api/save", b"[" * 100_000 + b"]" * 100_000)
+    assert status == 400 and b"nested too deeply" in body
+    status, body = request(port, "POST", "/api/save", b'{"x": "' + b"x" * (MAX_BODY + 1) + b'"}')
+    assert status == 413 and b"at most" in body
+    assert (out.read_bytes() if out.exists() else None) == before
 
 
 def random_model(path: Path, classes: list[str]) -> Path:

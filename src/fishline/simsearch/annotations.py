@@ -93,4 +93,4 @@ def read_annotations(
 def write_annotations(path: str | Path, data: Mapping[str, Any]) -> None:
     """Write annotations as indented JSON, atomically (a killed writer leaves no file)."""
     with atomic_outputs(path) as (temp,):
-        temp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+        temp.write_text(json.dumps(data, indent=1, sort_keys=True, allow_nan=False) + "\n")

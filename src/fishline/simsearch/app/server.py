@@ -107,6 +107,30 @@ def composite(image: np.ndarray, shown: Sequence[int]) -> np.ndarray:
     return np.round(np.clip(rgb, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
+# Annotation documents are a few kB; anything near this is not from the app.
+MAX_BODY = 4 * 2**20
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number the annotations file can hold")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} overflows to infinity")
+    return value
+
+
+def parse_json(raw: bytes) -> Any:
+    """A request body as JSON with finite numbers only (no NaN, Infinity or 1e999, which would
+    make the saved file unreadable); too deep nesting is a ValueError too, not a crash."""
+    try:
+        return json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except RecursionError as error:
+        raise ValueError("nested too deeply") from error
+
+
 def _number(value: Any, item: str, low: float = -math.inf, high: float = math.inf) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise RequestError(f"expected a number, got {value!r}", item)
@@ -473,10 +497,20 @@ def create_app(
         async def endpoint(request: Request) -> Response:
             if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
                 return JSONResponse({"error": "send JSON (Content-Type: application/json)"}, 415)
+            declared = request.headers.get("content-length", "0")
+            if not declared.isdigit() or int(declared) > MAX_BODY:
+                return JSONResponse({"error": f"the body must be at most {MAX_BODY} bytes"}, 413)
+            raw = b""
+            async for chunk in request.stream():
+                raw += chunk
+                if len(raw) > MAX_BODY:
+                    return JSONResponse(
+                        {"error": f"the body must be at most {MAX_BODY} bytes"}, 413
+                    )
             try:
-                body = json.loads(await request.body())
-            except json.JSONDecodeError as error:
-                return JSONResponse({"error": f"the body is not JSON: {error}"}, 400)
+                body = parse_json(raw)
+            except ValueError as error:
+                return JSONResponse({"error": f"the body is not usable JSON: {error}"}, 400)
             if not isinstance(body, dict):
                 return JSONResponse({"error": "the body must be a JSON object"}, 400)
             return JSONResponse(await run_in_threadpool(method, body))
