@@ -205,6 +205,29 @@ def test_training_is_deterministic_and_resumes(
     assert all(torch.equal(reference[k], resumed[k]) for k in reference)
 
 
+def test_checkpoint_made_on_other_data_is_not_resumed(
+    config, paint, tiny_set, tmp_path: Path, monkeypatch
+) -> None:
+    """Killed after epoch 1, the training set repainted (same settings and count, other
+    seed): the rerun starts fresh, so it equals a clean training on the new data."""
+    original = fish_training.save_checkpoint
+
+    def killed_after_first_epoch(path, state):
+        original(path, state)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fish_training, "save_checkpoint", killed_after_first_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        _train(config, tiny_set, tmp_path / "killed")
+    monkeypatch.setattr(fish_training, "save_checkpoint", original)
+    paint = copy.deepcopy(paint)
+    paint["splits"]["train"]["n"] = 24
+    paint_patch_set(paint, "train", 2, *tiny_set)  # the inputs change under the checkpoint
+    rerun = models.load(_train(config, tiny_set, tmp_path / "killed"))[0].state_dict()
+    fresh = models.load(_train(config, tiny_set, tmp_path / "fresh"))[0].state_dict()
+    assert all(torch.equal(rerun[k], fresh[k]) for k in fresh)
+
+
 def test_bf16_autocast_choice(monkeypatch) -> None:
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     assert not bf16_autocast(cuda, "fp32") and bf16_autocast(cpu, "bf16")

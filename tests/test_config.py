@@ -140,3 +140,43 @@ def test_reversed_range_names_its_key(edit: dict, key: str) -> None:
 def test_equal_bounds_are_a_valid_range() -> None:
     config = validate({"chromosomes": {"paint": {"count": [46, 46]}}}, "config", "mine.yaml")
     assert config["chromosomes"]["paint"]["count"] == [46, 46]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key", "problem"),
+    [
+        ({"slides": {"classifier": "resnet50"}}, "slides.classifier", "not in fish.models"),
+        ({"fish": {"umap": {"sets": ["train", "nope"]}}}, "fish.umap.sets", "['nope']"),
+        ({"fish": {"evaluate": {"real": {"test": "x.tsv"}}}}, "fish.evaluate.real", "clash"),
+        (
+            {"fish": {"ablation": {"enabled": True, "model": "gone"}}},
+            "fish.ablation.model",
+            "'gone' is not in fish.models",
+        ),
+        (
+            {
+                "slides": {
+                    "calls": {"rules": [{"class": "loss", "min_fraction": 0.2, "verdict": "x"}]}
+                }
+            },
+            "slides.calls.rules",
+            "class 'loss'",
+        ),
+        ({"chromosomes": {"real": {"train": "x.tsv"}}}, "chromosomes.real", "clash"),
+        (
+            {"chromosomes": {"cyclegan": {"enabled": False}}},
+            "chromosomes.compare.data",
+            "cyclegan.enabled is false",
+        ),
+    ],
+)
+def test_cross_key_problems_are_refused_by_validate(
+    tmp_path: Path, overrides: dict, key: str, problem: str
+) -> None:
+    """`fishline validate` makes the workflow's checks across keys, naming the key."""
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(overrides))
+    with pytest.raises(InputError) as raised:
+        load_config(path)
+    assert raised.value.item == key and problem in raised.value.problem
+    assert str(path) in str(raised.value)

@@ -82,8 +82,9 @@ def test_clusters_are_one_blob_each(clean_settings: dict[str, Any]) -> None:
 def test_conditions_are_balanced_by_weight(config: dict[str, Any]) -> None:
     conditions = config["fish"]["paint"]["conditions"]
     cond = assign_conditions(np.random.default_rng(0), conditions, 1000)
-    counts = np.bincount(cond, minlength=4)
-    assert counts.tolist() == [333, 333, 167, 167]  # weights 1, 1, 0.5, 0.5
+    counts = np.bincount(cond, minlength=6)
+    exact = 1000 * np.array([1, 1, 0.25, 0.25, 0.25, 0.25]) / 3  # 333.3 and 83.3
+    assert counts.sum() == 1000 and (np.abs(counts - exact) < 1).all()
 
 
 def test_patch_set_contract(paint: dict[str, Any], tmp_path: Path) -> None:
@@ -130,6 +131,8 @@ def test_same_seed_same_bytes_whatever_the_threads(paint: dict[str, Any], tmp_pa
         "neighbours",
         "dim_reference",
         "blur",
+        "crosstalk",
+        "illumination",
         "saturation",
     ],
 )
@@ -308,3 +311,63 @@ def test_brightness_spread_and_defocus_knobs(
     assert (varied_nuclei["defocus_sigma"] >= 0.08 * varied_nuclei["nucleus_diameter"] - 0.01).all()
     assert varied_spread > 2 * spread
     assert varied_sharpness < 0.7 * sharpness  # softer edges
+
+
+def _amplified(settings: dict[str, Any], **keys: Any) -> dict[str, Any]:
+    """Settings with one amplification condition: no spots or clusters, only ``keys``."""
+    chosen = copy.deepcopy(settings)
+    chosen["conditions"] = [
+        {
+            "name": "amp",
+            "class": "amplification",
+            "weight": 1,
+            "target_spots": 0,
+            "reference_spots": 0,
+            "target_clusters": 0,
+            "reference_clusters": 0,
+            "cluster_size": [6, 12],
+            **keys,
+        }
+    ]
+    return chosen
+
+
+def test_double_minutes_are_many_small_dots_inside_the_nucleus(
+    clean_settings: dict[str, Any],
+) -> None:
+    settings = _amplified(clean_settings, target_minutes=[40, 40])
+    images, masks, record = render_patches(np.random.default_rng(4), settings, np.zeros(8, int))
+    assert (record["target_minutes"] == 40).all()
+    for image, mask in zip(images, masks, strict=True):
+        green = image[GREEN]
+        assert green[~ndimage.binary_dilation(mask, iterations=4)].max() < 0.01
+        # many separate maxima (touching dots merge, so fewer than drawn), each one small
+        peaks = (green == ndimage.maximum_filter(green, 3)) & (green > 0.1)
+        assert peaks.sum() >= 15
+        assert (green > 0.1).sum() / mask.sum() < 0.6
+
+
+def test_signal_clouds_cover_part_of_the_nucleus_and_stop_at_its_edge(
+    clean_settings: dict[str, Any],
+) -> None:
+    settings = _amplified(clean_settings, target_clouds=1, cloud_size=[0.25, 0.25])
+    images, masks, record = render_patches(np.random.default_rng(5), settings, np.zeros(8, int))
+    assert (record["target_clouds"] == 1).all()
+    for image, mask in zip(images, masks, strict=True):
+        covered = (image[GREEN] > 0.1 * image[GREEN].max()) & mask
+        assert 0.1 < covered.sum() / mask.sum() < 0.9
+        assert image[GREEN][~mask].max() == 0.0
+
+
+def test_presentations_off_paint_the_bytes_of_settings_without_them(
+    clean_settings: dict[str, Any],
+) -> None:
+    """target_minutes and target_clouds at 0 (the default) draw nothing from the generator,
+    so configs written before these keys existed paint the same images."""
+    plain = _amplified(clean_settings, target_spots=[8, 12])
+    with_keys = _amplified(clean_settings, target_spots=[8, 12], target_minutes=0, target_clouds=0)
+    cond = np.zeros(6, int)
+    first = render_patches(np.random.default_rng(6), plain, cond)[0]
+    assert np.array_equal(first, render_patches(np.random.default_rng(6), with_keys, cond)[0])
+    on = _amplified(clean_settings, target_spots=[8, 12], target_minutes=[20, 30])
+    assert not np.array_equal(first, render_patches(np.random.default_rng(6), on, cond)[0])

@@ -68,6 +68,9 @@ def test_sigkill_during_training_then_rerun_gives_the_same_metrics(tmp_path: Pat
     _run(killed, configfile, TARGET)
     log = (killed / "logs/fish_train/ce.log").read_text()
     assert "resuming from" in log
+    attempts = [p.read_text() for p in (killed / "logs/fish_train/attempts").glob("ce.*.log")]
+    assert len(attempts) == 2, "the killed attempt's log is kept beside the rerun's"
+    assert any("epoch 1" in text and "resuming from" not in text for text in attempts)
     assert not checkpoint.exists(), "the finished run removes its checkpoint"
     assert not list(killed.rglob("*.partial")), "a half-written file survived"
     reference = json.loads((whole / TARGET).read_text())

@@ -110,3 +110,15 @@ def test_bad_annotations_name_the_entry(change, message: str) -> None:
     change(data)
     with pytest.raises(InputError, match=message):
         check_annotations(data, "ann.json", {"a": (100, 100)}, ["nuclear"])
+
+
+def test_check_sheet_compares_named_channels_with_the_file(tmp_path: Path) -> None:
+    from fishline.config import check_sheet_images
+
+    write_image(tmp_path / "a.tif", np.zeros((2, 32, 32), np.uint8))
+    sheet = tmp_path / "images.tsv"
+    sheet.write_text("image\tpath\tchannels\na\ta.tif\tdna,gfp\n")
+    assert check_sheet_images(sheet, "simsearch_sheet") == 1
+    sheet.write_text("image\tpath\tchannels\na\ta.tif\tdna,gfp,rfp\n")
+    with pytest.raises(InputError, match=r"\[row 2, channels\]: names 3 channels"):
+        check_sheet_images(sheet, "simsearch_sheet")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pandas as pd
 import pytest
@@ -16,9 +17,12 @@ import yaml
 from fishline import models
 from fishline.config import load_config
 from fishline.errors import InputError
+from fishline.images import read_file
 from fishline.nets.fish import FishNet
+from fishline.slide_figures import BORDER_COLOUR, class_colour, overlay_image
 from fishline.slide_sheet import read_slide_sheet
 from fishline.slides import (
+    Field,
     NoNucleiWarning,
     border_labels,
     call_sample,
@@ -194,6 +198,30 @@ def test_sheet_fields_default_and_duplicates(tmp_path: Path) -> None:
         read_slide_sheet(_sheet(tmp_path, [{"sample": "s1", **base}, {"sample": "s1", **base}]))
 
 
+@pytest.mark.parametrize("name", [".", "..", ".hidden", "-rf", "a/b"])
+def test_sample_and_field_names_must_be_safe_file_names(tmp_path: Path, name: str) -> None:
+    """Outputs go to results/.../{sample}/: a name like '..' would put them outside."""
+    tifffile.imwrite(tmp_path / "a.tif", np.zeros((3, 8, 8), np.uint8), photometric="minisblack")
+    base = {"image": "a.tif", "dapi": 2, "target": 1, "reference": 0}
+    for row in ({"sample": name, **base}, {"sample": "s1", "field": name, **base}):
+        with pytest.raises(InputError, match=r"slides.tsv \[row 2, (sample|field)\]") as error:
+            read_slide_sheet(_sheet(tmp_path, [row]))
+        assert f"'{name}' does not match" in str(error.value)
+
+
+def test_channel_last_tiff_is_read_by_its_small_axis(tmp_path: Path) -> None:
+    """A 100 x 120 x 2 TIFF (channel-last, not RGB) is 2 channels, not 100 images of 120 x 2;
+    shapes with no clear channel axis are refused saying what to do."""
+    image = np.random.default_rng(0).integers(0, 4000, (100, 120, 2), dtype=np.uint16)
+    tifffile.imwrite(tmp_path / "last.tif", image)
+    read = read_file(tmp_path / "last.tif")
+    assert read.shape == (2, 100, 120) and (read[1] == image[..., 1]).all()
+    for name, shape in (("middle", (100, 2, 120)), ("stack", (30, 64, 64)), ("square", (3, 3, 9))):
+        tifffile.imwrite(tmp_path / f"{name}.tif", np.zeros(shape, np.uint16))
+        with pytest.raises(InputError, match=r"cannot tell which axis .* channel-first"):
+            read_file(tmp_path / f"{name}.tif")
+
+
 def test_grayscale_where_three_channels_are_expected(tmp_path: Path) -> None:
     tifffile.imwrite(tmp_path / "gray.tif", np.zeros((16, 16), np.uint16))
     sheet = _sheet(tmp_path, [{"sample": "s", "image": "gray.tif", "dapi": 2, "target": 1,
@@ -358,8 +386,72 @@ def test_speckles_config_overrides_one_set_only() -> None:
     overrides = yaml.safe_load((ROOT / "config" / "speckles_dev.yaml").read_text())
     merged = load_config(ROOT / "config" / "config.yaml", overrides=overrides)
     entry = merged["slides"]["real"]["speckles"]
-    assert entry["segment"] == {"diameter_source": "estimate"}  # partial, no defaults added
-    assert merged["slides"]["segment"]["diameter_source"] == "model"  # painted set unchanged
+    assert entry["crops"] == {"intensity": {"mode": "percentile"}}  # partial, no defaults
+    assert merged["slides"]["crops"]["intensity"]["mode"] == "bit_depth"  # painted unchanged
     bad = {"slides": {"real": {"x": {"sheet": "s.tsv", "segment": {"diameter": 3}}}}}
     with pytest.raises(InputError, match=r"slides\.real\.x"):
         load_config(ROOT / "config" / "config.yaml", overrides=bad)
+
+
+def test_overlay_keeps_native_resolution_and_marks_uncertain_cells() -> None:
+    """The field is drawn pixel for pixel (not shrunk), legend and title above it; a certain
+    cell's outline is solid in its class colour, an uncertain one dashed in its class colour,
+    a border cell thin grey."""
+    height, width = 200, 300
+    labels = np.zeros((height, width), np.int32)
+    yy, xx = np.mgrid[:height, :width]
+    for cell, (x, y) in enumerate([(60, 100), (160, 100), (290, 100)], start=1):
+        labels[(xx - x) ** 2 + (yy - y) ** 2 < 30**2] = cell
+    channels = np.zeros((3, height, width), np.float32)
+    channels[2] = (labels > 0) * 0.5
+    field = Field("s1", "f1", "f1.tif", channels, None, None)
+    cells = pd.DataFrame(
+        {"field": "f1", "cell": [1, 2], "prediction": [0, 2], "certainty": [0.95, 0.4]}
+    )
+    table = pd.DataFrame({"cell": [1, 2, 3], "border": [False, False, True]})
+    image = overlay_image([(field, labels, table)], cells, ["normal", "gain", "amp"], 0.8)
+    assert image.dtype == np.uint8 and image.shape[1] == 720 and image.shape[0] > height + 40
+    drawn = image[-height:, :width].astype(int)  # the field is the last band, unscaled
+    colours = [np.array(class_colour(i)) * 255 for i in (0, 2)]
+
+    def coloured_share(cell: int, colour: np.ndarray) -> float:
+        mask = (labels == cell).astype(np.uint8)
+        edge = (mask - cv2.erode(mask, np.ones((3, 3), np.uint8))).astype(bool)
+        return float((np.abs(drawn[edge] - colour).max(axis=1) < 40).mean())
+
+    assert coloured_share(1, colours[0]) > 0.9  # solid
+    assert 0.2 < coloured_share(2, colours[1]) < 0.8  # dashed
+    grey = np.array(BORDER_COLOUR) * 255
+    assert coloured_share(3, grey) > 0.3 and coloured_share(3, colours[0]) < 0.05
+
+
+def test_check_sheet_opens_every_image(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """check-sheet reads the files, not just their names: a truncated or empty TIFF, a
+    channel the image lacks and a mask of another size are refused naming row and column."""
+    from fishline.cli import main
+
+    image = np.random.default_rng(0).integers(0, 255, (3, 64, 64), np.uint8)
+    tifffile.imwrite(tmp_path / "good.tif", image, photometric="minisblack")
+    tifffile.imwrite(tmp_path / "mask.tif", np.zeros((64, 64), np.uint16))
+    tifffile.imwrite(tmp_path / "small.tif", np.zeros((32, 64), np.uint16))
+    data = (tmp_path / "good.tif").read_bytes()
+    (tmp_path / "cut.tif").write_bytes(data[: len(data) // 2])
+    (tmp_path / "empty.tif").write_bytes(b"")
+    header = "sample\timage\tdapi\ttarget\treference\tmask\n"
+    sheet = tmp_path / "slides.tsv"
+
+    def check(*rows: str) -> int:
+        sheet.write_text(header + "".join(f"{row}\n" for row in rows))
+        return main(["check-sheet", "slide_sheet", str(sheet)])
+
+    assert check("a\tgood.tif\t2\t1\t0\tmask.tif") == 0
+    assert "1 rows, 2 image files opened" in capsys.readouterr().out
+    for row, expected in (
+        ("b\tcut.tif\t2\t1\t0\t", "[row 3, image]"),
+        ("b\tempty.tif\t2\t1\t0\t", "[row 3, image]"),
+        ("b\tgood.tif\t3\t1\t0\t", "[row 3, dapi]: channel 3 requested"),
+        ("b\tgood.tif\t2\t1\t0\tsmall.tif", "[row 3, mask]"),
+    ):
+        assert check("a\tgood.tif\t2\t1\t0\tmask.tif", row) == 1
+        error = capsys.readouterr().err
+        assert str(sheet) in error and expected in error, error

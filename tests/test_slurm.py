@@ -63,7 +63,7 @@ def test_profile_submits_every_job_with_gpus_only_for_networks(
         "--snakefile", str(ROOT / "Snakefile"),
         "--directory", str(tmp_path),
         "--configfile", str(configfile),
-        "--workflow-profile", str(ROOT / "workflow/profiles/slurm"),
+        "--workflow-profile", str(ROOT / "profiles/slurm"),
         "--slurm-status-command", "squeue",  # no slurmdbd here, so no sacct
         "--slurm-init-seconds-before-status-checks", "5",
         "--slurm-no-account",

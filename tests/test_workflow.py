@@ -17,6 +17,7 @@ import yaml
 from workflow_helpers import (
     FISH_PLAN,
     SLIDES_PLAN,
+    SLIDES_TRAINING_PLAN,
     TINY,
     planned,
     snakemake,
@@ -64,7 +65,7 @@ def test_report_after_tiny_run(finished_run: Path) -> None:
     result = snakemake(finished_run, "--report", "report.html")
     assert result.returncode == 0, result.stderr[-3000:]
     html = (finished_run / "report.html").read_text(errors="ignore")
-    assert "FISH painter" in html and "realism.png" in html
+    assert "FISH painter" in html and "realism.png" in html and "conditions.png" in html
     assert "MYCN slides" in html and "overlay.png" in html
     assert "SimSearch" in html and "violin.png" in html and "proposals.png" in html
 
@@ -101,13 +102,14 @@ def test_rerun_fields_and_report_when_field_setting_changes(finished_run: Path) 
         "fish_fields": 1,
         "fish_paint_report": 1,
         **SLIDES_PLAN,
+        **SLIDES_TRAINING_PLAN,
         "all": 1,
     }
 
 
 def test_rerun_everything_downstream_of_painter_settings(finished_run: Path) -> None:
     plan = _changed(finished_run, {"fish/paint/spot_cut": 0.25})
-    assert plan == {**FISH_PLAN, **SLIDES_PLAN, "all": 1}
+    assert plan == {**FISH_PLAN, **SLIDES_PLAN, **SLIDES_TRAINING_PLAN, "all": 1}
 
 
 def test_rerun_segmentation_not_training_when_inference_setting_changes(

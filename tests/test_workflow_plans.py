@@ -47,11 +47,14 @@ def test_ruff_clean() -> None:
 def test_dry_run_default_config(tmp_path: Path) -> None:
     result = snakemake(tmp_path, "-n", config=ROOT / "config" / "config.yaml")
     assert planned(result) == FULL_PLAN
+    # a plain run loads the local profile by itself (profiles/ next to the Snakefile)
+    assert "profiles/default for setting default" in result.stdout + result.stderr
 
 
 def test_dry_run_slurm_profile(tmp_path: Path) -> None:
-    result = snakemake(tmp_path, "-n", "--workflow-profile", str(ROOT / "workflow/profiles/slurm"))
+    result = snakemake(tmp_path, "-n", "--workflow-profile", "slurm")  # found by name
     assert planned(result)["fish_paint"] == 5
+    assert "profiles/slurm for setting default" in result.stdout + result.stderr
 
 
 def test_bad_config_stops_before_any_job(tmp_path: Path) -> None:
@@ -143,6 +146,42 @@ def test_real_slide_sheet_is_planned_and_checked(tmp_path: Path) -> None:
     assert "slides.real.lab" in text and "file not found" in text and "missing.tif" in text
 
 
+def test_an_edited_sheet_image_reruns_its_sample_only(tmp_path: Path) -> None:
+    """Images named in a slide sheet are inputs of their sample's job: overwriting one
+    plans exactly that sample's call again (outputs stand in as empty files)."""
+    for name in ("one.tif", "two.tif"):
+        tifffile.imwrite(tmp_path / name, np.zeros((3, 64, 64), np.uint8), photometric="minisblack")
+    sheet = tmp_path / "slides.tsv"
+    sheet.write_text(
+        "sample\timage\tdapi\ttarget\treference\np1\tone.tif\t2\t1\t0\np2\ttwo.tif\t2\t1\t0\n"
+    )
+    config = yaml.safe_load(TINY.read_text())
+    config["slides"]["real"] = {"lab": str(sheet)}
+    path = tmp_path / "lab.yaml"
+    path.write_text(yaml.safe_dump(config))
+    calls = (
+        "cells.parquet",
+        "crops.tif",
+        "crops.parquet",
+        "timing.json",
+        "overlay.png",
+        "card.html",
+    )
+    outputs = [f"results/fish/slides/lab/{s}/{name}" for s in ("p1", "p2") for name in calls]
+    made = ["results/fish/models/joint.pt", "results/fish/slides/models/nuclei.pt", *outputs]
+    for name in made:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).touch()
+    targets = ["--", *outputs]
+    touched = snakemake(tmp_path, "--cores", "1", "--touch", *targets, config=path)
+    assert touched.returncode == 0, touched.stderr[-3000:]
+    assert planned(snakemake(tmp_path, "-n", *targets, config=path)) == {}
+    tifffile.imwrite(tmp_path / "one.tif", np.ones((3, 64, 64), np.uint8), photometric="minisblack")
+    result = snakemake(tmp_path, "-n", *targets, config=path)
+    assert planned(result) == {"slides_call": 1}
+    assert "sample=p1" in result.stdout and "sample=p2" not in result.stdout
+
+
 # Rules that train or run a network: on a CUDA config each asks the scheduler for one GPU.
 NETWORK_RULES = {
     "fish_train",
@@ -171,6 +210,7 @@ def test_gpus_requested_by_network_rules_only(tmp_path: Path) -> None:
     config["device"] = "cuda"
     config["simsearch"]["detect"]["segmentation"] = True  # every optional rule in the DAG
     config["simsearch"]["ablation"]["enabled"] = True
+    config["slides"]["cellpose"]["model"] = None  # trains the nucleus model here
     path = tmp_path / "cuda.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     result = snakemake(tmp_path, "-n", config=path)

@@ -34,12 +34,9 @@ CHROMOSOME_PLAN = {
     "chrom_crops": 4,
     "chrom_report": 1,
 }
-SLIDES_PLAN = {
-    "slides_train_fields": 1,
-    "slides_cellpose_train": 1,
-    "slides_call": 3,
-    "slides_summary": 1,
-}
+SLIDES_PLAN = {"slides_call": 3, "slides_summary": 1}  # nuclei: the shipped model
+# With slides.cellpose.model null (the tiny config) the nucleus model is trained here.
+SLIDES_TRAINING_PLAN = {"slides_train_fields": 1, "slides_cellpose_train": 1}
 CHROMOSOME2_PLAN = {
     "bbdm_train": 1,
     "bbdm_sample": 1,

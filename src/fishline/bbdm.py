@@ -24,15 +24,15 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from fishline import models
 from fishline.errors import InputError
 from fishline.io import atomic_outputs, encode_pages, read_patch_set, read_stack, write_stack
-from fishline.logging import get_logger
+from fishline.logging import get_logger, progress_bar
 from fishline.nets.counter_noise import CounterNormal
 from fishline.seeds import stage_seed
 from fishline.train.loop import (
+    data_hash,
     finish_training,
     load_checkpoint,
     save_checkpoint,
@@ -329,7 +329,8 @@ def train_bbdm(
     history: list[dict[str, Any]] = []
     start = 0
     checkpoint_path = Path(checkpoint_path)
-    state = load_checkpoint(checkpoint_path, fingerprint)
+    data = data_hash(x0_all, y_all)
+    state = load_checkpoint(checkpoint_path, fingerprint, data)
     if state is not None:
         model.load_state_dict(state["model"])
         ema.load_state_dict(state["ema"])
@@ -349,7 +350,7 @@ def train_bbdm(
     ema_settings = train["ema"]
     use_bf16 = dev.type == "cuda"
     running, count = 0.0, 0
-    progress = tqdm(range(start, train["steps"]), desc="bbdm train", unit="step")
+    progress = progress_bar(range(start, train["steps"]), desc="bbdm train", unit="step")
     for step in progress:
         model.train()
         index = torch.randint(0, len(x0_all), (train["batch_size"],), generator=order_generator)
@@ -384,6 +385,7 @@ def train_bbdm(
                 checkpoint_path,
                 {
                     "fingerprint": fingerprint,
+                    "data": data,
                     "epoch": done,
                     "model": model.state_dict(),
                     "ema": ema.state_dict(),
@@ -460,7 +462,9 @@ def sample_bbdm(
 
     batch = settings["batch_size"]
     seeds = [stage_seed(seed, generator_name, int(i)) for i in frame["index"].to_numpy()[chosen]]
-    for start in tqdm(range(0, len(chosen), batch), desc=f"{generator_name} sample", unit="batch"):
+    for start in progress_bar(
+        range(0, len(chosen), batch), desc=f"{generator_name} sample", unit="batch"
+    ):
         part = chosen[start : start + batch]
         y = conditions[part].to(dev)
         noise = CounterNormal(seeds[start : start + batch], tuple(y.shape[1:]), dev)

@@ -12,12 +12,11 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from sklearn.metrics import precision_recall_fscore_support
-from tqdm import tqdm
 
 from fishline import models
 from fishline.errors import InputError
 from fishline.io import atomic_outputs, read_patch_set, read_stack
-from fishline.logging import get_logger
+from fishline.logging import get_logger, progress_bar
 from fishline.nets.chrom import ChromNet
 from fishline.train.augment import AUGMENTATIONS, augment
 from fishline.train.fish import prepare_set, to_device
@@ -110,7 +109,7 @@ def train_one(
         model.train()
         permutation = torch.randperm(len(labels), generator=order)
         total = 0.0
-        for step in tqdm(range(steps), desc=f"seed {seed} epoch {epoch + 1}", unit="step"):
+        for step in progress_bar(range(steps), desc=f"seed {seed} epoch {epoch + 1}", unit="step"):
             index = permutation[step * batch : (step + 1) * batch]
             x = to_device(images[index], dev)
             if augmented:

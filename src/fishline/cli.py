@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from fishline.config import load_config, read_sample_sheet
+from fishline.config import check_sheet_images, load_config, read_sample_sheet
 from fishline.errors import InputError
 from fishline.seeds import stage_seed
 
@@ -18,8 +18,9 @@ def _validate(args: argparse.Namespace) -> None:
 
 
 def _check_sheet(args: argparse.Namespace) -> None:
-    table = read_sample_sheet(args.sheet, args.kind)
-    print(f"{args.sheet}: valid, {len(table)} rows")
+    rows = len(read_sample_sheet(args.sheet, args.kind))
+    opened = check_sheet_images(args.sheet, args.kind)
+    print(f"{args.sheet}: valid, {rows} rows, {opened} image files opened and checked")
 
 
 def _paint(args: argparse.Namespace) -> None:

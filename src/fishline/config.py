@@ -19,7 +19,7 @@ import pandas as pd
 import yaml
 
 from fishline.errors import InputError
-from fishline.images import PATH_SEPARATOR, split_paths
+from fishline.images import PATH_SEPARATOR, read_channels, split_paths
 
 SCHEMA_PACKAGE = "fishline.schemas"
 
@@ -142,8 +142,53 @@ def _sorted(value: Any) -> Any:
     return value
 
 
+def _cross_key_problems(config: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """(key, problem) for every setting that names something another key must define."""
+    fish, chromosomes, slides = config["fish"], config["chromosomes"], config["slides"]
+    splits = list(fish["paint"]["splits"])
+    for key, names in (
+        ("fish.umap.sets", fish["umap"]["sets"]),
+        ("fish.evaluate.test_sets", fish["evaluate"]["test_sets"]),
+    ):
+        if set(names) - set(splits):
+            unknown = sorted(set(names) - set(splits))
+            yield key, f"names {unknown}, which are not in fish.paint.splits {splits}"
+    if set(fish["evaluate"]["real"]) & set(splits):
+        clash = sorted(set(fish["evaluate"]["real"]) & set(splits))
+        yield "fish.evaluate.real", f"names {clash} clash with painted splits"
+    if fish["ablation"]["enabled"] and fish["ablation"]["model"] not in fish["models"]:
+        yield "fish.ablation.model", f"'{fish['ablation']['model']}' is not in fish.models"
+    if slides["classifier"] not in fish["models"]:
+        yield "slides.classifier", f"'{slides['classifier']}' is not in fish.models"
+    classes = fish["paint"]["classes"]
+    for rule in slides["calls"]["rules"]:
+        if rule["class"] not in classes:
+            yield "slides.calls.rules", f"names class '{rule['class']}', not one of {classes}"
+    painted = [
+        name for name, count in chromosomes["spreads"].items() if count > 0 or name != "unannotated"
+    ]
+    if set(chromosomes["real"]) & set(painted):
+        clash = sorted(set(chromosomes["real"]) & set(painted))
+        yield "chromosomes.real", f"names {clash} clash with painted sets"
+    if "cyclegan" in chromosomes["compare"]["data"] and not chromosomes["cyclegan"]["enabled"]:
+        yield (
+            "chromosomes.compare.data",
+            "names cyclegan, but chromosomes.cyclegan.enabled is false",
+        )
+
+
+def validate_config(data: Any, where: str) -> dict[str, Any]:
+    """A workflow config validated against the schema (defaults filled in) and across keys
+    (a model, split, class or set named in one key must exist in another); the checks the
+    workflow makes before any job, so ``fishline validate`` refuses what the workflow would."""
+    config = validate(data, "config", where)
+    for key, problem in _cross_key_problems(config):
+        raise InputError(where, problem, item=key)
+    return config
+
+
 def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Read a YAML config (plus optional overrides), validate it and fill defaults."""
+    """Read a YAML config (plus optional overrides) and validate it (``validate_config``)."""
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text()) or {}
@@ -151,7 +196,7 @@ def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) ->
         raise InputError(str(path), f"cannot read config: {error}") from error
     if overrides:
         data = deep_merge(data, overrides)
-    return validate(data, "config", str(path))
+    return validate_config(data, str(path))
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -181,6 +226,77 @@ def _coerce(value: str, kind: str | list[str] | None) -> Any:
         except ValueError:
             continue
     return value
+
+
+def sheet_files(frame: pd.DataFrame, schema_name: str) -> list[str]:
+    """Every file a read sheet names (the columns its schema marks ``x-path``; several
+    files joined by ';' count one by one), each once, in sheet order."""
+    columns = load_schema(schema_name)["properties"]
+    files: dict[str, None] = {}
+    for row in frame.to_dict("records"):
+        for column, spec in columns.items():
+            value = row.get(column)
+            if spec.get("x-path") and isinstance(value, str):
+                files.update(dict.fromkeys(split_paths(value)))
+    return list(files)
+
+
+IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
+CHANNEL_COLUMNS = ("dapi", "target", "reference", "red", "green")
+
+
+def check_sheet_images(path: str | Path, schema_name: str) -> int:
+    """Open every image and mask a sheet names, as its jobs would a minute later: readable
+    (not truncated or empty), a channel axis that can be told apart, channel indices within
+    the image's channels, masks of the image's height and width. Errors name the sheet,
+    row, column and file. Returns the number of image files opened."""
+    frame = read_sample_sheet(path, schema_name)
+    columns = load_schema(schema_name)["properties"]
+    opened = 0
+    for number, row in enumerate(frame.to_dict("records"), start=2):
+        shapes: dict[str, tuple[int, ...]] = {}
+        for column, spec in columns.items():
+            value = row.get(column)
+            if not (spec.get("x-path") and isinstance(value, str)):
+                continue
+            files = [f for f in split_paths(value) if f.lower().endswith(IMAGE_SUFFIXES)]
+            if not files:
+                continue
+            try:
+                shapes[column] = read_channels(files).shape
+            except InputError as error:
+                raise InputError(
+                    str(path), f"{error.where}: {error.problem}", item=f"row {number}, {column}"
+                ) from error
+            opened += len(files)
+        image = next((column for column in ("image", "path") if column in shapes), None)
+        if image is None:
+            continue
+        channels, *size = shapes[image]
+        named = row.get("channels")
+        if isinstance(named, str) and len(named.split(",")) != channels:
+            raise InputError(
+                str(path),
+                f"names {len(named.split(','))} channels ({named}) but {row[image]} has {channels}",
+                item=f"row {number}, channels",
+            )
+        for column in CHANNEL_COLUMNS:
+            index = row.get(column)
+            if isinstance(index, int) and index >= channels:
+                raise InputError(
+                    str(path),
+                    f"channel {index} requested but {row[image]} has {channels} channel(s)",
+                    item=f"row {number}, {column}",
+                )
+        for column, shape in shapes.items():
+            if column != image and list(shape[1:]) != size:
+                raise InputError(
+                    str(path),
+                    f"{row[column]} is {shape[1]} x {shape[2]} px, the image {size[0]} x "
+                    f"{size[1]} px",
+                    item=f"row {number}, {column}",
+                )
+    return opened
 
 
 def read_sample_sheet(path: str | Path, schema_name: str) -> pd.DataFrame:

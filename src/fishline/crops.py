@@ -11,13 +11,12 @@ from typing import Any
 import cv2
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from fishline.errors import InputError
 from fishline.images import read_file, read_labels
 from fishline.instances import match_instances
 from fishline.io import atomic_outputs, encode_pages, write_stack
-from fishline.logging import get_logger
+from fishline.logging import get_logger, progress_bar
 from fishline.metaphase_sheet import load_row
 
 log = get_logger("crops")
@@ -130,7 +129,7 @@ def crop_set(
     size, records, pages = settings["size"], [], []
     names: tuple[str, ...] | None = None
     dtype = None
-    for row in tqdm(sheet.to_dict("records"), desc=f"crop {set_name}", unit="image"):
+    for row in progress_bar(sheet.to_dict("records"), desc=f"crop {set_name}", unit="image"):
         item = load_row(row, masks_sheet)
         present = ("dapi", *[c for c in ("red", "green") if c in item.paint])
         if names is None:

@@ -13,15 +13,15 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from fishline import models
 from fishline.bbdm import conditions_from, load_paired
 from fishline.errors import InputError
 from fishline.io import atomic_outputs, encode_pages, write_stack
-from fishline.logging import get_logger
+from fishline.logging import get_logger, progress_bar, rounded
 from fishline.nets.cyclegan import PatchDiscriminator
 from fishline.train.loop import (
+    data_hash,
     finish_training,
     load_checkpoint,
     save_checkpoint,
@@ -114,7 +114,8 @@ def train_cyclegan(
     history: list[dict[str, Any]] = []
     start = 0
     checkpoint_path = Path(checkpoint_path)
-    state = load_checkpoint(checkpoint_path, fingerprint)
+    data = data_hash(real_a, real_b)
+    state = load_checkpoint(checkpoint_path, fingerprint, data)
     if state is not None:
         for module, key in (
             (net, "net"),
@@ -138,7 +139,7 @@ def train_cyclegan(
     )
     batch = settings["batch_size"]
     sums: dict[str, float] = {}
-    for step in tqdm(range(start, total), desc="cyclegan train", unit="step"):
+    for step in progress_bar(range(start, total), desc="cyclegan train", unit="step"):
         a = _flip(real_a[torch.randint(0, len(real_a), (batch,), generator=order)], order).to(dev)
         b = _flip(real_b[torch.randint(0, len(real_b), (batch,), generator=order)], order).to(dev)
         fake_b, fake_a = net.g_ab(a), net.g_ba(b)
@@ -179,12 +180,13 @@ def train_cyclegan(
         if done % settings["checkpoint_every"] == 0 or done == total:
             count = done - (history[-1]["step"] if history else start)
             history.append({"step": done, **{k: v / max(count, 1) for k, v in sums.items()}})
-            log.info("step %d: %s", done, history[-1])
+            log.info("step %d: %s", done, rounded(history[-1]))
             sums = {}
             save_checkpoint(
                 checkpoint_path,
                 {
                     "fingerprint": fingerprint,
+                    "data": data,
                     "epoch": done,
                     "net": net.state_dict(),
                     "d_a": d_a.state_dict(),
@@ -229,7 +231,7 @@ def sample_cyclegan(
     dtype = np.dtype(meta["dtype"])
     pages = np.zeros((len(chosen), len(channels), *meta["size"]), dtype)
     with torch.no_grad():
-        for start in tqdm(range(0, len(chosen), 64), desc="cyclegan sample", unit="batch"):
+        for start in progress_bar(range(0, len(chosen), 64), desc="cyclegan sample", unit="batch"):
             part = chosen[start : start + 64]
             out = net(conditions[part].to(dev)).float().cpu().numpy()
             if settings["mask_outside"]:  # zero outside the chromosome, as the real crops

@@ -20,15 +20,32 @@ def split_paths(value: str) -> list[str]:
     return [part.strip() for part in value.split(PATH_SEPARATOR) if part.strip()]
 
 
+# More planes than this in a 3-D image are not channels (a z-stack or a time series).
+MAX_CHANNELS = 16
+
+
 def _channels_first(image: np.ndarray, path: str) -> np.ndarray:
-    """C x H x W from a 2-D image, a channel-first stack or an RGB(A) channel-last image."""
+    """C x H x W from a 2-D image or a 3-D one whose channel axis is first or last.
+
+    The channel axis is the one clearly smaller than both others (at most ``MAX_CHANNELS``):
+    a 1000 x 1200 x 2 image has 2 channels, never 1000. Shapes where that is not clear are
+    refused with what to do instead.
+    """
     if image.ndim == 2:
         return image[None]
-    if image.ndim == 3:
-        if image.shape[-1] in (3, 4) and image.shape[0] not in (3, 4):
-            return np.moveaxis(image, -1, 0)
-        return image
-    raise InputError(path, f"expected a 2-D image or a channel stack, got shape {image.shape}")
+    if image.ndim != 3:
+        raise InputError(path, f"expected a 2-D image or a channel stack, got shape {image.shape}")
+    sizes = sorted(image.shape)
+    channel_axis = int(np.argmin(image.shape))
+    if sizes[0] > MAX_CHANNELS or sizes[0] == sizes[1] or channel_axis == 1:
+        raise InputError(
+            path,
+            f"cannot tell which axis of shape {image.shape} holds the channels (expected one "
+            f"axis of at most {MAX_CHANNELS}, first or last, smaller than the image's height "
+            "and width): save it channel-first (C x H x W), channel-last (H x W x C) or one "
+            "file per channel joined by ';' in the sheet",
+        )
+    return np.moveaxis(image, channel_axis, 0) if channel_axis == 2 else image
 
 
 def read_file(path: str | Path) -> np.ndarray:

@@ -106,6 +106,40 @@ def realism_gallery(paint: dict[str, Any], seed: int, path: str | Path, columns:
     save_figure(figure, path)
 
 
+def condition_gallery(paint: dict[str, Any], seed: int, path: str | Path, columns: int = 6) -> None:
+    """One row per painter condition (with the train split's realism), each panel titled
+    with what was drawn: spots, clusters, double minutes and signal clouds of the target."""
+    settings = split_settings(paint, "train")
+    conditions = settings["conditions"]
+    figure, axes = plt.subplots(
+        len(conditions), columns, figsize=(1.6 * columns, 1.8 * len(conditions)), squeeze=False
+    )
+    for row, condition in enumerate(conditions):
+        cond = np.full(columns, row)
+        images, _, record = render_patches(np.random.default_rng(seed + row), settings, cond)
+        shown = quantise(images, 8)
+        for col, ax in enumerate(axes[row]):
+            ax.imshow(to_rgb(shown[col]))
+            ax.axis("off")
+            drawn = [f"{record['target_spots'][col]}s", f"{record['target_clusters'][col]}c"]
+            drawn += [
+                f"{record[key][col]}{letter}"
+                for key, letter in (("target_minutes", "m"), ("target_clouds", "cl"))
+                if key in record
+            ]
+            ax.set_title(" ".join(drawn), fontsize=7)
+        axes[row, 0].text(
+            -0.1,
+            0.5,
+            f"{condition['name']}\n({condition['class']})",
+            transform=axes[row, 0].transAxes,
+            ha="right",
+            va="center",
+            fontsize=8,
+        )
+    save_figure(figure, path)
+
+
 def class_counts(tables: Sequence[str], path: str | Path) -> None:
     """Images per class and split (bars)."""
     frame = pd.concat([pd.read_parquet(t, columns=["split", "class_name"]) for t in tables])
@@ -174,6 +208,7 @@ def painter_figures(
     """All figures of the FISH painter's report section."""
     class_gallery(stacks, tables, per_class, outputs["gallery"])
     realism_gallery(paint, seed, outputs["realism"])
+    condition_gallery(paint, seed, outputs["conditions"])
     class_counts(tables, outputs["class_counts"])
     signal_counts(tables, outputs["signal_counts"])
     fields_overview(fields_sheet, fields_nuclei, paint["classes"], outputs["fields"])

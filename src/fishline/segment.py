@@ -19,7 +19,6 @@ import cv2
 import numpy as np
 import pandas as pd
 import torch
-from tqdm import tqdm
 
 from fishline.errors import InputError
 from fishline.instances import (
@@ -30,7 +29,7 @@ from fishline.instances import (
 )
 from fishline.io import atomic_outputs, write_image
 from fishline.jit import import_cached
-from fishline.logging import get_logger
+from fishline.logging import get_logger, progress_bar
 from fishline.metaphase_sheet import iter_sheet, load_row, read_sheet
 from fishline.train.loop import setup_device
 
@@ -286,7 +285,7 @@ def segment_sheet(
     records = []
     with atomic_outputs(*paths, masks_sheet) as temps:
         for row, temp, final in zip(
-            tqdm(rows, desc="segment", unit="image"), temps, paths, strict=False
+            progress_bar(rows, desc="segment", unit="image"), temps, paths, strict=False
         ):
             item = load_row(row, sheet)
             labels, diameter, seconds = segment_spread(model, item.dapi, settings, trained)
@@ -320,7 +319,7 @@ def score_spreads(
     estimated and true object diameters and the segmentation seconds (model loaded)."""
     rows = []
     items = [item for item in iter_sheet(sheet) if item.truth is not None]
-    for item in tqdm(items, desc=f"score {name}", unit="image"):
+    for item in progress_bar(items, desc=f"score {name}", unit="image"):
         labels, diameter, seconds = segment_spread(
             model, item.dapi, settings, trained_diameter, estimate
         )

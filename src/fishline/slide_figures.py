@@ -35,28 +35,111 @@ def class_colour(index: int) -> tuple[float, float, float]:
     return tuple(int(code[i : i + 2], 16) / 255 for i in (0, 2, 4))  # type: ignore[return-value]
 
 
-def outline_colour(
-    predicted: int, certainty: float, min_certainty: float
-) -> tuple[float, float, float]:
-    """Class colour faded toward grey as certainty falls (below the threshold: mostly grey)."""
-    weight = float(np.clip(certainty, 0, 1))
-    if certainty < min_certainty:
-        weight *= 0.5
-    colour = np.asarray(class_colour(predicted))
-    grey = np.full(3, 0.6)
-    return tuple(grey + (colour - grey) * (0.25 + 0.75 * weight))  # type: ignore[return-value]
+def _dashed(image: np.ndarray, contour: np.ndarray, colour: tuple, dash: int = 5) -> None:
+    """Draw ``contour`` as a dashed 2 px line (``dash`` outline pixels on, ``dash`` off)."""
+    points = contour.reshape(-1, 2)
+    for start in range(0, len(points), 2 * dash):
+        segment = points[start : start + dash + 1]
+        if len(segment) > 1:
+            cv2.polylines(image, [segment.reshape(-1, 1, 2)], False, colour, 2, cv2.LINE_AA)
 
 
 def draw_outlines(
-    rgb: np.ndarray, labels: np.ndarray, colours: Mapping[int, tuple[float, float, float]]
+    rgb: np.ndarray,
+    labels: np.ndarray,
+    styles: Mapping[int, tuple[tuple[int, int, int], str]],
 ) -> np.ndarray:
-    """Draw each labelled instance's outline (2 px) in its colour onto a copy of ``rgb``."""
+    """Outlines onto a copy of ``rgb`` (uint8): per instance a colour and a style, ``solid``
+    (2 px), ``dashed`` (2 px, with a ``?`` at the centre) or ``thin`` (1 px)."""
     out = np.ascontiguousarray(rgb.copy())
-    for cell, colour in colours.items():
+    for cell, (colour, style) in styles.items():
         mask = (labels == cell).astype(np.uint8)
         contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-        cv2.drawContours(out, contours, -1, colour, 2)
+        if style == "dashed":
+            for contour in contours:
+                _dashed(out, contour, colour)
+            ys, xs = np.nonzero(mask)
+            if len(xs):
+                centre = (int(xs.mean()) - 5, int(ys.mean()) + 6)
+                cv2.putText(out, "?", centre, cv2.FONT_HERSHEY_SIMPLEX, 0.6, colour, 2, cv2.LINE_AA)
+        else:
+            cv2.drawContours(out, contours, -1, colour, 2 if style == "solid" else 1, cv2.LINE_AA)
     return out
+
+
+def _bytes_colour(colour: Sequence[float]) -> tuple[int, int, int]:
+    return tuple(round(255 * c) for c in colour)  # type: ignore[return-value]
+
+
+def _strip(
+    width: int, lines: Sequence[Sequence[tuple[str, tuple[int, int, int], str]]]
+) -> np.ndarray:
+    """A dark band of text lines; each line is (text, colour, style) items, a style other than
+    ``text`` drawing a short line sample before its text."""
+    band = np.full((22 * len(lines) + 8, width, 3), 24, np.uint8)
+    for row, items in enumerate(lines):
+        x, y = 8, 22 * row + 20
+        for text, colour, style in items:
+            if style == "solid":
+                cv2.line(band, (x, y - 5), (x + 24, y - 5), colour, 2, cv2.LINE_AA)
+            elif style == "dashed":
+                for start in range(x, x + 24, 10):
+                    cv2.line(band, (start, y - 5), (start + 5, y - 5), colour, 2, cv2.LINE_AA)
+            elif style == "thin":
+                cv2.line(band, (x, y - 5), (x + 24, y - 5), colour, 1, cv2.LINE_AA)
+            x += 30 if style != "text" else 0
+            cv2.putText(band, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1, cv2.LINE_AA)
+            x += cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)[0][0] + 16
+    return band
+
+
+def overlay_image(
+    panels: Sequence[tuple[Any, np.ndarray, pd.DataFrame]],
+    cells: pd.DataFrame,
+    classes: Sequence[str],
+    min_certainty: float,
+) -> np.ndarray:
+    """A sample's fields at their native resolution, one under the other (RGB uint8): nucleus
+    outlines in the predicted class's colour, solid when certain, dashed with a ``?`` when
+    below ``min_certainty``, thin grey for nuclei cut by the border (not called); a legend
+    band above the fields and a title band above each, never over the image."""
+    white = (235, 235, 235)
+    legend = [
+        [("outline colour = predicted class:", white, "text")]
+        + [(name, _bytes_colour(class_colour(i)), "solid") for i, name in enumerate(classes)],
+        [
+            (f"certain (>= {min_certainty:.2f})", white, "solid"),
+            ("uncertain", white, "dashed"),
+            ("cut by the border, not called", _bytes_colour(BORDER_COLOUR), "thin"),
+        ],
+    ]
+    parts = []
+    for item, labels, table in panels:
+        part = cells[cells["field"] == item.field]
+        styles: dict[int, tuple[tuple[int, int, int], str]] = {
+            int(c): (_bytes_colour(BORDER_COLOUR), "thin")
+            for c in table.loc[table["border"], "cell"]
+        }
+        for row in part.itertuples():
+            if pd.notna(row.prediction):
+                certain = float(row.certainty) >= min_certainty
+                colour = _bytes_colour(class_colour(int(row.prediction)))
+                styles[int(row.cell)] = (colour, "solid" if certain else "dashed")
+        rgb = (_display(item.channels) * 255).astype(np.uint8)
+        uncertain = int((part["certainty"] < min_certainty).sum()) if len(part) else 0
+        title = (
+            f"{item.sample} / {item.field}: {len(part)} called, {uncertain} uncertain, "
+            f"{int(table['border'].sum())} at border"
+        )
+        parts.append((title, draw_outlines(rgb, labels, styles)))
+    width = max([drawn.shape[1] for _, drawn in parts] + [720])
+    bands = [_strip(width, legend)]
+    for title, drawn in parts:
+        bands.append(_strip(width, [[(title, white, "text")]]))
+        bands.append(
+            np.pad(drawn, ((0, 0), (0, width - drawn.shape[1]), (0, 0)), constant_values=24)
+        )
+    return np.concatenate(bands, axis=0)
 
 
 def overlay_figure(
@@ -66,40 +149,13 @@ def overlay_figure(
     min_certainty: float,
     path: str | Path,
 ) -> None:
-    """One panel per field: nucleus outlines coloured by predicted class and faded by
-    uncertainty; nuclei cut by the border (not called) in grey."""
-    count = max(len(panels), 1)
-    columns = min(count, 3)
-    rows = -(-count // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(6 * columns, 6 * rows + 0.6), squeeze=False)
-    for ax in axes.ravel():
-        ax.axis("off")
-    for ax, (item, labels, table) in zip(axes.ravel(), panels, strict=False):
-        part = cells[cells["field"] == item.field]
-        colours: dict[int, tuple[float, float, float]] = {
-            int(c): BORDER_COLOUR for c in table.loc[table["border"], "cell"]
-        }
-        for row in part.itertuples():
-            if pd.notna(row.prediction):
-                colours[int(row.cell)] = outline_colour(
-                    int(row.prediction), float(row.certainty), min_certainty
-                )
-        ax.imshow(draw_outlines(_display(item.channels), labels, colours))
-        called = len(part)
-        uncertain = int((part["certainty"] < min_certainty).sum()) if called else 0
-        ax.set_title(
-            f"{item.sample} / {item.field}: {called} called, {uncertain} uncertain, "
-            f"{int(table['border'].sum())} at border",
-            fontsize=9,
-        )
-    handles = [
-        plt.Line2D([], [], color=class_colour(i), lw=3, label=name)
-        for i, name in enumerate(classes)
-    ]
-    handles.append(plt.Line2D([], [], color=BORDER_COLOUR, lw=3, label="border (excluded)"))
-    figure.legend(handles=handles, loc="lower center", ncol=len(handles), frameon=False)
-    figure.suptitle("outline colour = predicted class; paler = less certain", fontsize=10)
-    save_figure(figure, path, dpi=90)
+    """Write :func:`overlay_image` as a PNG at the fields' native resolution."""
+    image = overlay_image(panels, cells, classes, min_certainty)
+    with atomic_outputs(path) as (temp,):
+        ok, encoded = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        if not ok:
+            raise OSError(f"{path}: PNG encoding failed")
+        Path(temp).write_bytes(encoded.tobytes())
 
 
 def sample_card(

@@ -19,7 +19,6 @@ from typing import Any
 import cv2
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from fishline.errors import InputError
 from fishline.images import pick_channel, read_channels, read_labels, split_paths
@@ -30,7 +29,7 @@ from fishline.instances import (
     pooled_scores,
 )
 from fishline.io import atomic_outputs, encode_pages, write_stack
-from fishline.logging import get_logger
+from fishline.logging import get_logger, progress_bar
 from fishline.paint.draws import bounds
 from fishline.paint.fish import CHANNELS
 from fishline.slide_sheet import read_slide_sheet
@@ -394,7 +393,7 @@ def call_sample(
     labels_table = read_cell_labels(cell_labels) if cell_labels else None
     seconds = {"segmentation": 0.0, "cropping": 0.0, "classification": 0.0}
     cell_parts, crops, panels, scores = [], [], [], []
-    for row in tqdm(rows, desc=f"fields of {sample}", unit="field"):
+    for row in progress_bar(rows, desc=f"fields of {sample}", unit="field"):
         item = load_field(row, sheet, intensity)
         started = time.perf_counter()
         ratio = (

@@ -17,11 +17,10 @@ from scipy.ndimage import binary_dilation
 from skimage.filters import threshold_otsu
 from skimage.measure import label
 from skimage.morphology import disk
-from tqdm import tqdm
 
 from fishline.errors import InputError
 from fishline.io import atomic_outputs, read_patch_set, read_stack
-from fishline.logging import get_logger
+from fishline.logging import get_logger, progress_bar
 
 log = get_logger("spots")
 KERNEL = 1.5  # LoG sigma in px: the painter's spot sigma is 1-2 px
@@ -121,10 +120,12 @@ def fit_spot_counter(
             "exact_count_fraction": float((counts == truth).mean()),
         }
 
-    plain = [score(float(t), False) for t in tqdm(grid, desc="fit threshold")]
+    plain = [score(float(t), False) for t in progress_bar(grid, desc="fit threshold")]
     # dense decomposition is slow: try it only at the three best plain thresholds
     shortlist = sorted(plain, key=lambda r: -r["accuracy"])[:3]
-    decomposed = [score(r["threshold"], True) for r in tqdm(shortlist, desc="fit decomposition")]
+    decomposed = [
+        score(r["threshold"], True) for r in progress_bar(shortlist, desc="fit decomposition")
+    ]
     best = max(plain + decomposed, key=lambda r: r["accuracy"])
     best.update(upper_counts=list(upper_counts), classes=classes)
     log.info("spot counter fit on %s: %s", table, best)

@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 from skimage.morphology import skeletonize
-from tqdm import tqdm
 
 from fishline.images import read_file
 from fishline.instances import otsu_foreground
+from fishline.logging import progress_bar
 from fishline.metaphase_sheet import load_row, read_sheet
 
 # Per-spread statistics, in the order tables show them, with what each measures.
@@ -159,7 +159,7 @@ def measure_sheet(sheet: str | Path, source: str) -> tuple[pd.DataFrame, pd.Data
     ``mask_ignore`` value (e.g. 255 in karyotype images) where the sheet gives one."""
     spreads, chromosomes = [], []
     rows = [row for row in read_sheet(sheet).to_dict("records") if isinstance(row.get("mask"), str)]
-    for row in tqdm(rows, desc=f"measure {source}", unit="spread"):
+    for row in progress_bar(rows, desc=f"measure {source}", unit="spread"):
         item = load_row(row, sheet)
         overlap = None
         if pd.notna(row.get("mask_ignore")):

@@ -26,6 +26,7 @@ rule chrom_paint:
 rule cellpose_train:
     input:
         train=cellpose_training_input(),
+        train_files=cellpose_training_files(),
         val=chrom_set_input("val"),
         pretrained=cellpose_pretrained_input(),
     output:
@@ -55,6 +56,7 @@ rule segment:
     input:
         model="results/chromosomes/models/cellpose.pt",
         images=lambda wc: chrom_set_input(wc.chrom_set),
+        files=lambda wc: chrom_set_files(wc.chrom_set),
     output:
         directory("results/chromosomes/segment/{chrom_set}"),
     log:
@@ -107,6 +109,7 @@ rule chrom_realism:
     input:
         painted=chrom_set_input("train"),
         real=[CHROM_REAL[name] for name in CHROM_REAL_SCORED],
+        real_files=[chrom_set_files(name) for name in CHROM_REAL_SCORED],
     output:
         table=report(
             "results/chromosomes/report/realism.html",
@@ -216,6 +219,7 @@ rule chrom_finetune_curve:
     input:
         start=finetune_start_input(),
         sheet=[CHROM_REAL[CHROM_CURVE_SET]] if CHROM_CURVE_SET else [],
+        files=chrom_set_files(CHROM_CURVE_SET) if CHROM_CURVE_SET else [],
     output:
         table="results/chromosomes/finetune/curve.tsv",
         figure=report(
@@ -250,6 +254,7 @@ rule chrom_release:
         model="results/chromosomes/models/cellpose.pt",
         test=chrom_set_input("test"),
         real=[CHROM_REAL[name] for name in CHROM_REAL_SCORED],
+        real_files=[chrom_set_files(name) for name in CHROM_REAL_SCORED],
     output:
         model="results/chromosomes/release/chromosomes_cellpose.pt",
         card="results/chromosomes/release/chromosomes_cellpose.md",

@@ -1,19 +1,18 @@
 """Config validation, seeds and input functions shared by all rules."""
 
+from functools import cache
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-from fishline.config import validate as validate_schema
+from fishline.config import read_sample_sheet, sheet_files, validate_config
 from fishline.errors import InputError
 from fishline.metaphase_sheet import read_sheet as read_metaphase_sheet
 from fishline.seeds import stage_seed as derive_seed
 
 try:
     config.update(
-        validate_schema(
-            config, "config", ", ".join(map(str, workflow.configfiles)) or "config"
-        )
+        validate_config(config, ", ".join(map(str, workflow.configfiles)) or "config")
     )
 except InputError as error:
     raise WorkflowError(f"invalid config: {error}")
@@ -79,22 +78,6 @@ FISH_EVAL_SETS = FISH_TEST_SETS + [
 ]
 AUGMENT_STEPS = list(config["fish"]["augment"]["heavy"])
 UMAP_SETS = config["fish"]["umap"]["sets"]
-for _key, _names in (
-    ("fish.umap.sets", UMAP_SETS),
-    ("fish.evaluate.test_sets", FISH_TEST_SETS),
-):
-    if set(_names) - set(SPLITS):
-        raise WorkflowError(
-            f"invalid config: {_key} names {sorted(set(_names) - set(SPLITS))}, "
-            f"which are not in fish.paint.splits {SPLITS}"
-        )
-
-
-if set(FISH_REAL) & set(SPLITS):
-    raise WorkflowError(
-        "invalid config: fish.evaluate.real names "
-        f"{sorted(set(FISH_REAL) & set(SPLITS))} clash with painted splits"
-    )
 
 
 def fish_test_set(wildcards):
@@ -112,10 +95,6 @@ def ablation_models():
     if not ablation["enabled"]:
         return {}
     name = ablation["model"]
-    if name not in config["fish"]["models"]:
-        raise WorkflowError(
-            f"invalid config: fish.ablation.model '{name}' is not in fish.models"
-        )
     base = config["fish"]["models"][name]
     variants = {f"{name}_no_augment": {**base, "augment": "none"}}
     for step in AUGMENT_STEPS:
@@ -191,11 +170,6 @@ CHROM_SETS = CHROM_SPLITS + list(CHROM_REAL)
 def _real_sets_with_truth():
     """Validate every real metaphase sheet now (one clear error before any job runs) and
     return the names of those that carry truth masks."""
-    clash = sorted(set(CHROM_REAL) & set(CHROM_SPLITS))
-    if clash:
-        raise WorkflowError(
-            f"invalid config: chromosomes.real names {clash} clash with painted sets"
-        )
     scored = []
     for name, sheet in CHROM_REAL.items():
         try:
@@ -211,6 +185,34 @@ CHROM_REAL_SCORED = _real_sets_with_truth()
 CHROM_SCORED = CHROM_ANNOTATED + CHROM_REAL_SCORED
 
 
+@cache
+def _read_user_sheet(sheet, schema):
+    return read_sample_sheet(sheet, schema)
+
+
+def user_sheet_files(sheet, schema, sample=None):
+    """The images, masks and label files a user's sheet names (one sample's rows when
+    given): inputs of every rule that reads the sheet, so editing one of them reruns exactly
+    what depends on it. The sheet was validated while the workflow was parsed."""
+    frame = _read_user_sheet(str(sheet), schema)
+    if sample is not None:
+        frame = frame[frame["sample"] == sample]
+    return sheet_files(frame, schema)
+
+
+def chrom_set_files(name):
+    """The files a real metaphase set's sheet names (none for painted sets)."""
+    if name in CHROM_REAL:
+        return user_sheet_files(CHROM_REAL[name], "metaphase_sheet")
+    return []
+
+
+def cellpose_training_files():
+    """The files of the user's own Cellpose training sheet, when one is configured."""
+    sheet = config["chromosomes"]["cellpose"]["sheet"]
+    return user_sheet_files(sheet, "metaphase_sheet") if sheet else []
+
+
 def chrom_set_input(name):
     """What a set's segmentation reads: a painted set's folder or a real sample sheet."""
     if name in CHROM_REAL:
@@ -223,18 +225,23 @@ def cellpose_training_input():
     return config["chromosomes"]["cellpose"]["sheet"] or chrom_set_input("train")
 
 
+def shipped_file(path):
+    """A configured file path; a relative one missing from the working directory is taken
+    from the workflow's own folder, so shipped models are found from any working directory.
+    """
+    shipped = Path(workflow.basedir) / path
+    if not Path(path).exists() and shipped.exists():
+        return str(shipped)
+    return path
+
+
 def cellpose_pretrained_input():
     """The weights file cellpose_train starts from when the setting is a path (a Cellpose
-    model name is looked up in Cellpose's own folder at run time). A relative path missing
-    from the working directory is taken from the workflow's own folder, so the shipped
-    model is found from any working directory."""
+    model name is looked up in Cellpose's own folder at run time)."""
     pretrained = config["chromosomes"]["cellpose"]["pretrained"]
     if not pretrained or not (Path(pretrained).suffix or "/" in pretrained):
         return []
-    shipped = Path(workflow.basedir) / pretrained
-    if not Path(pretrained).exists() and shipped.exists():
-        return [str(shipped)]
-    return [pretrained]
+    return [shipped_file(pretrained)]
 
 
 def _finetune_curve_set():

@@ -64,6 +64,12 @@ rule fish_paint_report:
             category="FISH painter",
             labels={"figure": "realism knobs"},
         ),
+        conditions=report(
+            "results/fish/report/conditions.png",
+            caption="../report/fish_conditions.rst",
+            category="FISH painter",
+            labels={"figure": "examples per condition"},
+        ),
         class_counts=report(
             "results/fish/report/class_counts.png",
             caption="../report/fish_class_counts.rst",

@@ -28,6 +28,7 @@ rule ss_paint:
 rule ss_features:
     input:
         sheet=simsearch_sheet(),
+        sheet_files=simsearch_files(),
     output:
         directory(f"{SS}/features"),
     log:
@@ -53,6 +54,7 @@ rule ss_features:
 rule ss_simulate_user:
     input:
         sheet=simsearch_sheet(),
+        sheet_files=simsearch_files(),
         features=f"{SS}/features",
     output:
         f"{SS}/annotations/simulated.json",
@@ -78,6 +80,7 @@ rule ss_simulate_user:
 rule ss_noisy:
     input:
         sheet=simsearch_sheet(),
+        sheet_files=simsearch_files(),
         features=f"{SS}/features",
         annotations=simsearch_annotations(),
     output:
@@ -106,6 +109,7 @@ rule ss_noisy:
 rule ss_supervised_patches:
     input:
         sheet=simsearch_sheet(),
+        sheet_files=simsearch_files(),
     output:
         stack=f"{SS}/patches/supervised.tif",
         table=f"{SS}/patches/supervised.parquet",
@@ -156,6 +160,7 @@ rule ss_train:
 rule ss_detect:
     input:
         sheet=simsearch_sheet(),
+        sheet_files=simsearch_files(),
         model=f"{SS}/models/{{strategy}}.pt",
         annotations=simsearch_annotations(),
     output:
@@ -189,6 +194,7 @@ rule ss_detect:
 rule ss_segment:
     input:
         sheet=simsearch_sheet(),
+        sheet_files=simsearch_files(),
         model=f"{SS}/models/{{strategy}}.pt",
         annotations=simsearch_annotations(),
     output:
@@ -214,6 +220,7 @@ rule ss_segment:
 rule ss_evaluate:
     input:
         sheet=simsearch_sheet(),
+        sheet_files=simsearch_files(),
         detections=f"{SS}/detect/{{strategy}}/detections.parquet",
     output:
         metrics=f"{SS}/detect/{{strategy}}/metrics.json",
@@ -238,6 +245,7 @@ rule ss_evaluate:
 rule ss_ablation_cell:
     input:
         sheet=simsearch_sheet(),
+        sheet_files=simsearch_files(),
         features=f"{SS}/features",
     output:
         f"{SS}/ablation/cells/{{cell}}.parquet",
@@ -302,6 +310,7 @@ rule ss_ablation:
 rule ss_annotation_report:
     input:
         sheet=simsearch_sheet(),
+        sheet_files=simsearch_files(),
         features=f"{SS}/features",
         annotations=simsearch_annotations(),
     output:

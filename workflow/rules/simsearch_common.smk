@@ -38,6 +38,14 @@ def simsearch_sheet():
     return SEARCH["sheet"] or f"{SS}/demo/sheet.tsv"
 
 
+def simsearch_files():
+    """The images and point files the user's SimSearch sheet names (the demo's: none, they
+    are outputs of ss_paint)."""
+    return (
+        user_sheet_files(SEARCH["sheet"], "simsearch_sheet") if SEARCH["sheet"] else []
+    )
+
+
 def simsearch_annotations():
     """The user's annotations file, or the simulated user's."""
     return SEARCH["annotations"] or f"{SS}/annotations/simulated.json"

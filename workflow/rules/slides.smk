@@ -27,6 +27,7 @@ rule slides_train_fields:
 rule slides_cellpose_train:
     input:
         train=slides_training_input(),
+        train_files=slides_training_files(),
     output:
         model=f"{SLIDES}/models/nuclei.pt",
         history=f"{SLIDES}/models/nuclei_history.parquet",
@@ -78,6 +79,7 @@ rule slides_call:
     input:
         unpack(slides_cell_labels),
         sheet=slides_sheet,
+        files=slides_files,
         nuclei=slides_nuclei_model(),
         classifier=f"results/fish/models/{config['slides']['classifier']}.pt",
     output:

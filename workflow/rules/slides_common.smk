@@ -14,17 +14,6 @@ def _slide_sets():
     """Samples of every slide set: the painted fields and each configured real sheet
     (validated now, so a bad sheet stops the run before any job)."""
     slides = config["slides"]
-    if slides["classifier"] not in config["fish"]["models"]:
-        raise WorkflowError(
-            f"invalid config: slides.classifier '{slides['classifier']}' is not in fish.models"
-        )
-    known = set(config["fish"]["paint"]["classes"])
-    for rule_ in slides["calls"]["rules"]:
-        if rule_["class"] not in known:
-            raise WorkflowError(
-                f"invalid config: slides.calls.rules names class '{rule_['class']}', "
-                f"not one of fish.paint.classes {sorted(known)}"
-            )
     sets = {"painted": FIELDS} if slides["painted"] else {}
     for name in slides["real"]:
         try:
@@ -43,6 +32,16 @@ def slides_sheet(wildcards):
     if wildcards.slide_set == "painted":
         return "results/fish/fields/sheet.tsv"
     return _real_sheet(wildcards.slide_set)
+
+
+def slides_files(wildcards):
+    """The images, masks and label files of one real sample's rows (painted fields: none,
+    they are outputs of fish_fields already)."""
+    if wildcards.slide_set == "painted":
+        return []
+    return user_sheet_files(
+        _real_sheet(wildcards.slide_set), "slide_sheet", wildcards.sample
+    )
 
 
 def slides_settings(wildcards):
@@ -69,13 +68,21 @@ def slides_cell_labels(wildcards):
 
 
 def slides_nuclei_model():
-    """The user's Cellpose model file, or the one trained here."""
-    return config["slides"]["cellpose"]["model"] or f"{SLIDES}/models/nuclei.pt"
+    """The configured nucleus model file (the shipped one by default), or with model: null
+    the one trained here."""
+    model = config["slides"]["cellpose"]["model"]
+    return shipped_file(model) if model else f"{SLIDES}/models/nuclei.pt"
 
 
 def slides_training_input():
     """The user's nucleus masks, or the painted training fields."""
     return config["slides"]["cellpose"]["sheet"] or f"{SLIDES}/train_fields"
+
+
+def slides_training_files():
+    """The files of the user's own nucleus training sheet, when one is configured."""
+    sheet = config["slides"]["cellpose"]["sheet"]
+    return user_sheet_files(sheet, "metaphase_sheet") if sheet else []
 
 
 def slides_outputs():

@@ -27,10 +27,10 @@ from typing import Any
 import cv2
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from fishline.errors import InputError
 from fishline.io import atomic_outputs, write_image
+from fishline.logging import progress_bar
 from fishline.paint.draws import uniform
 from fishline.paint.noise import band_noise
 from fishline.paint.optics import add_camera_noise, quantise
@@ -239,7 +239,7 @@ def paint_cell_fields(settings: dict[str, Any], seed: int, out_dir: str | Path) 
     out = Path(out_dir)
     rows = []
     sheet = []
-    for index in tqdm(range(settings["images"]), desc="cell fields", disable=None):
+    for index in progress_bar(range(settings["images"]), desc="cell fields"):
         name = f"field{index:03d}"
         rng = np.random.default_rng(stage_seed(seed, "cellfields", index))
         image, _, _, table = paint_cell_field(rng, settings)

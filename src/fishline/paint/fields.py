@@ -9,12 +9,11 @@ from typing import Any
 import cv2
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from fishline.config import deep_merge
 from fishline.errors import InputError
 from fishline.io import atomic_outputs, write_image
-from fishline.logging import get_logger
+from fishline.logging import get_logger, progress_bar
 from fishline.paint.draws import bounds, integers, uniform
 from fishline.paint.fish import CHANNELS, check_settings, render_patches
 from fishline.paint.nuclei import NucleusLibrary
@@ -202,7 +201,7 @@ def paint_fields(
     paths = [p for name in names for p in (outdir / f"{name}.tif", outdir / f"{name}.mask.tif")]
     rows, tables = [], []
     with atomic_outputs(*paths, sheet, nuclei_table) as temps:
-        for index, name in enumerate(tqdm(names, desc="paint fields", unit="field")):
+        for index, name in enumerate(progress_bar(names, desc="paint fields", unit="field")):
             rng = np.random.default_rng(np.random.SeedSequence([seed, index]))
             status = index % len(paint["classes"])
             image, labels, table = paint_field(rng, paint, fields, status, library)

@@ -12,12 +12,11 @@ from typing import Any
 import cv2
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from fishline.config import deep_merge
 from fishline.errors import InputError
 from fishline.io import atomic_outputs, encode_pages, write_stack
-from fishline.logging import get_logger
+from fishline.logging import get_logger, progress_bar
 from fishline.paint.draws import bounds, integers, uniform
 from fishline.paint.noise import band_noise
 from fishline.paint.nuclei import Nuclei, NucleusLibrary, procedural_nuclei
@@ -179,6 +178,49 @@ def _cluster_blobs(
     return blobs, sizes
 
 
+def _minute_blobs(
+    rng: np.random.Generator,
+    settings: dict,
+    cond: np.ndarray,
+    owners: np.ndarray,
+    allowed: np.ndarray,
+    channel: int,
+) -> Blobs:
+    """Double minutes: many tiny, dim dots anywhere in the nucleus (they may touch)."""
+    sigma = _per_condition(rng, settings, cond[owners], "minute_sigma", "float")
+    peak = _per_condition(rng, settings, cond[owners], "minute_intensity", "float")
+    return single_spots(rng, allowed, owners, channel, sigma, peak)
+
+
+def add_clouds(
+    rng: np.random.Generator,
+    settings: dict,
+    cond: np.ndarray,
+    owners: np.ndarray,
+    nuclei: Nuclei,
+    channel: int,
+    images: np.ndarray,
+) -> np.ndarray:
+    """Signal clouds (homogeneously staining regions): a granular, diffuse region covering
+    part of the nucleus and stopping at its edge; added in place. Returns the radii in px."""
+    size = images.shape[-1]
+    radius = (
+        _per_condition(rng, settings, cond[owners], "cloud_size", "float") * nuclei.diameter[owners]
+    )
+    peak = _per_condition(rng, settings, cond[owners], "cloud_intensity", "float")
+    centre = sample_positions(rng, nuclei.mask, owners)
+    grain = band_noise(rng, (len(owners), size, size), 0.08, 0.3, unit=True)
+    grid = np.arange(size, dtype=np.float32)
+    for index, owner in enumerate(owners):
+        distance2 = (grid[None, :] - centre[index, 0]) ** 2 + (
+            grid[:, None] - centre[index, 1]
+        ) ** 2
+        envelope = np.exp(-distance2 / (2 * radius[index] ** 2))
+        cloud = peak[index] * envelope * (0.35 + 0.65 * grain[index]) * nuclei.mask[owner]
+        images[owner, channel] += cloud.astype(np.float32)
+    return radius
+
+
 def _per_image_lists(values: np.ndarray, owners: np.ndarray, count: int) -> list[list[float]]:
     """Split a flat per-signal array into one Python list per image (for list columns)."""
     order = np.argsort(owners, kind="stable")
@@ -242,6 +284,19 @@ def render_patches(
             clusters.peak *= dim[owners]
         render_blobs(rng, clusters, CLUSTER_WINDOW, settings["spot_cut"], settings["warp"], images)
         record[f"{probe}_cluster_sizes"] = _per_image_lists(sizes.astype(float), owners, count)
+    # Amplification as real slides also show it; drawn only when a condition asks for it,
+    # so settings without these presentations paint the same bytes as before.
+    for key in ("target_minutes", "target_clouds"):
+        if any(bounds(c.get(key, 0))[1] > 0 for c in settings["conditions"]):
+            record[key] = _per_condition(rng, settings, cond, key, "int") * (not surface)
+            owners = np.repeat(np.arange(count), record[key])
+            if key == "target_minutes":
+                minutes = _minute_blobs(rng, settings, cond, owners, allowed, target)
+                render_blobs(
+                    rng, minutes, SPOT_WINDOW, settings["spot_cut"], settings["warp"], images
+                )
+            else:
+                add_clouds(rng, settings, cond, owners, nuclei, target, images)
 
     if surface:
         _add_surface_stain(rng, images, nuclei.mask, (target, reference))
@@ -400,7 +455,7 @@ def paint_patch_set(
     ]
     log.info("painting %d %s patches in %d chunks on %d threads", count, split, len(jobs), threads)
     records: list[pd.DataFrame] = []
-    progress = tqdm(total=count, desc=f"paint {split}", unit="img")
+    progress = progress_bar(total=count, desc=f"paint {split}", unit="img")
 
     def pages() -> Iterator[np.ndarray]:
         for encoded, record in _ordered_results(jobs, threads):

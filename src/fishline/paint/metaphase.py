@@ -19,11 +19,10 @@ from typing import Any
 import cv2
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from fishline.errors import InputError
 from fishline.io import atomic_outputs, write_image
-from fishline.logging import get_logger
+from fishline.logging import get_logger, progress_bar
 from fishline.paint.draws import bounds, integers, uniform
 from fishline.paint.nuclei import procedural_nuclei
 from fishline.paint.optics import apply_optics, quantise
@@ -589,7 +588,9 @@ def paint_spreads(
     ]
     rows, tables = [], []
     with atomic_outputs(*paths, sheet, instances) as temps:
-        for index, name in enumerate(tqdm(names, desc=f"paint {split} spreads", unit="spread")):
+        for index, name in enumerate(
+            progress_bar(names, desc=f"paint {split} spreads", unit="spread")
+        ):
             rng = np.random.default_rng(np.random.SeedSequence([seed, index]))
             image, labels, table = paint_spread(rng, paint)
             write_image(temps[per_spread * index], image, CHROM_CHANNELS)

@@ -1,4 +1,5 @@
-"""Microscope realism shared by patches and fields: haze, debris, blur, exposure, camera.
+"""Microscope realism shared by patches and fields: haze, debris, blur, crosstalk,
+illumination, exposure, camera.
 
 Each knob is switchable (``enabled``) and records what it drew so the table can say which
 image got which setting.
@@ -15,7 +16,7 @@ from fishline.paint.draws import integers, uniform
 from fishline.paint.noise import band_noise, standard_normal
 from fishline.paint.signals import render_blobs, single_spots
 
-DAPI = 2
+RED, GREEN, DAPI = 0, 1, 2
 
 
 def add_haze(rng: np.random.Generator, images: np.ndarray, knob: dict[str, Any]) -> np.ndarray:
@@ -59,6 +60,28 @@ def blur(rng: np.random.Generator, images: np.ndarray, knob: dict[str, Any]) -> 
                 images[index, channel], (0, 0), float(sigma), borderType=cv2.BORDER_REFLECT
             )
     return sigmas
+
+
+def add_crosstalk(rng: np.random.Generator, images: np.ndarray, knob: dict[str, Any]) -> np.ndarray:
+    """Bleed-through: a fraction of the green channel seen in the red one (the green
+    fluorophore's emission tail reaches the red filter); returns the fractions."""
+    fractions = uniform(rng, knob["fraction"], images.shape[0])
+    images[:, RED] += fractions[:, None, None] * images[:, GREEN]
+    return fractions
+
+
+def illuminate(rng: np.random.Generator, images: np.ndarray, knob: dict[str, Any]) -> np.ndarray:
+    """Uneven illumination: brightness falls off linearly, by ``falloff`` per 1000 px, in a
+    random direction through the image centre (so a field loses more than one of its
+    patches); every channel is multiplied. Returns the falloffs."""
+    batch, _, height, width = images.shape
+    falloff = uniform(rng, knob["falloff"], batch)
+    angle = rng.uniform(0, 2 * np.pi, batch)
+    ys, xs = np.mgrid[:height, :width].astype(np.float32)
+    for index in range(batch):
+        along = (xs - width / 2) * np.cos(angle[index]) + (ys - height / 2) * np.sin(angle[index])
+        images[index] *= np.clip(1.0 - falloff[index] * along / 1000.0, 0.0, None)[None]
+    return falloff
 
 
 def expose(rng: np.random.Generator, images: np.ndarray, knob: dict[str, Any]) -> np.ndarray:
@@ -109,17 +132,25 @@ def apply_optics(
 ) -> dict[str, np.ndarray]:
     """Apply every enabled realism knob in physical order; returns per-image draws."""
     record: dict[str, np.ndarray] = {}
-    if realism["haze"]["enabled"]:
+
+    def on(knob: str) -> bool:  # the metaphase painter lists only the whole-image knobs
+        return bool(realism.get(knob, {}).get("enabled", False))
+
+    if on("haze"):
         levels = add_haze(rng, images, realism["haze"])
         record["haze_level"] = levels[:, :2].max(axis=1)
-    if realism["debris"]["enabled"]:
+    if on("debris"):
         record["debris"] = add_debris(rng, images, nucleus_mask, realism["debris"], warp)
-    if realism["blur"]["enabled"]:
+    if on("blur"):
         record["blur_sigma"] = blur(rng, images, realism["blur"])
+    if on("crosstalk"):
+        record["crosstalk"] = add_crosstalk(rng, images, realism["crosstalk"])
+    if on("illumination"):
+        record["illumination_falloff"] = illuminate(rng, images, realism["illumination"])
     record["exposure"] = expose(rng, images, realism["saturation"])
-    if realism["background_offset"]["enabled"]:
+    if on("background_offset"):
         record["offset"] = add_offset(rng, images, realism["background_offset"]).mean(axis=1)
-    if realism["camera_noise"]["enabled"]:
+    if on("camera_noise"):
         record["photons"] = add_camera_noise(rng, images, realism["camera_noise"])
     return record
 

@@ -16,11 +16,10 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from scipy import ndimage
-from tqdm import tqdm
 
 from fishline import models
 from fishline.errors import InputError
-from fishline.logging import get_logger
+from fishline.logging import get_logger, progress_bar
 from fishline.plots import CLASS_COLOURS, save_figure
 from fishline.simsearch.images import ImageSet
 from fishline.simsearch.train import BACKGROUND, mixed_precision
@@ -179,7 +178,7 @@ def detect(
             batch_size,
             info["metadata"]["input_size"],
         )
-        for name in tqdm(wanted, desc="detect", disable=None)
+        for name in progress_bar(wanted, desc="detect")
     ]
     out = (
         pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=DETECTION_COLUMNS)

@@ -8,10 +8,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from fishline.errors import InputError
 from fishline.io import atomic_outputs, encode_pages, write_stack
+from fishline.logging import progress_bar
 from fishline.simsearch.features import FeatureExtractor, FeatureGrid, box_centre
 from fishline.simsearch.images import ImageSet
 from fishline.simsearch.search import Searcher, background_candidates
@@ -163,7 +163,7 @@ def noisy_patches(
     proposals = proposals.assign(role="proposal", negative_of="")
     mean_vector = np.concatenate(vectors).mean(axis=0)
     backgrounds = []
-    for number, name in enumerate(tqdm(hidden, desc="noisy background", disable=None)):
+    for number, name in enumerate(progress_bar(hidden, desc="noisy background")):
         hard, easy = background_candidates(
             {name: grids[name]},
             mean_vector,

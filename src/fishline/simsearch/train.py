@@ -22,12 +22,11 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from fishline import models
 from fishline.errors import InputError
 from fishline.io import atomic_outputs
-from fishline.logging import get_logger
+from fishline.logging import get_logger, progress_bar
 from fishline.nets.simsearch import SimSearchNet
 from fishline.train.loop import setup_device
 from fishline.train.losses import nt_xent
@@ -257,7 +256,7 @@ def _simclr(
     steps = max(1, len(images) // batch_size)
     history = []
     model.train()
-    for epoch in tqdm(range(stage["epochs"]), desc="simclr", disable=None):
+    for epoch in progress_bar(range(stage["epochs"]), desc="simclr"):
         order = oversample(labels, steps * batch_size, sampler).to(images.device)
         total = 0.0
         for step in range(steps):
@@ -297,7 +296,7 @@ def _supcon(
     per_class = stage["negatives_per_class"]
     history = []
     model.train()
-    for epoch in tqdm(range(stage["epochs"]), desc="supcon", disable=None):
+    for epoch in progress_bar(range(stage["epochs"]), desc="supcon"):
         order = oversample(labels.cpu().numpy(), steps * batch_size, sampler).to(images.device)
         total = 0.0
         for step in range(steps):

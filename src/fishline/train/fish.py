@@ -10,17 +10,17 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from fishline import models
 from fishline.errors import InputError
 from fishline.io import atomic_outputs, read_patch_set, read_stack
-from fishline.logging import get_logger
+from fishline.logging import get_logger, progress_bar, rounded
 from fishline.nets.fish import FishNet
 from fishline.train.augment import augment
 from fishline.train.loop import (
     bf16_autocast,
     cosine_lr,
+    data_hash,
     finish_training,
     load_checkpoint,
     save_checkpoint,
@@ -157,7 +157,8 @@ def train_fish_model(
     history: list[dict[str, Any]] = []
     start_epoch = 0
     checkpoint_path = Path(checkpoint_path)
-    state = load_checkpoint(checkpoint_path, fingerprint)
+    data = data_hash(raw, labels)
+    state = load_checkpoint(checkpoint_path, fingerprint, data)
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -178,7 +179,7 @@ def train_fish_model(
         model.train()
         order = torch.randperm(len(labels), generator=data_order)
         totals: dict[str, float] = {}
-        progress = tqdm(
+        progress = progress_bar(
             range(steps_per_epoch), desc=f"epoch {epoch + 1}/{len(schedule)}", unit="step"
         )
         for step in progress:
@@ -204,11 +205,12 @@ def train_fish_model(
                 totals[key] = totals.get(key, 0.0) + value / steps_per_epoch
             progress.set_postfix(loss=f"{step_loss:.3f}")
         history.append({"epoch": epoch + 1, "objective": objective, "lr": lr, **totals})
-        log.info("epoch %d %s: %s", epoch + 1, objective, totals)
+        log.info("epoch %d %s: %s", epoch + 1, objective, rounded(totals))
         save_checkpoint(
             checkpoint_path,
             {
                 "fingerprint": fingerprint,
+                "data": data,
                 "epoch": epoch + 1,
                 "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
@@ -316,7 +318,7 @@ def predict(
     images = prepare_set(raw, full_scale, info["metadata"]["input_size"])
     smoothing = info["metadata"]["method"]["smoothing"]
     probabilities, features = [], []
-    for start in tqdm(range(0, len(labels), batch), desc="predict", unit="batch"):
+    for start in progress_bar(range(0, len(labels), batch), desc="predict", unit="batch"):
         x = to_device(images[start : start + batch], dev)
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
             representation, _, logits = model(x)

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 from torch import nn
@@ -86,19 +87,41 @@ def spec_hash(spec: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def data_hash(*arrays: Any) -> str:
+    """Fingerprint of the training data's content (shape, dtype and bytes of each array), so
+    a checkpoint made on other data is never resumed after the inputs were repainted."""
+    digest = hashlib.sha256()
+    for array in arrays:
+        array = array.detach().cpu().numpy() if isinstance(array, torch.Tensor) else array
+        digest.update(f"{array.shape}{array.dtype}".encode())
+        digest.update(memoryview(np.ascontiguousarray(array)).cast("B"))
+    return digest.hexdigest()[:16]
+
+
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """Write a resumable checkpoint atomically (a kill never leaves a torn file)."""
     with atomic_outputs(path) as (temp,):
         torch.save(state, temp)
 
 
-def load_checkpoint(path: Path, fingerprint: str) -> dict[str, Any] | None:
-    """Return the checkpoint at ``path`` if it belongs to the same run, else None."""
+def load_checkpoint(path: Path, fingerprint: str, data: str) -> dict[str, Any] | None:
+    """Return the checkpoint at ``path`` if it belongs to the same run (settings
+    ``fingerprint`` and training ``data`` hash, both stored in it), else None; the log
+    says why a checkpoint was not resumed."""
     if not path.is_file():
         return None
     state = torch.load(path, map_location="cpu", weights_only=False)
+    if state.get("data") != data:
+        log.warning(
+            "not resuming %s: it was made on other training data (data hash %s, now %s); "
+            "training starts fresh",
+            path,
+            state.get("data", "not recorded"),
+            data,
+        )
+        return None
     if state.get("fingerprint") != fingerprint:
-        log.info("ignoring checkpoint %s from a different configuration", path)
+        log.warning("not resuming %s: it was made with other settings; training starts fresh", path)
         return None
     log.info("resuming from %s (epoch %d done)", path, state["epoch"])
     return state

@@ -40,10 +40,9 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from tqdm import tqdm
 
 from fishline.errors import InputError
-from fishline.logging import get_logger
+from fishline.logging import get_logger, progress_bar
 from fishline.simsearch.annotations import check_annotations, read_annotations, write_annotations
 from fishline.simsearch.features import BACKBONES, FeatureExtractor, FeatureGrid
 from fishline.simsearch.images import ImageSet, channel_correlation, load_image_set
@@ -214,7 +213,7 @@ class Session:
         classes = list(info["class_names"])
         self.model_classes = [name for name in classes if name != BACKGROUND]
         frames = []
-        for name in tqdm(self.displayed, desc="detections", unit="image", disable=None):
+        for name in progress_bar(self.displayed, desc="detections", unit="image"):
             frames.append(
                 detect_image(
                     net,
@@ -328,7 +327,7 @@ class Session:
             self.backbone, patch, len(self.image_set.channels), weights=self.weights, seed=self.seed
         )
         grids = {}
-        for name in tqdm(self.displayed, desc="image features", unit="image", disable=None):
+        for name in progress_bar(self.displayed, desc="image features", unit="image"):
             start = time.perf_counter()
             grids[name] = extractor.image_grid(self.image_set.images[name])
             log.info(
