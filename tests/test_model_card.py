@@ -156,3 +156,23 @@ def test_nucleus_release_sets_real_image_and_painted_check_fields(tmp_path: Path
         field.truth.max() >= 10 and field.dapi.shape == field.truth.shape for field in fields
     )
     assert NUCLEI.estimate(real.dapi) == pytest.approx(23.7, rel=0.2)
+
+
+def test_provenance_names_config_files_from_the_repository_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run from another working directory, the card still names config/pretrain.yaml."""
+    from fishline.model_card import provenance
+
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.chdir(tmp_path)
+    info = provenance(
+        [str(root / "config/pretrain.yaml")],
+        7,
+        {"a": {"b": 2, "c": 1}},
+        {"a": {"b": 1, "c": 1}},
+        root / "workflow/scripts",
+    )
+    assert info["configfiles"] == "config/pretrain.yaml"
+    assert info["seed"] == 7 and info["settings"] == {"a": {"b": 2}}
+    assert info["commit"] == "unknown" or len(info["commit"]) >= 7

@@ -363,3 +363,23 @@ def test_oversampled_grid_agrees(demo):
     assert np.median(cosines) > 0.97
     with pytest.raises(InputError, match="must divide"):
         FeatureExtractor("resnet18", PATCH, 2, oversample=3)
+
+
+def test_embed_crops_of_any_size_without_their_margin(extractors):
+    """One vector per crop whatever its size; background added evenly around a crop does not
+    change its vector (crops are centred on a blank canvas, never mirrored)."""
+    extractor = extractors["efficientnet_lite0"]
+    rng = np.random.default_rng(0)
+    crops = [rng.random((2, h, w), dtype=np.float32) for h, w in ((11, 11), (40, 30), (115, 90))]
+    vectors = extractor.embed(crops)
+    assert vectors.shape == (3, extractor.dimension) and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    cell = rng.random((2, 30, 30), dtype=np.float32)
+    padded = np.pad(cell, ((0, 0), (10, 10), (10, 10)))
+    as_bytes = np.rint(cell * 255).astype(np.uint8)
+    same = extractor.embed([cell, padded, as_bytes])
+    np.testing.assert_allclose(same[0], same[1], atol=1e-5)
+    np.testing.assert_allclose(same[0], same[2], atol=1e-2)
+    assert float(same[0] @ vectors[1]) < 0.999  # different crops, different vectors
+    with pytest.raises(InputError, match="crop 0"):
+        extractor.embed([np.zeros((3, 20, 20))])

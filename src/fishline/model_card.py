@@ -5,6 +5,8 @@ painted and real images, each score beside the classical baseline)."""
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -42,6 +44,30 @@ def file_sha256(path: str | Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def provenance(
+    configfiles: list[str],
+    seed: int,
+    settings: Mapping[str, Any],
+    defaults: Mapping[str, Any],
+    folder: str | Path,
+) -> dict[str, Any]:
+    """What a model card says made the model: the config files (relative to the repository
+    of ``folder``), the commit checked out there, the seed and the settings that differ from
+    the defaults."""
+
+    def git(*args: str) -> str:
+        result = subprocess.run(["git", *args], capture_output=True, text=True, cwd=folder)
+        return result.stdout.strip()
+
+    root = git("rev-parse", "--show-toplevel") or "."
+    return {
+        "configfiles": ", ".join(os.path.relpath(Path(p).resolve(), root) for p in configfiles),
+        "commit": git("rev-parse", "--short", "HEAD") or "unknown",
+        "seed": seed,
+        "settings": non_defaults(settings, defaults),
+    }
 
 
 def non_defaults(settings: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:

@@ -149,9 +149,12 @@ def _spot_blobs(
     owners: np.ndarray,
     allowed: np.ndarray,
     channel: int,
+    kind: str = "spot",
 ) -> Blobs:
-    sigma = _per_condition(rng, settings, cond[owners], "spot_sigma", "float")
-    peak = _per_condition(rng, settings, cond[owners], "spot_intensity", "float")
+    """Single dots inside the nuclei: FISH spots (``kind`` spot) or double minutes (minute:
+    many tiny dim dots free to touch), sized by ``{kind}_sigma`` and ``{kind}_intensity``."""
+    sigma = _per_condition(rng, settings, cond[owners], f"{kind}_sigma", "float")
+    peak = _per_condition(rng, settings, cond[owners], f"{kind}_intensity", "float")
     return single_spots(rng, allowed, owners, channel, sigma, peak)
 
 
@@ -176,20 +179,6 @@ def _cluster_blobs(
         peak=_per_condition(rng, settings, cond[owners], "spot_intensity", "float"),
     )
     return blobs, sizes
-
-
-def _minute_blobs(
-    rng: np.random.Generator,
-    settings: dict,
-    cond: np.ndarray,
-    owners: np.ndarray,
-    allowed: np.ndarray,
-    channel: int,
-) -> Blobs:
-    """Double minutes: many tiny, dim dots anywhere in the nucleus (they may touch)."""
-    sigma = _per_condition(rng, settings, cond[owners], "minute_sigma", "float")
-    peak = _per_condition(rng, settings, cond[owners], "minute_intensity", "float")
-    return single_spots(rng, allowed, owners, channel, sigma, peak)
 
 
 def add_clouds(
@@ -291,7 +280,7 @@ def render_patches(
             record[key] = _per_condition(rng, settings, cond, key, "int") * (not surface)
             owners = np.repeat(np.arange(count), record[key])
             if key == "target_minutes":
-                minutes = _minute_blobs(rng, settings, cond, owners, allowed, target)
+                minutes = _spot_blobs(rng, settings, cond, owners, allowed, target, "minute")
                 render_blobs(
                     rng, minutes, SPOT_WINDOW, settings["spot_cut"], settings["warp"], images
                 )

@@ -8,9 +8,11 @@ from it, so a new prototype or threshold never touches the CNN again.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -333,6 +335,53 @@ class FeatureExtractor:
             chunk = self._as_tensor(patches[start : start + batch_size] / scale)
             regions = F.pad(chunk, (MARGIN,) * 4, mode="reflect")
             out.append(self._centre_vectors(regions, height, width).cpu().numpy())
+        if not out:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return np.concatenate(out).astype(np.float32)
+
+    def embed(
+        self, crops: Sequence[np.ndarray], background: float = 0.0, batch_size: int = 64
+    ) -> np.ndarray:
+        """(N, d) L2-normalised vectors of N cell crops of any sizes (C x h x w each, uint8
+        0-255 or float [0, 1]), for calling SimSearch on a list of cells from a notebook.
+
+        Each crop is centred on a ``background`` canvas of the window plus MARGIN (never
+        mirrored, so a masked cell does not see copies of itself); a crop larger than the
+        canvas is shrunk to fit, keeping its aspect ratio. A crop and the same crop with
+        background added evenly around it therefore give the same vector.
+        """
+        height, width = self.patch
+        side_h, side_w = height + 2 * MARGIN, width + 2 * MARGIN
+        canvases = np.full((len(crops), self.in_channels, side_h, side_w), background, np.float32)
+        for index, crop in enumerate(crops):
+            crop = np.asarray(crop)
+            if crop.ndim != 3 or crop.shape[0] != self.in_channels:
+                raise InputError(
+                    f"crop {index}",
+                    f"expected {self.in_channels} channel(s) x h x w, got shape {crop.shape}",
+                )
+            scale = 255.0 if crop.dtype == np.uint8 else 1.0
+            crop = crop.astype(np.float32) / scale
+            shrink = min(1.0, side_h / crop.shape[1], side_w / crop.shape[2])
+            if shrink < 1.0:
+                size = (
+                    max(1, round(crop.shape[2] * shrink)),
+                    max(1, round(crop.shape[1] * shrink)),
+                )
+                crop = np.stack(
+                    [cv2.resize(plane, size, interpolation=cv2.INTER_AREA) for plane in crop]
+                )
+            top = (side_h - crop.shape[1]) // 2
+            left = (side_w - crop.shape[2]) // 2
+            canvases[index, :, top : top + crop.shape[1], left : left + crop.shape[2]] = crop
+        out = [
+            self._centre_vectors(
+                self._as_tensor(canvases[start : start + batch_size]), height, width
+            )
+            .cpu()
+            .numpy()
+            for start in range(0, len(canvases), batch_size)
+        ]
         if not out:
             return np.zeros((0, self.dimension), dtype=np.float32)
         return np.concatenate(out).astype(np.float32)
