@@ -137,9 +137,13 @@ def threshold_figure(
             )
             accuracy = [frame.loc[frame["certainty"] >= c, "correct"].mean() for c in cuts]
             ax.plot(cuts, accuracy, color="black", label="accuracy of retained")
-            ax.set(title=f"{model} on {test_set}", xlabel="certainty threshold", ylim=(0, 1.02))
-            if row == col == 0:
-                ax.legend(fontsize=7, loc="lower left")
+            ax.set(ylim=(0, 1.02))
+            ax.set_title(f"{model} on {test_set}", fontsize=9)
+            if row == len(models) - 1:
+                ax.set_xlabel("certainty threshold")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="upper center", ncol=len(labels), fontsize=8, frameon=False)
+    figure.tight_layout(rect=(0, 0, 1, 0.96))
     save_figure(figure, path)
 
 

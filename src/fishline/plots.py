@@ -33,7 +33,7 @@ def to_rgb(image: np.ndarray) -> np.ndarray:
     return np.clip(data / top, 0, 1).transpose(1, 2, 0)
 
 
-def save_figure(figure: plt.Figure, path: str | Path, dpi: int = 110) -> None:
+def save_figure(figure: plt.Figure, path: str | Path, dpi: int = 150) -> None:
     """Write a figure as PNG atomically and free it."""
     with atomic_outputs(path) as (temp,):
         figure.savefig(temp, dpi=dpi, bbox_inches="tight", format="png")
@@ -71,7 +71,7 @@ def class_gallery(
         axes[row, 0].text(
             -0.1, 0.5, label, transform=axes[row, 0].transAxes, ha="right", va="center", fontsize=8
         )
-    save_figure(figure, path, dpi=80)  # many panels: keep the report light
+    save_figure(figure, path, dpi=110)  # many panels: keep the report light
 
 
 def realism_gallery(paint: dict[str, Any], seed: int, path: str | Path, columns: int = 6) -> None:

@@ -238,4 +238,4 @@ def uncertain_gallery(
     if len(chosen) == 0:
         axes[0, 0].text(0, 0.5, "no cells called", fontsize=9)
     figure.suptitle("least certain cells first (for review)", fontsize=9)
-    save_figure(figure, path, dpi=90)
+    save_figure(figure, path, dpi=120)

@@ -116,12 +116,14 @@ rule chrom_realism:
             caption="../report/chrom_realism.rst",
             category="Chromosomes",
             subcategory="Painter",
+            labels={"figure": "painted vs real statistics (table)"},
         ),
         figure=report(
             "results/chromosomes/report/realism.png",
             caption="../report/chrom_realism.rst",
             category="Chromosomes",
             subcategory="Painter",
+            labels={"figure": "painted vs real statistics (figure)"},
         ),
         tsv="results/chromosomes/report/realism.tsv",
     log:
@@ -177,18 +179,21 @@ rule chrom_report:
             caption="../report/chrom_spreads.rst",
             category="Chromosomes",
             subcategory="Painter",
+            labels={"figure": "painted spreads"},
         ),
         gallery=report(
             "results/chromosomes/report/gallery.png",
             caption="../report/chrom_gallery.rst",
             category="Chromosomes",
             subcategory="Crops",
+            labels={"figure": "aligned crops per class"},
         ),
         counts=report(
             "results/chromosomes/report/crop_counts.html",
             caption="../report/chrom_counts.rst",
             category="Chromosomes",
             subcategory="Crops",
+            labels={"figure": "crops per set and class"},
         ),
         counts_tsv="results/chromosomes/report/crop_counts.tsv",
         segmentation=report(
@@ -196,6 +201,7 @@ rule chrom_report:
             caption="../report/chrom_segmentation.rst",
             category="Chromosomes",
             subcategory="Segmentation",
+            labels={"figure": "segmentation scores per set"},
         ),
         segmentation_tsv="results/chromosomes/report/segmentation.tsv",
     log:
@@ -227,6 +233,7 @@ rule chrom_finetune_curve:
             caption="../report/chrom_finetune_curve.rst",
             category="Chromosomes",
             subcategory="Segmentation",
+            labels={"figure": "fine-tuning on K real spreads"},
         ),
     log:
         "logs/chrom_finetune_curve/chrom_finetune_curve.log",

@@ -46,6 +46,7 @@ rule bbdm_sample:
             caption="../report/chrom_bbdm_gallery.rst",
             category="Chromosomes",
             subcategory="Generation",
+            labels={"figure": "BBDM samples beside their DAPI"},
         ),
     log:
         "logs/bbdm_sample/bbdm_sample.log",
@@ -148,18 +149,21 @@ rule umap_filter:
             caption="../report/chrom_filter_summary.rst",
             category="Chromosomes",
             subcategory="Filter",
+            labels={"figure": "what the filter kept"},
         ),
         umap=report(
             "results/chromosomes/report/filter_umap.png",
             caption="../report/chrom_filter_umap.rst",
             category="Chromosomes",
             subcategory="Filter",
+            labels={"figure": "UMAP of real and generated crops"},
         ),
         ssim=report(
             "results/chromosomes/report/filter_ssim.png",
             caption="../report/chrom_filter_ssim.rst",
             category="Chromosomes",
             subcategory="Filter",
+            labels={"figure": "similarity of kept and dropped crops"},
         ),
     log:
         "logs/umap_filter/umap_filter.log",
@@ -194,6 +198,7 @@ rule chrom_compare:
             caption="../report/chrom_compare.rst",
             category="Chromosomes",
             subcategory="Comparison",
+            labels={"figure": "classifier comparison by training data"},
         ),
     log:
         "logs/chrom_compare/chrom_compare.log",
