@@ -443,3 +443,30 @@ def test_single_class_negative_trains(tmp_path: Path) -> None:
     history = pd.read_parquet(tmp_path / "h.parquet")
     assert history["stage"].tolist() == ["supcon", "linear"]
     assert np.isfinite(history["loss"]).all()
+
+
+def test_training_leaves_torch_global_settings_as_they_were(tmp_path: Path) -> None:
+    """A notebook's thread count, deterministic mode and random stream survive the call."""
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(3)
+        torch.use_deterministic_algorithms(False)
+        torch.manual_seed(123)
+        expected = torch.rand(3)
+        torch.manual_seed(123)
+        train_simsearch(
+            patch_set(0, per_class=6),
+            None,
+            tiny_settings(),
+            "pos",
+            3,
+            "cpu",
+            1,
+            str(tmp_path / "m.pt"),
+            str(tmp_path / "h.parquet"),
+        )
+        assert torch.get_num_threads() == 3
+        assert not torch.are_deterministic_algorithms_enabled()
+        assert torch.equal(torch.rand(3), expected)
+    finally:
+        torch.set_num_threads(threads)

@@ -23,7 +23,7 @@ from fishline.logging import get_logger, progress_bar
 from fishline.plots import CLASS_COLOURS, save_figure
 from fishline.simsearch.images import ImageSet
 from fishline.simsearch.train import BACKGROUND, mixed_precision
-from fishline.train.loop import setup_device
+from fishline.train.loop import torch_settings
 
 log = get_logger("simsearch.detect")
 
@@ -159,27 +159,27 @@ def detect(
     model, info = models.load(model_path)
     if info["kind"] != "simsearch":
         raise InputError(str(model_path), f"not a SimSearch model (kind {info['kind']})")
-    chosen = setup_device(device, threads, 0)
     patch = tuple(info["metadata"]["patch"])
     wanted = list(names) if names is not None else image_set.names
     missing = [name for name in wanted if name not in image_set.images]
     if missing:
         raise InputError(image_set.sheet, f"unknown image(s) {missing}", item="detect")
-    frames = [
-        detect_image(
-            model,
-            image_set.images[name],
-            name,
-            info["class_names"],
-            patch,
-            stride,
-            confidence,
-            chosen,
-            batch_size,
-            info["metadata"]["input_size"],
-        )
-        for name in progress_bar(wanted, desc="detect")
-    ]
+    with torch_settings(device, threads, 0) as chosen:
+        frames = [
+            detect_image(
+                model,
+                image_set.images[name],
+                name,
+                info["class_names"],
+                patch,
+                stride,
+                confidence,
+                chosen,
+                batch_size,
+                info["metadata"]["input_size"],
+            )
+            for name in progress_bar(wanted, desc="detect")
+        ]
     out = (
         pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=DETECTION_COLUMNS)
     )

@@ -28,7 +28,7 @@ from fishline.errors import InputError
 from fishline.io import atomic_outputs
 from fishline.logging import get_logger, progress_bar
 from fishline.nets.simsearch import SimSearchNet
-from fishline.train.loop import setup_device
+from fishline.train.loop import torch_settings
 from fishline.train.losses import nt_xent
 
 log = get_logger("simsearch.train")
@@ -403,33 +403,33 @@ def train_simsearch(
         raise InputError("clean patches", "no target-class patch to train on", item="label")
     classes = [*targets, BACKGROUND]
     started = time.perf_counter()
-    chosen = setup_device(device, threads, seed)
-    generator = torch.Generator(device=chosen).manual_seed(seed)  # augmentations
-    sampler = torch.Generator().manual_seed(seed + 1)  # oversampling (CPU weights)
-    size = settings["input_size"]
-    model = SimSearchNet(
-        classes, stack.shape[1], projection=settings["projection"], weights=settings["weights"]
-    ).to(chosen)
-    history: list[dict[str, Any]] = []
-    if selflearn:
-        noisy_images = prepare(noisy[0], size, chosen)
-        history += _simclr(
-            model, noisy_images, noisy[1]["label"].to_numpy(), settings, generator, sampler
-        )
-    images = prepare(stack, size, chosen)
-    index = {name: i for i, name in enumerate(classes)}
-    labels = torch.as_tensor(table["label"].map(index).to_numpy(copy=True), device=chosen)
-    negatives: dict[int, torch.Tensor] = {}
-    if strategy in WITH_NEGATIVES and "negative_of" in table.columns:
-        for name in targets:
-            rows = (table["role"] == "negative") & (table["negative_of"] == name)
-            if rows.any():
-                negatives[index[name]] = images[
-                    torch.as_tensor(rows.to_numpy(copy=True), device=chosen)
-                ]
-    history += _supcon(model, images, labels, negatives, settings, generator, sampler)
-    history += _linear(model, images, labels, settings, generator, sampler)
-    model.cpu().eval()
+    with torch_settings(device, threads, seed) as chosen:
+        generator = torch.Generator(device=chosen).manual_seed(seed)  # augmentations
+        sampler = torch.Generator().manual_seed(seed + 1)  # oversampling (CPU weights)
+        size = settings["input_size"]
+        model = SimSearchNet(
+            classes, stack.shape[1], projection=settings["projection"], weights=settings["weights"]
+        ).to(chosen)
+        history: list[dict[str, Any]] = []
+        if selflearn:
+            noisy_images = prepare(noisy[0], size, chosen)
+            history += _simclr(
+                model, noisy_images, noisy[1]["label"].to_numpy(), settings, generator, sampler
+            )
+        images = prepare(stack, size, chosen)
+        index = {name: i for i, name in enumerate(classes)}
+        labels = torch.as_tensor(table["label"].map(index).to_numpy(copy=True), device=chosen)
+        negatives: dict[int, torch.Tensor] = {}
+        if strategy in WITH_NEGATIVES and "negative_of" in table.columns:
+            for name in targets:
+                rows = (table["role"] == "negative") & (table["negative_of"] == name)
+                if rows.any():
+                    negatives[index[name]] = images[
+                        torch.as_tensor(rows.to_numpy(copy=True), device=chosen)
+                    ]
+        history += _supcon(model, images, labels, negatives, settings, generator, sampler)
+        history += _linear(model, images, labels, settings, generator, sampler)
+        model.cpu().eval()
     metadata = {
         "strategy": strategy,
         "patch": [int(stack.shape[2]), int(stack.shape[3])],

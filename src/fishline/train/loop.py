@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +50,23 @@ def setup_device(device: str, threads: int, seed: int) -> torch.device:
         torch.use_deterministic_algorithms(True)
     log.info("device %s, %d CPU threads", chosen, torch.get_num_threads())
     return chosen
+
+
+@contextlib.contextmanager
+def torch_settings(device: str, threads: int, seed: int) -> Iterator[torch.device]:
+    """``setup_device`` for a library call made from a notebook or another program: torch's
+    thread count, deterministic-algorithms mode and global random state are put back as
+    they were when the block ends, whatever happens inside."""
+    threads_before = torch.get_num_threads()
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    gpus = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=gpus):
+        try:
+            yield setup_device(device, threads, seed)
+        finally:
+            torch.set_num_threads(threads_before)
+            torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
 
 
 def cpu_has_bf16_units() -> bool:
