@@ -186,15 +186,18 @@ CHROM_SCORED = CHROM_ANNOTATED + CHROM_REAL_SCORED
 
 
 @cache
-def _read_user_sheet(sheet, schema):
-    return read_sample_sheet(sheet, schema)
+def _read_user_sheet(sheet, schema, key):
+    try:
+        return read_sample_sheet(sheet, schema)
+    except InputError as error:
+        raise WorkflowError(f"{key}: {error}")
 
 
-def user_sheet_files(sheet, schema, sample=None):
-    """The images, masks and label files a user's sheet names (one sample's rows when
-    given): inputs of every rule that reads the sheet, so editing one of them reruns exactly
-    what depends on it. The sheet was validated while the workflow was parsed."""
-    frame = _read_user_sheet(str(sheet), schema)
+def user_sheet_files(sheet, schema, key, sample=None):
+    """The images, masks and label files a user's sheet (config ``key``) names, one
+    sample's rows when given: inputs of every rule that reads the sheet, so editing one of
+    them reruns exactly what depends on it. A bad sheet stops the run naming the key."""
+    frame = _read_user_sheet(str(sheet), schema, key)
     if sample is not None:
         frame = frame[frame["sample"] == sample]
     return sheet_files(frame, schema)
@@ -203,14 +206,18 @@ def user_sheet_files(sheet, schema, sample=None):
 def chrom_set_files(name):
     """The files a real metaphase set's sheet names (none for painted sets)."""
     if name in CHROM_REAL:
-        return user_sheet_files(CHROM_REAL[name], "metaphase_sheet")
+        return user_sheet_files(
+            CHROM_REAL[name], "metaphase_sheet", f"chromosomes.real.{name}"
+        )
     return []
 
 
 def cellpose_training_files():
     """The files of the user's own Cellpose training sheet, when one is configured."""
     sheet = config["chromosomes"]["cellpose"]["sheet"]
-    return user_sheet_files(sheet, "metaphase_sheet") if sheet else []
+    if not sheet:
+        return []
+    return user_sheet_files(sheet, "metaphase_sheet", "chromosomes.cellpose.sheet")
 
 
 def chrom_set_input(name):

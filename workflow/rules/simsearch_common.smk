@@ -42,7 +42,9 @@ def simsearch_files():
     """The images and point files the user's SimSearch sheet names (the demo's: none, they
     are outputs of ss_paint)."""
     return (
-        user_sheet_files(SEARCH["sheet"], "simsearch_sheet") if SEARCH["sheet"] else []
+        user_sheet_files(SEARCH["sheet"], "simsearch_sheet", "simsearch.sheet")
+        if SEARCH["sheet"]
+        else []
     )
 
 

@@ -40,7 +40,10 @@ def slides_files(wildcards):
     if wildcards.slide_set == "painted":
         return []
     return user_sheet_files(
-        _real_sheet(wildcards.slide_set), "slide_sheet", wildcards.sample
+        _real_sheet(wildcards.slide_set),
+        "slide_sheet",
+        f"slides.real.{wildcards.slide_set}",
+        wildcards.sample,
     )
 
 
@@ -82,7 +85,9 @@ def slides_training_input():
 def slides_training_files():
     """The files of the user's own nucleus training sheet, when one is configured."""
     sheet = config["slides"]["cellpose"]["sheet"]
-    return user_sheet_files(sheet, "metaphase_sheet") if sheet else []
+    if not sheet:
+        return []
+    return user_sheet_files(sheet, "metaphase_sheet", "slides.cellpose.sheet")
 
 
 def slides_outputs():
