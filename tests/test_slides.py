@@ -31,11 +31,10 @@ from fishline.slides import (
     load_field,
     nucleus_table,
     reference_diameter,
-    rule_text,
     summarise,
     summarise_set,
-    verdict,
 )
+from fishline.verdicts import rule_text, verdict
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ["normal", "gain", "amplification"]

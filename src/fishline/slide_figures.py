@@ -14,6 +14,7 @@ import pandas as pd
 
 from fishline.io import atomic_outputs
 from fishline.plots import CLASS_COLOURS, plt, save_figure
+from fishline.verdicts import rule_text
 
 BORDER_COLOUR = (0.55, 0.55, 0.55)
 
@@ -169,8 +170,6 @@ def sample_card(
 
     Seconds stay in ``timing.json`` only, so the card is the same bytes on every run.
     """
-    from fishline.slides import rule_text
-
     rows = "".join(
         f"<tr><td>{html.escape(name)}</td><td>{summary[f'n_{name}']}</td>"
         f"<td>{summary[f'fraction_{name}']:.1%}</td></tr>"

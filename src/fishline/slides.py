@@ -33,6 +33,7 @@ from fishline.logging import get_logger, progress_bar
 from fishline.paint.draws import bounds
 from fishline.paint.fish import CHANNELS
 from fishline.slide_sheet import read_slide_sheet
+from fishline.verdicts import rule_text, verdict
 
 log = get_logger("slides")
 ROLES = ("dapi", "target", "reference")
@@ -261,32 +262,7 @@ def truth_classes(
     return out
 
 
-# ---------------------------------------------------------------- calls and verdict
-
-
-def rule_text(calls: Mapping[str, Any]) -> str:
-    """The configured verdict rule in words (stated in the report and the summary)."""
-    parts = [
-        f"'{rule['verdict']}' if the {rule['class']} fraction >= {rule['min_fraction']:g}"
-        for rule in calls["rules"]
-    ]
-    return (
-        f"Cells with certainty >= {calls['min_certainty']:g} count; the others are set aside "
-        f"as uncertain. Fractions are over the certain cells. Fewer than {calls['min_cells']} "
-        f"certain cells: '{calls['too_few']}'. Otherwise, first match of: "
-        + "; ".join(parts)
-        + f"; else '{calls['otherwise']}'."
-    )
-
-
-def verdict(fractions: Mapping[str, float], certain: int, calls: Mapping[str, Any]) -> str:
-    """A sample's verdict from its certain-cell class fractions (rules in order)."""
-    if certain < calls["min_cells"]:
-        return str(calls["too_few"])
-    for rule in calls["rules"]:
-        if fractions.get(rule["class"], 0.0) >= rule["min_fraction"]:
-            return str(rule["verdict"])
-    return str(calls["otherwise"])
+# ---------------------------------------------------------------- per-sample summaries
 
 
 def summarise(
