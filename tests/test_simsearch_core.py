@@ -30,7 +30,13 @@ from fishline.simsearch.patches import (
     supervised_patches,
     write_patch_set,
 )
-from fishline.simsearch.search import Searcher, background_candidates, propose, similarity_map
+from fishline.simsearch.search import (
+    Searcher,
+    background_candidates,
+    nearest_prototype,
+    propose,
+    similarity_map,
+)
 from fishline.simsearch.simulate import (
     average_precision,
     choose_threshold,
@@ -45,6 +51,7 @@ torch.set_num_threads(2)
 SMALL = {**DEFAULT_CELL_FIELDS, "images": 3, "size": [192, 192], "cells": [7, 9]}
 PATCH = (48, 48)
 CLASSES = ["nuclear", "cytoplasmic"]
+CLASSES3 = ["nuclear", "cytoplasmic", "absent"]
 
 
 @pytest.fixture(scope="module")
@@ -383,3 +390,36 @@ def test_embed_crops_of_any_size_without_their_margin(extractors):
     assert float(same[0] @ vectors[1]) < 0.999  # different crops, different vectors
     with pytest.raises(InputError, match="crop 0"):
         extractor.embed([np.zeros((3, 20, 20))])
+
+
+def test_cells_called_from_five_prototypes_per_class(extractors):
+    """Painted cells (nuclear / cytoplasmic / absent GFP), masked crops of any size, 5
+    prototypes per class: nearest-prototype calls beat chance by a margin that shuffled
+    prototype labels do not reach."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(1)
+    settings = {**DEFAULT_CELL_FIELDS, "size": [192, 192], "cells": [10, 12]}
+    settings["classes"] = {"nuclear": 1, "cytoplasmic": 1, "absent": 1}
+    crops, classes = [], []
+    for _ in range(3):
+        image, _, cells, table = paint_cell_field(rng, settings)
+        for label, box in enumerate(ndimage.find_objects(cells), start=1):
+            if box is not None:
+                crops.append(image[:, box[0], box[1]] * (cells[box] == label))
+                classes.append(table["class"].iloc[label - 1])
+    classes = np.array(classes)
+    vectors = extractors["efficientnet_lite0"].embed(crops)
+    chosen = np.concatenate(
+        [rng.choice(np.flatnonzero(classes == name), 5, replace=False) for name in CLASSES3]
+    )
+    rest = np.setdiff1d(np.arange(len(classes)), chosen)
+    calls = nearest_prototype(vectors[rest], vectors[chosen], classes[chosen])
+    assert list(calls.columns) == ["predicted_class", "certainty"] + [
+        f"p_{name}" for name in sorted(CLASSES3)
+    ]
+    assert calls["certainty"].between(0, 1).all()
+    accuracy = (calls["predicted_class"].to_numpy() == classes[rest]).mean()
+    shuffled = nearest_prototype(vectors[rest], vectors[chosen], rng.permutation(classes[chosen]))
+    assert accuracy >= 0.75
+    assert accuracy > (shuffled["predicted_class"].to_numpy() == classes[rest]).mean() + 0.25

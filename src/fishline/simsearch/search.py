@@ -1,9 +1,11 @@
 """Similarity search on cached feature grids: heat maps, proposals (local maxima above a
-threshold, at least a minimum distance apart) and hard/easy background candidates."""
+threshold, at least a minimum distance apart) and hard/easy background candidates; and
+per-cell calls of cell vectors from labelled prototypes."""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -11,8 +13,51 @@ from scipy import ndimage
 
 from fishline.errors import InputError
 from fishline.simsearch.features import FeatureGrid
+from fishline.uncertainty import certainty
 
 PROPOSAL_COLUMNS = ["image", "x", "y", "score"]
+
+
+def nearest_prototype(
+    vectors: np.ndarray,
+    prototypes: np.ndarray,
+    labels: Sequence[str],
+    temperature: float = 0.05,
+) -> pd.DataFrame:
+    """Per-cell calls from a handful of examples: classify (N, d) cell vectors (e.g.
+    ``FeatureExtractor.embed`` of cell crops) by their (k, d) labelled ``prototypes``.
+
+    A class's score is the highest cosine similarity to its prototypes; probabilities are
+    the softmax of the scores / ``temperature``; certainty is 1 - normalised entropy (as for
+    the FISH classifier, no smoothing floor). Returns DataFrame[predicted_class, certainty,
+    p_<class> for each class in sorted order], one row per vector.
+    """
+    vectors = np.asarray(vectors, dtype=np.float32)
+    prototypes = np.asarray(prototypes, dtype=np.float32)
+    labels = np.asarray(labels)
+    if prototypes.ndim != 2 or len(prototypes) != len(labels) or not len(labels):
+        raise InputError(
+            "prototypes", f"{len(labels)} labels for prototypes of shape {prototypes.shape}"
+        )
+    if vectors.ndim != 2 or vectors.shape[1] != prototypes.shape[1]:
+        raise InputError(
+            "vectors", f"expected (N, {prototypes.shape[1]}) vectors, got shape {vectors.shape}"
+        )
+    classes = sorted(set(labels.tolist()))
+    similarity = vectors @ prototypes.T
+    scores = np.stack([similarity[:, labels == name].max(axis=1) for name in classes], axis=1)
+    logits = scores / temperature
+    probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    table = pd.DataFrame(
+        {
+            "predicted_class": np.asarray(classes)[scores.argmax(axis=1)],
+            "certainty": certainty(probabilities, smoothing=0.0),
+        }
+    )
+    for index, name in enumerate(classes):
+        table[f"p_{name}"] = probabilities[:, index]
+    return table
 
 
 def similarity_map(grid: FeatureGrid, prototypes: np.ndarray) -> np.ndarray:
