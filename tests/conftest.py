@@ -1,9 +1,12 @@
-"""Shared fixtures: validated default settings and helpers to switch realism off."""
+"""Shared fixtures: validated default settings, helpers to switch realism off and to kill a
+training right after its first checkpoint."""
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -28,6 +31,27 @@ def paint(config: dict[str, Any]) -> dict[str, Any]:
     for split in section["splits"].values():
         split["n"] = 24
     return section
+
+
+def killed_after_first_checkpoint(
+    monkeypatch: pytest.MonkeyPatch, trainer: ModuleType, train: Callable[[], Any]
+) -> list[int]:
+    """Run ``train`` as a job killed right after its first checkpoint (``trainer``'s
+    ``save_checkpoint`` raises KeyboardInterrupt once it has written); the real save is put
+    back afterwards. Returns the epochs (or steps) that were saved."""
+    original = trainer.save_checkpoint
+    saved: list[int] = []
+
+    def save_then_die(path: Path, state: dict[str, Any]) -> None:
+        original(path, state)
+        saved.append(state["epoch"])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer, "save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        train()
+    monkeypatch.setattr(trainer, "save_checkpoint", original)
+    return saved
 
 
 def realism_off(settings: dict[str, Any]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import scipy.stats
 import torch
+from conftest import killed_after_first_checkpoint
 
 from fishline import models
 from fishline.bbdm import Bridge, load_paired, sample_bbdm, train_bbdm
@@ -232,20 +233,15 @@ def test_resume_from_checkpoint_matches_uninterrupted(tmp_path: Path, monkeypatc
 
     import fishline.bbdm as bbdm
 
-    original = bbdm.save_checkpoint
-
-    def save_then_die(path, state):
-        original(path, state)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(bbdm, "save_checkpoint", save_then_die)
     checkpoint = tmp_path / "c2.pt"
-    with pytest.raises(KeyboardInterrupt):
-        train_bbdm(
+    killed_after_first_checkpoint(
+        monkeypatch,
+        bbdm,
+        lambda: train_bbdm(
             tif, parquet, SETTINGS, 3, tmp_path / "r.pt", tmp_path / "hr.parquet", checkpoint, "cpu"
-        )
+        ),
+    )
     assert torch.load(checkpoint, weights_only=False)["epoch"] == 3
-    monkeypatch.setattr(bbdm, "save_checkpoint", original)
     train_bbdm(
         tif, parquet, SETTINGS, 3, tmp_path / "r.pt", tmp_path / "hr.parquet", checkpoint, "cpu"
     )

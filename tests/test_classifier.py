@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import killed_after_first_checkpoint
 
 from fishline import models
 from fishline.errors import InputError
@@ -186,20 +187,13 @@ def test_training_is_deterministic_and_resumes(
     again = again.state_dict()
     assert all(torch.equal(reference[k], again[k]) for k in reference)
 
-    saves = []
-    original = fish_training.save_checkpoint
-
-    def killed_after_first_epoch(path, state):
-        original(path, state)
-        saves.append(state["epoch"])
-        raise KeyboardInterrupt  # the job dies right after its first checkpoint
-
-    monkeypatch.setattr(fish_training, "save_checkpoint", killed_after_first_epoch)
-    with pytest.raises(KeyboardInterrupt):
-        _train(config, tiny_set, tmp_path / "c", precision=precision)
+    saves = killed_after_first_checkpoint(
+        monkeypatch,
+        fish_training,
+        lambda: _train(config, tiny_set, tmp_path / "c", precision=precision),
+    )
     assert saves == [1] and (tmp_path / "c" / "joint.ckpt").exists()
     assert not (tmp_path / "c" / "joint.pt").exists()
-    monkeypatch.setattr(fish_training, "save_checkpoint", original)
     resumed = models.load(_train(config, tiny_set, tmp_path / "c", precision=precision))[0]
     resumed = resumed.state_dict()
     assert all(torch.equal(reference[k], resumed[k]) for k in reference)
@@ -210,16 +204,9 @@ def test_checkpoint_made_on_other_data_is_not_resumed(
 ) -> None:
     """Killed after epoch 1, the training set repainted (same settings and count, other
     seed): the rerun starts fresh, so it equals a clean training on the new data."""
-    original = fish_training.save_checkpoint
-
-    def killed_after_first_epoch(path, state):
-        original(path, state)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(fish_training, "save_checkpoint", killed_after_first_epoch)
-    with pytest.raises(KeyboardInterrupt):
-        _train(config, tiny_set, tmp_path / "killed")
-    monkeypatch.setattr(fish_training, "save_checkpoint", original)
+    killed_after_first_checkpoint(
+        monkeypatch, fish_training, lambda: _train(config, tiny_set, tmp_path / "killed")
+    )
     paint = copy.deepcopy(paint)
     paint["splits"]["train"]["n"] = 24
     paint_patch_set(paint, "train", 2, *tiny_set)  # the inputs change under the checkpoint

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import killed_after_first_checkpoint
 from test_bbdm import _crop_set
 
 from fishline.cyclegan import HistoryPool, linear_decay, sample_cyclegan, train_cyclegan
@@ -67,16 +68,9 @@ def test_train_resume_and_sample(tmp_path: Path, monkeypatch) -> None:
 
     import fishline.cyclegan as cyclegan
 
-    original = cyclegan.save_checkpoint
-
-    def save_then_die(path, state):
-        original(path, state)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(cyclegan, "save_checkpoint", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
-        _train(target, source, 4, "r", tmp_path, "c2.pt")
-    monkeypatch.setattr(cyclegan, "save_checkpoint", original)
+    killed_after_first_checkpoint(
+        monkeypatch, cyclegan, lambda: _train(target, source, 4, "r", tmp_path, "c2.pt")
+    )
     _train(target, source, 4, "r", tmp_path, "c2.pt")
     a = torch.load(tmp_path / "m.pt", weights_only=False)
     b = torch.load(tmp_path / "r.pt", weights_only=False)

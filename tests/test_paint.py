@@ -35,6 +35,25 @@ def _components(plane: np.ndarray) -> int:
     return int(label(plane > 0.05).max())
 
 
+def _amplified(settings: dict[str, Any], **keys: Any) -> dict[str, Any]:
+    """Settings with one amplification condition: no spots or clusters, only ``keys``."""
+    chosen = copy.deepcopy(settings)
+    chosen["conditions"] = [
+        {
+            "name": "amp",
+            "class": "amplification",
+            "weight": 1,
+            "target_spots": 0,
+            "reference_spots": 0,
+            "target_clusters": 0,
+            "reference_clusters": 0,
+            "cluster_size": [6, 12],
+            **keys,
+        }
+    ]
+    return chosen
+
+
 @pytest.mark.parametrize("target", ["green", "red"])
 def test_spot_components_match_drawn_counts(clean_settings: dict[str, Any], target: str) -> None:
     settings = copy.deepcopy(clean_settings)
@@ -58,19 +77,7 @@ def test_spot_components_match_drawn_counts(clean_settings: dict[str, Any], targ
 
 
 def test_clusters_are_one_blob_each(clean_settings: dict[str, Any]) -> None:
-    settings = copy.deepcopy(clean_settings)
-    settings["conditions"] = [
-        {
-            "name": "c",
-            "class": "amplification",
-            "weight": 1,
-            "target_spots": 0,
-            "reference_spots": 0,
-            "target_clusters": 1,
-            "reference_clusters": 0,
-            "cluster_size": [8, 16],
-        }
-    ]
+    settings = _amplified(clean_settings, target_clusters=1, cluster_size=[8, 16])
     images, _, record = render_patches(np.random.default_rng(3), settings, np.zeros(40, int))
     blobs = [_components(images[i, GREEN]) for i in range(40)]
     assert all(size[0] >= 8 for size in record["target_cluster_sizes"])
@@ -311,25 +318,6 @@ def test_brightness_spread_and_defocus_knobs(
     assert (varied_nuclei["defocus_sigma"] >= 0.08 * varied_nuclei["nucleus_diameter"] - 0.01).all()
     assert varied_spread > 2 * spread
     assert varied_sharpness < 0.7 * sharpness  # softer edges
-
-
-def _amplified(settings: dict[str, Any], **keys: Any) -> dict[str, Any]:
-    """Settings with one amplification condition: no spots or clusters, only ``keys``."""
-    chosen = copy.deepcopy(settings)
-    chosen["conditions"] = [
-        {
-            "name": "amp",
-            "class": "amplification",
-            "weight": 1,
-            "target_spots": 0,
-            "reference_spots": 0,
-            "target_clusters": 0,
-            "reference_clusters": 0,
-            "cluster_size": [6, 12],
-            **keys,
-        }
-    ]
-    return chosen
 
 
 def test_double_minutes_are_many_small_dots_inside_the_nucleus(

@@ -113,12 +113,15 @@ def test_bad_annotations_name_the_entry(change, message: str) -> None:
 
 
 def test_check_sheet_compares_named_channels_with_the_file(tmp_path: Path) -> None:
-    from fishline.config import check_sheet_images
+    from fishline.config import check_sheet_images, read_sample_sheet
 
     write_image(tmp_path / "a.tif", np.zeros((2, 32, 32), np.uint8))
     sheet = tmp_path / "images.tsv"
     sheet.write_text("image\tpath\tchannels\na\ta.tif\tdna,gfp\n")
-    assert check_sheet_images(sheet, "simsearch_sheet") == 1
+    assert (
+        check_sheet_images(read_sample_sheet(sheet, "simsearch_sheet"), "simsearch_sheet", sheet)
+        == 1
+    )
     sheet.write_text("image\tpath\tchannels\na\ta.tif\tdna,gfp,rfp\n")
     with pytest.raises(InputError, match=r"\[row 2, channels\]: names 3 channels"):
-        check_sheet_images(sheet, "simsearch_sheet")
+        check_sheet_images(read_sample_sheet(sheet, "simsearch_sheet"), "simsearch_sheet", sheet)

@@ -18,9 +18,9 @@ def _validate(args: argparse.Namespace) -> None:
 
 
 def _check_sheet(args: argparse.Namespace) -> None:
-    rows = len(read_sample_sheet(args.sheet, args.kind))
-    opened = check_sheet_images(args.sheet, args.kind)
-    print(f"{args.sheet}: valid, {rows} rows, {opened} image files opened and checked")
+    table = read_sample_sheet(args.sheet, args.kind)
+    opened = check_sheet_images(table, args.kind, args.sheet)
+    print(f"{args.sheet}: valid, {len(table)} rows, {opened} image files opened and checked")
 
 
 def _paint(args: argparse.Namespace) -> None:

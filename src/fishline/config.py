@@ -228,16 +228,24 @@ def _coerce(value: str, kind: str | list[str] | None) -> Any:
     return value
 
 
+def _row_files(
+    row: Mapping[str, Any], columns: Mapping[str, Any]
+) -> Iterator[tuple[str, list[str]]]:
+    """(column, files) for each column of a sheet row that its schema marks ``x-path``
+    (several files joined by ';' are listed one by one)."""
+    for column, spec in columns.items():
+        value = row.get(column)
+        if spec.get("x-path") and isinstance(value, str):
+            yield column, split_paths(value)
+
+
 def sheet_files(frame: pd.DataFrame, schema_name: str) -> list[str]:
-    """Every file a read sheet names (the columns its schema marks ``x-path``; several
-    files joined by ';' count one by one), each once, in sheet order."""
+    """Every file a read sheet names, each once, in sheet order."""
     columns = load_schema(schema_name)["properties"]
     files: dict[str, None] = {}
     for row in frame.to_dict("records"):
-        for column, spec in columns.items():
-            value = row.get(column)
-            if spec.get("x-path") and isinstance(value, str):
-                files.update(dict.fromkeys(split_paths(value)))
+        for _, paths in _row_files(row, columns):
+            files.update(dict.fromkeys(paths))
     return list(files)
 
 
@@ -245,21 +253,17 @@ IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
 CHANNEL_COLUMNS = ("dapi", "target", "reference", "red", "green")
 
 
-def check_sheet_images(path: str | Path, schema_name: str) -> int:
-    """Open every image and mask a sheet names, as its jobs would a minute later: readable
-    (not truncated or empty), a channel axis that can be told apart, channel indices within
-    the image's channels, masks of the image's height and width. Errors name the sheet,
-    row, column and file. Returns the number of image files opened."""
-    frame = read_sample_sheet(path, schema_name)
+def check_sheet_images(frame: pd.DataFrame, schema_name: str, path: str | Path) -> int:
+    """Open every image and mask a read sheet (from ``path``) names, as its jobs would a
+    minute later: readable (not truncated or empty), a channel axis that can be told apart,
+    channel indices within the image's channels, masks of the image's height and width.
+    Errors name the sheet, row, column and file. Returns the number of image files opened."""
     columns = load_schema(schema_name)["properties"]
     opened = 0
     for number, row in enumerate(frame.to_dict("records"), start=2):
         shapes: dict[str, tuple[int, ...]] = {}
-        for column, spec in columns.items():
-            value = row.get(column)
-            if not (spec.get("x-path") and isinstance(value, str)):
-                continue
-            files = [f for f in split_paths(value) if f.lower().endswith(IMAGE_SUFFIXES)]
+        for column, paths in _row_files(row, columns):
+            files = [f for f in paths if f.lower().endswith(IMAGE_SUFFIXES)]
             if not files:
                 continue
             try:

@@ -7,7 +7,6 @@ from snakemake.exceptions import WorkflowError
 
 from fishline.config import read_sample_sheet, sheet_files, validate_config
 from fishline.errors import InputError
-from fishline.metaphase_sheet import read_sheet as read_metaphase_sheet
 from fishline.seeds import stage_seed as derive_seed
 
 try:
@@ -167,24 +166,6 @@ CHROM_REAL = dict(config["chromosomes"]["real"])
 CHROM_SETS = CHROM_SPLITS + list(CHROM_REAL)
 
 
-def _real_sets_with_truth():
-    """Validate every real metaphase sheet now (one clear error before any job runs) and
-    return the names of those that carry truth masks."""
-    scored = []
-    for name, sheet in CHROM_REAL.items():
-        try:
-            rows = read_metaphase_sheet(sheet)
-        except InputError as error:
-            raise WorkflowError(f"chromosomes.real.{name}: {error}")
-        if "mask" in rows and rows["mask"].notna().any():
-            scored.append(name)
-    return scored
-
-
-CHROM_REAL_SCORED = _real_sets_with_truth()
-CHROM_SCORED = CHROM_ANNOTATED + CHROM_REAL_SCORED
-
-
 @cache
 def _read_user_sheet(sheet, schema, key):
     try:
@@ -201,6 +182,23 @@ def user_sheet_files(sheet, schema, key, sample=None):
     if sample is not None:
         frame = frame[frame["sample"] == sample]
     return sheet_files(frame, schema)
+
+
+def _real_sets_with_truth():
+    """Validate every real metaphase sheet now (one clear error before any job runs) and
+    return the names of those that carry truth masks."""
+    scored = []
+    for name, sheet in CHROM_REAL.items():
+        rows = _read_user_sheet(
+            str(sheet), "metaphase_sheet", f"chromosomes.real.{name}"
+        )
+        if "mask" in rows and rows["mask"].notna().any():
+            scored.append(name)
+    return scored
+
+
+CHROM_REAL_SCORED = _real_sets_with_truth()
+CHROM_SCORED = CHROM_ANNOTATED + CHROM_REAL_SCORED
 
 
 def chrom_set_files(name):

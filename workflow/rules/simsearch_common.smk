@@ -1,7 +1,5 @@
 """SimSearch: image sheet, roles, runs and targets (rules in simsearch.smk)."""
 
-from fishline.config import read_sample_sheet
-
 SEARCH = config["simsearch"]
 SS = "results/simsearch"
 SS_STRATEGIES = ["pos", "pos_neg", "pos_selflearn", "pos_neg_selflearn"]
@@ -12,10 +10,7 @@ def _simsearch_truth():
     """Whether every image of the sheet has ground-truth points (the demo always has)."""
     if SEARCH["sheet"] is None:
         return True
-    try:
-        sheet = read_sample_sheet(SEARCH["sheet"], "simsearch_sheet")
-    except InputError as error:
-        raise WorkflowError(f"simsearch.sheet: {error}")
+    sheet = _read_user_sheet(str(SEARCH["sheet"]), "simsearch_sheet", "simsearch.sheet")
     return "points" in sheet and bool(sheet["points"].fillna("").ne("").all())
 
 

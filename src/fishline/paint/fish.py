@@ -181,7 +181,7 @@ def _cluster_blobs(
     return blobs, sizes
 
 
-def add_clouds(
+def _add_clouds(
     rng: np.random.Generator,
     settings: dict,
     cond: np.ndarray,
@@ -189,9 +189,9 @@ def add_clouds(
     nuclei: Nuclei,
     channel: int,
     images: np.ndarray,
-) -> np.ndarray:
+) -> None:
     """Signal clouds (homogeneously staining regions): a granular, diffuse region covering
-    part of the nucleus and stopping at its edge; added in place. Returns the radii in px."""
+    part of the nucleus and stopping at its edge, added in place."""
     size = images.shape[-1]
     radius = (
         _per_condition(rng, settings, cond[owners], "cloud_size", "float") * nuclei.diameter[owners]
@@ -207,7 +207,6 @@ def add_clouds(
         envelope = np.exp(-distance2 / (2 * radius[index] ** 2))
         cloud = peak[index] * envelope * (0.35 + 0.65 * grain[index]) * nuclei.mask[owner]
         images[owner, channel] += cloud.astype(np.float32)
-    return radius
 
 
 def _per_image_lists(values: np.ndarray, owners: np.ndarray, count: int) -> list[list[float]]:
@@ -285,7 +284,7 @@ def render_patches(
                     rng, minutes, SPOT_WINDOW, settings["spot_cut"], settings["warp"], images
                 )
             else:
-                add_clouds(rng, settings, cond, owners, nuclei, target, images)
+                _add_clouds(rng, settings, cond, owners, nuclei, target, images)
 
     if surface:
         _add_surface_stain(rng, images, nuclei.mask, (target, reference))
