@@ -65,7 +65,7 @@ def test_profile_submits_every_job_with_gpus_only_for_networks(
         "--configfile", str(configfile),
         "--workflow-profile", str(ROOT / "profiles/slurm"),
         "--slurm-status-command", "squeue",  # no slurmdbd here, so no sacct
-        "--slurm-init-seconds-before-status-checks", "5",
+        "--slurm-init-seconds-before-status-checks", "1",  # polls at 1 s, +10 s per idle poll
         "--slurm-no-account",
         "--max-threads", "2",
         "--keep-going",

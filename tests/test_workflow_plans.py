@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import tifffile
 import yaml
-from workflow_helpers import BIN, FULL_PLAN, ROOT, TINY, planned, snakemake
+from workflow_helpers import BIN, FULL_PLAN, ROOT, TINY, job_environment, planned, snakemake
 
 pytestmark = pytest.mark.workflow
 
@@ -49,6 +49,31 @@ def test_dry_run_default_config(tmp_path: Path) -> None:
     assert planned(result) == FULL_PLAN
     # a plain run loads the local profile by itself (profiles/ next to the Snakefile)
     assert "profiles/default for setting default" in result.stdout + result.stderr
+
+
+def test_planning_imports_no_heavy_library(tmp_path: Path) -> None:
+    """Parsing the workflow and planning its jobs need only the light part of the stack
+    (what the host needs under --use-conda): no torch, Cellpose, scikit-learn or matplotlib."""
+    probe = (
+        "import sys\n"
+        "from snakemake.cli import main\n"
+        "try:\n"
+        "    main(sys.argv[1:])\n"
+        "except SystemExit as end:\n"
+        "    assert not end.code, end.code\n"
+        "heavy = ('torch', 'cellpose', 'sklearn', 'matplotlib', 'umap')\n"
+        "print('heavy:', sorted(name for name in heavy if name in sys.modules))\n"
+    )
+    arguments = ["-n", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(tmp_path)]
+    configs = ["--configfile", str(ROOT / "config" / "config.yaml")]
+    result = subprocess.run(
+        [str(BIN / "python"), "-c", probe, *arguments, *configs],
+        capture_output=True,
+        text=True,
+        env=job_environment(tmp_path),
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "heavy: []" in result.stdout, result.stdout[-2000:]
 
 
 def test_dry_run_slurm_profile(tmp_path: Path) -> None:

@@ -73,7 +73,7 @@ def cpu_has_bf16_units() -> bool:
     """Whether this CPU multiplies bf16 matrices natively (AMX tiles, e.g. Sapphire Rapids).
 
     Only there is bf16 autocast worth it on a CPU (ResNet-18 training at 64 px: 1.6-1.9x
-    faster than fp32, README); elsewhere bf16 is emulated and slower than fp32.
+    faster than fp32, docs/fish.md); elsewhere bf16 is emulated and slower than fp32.
     ``FISHLINE_CPU_BF16=0`` in the environment makes a CPU with them count as one without,
     so that ``auto`` trains in fp32 as on the machines that lack them (the test suite run
     as such a machine runs it).
