@@ -15,6 +15,7 @@ include: "workflow/rules/chromosomes.smk"
 include: "workflow/rules/slides.smk"
 include: "workflow/rules/chromosomes2.smk"
 include: "workflow/rules/simsearch.smk"
+include: "workflow/rules/overview.smk"
 
 
 wildcard_constraints:

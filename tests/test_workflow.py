@@ -16,6 +16,7 @@ import torch
 import yaml
 from workflow_helpers import (
     FISH_PLAN,
+    OVERVIEW_PLAN,
     SLIDES_PLAN,
     SLIDES_TRAINING_PLAN,
     TINY,
@@ -68,6 +69,7 @@ def test_report_after_tiny_run(finished_run: Path) -> None:
     assert "FISH painter" in html and "realism.png" in html and "conditions.png" in html
     assert "MYCN slides" in html and "overlay.png" in html
     assert "SimSearch" in html and "violin.png" in html and "proposals.png" in html
+    assert "Start with the headline figure" in html and "overview.png" in html
 
 
 def _changed(finished_run: Path, edit: dict) -> dict[str, int]:
@@ -103,13 +105,14 @@ def test_rerun_fields_and_report_when_field_setting_changes(finished_run: Path) 
         "fish_paint_report": 1,
         **SLIDES_PLAN,
         **SLIDES_TRAINING_PLAN,
+        **OVERVIEW_PLAN,
         "all": 1,
     }
 
 
 def test_rerun_everything_downstream_of_painter_settings(finished_run: Path) -> None:
     plan = _changed(finished_run, {"fish/paint/spot_cut": 0.25})
-    assert plan == {**FISH_PLAN, **SLIDES_PLAN, **SLIDES_TRAINING_PLAN, "all": 1}
+    assert plan == {**FISH_PLAN, **SLIDES_PLAN, **SLIDES_TRAINING_PLAN, **OVERVIEW_PLAN, "all": 1}
 
 
 def test_rerun_segmentation_not_training_when_inference_setting_changes(
@@ -121,6 +124,7 @@ def test_rerun_segmentation_not_training_when_inference_setting_changes(
         "segment_evaluate": 4,
         "chrom_crops": 4,
         "chrom_report": 1,
+        **OVERVIEW_PLAN,
         "all": 1,
     }
 
@@ -135,6 +139,7 @@ def test_rerun_one_painted_set_when_its_size_changes(finished_run: Path) -> None
         "segment_evaluate": 1,
         "chrom_crops": 1,
         "chrom_report": 1,
+        **OVERVIEW_PLAN,
         "all": 1,
     }
 
@@ -180,6 +185,7 @@ def test_rerun_one_model_when_its_setting_changes(finished_run: Path) -> None:
         "fish_evaluate": 2,
         "fish_umap": 1,
         "fish_compare": 1,
+        **OVERVIEW_PLAN,
         "all": 1,
     }
 
@@ -234,8 +240,12 @@ def test_slides_outputs(finished_run: Path) -> None:
 
 def test_slides_rerun_calls_not_training_when_call_setting_changes(finished_run: Path) -> None:
     plan = _changed(finished_run, {"slides/calls/min_certainty": 0.7})
-    assert plan == {"slides_call": 3, "slides_summary": 1, "all": 1}
-    assert _changed(finished_run, {"slides/report/gallery": 4}) == {"slides_summary": 1, "all": 1}
+    assert plan == {"slides_call": 3, "slides_summary": 1, **OVERVIEW_PLAN, "all": 1}
+    assert _changed(finished_run, {"slides/report/gallery": 4}) == {
+        "slides_summary": 1,
+        **OVERVIEW_PLAN,
+        "all": 1,
+    }
 
 
 def test_simsearch_outputs(finished_run: Path) -> None:
@@ -288,6 +298,7 @@ def test_simsearch_rerun_detection_not_training_when_confidence_changes(
         "ss_report": 1,
         "ss_ablation_cell": 1,
         "ss_ablation": 1,
+        **OVERVIEW_PLAN,
         "all": 1,
     }
 
@@ -308,6 +319,7 @@ def test_simsearch_user_annotations_replace_the_simulated_user(finished_run: Pat
         "ss_evaluate": 2,
         "ss_annotation_report": 1,
         "ss_report": 1,
+        **OVERVIEW_PLAN,
         "all": 1,
     }
     broken = json.loads(mine.read_text())

@@ -59,12 +59,15 @@ SIMSEARCH_PLAN = {
     "ss_annotation_report": 1,
     "ss_report": 1,
 }
+# The report's headline figure: replanned whenever a track's summary table is.
+OVERVIEW_PLAN = {"report_overview": 1}
 FULL_PLAN = {
     **FISH_PLAN,
     **CHROMOSOME_PLAN,
     **CHROMOSOME2_PLAN,
     **SLIDES_PLAN,
     **SIMSEARCH_PLAN,
+    **OVERVIEW_PLAN,
     "all": 1,
 }
 

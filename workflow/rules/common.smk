@@ -65,6 +65,7 @@ def get_final_output():
         *slides_outputs(),
         *chromosomes2_outputs(),
         *simsearch_outputs(),
+        "results/report/overview.png",
     ]
 
 
