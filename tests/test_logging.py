@@ -22,3 +22,13 @@ def test_job_log_reads_as_lines_and_keeps_each_attempt(tmp_path: Path) -> None:
     kept = sorted((log.parent / "attempts").glob("job.*.log"))
     assert len(kept) == 2
     assert "attempt 0: 100%" in kept[0].read_text() and kept[1].read_text() == text
+
+
+def test_a_loss_shown_every_step_adds_no_log_lines(tmp_path: Path) -> None:
+    log = tmp_path / "train.log"
+    with log_to(log):
+        progress = progress_bar(range(500), desc="train")
+        for step in progress:
+            progress.set_postfix(loss=f"{1 / (step + 1):.4f}")
+    bars = [line for line in log.read_text().splitlines() if line.startswith("train")]
+    assert len(bars) <= 3 and bars[-1].startswith("train: 100%")  # first, maybe one, final

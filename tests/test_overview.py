@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from fishline.overview import _fish_panel, _slides_panel, headline_figure
+from fishline.overview import _fish_panel, _generation_panel, _slides_panel, headline_figure
 
 
 def _tables(folder: Path) -> dict:
@@ -81,7 +81,7 @@ def test_one_panel_per_track_that_ran(tmp_path: Path) -> None:
 
 def test_panels_draw_the_tables_numbers(tmp_path: Path) -> None:
     tables = _tables(tmp_path)
-    figure, (fish, slides) = plt.subplots(1, 2)
+    figure, (fish, slides, generation) = plt.subplots(1, 3)
     _fish_panel(fish, tables["fish_summary"])
     # all-cell accuracy per row, then the 50 % most certain (none for spot counting)
     assert [bar.get_height() for bar in fish.patches] == pytest.approx([0.8, 0.7, 0.95, 0.0])
@@ -90,4 +90,10 @@ def test_panels_draw_the_tables_numbers(tmp_path: Path) -> None:
     # per class then uncertain, two samples each: shares of the sample's cells
     assert widths == pytest.approx([0.1, 0, 0.1, 0, 0.6, 0, 0.2, 1.0])
     assert "MYCN amplified (10 cells)" in [text.get_text() for text in slides.texts]
+    _generation_panel(generation, tables["generation"])
+    assert [bar.get_width() for bar in generation.patches] == pytest.approx([0.4, 0.5])
+    assert [tick.get_text() for tick in generation.get_yticklabels()] == [
+        "real, plain",
+        "real + BBDM, plain",
+    ]
     plt.close(figure)

@@ -31,13 +31,21 @@ KEPT_ATTEMPTS = 5
 LOG_INTERVAL = 30.0  # seconds between progress lines in a log file
 
 
+class _Bar(tqdm):
+    """tqdm whose postfix (e.g. the running loss) waits for the next scheduled redraw: tqdm's
+    default forces one per call, i.e. one log line per training step."""
+
+    def set_postfix(self, ordered_dict: Any = None, refresh: bool = False, **values: Any) -> None:
+        super().set_postfix(ordered_dict, refresh=refresh, **values)
+
+
 def progress_bar(iterable: Iterable[Any] | None = None, **options: Any) -> tqdm:
     """A tqdm progress bar that also reads well in a job log: on a terminal it redraws in
     place; written to a log (stderr redirected by ``log_to``) it adds one line at most every
     ``LOG_INTERVAL`` seconds, plus the final one."""
     if not sys.stderr.isatty():
         options.setdefault("mininterval", LOG_INTERVAL)
-    return tqdm(iterable, **options)
+    return _Bar(iterable, **options)
 
 
 def rounded(values: dict[str, Any]) -> str:

@@ -82,14 +82,16 @@ def _slides_panel(axes: plt.Axes, summaries: Mapping[str, Path]) -> None:
 def _generation_panel(axes: plt.Axes, compare: Path) -> None:
     frame = pd.read_csv(compare, sep="\t")
     names = [
-        f"{data}\n{'augmented' if augmented else 'plain'}"
+        f"{data}, {'augmented' if augmented else 'plain'}"
         for data, augmented in zip(frame["training data"], frame["augmentation"], strict=True)
     ]
     rows = np.arange(len(frame))
-    axes.bar(rows, frame["f1 mean"], yerr=frame["f1 std"], capsize=3, color="#55a868")
-    axes.bar_label(axes.containers[-1], fmt="%.2f", fontsize=7, padding=1)
-    axes.set_xticks(rows, names, fontsize=6)
-    axes.set_ylim(0, 1.12)
+    drawn = axes.barh(rows, frame["f1 mean"], xerr=frame["f1 std"], capsize=3, color="#55a868")
+    axes.bar_label(drawn, fmt="%.2f", fontsize=7, padding=4)
+    axes.set_yticks(rows, names, fontsize=7)
+    axes.invert_yaxis()
+    axes.set_xlim(0, 1.12)
+    axes.set_xlabel("F1, mean ± std over seeds", fontsize=8)
     axes.set_title("Chromosome classifiers: aberration F1 by training data", fontsize=9)
 
 
