@@ -392,10 +392,9 @@ def test_embed_crops_of_any_size_without_their_margin(extractors):
         extractor.embed([np.zeros((3, 20, 20))])
 
 
-def test_cells_called_from_five_prototypes_per_class(extractors):
-    """Painted cells (nuclear / cytoplasmic / absent GFP), masked crops of any size, 5
-    prototypes per class: nearest-prototype calls beat chance by a margin that shuffled
-    prototype labels do not reach."""
+@pytest.fixture(scope="module")
+def painted_cells() -> tuple[list[np.ndarray], np.ndarray]:
+    """Masked crops (any size) of painted cells with nuclear / cytoplasmic / absent GFP."""
     from scipy import ndimage
 
     rng = np.random.default_rng(1)
@@ -408,12 +407,25 @@ def test_cells_called_from_five_prototypes_per_class(extractors):
             if box is not None:
                 crops.append(image[:, box[0], box[1]] * (cells[box] == label))
                 classes.append(table["class"].iloc[label - 1])
-    classes = np.array(classes)
-    vectors = extractors["efficientnet_lite0"].embed(crops)
+    return crops, np.array(classes)
+
+
+def _five_per_class(classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(1)
     chosen = np.concatenate(
         [rng.choice(np.flatnonzero(classes == name), 5, replace=False) for name in CLASSES3]
     )
-    rest = np.setdiff1d(np.arange(len(classes)), chosen)
+    return chosen, np.setdiff1d(np.arange(len(classes)), chosen)
+
+
+def test_cells_called_from_five_prototypes_per_class(extractors, painted_cells):
+    """Painted cells (nuclear / cytoplasmic / absent GFP), masked crops of any size, 5
+    prototypes per class: nearest-prototype calls beat chance by a margin that shuffled
+    prototype labels do not reach."""
+    crops, classes = painted_cells
+    vectors = extractors["efficientnet_lite0"].embed(crops)
+    chosen, rest = _five_per_class(classes)
+    rng = np.random.default_rng(2)
     calls = nearest_prototype(vectors[rest], vectors[chosen], classes[chosen])
     assert list(calls.columns) == ["predicted_class", "certainty"] + [
         f"p_{name}" for name in sorted(CLASSES3)
@@ -423,3 +435,29 @@ def test_cells_called_from_five_prototypes_per_class(extractors):
     shuffled = nearest_prototype(vectors[rest], vectors[chosen], rng.permutation(classes[chosen]))
     assert accuracy >= 0.75
     assert accuracy > (shuffled["predicted_class"].to_numpy() == classes[rest]).mean() + 0.25
+
+
+def test_cell_classifier_learns_from_examples_and_leaves_torch_settings(extractors, painted_cells):
+    from fishline.simsearch.cells import CellClassifier
+
+    crops, classes = painted_cells
+    chosen, rest = _five_per_class(classes)
+    examples, others = [crops[i] for i in chosen], [crops[i] for i in rest]
+    before = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled())
+    state = torch.random.get_rng_state()
+    classifier = CellClassifier(extractors["efficientnet_lite0"])
+    classifier.fit(examples, classes[chosen], unlabelled=others, per_class=3)
+    calls = classifier.predict(others)
+    assert (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()) == before
+    assert torch.equal(torch.random.get_rng_state(), state)
+    # 15 examples x 4 rotations, plus at most 3 confidently called cells per class
+    assert len(classifier.prototypes) == 60 + classifier.pseudo_labelled
+    assert 0 < classifier.pseudo_labelled <= 9
+    accuracy = (calls["predicted_class"].to_numpy() == classes[rest]).mean()
+    shuffled = CellClassifier(extractors["efficientnet_lite0"]).fit(
+        examples, np.random.default_rng(3).permutation(classes[chosen])
+    )
+    chance = (shuffled.predict(others)["predicted_class"].to_numpy() == classes[rest]).mean()
+    assert accuracy >= 0.75 and accuracy > chance + 0.25
+    with pytest.raises(InputError, match="3 labels for 2 crops"):
+        CellClassifier(extractors["efficientnet_lite0"]).fit(examples[:2], classes[:3])
