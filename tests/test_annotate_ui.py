@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from browser_helpers import CHROMIUM, CHROMIUM_ARGS, browser_or_skip
 from PIL import Image
 
 from fishline import models
@@ -36,17 +37,6 @@ from fishline.simsearch.app.server import MAX_BODY, create_app, open_socket, ser
 from fishline.simsearch.detect import detect_image
 from fishline.simsearch.images import channel_correlation, load_image_set
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-]
 SIZE = 160
 RADIUS = 7
 # Disc centres (x, y) per image: the objects a prototype should find.
@@ -413,22 +403,6 @@ def test_annotate_command_serves_until_ctrl_c(sheet: Path, tmp_path: Path) -> No
         if process.poll() is None:
             process.kill()
             process.wait()
-
-
-def browser_or_skip() -> object:
-    """playwright's sync_playwright, or a skip (a failure under CI) saying what is missing."""
-    reason = None
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        reason = "playwright is not installed (pip install playwright)"
-    if reason is None and not Path(CHROMIUM).exists():
-        reason = f"{CHROMIUM} is missing (apt-get install chromium)"
-    if reason is not None:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the browser test, but {reason}")
-        pytest.skip(reason)
-    return sync_playwright
 
 
 def test_annotation_in_the_browser(sheet: Path, tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ import pytest
 import tifffile
 import torch
 import yaml
+from browser_helpers import CHROMIUM, CHROMIUM_ARGS, browser_or_skip
 from workflow_helpers import (
     FISH_PLAN,
     OVERVIEW_PLAN,
@@ -62,14 +63,80 @@ def test_tiny_run_outputs(finished_run: Path) -> None:
         assert any((finished_run / "logs" / rule).glob("*.log")), rule
 
 
-def test_report_after_tiny_run(finished_run: Path) -> None:
+@pytest.fixture(scope="module")
+def report(finished_run: Path) -> Path:
+    """The Snakemake report of the tiny run."""
     result = snakemake(finished_run, "--report", "report.html")
     assert result.returncode == 0, result.stderr[-3000:]
-    html = (finished_run / "report.html").read_text(errors="ignore")
+    return finished_run / "report.html"
+
+
+def test_report_after_tiny_run(report: Path) -> None:
+    html = report.read_text(errors="ignore")
     assert "FISH painter" in html and "realism.png" in html and "conditions.png" in html
     assert "MYCN slides" in html and "overlay.png" in html
     assert "SimSearch" in html and "violin.png" in html and "proposals.png" in html
     assert "Start with the headline figure" in html and "overview.png" in html
+
+
+# A result's page in the report: every image decodes, every table has rows.
+CHECK_RESULT = """async ([mime, uri]) => {
+    if (mime.startsWith('image/')) {
+        const image = new Image();
+        image.src = uri;
+        try { await image.decode(); } catch (error) { return 'image does not decode'; }
+        return image.naturalWidth > 0 ? '' : 'empty image';
+    }
+    if (mime === 'text/html') {
+        const page = new DOMParser().parseFromString(await (await fetch(uri)).text(), 'text/html');
+        const tables = [...page.querySelectorAll('table')];
+        if (!tables.length && !page.body.textContent.trim()) return 'empty page';
+        return tables.some(t => !t.querySelector('td')) ? 'a table without rows' : '';
+    }
+    return '';
+}"""
+
+
+def test_report_in_the_browser(report: Path) -> None:
+    """Open the report in headless chromium, visit every menu category and every result in
+    it: no script error, every figure decodes, no empty table."""
+    sync_playwright = browser_or_skip()
+    with sync_playwright() as playwright:  # type: ignore[operator]
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(report.as_uri())
+        page.wait_for_function("typeof app !== 'undefined' && typeof results !== 'undefined'")
+        assert "Start with the headline figure" in page.inner_text("body")
+        categories = page.evaluate("categories")
+        assert set(categories) == {
+            "Overview",
+            "FISH painter",
+            "FISH classifier",
+            "Chromosomes",
+            "MYCN slides",
+            "SimSearch",
+        }
+        problems = {}
+        for category, subcategories in categories.items():
+            page.evaluate("name => app.showCategory(name)", category)
+            page.wait_for_timeout(100)
+            for path in [p for paths in subcategories.values() for p in paths]:
+                labels = page.evaluate("path => results[path].labels", path)
+                assert labels, f"{path} has no label in the menu"  # no raw path shown
+                page.evaluate("path => app.showResultInfo(path)", path)
+                result = page.evaluate(
+                    "path => [results[path].mime_type, results[path].data_uri]", path
+                )
+                problem = page.evaluate(CHECK_RESULT, result)
+                if problem:
+                    problems[path] = problem
+        browser.close()
+    assert not errors, errors
+    assert not problems, problems
 
 
 def _changed(finished_run: Path, edit: dict) -> dict[str, int]:
