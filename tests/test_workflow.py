@@ -110,7 +110,9 @@ def test_report_in_the_browser(report: Path) -> None:
         page.on("pageerror", lambda error: errors.append(str(error)))
         page.goto(report.as_uri())
         page.wait_for_function("typeof app !== 'undefined' && typeof results !== 'undefined'")
-        assert "Start with the headline figure" in page.inner_text("body")
+        landing = page.inner_text("body")
+        assert "Start with the headline figure" in landing and "(menu: SimSearch)" in landing
+        assert "System Message" not in landing  # docutils' sign of a broken link or markup
         categories = page.evaluate("categories")
         assert set(categories) == {
             "Overview",
