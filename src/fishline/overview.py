@@ -30,7 +30,7 @@ def _bars(axes: plt.Axes, groups: list[str], series: Mapping[str, list[float]]) 
     axes.legend(fontsize=7, loc="upper left", ncols=min(len(series), 3), frameon=False)
 
 
-def _fish_panel(axes: plt.Axes, summary: Path) -> None:
+def _fish_panel(axes: plt.Axes, summary: str | Path) -> None:
     frame = pd.read_csv(summary, sep="\t")
     frame["group"] = frame["model"] + "\n" + frame["test_set"]
     _bars(
@@ -44,8 +44,13 @@ def _fish_panel(axes: plt.Axes, summary: Path) -> None:
     axes.set_title("FISH classifier: accuracy on painted test sets", fontsize=9)
 
 
-def _segmentation_panel(axes: plt.Axes, metrics: Mapping[str, Path]) -> None:
-    scores = {name: json.loads(Path(path).read_text()) for name, path in metrics.items()}
+def _read_metrics(metrics: Mapping[str, str | Path]) -> dict[str, dict]:
+    """Name -> the JSON metrics file's contents."""
+    return {name: json.loads(Path(path).read_text()) for name, path in metrics.items()}
+
+
+def _segmentation_panel(axes: plt.Axes, metrics: Mapping[str, str | Path]) -> None:
+    scores = _read_metrics(metrics)
     _bars(
         axes,
         list(scores),
@@ -57,7 +62,7 @@ def _segmentation_panel(axes: plt.Axes, metrics: Mapping[str, Path]) -> None:
     axes.set_title("Chromosome segmentation: F1 at IoU 0.5 per set", fontsize=9)
 
 
-def _slides_panel(axes: plt.Axes, summaries: Mapping[str, Path]) -> None:
+def _slides_panel(axes: plt.Axes, summaries: Mapping[str, str | Path]) -> None:
     frame = pd.concat(
         [pd.read_csv(path, sep="\t").assign(set=name) for name, path in summaries.items()]
     ).head(MAX_SAMPLES)
@@ -79,7 +84,7 @@ def _slides_panel(axes: plt.Axes, summaries: Mapping[str, Path]) -> None:
     axes.set_title("MYCN slides: calls and verdict per sample", fontsize=9, pad=18)
 
 
-def _generation_panel(axes: plt.Axes, compare: Path) -> None:
+def _generation_panel(axes: plt.Axes, compare: str | Path) -> None:
     frame = pd.read_csv(compare, sep="\t")
     names = [
         f"{data}, {'augmented' if augmented else 'plain'}"
@@ -95,8 +100,8 @@ def _generation_panel(axes: plt.Axes, compare: Path) -> None:
     axes.set_title("Chromosome classifiers: aberration F1 by training data", fontsize=9)
 
 
-def _simsearch_panel(axes: plt.Axes, metrics: Mapping[str, Path]) -> None:
-    scores = {name: json.loads(Path(path).read_text()) for name, path in metrics.items()}
+def _simsearch_panel(axes: plt.Axes, metrics: Mapping[str, str | Path]) -> None:
+    scores = _read_metrics(metrics)
     _bars(axes, list(scores), {"mean PR AUC": [s["mean_auc"] for s in scores.values()]})
     axes.set_title("SimSearch: detection PR AUC on the test images", fontsize=9)
 
@@ -114,24 +119,21 @@ def headline_figure(
     return the panel titles in order. Inputs: ``fish_compare``'s summary.tsv,
     ``segment_evaluate``'s metrics by set, ``slides_summary``'s tables by slide set,
     ``chrom_compare``'s table, ``ss_evaluate``'s metrics by strategy."""
-    panels = []
-    if fish_summary:
-        panels.append(lambda ax: _fish_panel(ax, Path(fish_summary)))
-    if segmentation:
-        panels.append(lambda ax: _segmentation_panel(ax, segmentation))
-    if slides:
-        panels.append(lambda ax: _slides_panel(ax, slides))
-    if generation:
-        panels.append(lambda ax: _generation_panel(ax, Path(generation)))
-    if simsearch:
-        panels.append(lambda ax: _simsearch_panel(ax, simsearch))
+    tracks = (
+        (_fish_panel, fish_summary),
+        (_segmentation_panel, segmentation),
+        (_slides_panel, slides),
+        (_generation_panel, generation),
+        (_simsearch_panel, simsearch),
+    )
+    panels = [(draw, table) for draw, table in tracks if table]
     if not panels:
         raise ValueError("the headline figure needs at least one track's table")
     columns = min(len(panels), 3)
     rows = -(-len(panels) // columns)
     figure, grid = plt.subplots(rows, columns, figsize=(5.2 * columns, 4.2 * rows), squeeze=False)
-    for draw, axes in zip(panels, grid.flat, strict=False):
-        draw(axes)
+    for (draw, table), axes in zip(panels, grid.flat, strict=False):
+        draw(axes, table)
         axes.tick_params(labelsize=7)
     for axes in grid.flat[len(panels) :]:
         axes.axis("off")
