@@ -1,6 +1,19 @@
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version
 
+from fishline.config import read_yaml
+from fishline.errors import InputError
+
 min_version("9.0")
+
+# Snakemake's own message for a broken config file names neither the file nor the line.
+if Path("config/config.yaml").exists():
+    try:
+        read_yaml("config/config.yaml")
+    except InputError as error:
+        raise WorkflowError(str(error))
 
 
 configfile: "config/config.yaml"

@@ -10,7 +10,7 @@ import pytest
 import tifffile
 import yaml
 
-from fishline.config import load_config, read_sample_sheet, validate
+from fishline.config import load_config, read_sample_sheet, read_yaml, validate
 from fishline.errors import InputError
 from fishline.seeds import stage_seed
 
@@ -46,6 +46,18 @@ def test_typo_names_key_and_suggests() -> None:
     message = str(error.value)
     assert message.startswith("my.yaml [fish.paint.spot_sgima]")
     assert "did you mean 'spot_sigma'" in message
+
+
+def test_broken_config_file_names_file_line_and_column(tmp_path: Path) -> None:
+    broken = tmp_path / "c.yaml"
+    broken.write_text("fish:\n  train:\n    epochs: 3\n   batch_size: [16,\n")
+    with pytest.raises(InputError, match=r"c.yaml: not valid YAML: .*\(line 4, column 4\)$"):
+        load_config(broken)
+    broken.write_text("fish:\n\ttrain: {}\n")
+    with pytest.raises(InputError, match=r"\(line 2, column 1\); indent with spaces, not tabs"):
+        read_yaml(broken)
+    with pytest.raises(InputError, match=r"missing.yaml: cannot read config file: No such file"):
+        load_config(tmp_path / "missing.yaml")
 
 
 def test_wrong_type_names_key() -> None:

@@ -89,6 +89,13 @@ def test_bad_config_stops_before_any_job(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "[fish.paint.spot_sgima]: unknown key (did you mean 'spot_sigma'?)" in result.stderr
     assert not (tmp_path / "results").exists()
+    # the workflow's own config file, edited by hand and broken: file, line and column
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config/config.yaml").write_text("fish:\n  paint:\n   chunk_size: [1,\n")
+    result = snakemake(tmp_path, "-n", config=TINY)
+    assert result.returncode != 0
+    message = result.stdout + result.stderr
+    assert "config/config.yaml: not valid YAML" in message and "(line 4, column 1)" in message
 
 
 def test_real_metaphase_sheet_is_planned_and_checked(tmp_path: Path) -> None:

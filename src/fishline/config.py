@@ -187,13 +187,32 @@ def validate_config(data: Any, where: str) -> dict[str, Any]:
     return config
 
 
-def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Read a YAML config (plus optional overrides) and validate it (``validate_config``)."""
+def read_yaml(path: str | Path) -> Any:
+    """Parse a YAML file; a missing file or a syntax error is one message naming the file and
+    the line and column where parsing stopped (as an editor counts them, from 1)."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as error:
-        raise InputError(str(path), f"cannot read config: {error}") from error
+        text = path.read_text()
+    except OSError as error:
+        raise InputError(str(path), f"cannot read config file: {error.strerror}") from error
+    try:
+        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        problem = getattr(error, "problem", None) or str(error)
+        if mark is None:
+            raise InputError(str(path), f"not valid YAML: {problem}") from error
+        line = [*text.splitlines(), ""][mark.line]
+        hint = "; indent with spaces, not tabs" if "\t" in line[: mark.column + 1] else ""
+        raise InputError(
+            str(path),
+            f"not valid YAML: {problem} (line {mark.line + 1}, column {mark.column + 1}){hint}",
+        ) from error
+
+
+def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Read a YAML config (plus optional overrides) and validate it (``validate_config``)."""
+    data = read_yaml(path) or {}
     if overrides:
         data = deep_merge(data, overrides)
     return validate_config(data, str(path))
