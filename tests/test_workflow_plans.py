@@ -1,5 +1,5 @@
-"""The Snakemake workflow without a run: lint, dry runs of the default and SLURM setups, and
-bad configs and sample sheets stopped before any job."""
+"""The Snakemake workflow without a full run: lint, dry runs of the default and SLURM setups,
+bad configs and sample sheets stopped before any job, bad images confined to their own job."""
 
 from __future__ import annotations
 
@@ -108,7 +108,8 @@ def test_real_metaphase_sheet_is_planned_and_checked(tmp_path: Path) -> None:
     good = tmp_path / "good.yaml"
     good.write_text(yaml.safe_dump(config))
     plan = planned(snakemake(tmp_path, "-n", config=good))
-    assert plan["segment"] == 5 and plan["chrom_crops"] == 5
+    assert plan["segment"] == 4 and plan["segment_spread"] == 1 and plan["segment_collect"] == 1
+    assert plan["chrom_crops"] == 5
     assert plan["segment_evaluate"] == 5  # overlays for every set, scores where truth exists
     assert "chrom_realism" not in plan  # no real truth to compare the painter with
     tifffile.imwrite(tmp_path / "truth.tif", np.zeros((64, 64), np.uint8))
@@ -176,6 +177,46 @@ def test_real_slide_sheet_is_planned_and_checked(tmp_path: Path) -> None:
     assert result.returncode != 0
     text = result.stderr + result.stdout
     assert "slides.real.lab" in text and "file not found" in text and "missing.tif" in text
+
+
+def test_a_corrupt_metaphase_fails_only_its_own_spread(tmp_path: Path) -> None:
+    """Each spread of a real set is segmented by its own job: a truncated image fails its
+    job only (with --keep-going the good spread is kept), and once it is fixed the rerun
+    segments that spread alone before joining the set."""
+    spread = np.zeros((96, 96), np.uint16)
+    spread[20:70, 40:48] = 3000  # one chromosome-like rod
+    tifffile.imwrite(tmp_path / "good.tif", spread)
+    tifffile.imwrite(tmp_path / "bad.tif", spread)
+    (tmp_path / "bad.tif").write_bytes((tmp_path / "bad.tif").read_bytes()[:300])
+    sheet = tmp_path / "lab.tsv"
+    sheet.write_text("sample\timage\tdapi\ngood\tgood.tif\t0\nbad\tbad.tif\t0\n")
+    config = yaml.safe_load(TINY.read_text())
+    config["chromosomes"]["real"] = {"lab": str(sheet)}
+    path = tmp_path / "lab.yaml"
+    path.write_text(yaml.safe_dump(config))
+    model = tmp_path / "results/chromosomes/models/cellpose.pt"
+    model.parent.mkdir(parents=True)
+    shutil.copyfile(ROOT / "resources/models/chromosomes_cellpose.pt", model)
+    rules = ["--allowed-rules", "segment_spread", "segment_collect"]
+    target = ["--", "results/chromosomes/segment/lab"]
+    result = snakemake(tmp_path, "--cores", "2", "--keep-going", *rules, *target, config=path)
+    assert result.returncode != 0
+    spreads = tmp_path / "results/chromosomes/segment/lab.spreads"
+    assert (spreads / "good/good.pred.tif").is_file() and not (spreads / "bad").exists()
+    log = (tmp_path / "logs/segment_spread/lab/bad.log").read_text()
+    assert "bad.tif" in log and "sample bad" in log
+    tifffile.imwrite(tmp_path / "bad.tif", spread)
+    assert planned(snakemake(tmp_path, "-n", *rules, *target, config=path)) == {
+        "segment_spread": 1,
+        "segment_collect": 1,
+    }
+    result = snakemake(tmp_path, "--cores", "2", *rules, *target, config=path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    masks = pd.read_csv(tmp_path / "results/chromosomes/segment/lab/masks.tsv", sep="\t")
+    assert list(masks["sample"]) == ["good", "bad"]  # sheet order
+    for pred in masks["pred"]:
+        assert Path(pred).parent == tmp_path / "results/chromosomes/segment/lab"
+        assert tifffile.imread(pred).shape == (96, 96)
 
 
 def test_an_edited_sheet_image_reruns_its_sample_only(tmp_path: Path) -> None:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -269,17 +270,25 @@ def segment_sheet(
     masks_sheet: str | Path,
     threads: int,
     device: str,
+    samples: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """Segment every image of ``sheet``; write one label TIFF per sample and a masks sheet.
+    """Segment every image of ``sheet`` (or only the rows of ``samples``); write one label
+    TIFF per sample and a masks sheet.
 
     The masks sheet repeats the sample's columns with ``pred`` = the predicted labels, so
     cropping and evaluation read one file. Object scale: ``settings['diameter_source']`` is
     ``model`` (the training objects' size) or ``estimate`` (per image, from Otsu).
     """
+    table = read_sheet(sheet)
+    if samples is not None:
+        missing = sorted(set(samples) - set(table["sample"]))
+        if missing:
+            raise InputError(str(sheet), f"no row for sample(s) {', '.join(missing)}")
+        table = table[table["sample"].isin(samples)]
+    rows = table.to_dict("records")
     chosen = setup_device(device, threads, 0)
     model, info = load_cellpose(model_path, chosen)
     trained = info["metadata"]["object_diameter"]
-    rows = read_sheet(sheet).to_dict("records")
     outdir = Path(outdir)
     paths = [outdir / f"{row['sample']}.pred.tif" for row in rows]
     records = []
@@ -301,6 +310,23 @@ def segment_sheet(
             )
             log.info("%s: %d instances in %.2f s", row["sample"], labels.max(), seconds)
         frame = pd.DataFrame(records)
+        frame.to_csv(temps[-1], sep="\t", index=False)
+    return frame
+
+
+def collect_segmentations(
+    parts: Sequence[str | Path], outdir: str | Path, masks_sheet: str | Path
+) -> pd.DataFrame:
+    """Join spreads segmented one per job (folders written by :func:`segment_sheet` with
+    one sample each) into one set folder: their label TIFFs and one masks sheet, in order."""
+    outdir = Path(outdir)
+    frames = [pd.read_csv(Path(part) / "masks.tsv", sep="\t") for part in parts]
+    frame = pd.concat(frames, ignore_index=True)
+    paths = [outdir / Path(pred).name for pred in frame["pred"]]
+    with atomic_outputs(*paths, masks_sheet) as temps:
+        for pred, temp in zip(frame["pred"], temps, strict=False):
+            shutil.copyfile(pred, temp)
+        frame["pred"] = [str(path.resolve()) for path in paths]
         frame.to_csv(temps[-1], sep="\t", index=False)
     return frame
 

@@ -27,7 +27,7 @@ rule cellpose_train:
     input:
         train=cellpose_training_input(),
         train_files=cellpose_training_files(),
-        val=chrom_set_input("val"),
+        val=painted_spreads("val"),
         pretrained=cellpose_pretrained_input(),
     output:
         model="results/chromosomes/models/cellpose.pt",
@@ -55,14 +55,15 @@ rule cellpose_train:
 rule segment:
     input:
         model="results/chromosomes/models/cellpose.pt",
-        images=lambda wc: chrom_set_input(wc.chrom_set),
-        files=lambda wc: chrom_set_files(wc.chrom_set),
+        images="results/chromosomes/synthetic/{chrom_set}",
     output:
         directory("results/chromosomes/segment/{chrom_set}"),
     log:
         "logs/segment/{chrom_set}.log",
     benchmark:
         "logs/segment/{chrom_set}.benchmark.tsv"
+    wildcard_constraints:
+        chrom_set="|".join(CHROM_SPLITS),
     priority: 20
     conda:
         CONDA_ENV
@@ -76,6 +77,54 @@ rule segment:
         device=config["device"],
     script:
         "../scripts/segment.py"
+
+
+rule segment_spread:
+    input:
+        model="results/chromosomes/models/cellpose.pt",
+        images=lambda wc: CHROM_REAL[wc.chrom_set],
+        files=lambda wc: chrom_set_files(wc.chrom_set, wc.sample),
+    output:
+        directory("results/chromosomes/segment/{chrom_set}.spreads/{sample}"),
+    log:
+        "logs/segment_spread/{chrom_set}/{sample}.log",
+    benchmark:
+        "logs/segment_spread/{chrom_set}/{sample}.benchmark.tsv"
+    wildcard_constraints:
+        chrom_set="|".join(CHROM_REAL) or "none",
+        sample="[A-Za-z0-9._-]+",
+    priority: 20
+    conda:
+        CONDA_ENV
+    threads: 1  # two spreads at once on 2 cores
+    resources:
+        mem_mb=lambda wc, attempt: 4000 * attempt,
+        runtime=30,
+        gpu=gpus(),
+    params:
+        settings=lookup(dpath="chromosomes/segment", within=config),
+        device=config["device"],
+    script:
+        "../scripts/segment.py"
+
+
+rule segment_collect:
+    input:
+        chrom_real_spreads,
+    output:
+        directory("results/chromosomes/segment/{chrom_set}"),
+    log:
+        "logs/segment_collect/{chrom_set}.log",
+    wildcard_constraints:
+        chrom_set="|".join(CHROM_REAL) or "none",
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    script:
+        "../scripts/segment_collect.py"
 
 
 rule segment_evaluate:
@@ -107,7 +156,7 @@ rule segment_evaluate:
 
 rule chrom_realism:
     input:
-        painted=chrom_set_input("train"),
+        painted=painted_spreads("train"),
         real=[CHROM_REAL[name] for name in CHROM_REAL_SCORED],
         real_files=[chrom_set_files(name) for name in CHROM_REAL_SCORED],
     output:
@@ -164,7 +213,7 @@ rule chrom_crops:
 
 rule chrom_report:
     input:
-        spreads=chrom_set_input("train"),
+        spreads=painted_spreads("train"),
         stacks=expand("results/chromosomes/crops/{chrom_set}.tif", chrom_set=CHROM_SETS),
         tables=expand(
             "results/chromosomes/crops/{chrom_set}.parquet", chrom_set=CHROM_SETS
@@ -259,7 +308,7 @@ rule chrom_finetune_curve:
 rule chrom_release:
     input:
         model="results/chromosomes/models/cellpose.pt",
-        test=chrom_set_input("test"),
+        test=painted_spreads("test"),
         real=[CHROM_REAL[name] for name in CHROM_REAL_SCORED],
         real_files=[chrom_set_files(name) for name in CHROM_REAL_SCORED],
     output:

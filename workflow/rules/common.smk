@@ -202,13 +202,27 @@ CHROM_REAL_SCORED = _real_sets_with_truth()
 CHROM_SCORED = CHROM_ANNOTATED + CHROM_REAL_SCORED
 
 
-def chrom_set_files(name):
-    """The files a real metaphase set's sheet names (none for painted sets)."""
+def chrom_set_files(name, sample=None):
+    """The files a real metaphase set's sheet names, one sample's when given (none for
+    painted sets)."""
     if name in CHROM_REAL:
         return user_sheet_files(
-            CHROM_REAL[name], "metaphase_sheet", f"chromosomes.real.{name}"
+            CHROM_REAL[name], "metaphase_sheet", f"chromosomes.real.{name}", sample
         )
     return []
+
+
+def chrom_real_spreads(wildcards):
+    """A real set's spreads, each segmented by its own job (a corrupt image fails only its
+    own spread's job; the others are kept for the rerun)."""
+    sheet = CHROM_REAL[wildcards.chrom_set]
+    rows = _read_user_sheet(
+        str(sheet), "metaphase_sheet", f"chromosomes.real.{wildcards.chrom_set}"
+    )
+    return [
+        f"results/chromosomes/segment/{wildcards.chrom_set}.spreads/{sample}"
+        for sample in rows["sample"]
+    ]
 
 
 def cellpose_training_files():
@@ -219,16 +233,14 @@ def cellpose_training_files():
     return user_sheet_files(sheet, "metaphase_sheet", "chromosomes.cellpose.sheet")
 
 
-def chrom_set_input(name):
-    """What a set's segmentation reads: a painted set's folder or a real sample sheet."""
-    if name in CHROM_REAL:
-        return CHROM_REAL[name]
+def painted_spreads(name):
+    """The folder of a painted metaphase set (its images, truth masks and sheet.tsv)."""
     return f"results/chromosomes/synthetic/{name}"
 
 
 def cellpose_training_input():
     """The user's own masks when configured, otherwise the painted train set."""
-    return config["chromosomes"]["cellpose"]["sheet"] or chrom_set_input("train")
+    return config["chromosomes"]["cellpose"]["sheet"] or painted_spreads("train")
 
 
 def shipped_file(path):

@@ -1,4 +1,4 @@
-"""Snakemake glue for rule segment."""
+"""Snakemake glue for rules segment (a painted set) and segment_spread (one real spread)."""
 
 from pathlib import Path
 
@@ -6,6 +6,7 @@ from fishline.logging import log_to
 from fishline.metaphase_sheet import sheet_path
 from fishline.segment import segment_sheet
 
+sample = getattr(snakemake.wildcards, "sample", None)  # segment_spread: one sheet row
 with log_to(snakemake.log[0]):
     outdir = Path(snakemake.output[0])
     segment_sheet(
@@ -16,4 +17,5 @@ with log_to(snakemake.log[0]):
         masks_sheet=outdir / "masks.tsv",
         threads=snakemake.threads,
         device=snakemake.params.device,
+        samples=None if sample is None else [sample],
     )
