@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from fishline.evaluation import evaluate_predictions
 from fishline.io import atomic_outputs
 from fishline.plots import CLASS_COLOURS, save_figure
-from fishline.train.fish import evaluate_predictions
 from fishline.uncertainty import RETAINED, calibration_bins
 
 # Bonath et al., Table 3: accuracy (%) at retained fractions on 1814 real nuclei.

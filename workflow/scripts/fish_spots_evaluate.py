@@ -3,9 +3,9 @@
 import json
 from pathlib import Path
 
+from fishline.evaluation import write_evaluation
 from fishline.logging import log_to
 from fishline.spots import spot_predictions
-from fishline.train.fish import write_evaluation
 
 with log_to(snakemake.log[0]):
     classes = json.loads(Path(snakemake.input.params).read_text())["classes"]

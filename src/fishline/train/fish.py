@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,8 @@ import torch.nn.functional as F
 
 from fishline import models
 from fishline.errors import InputError
-from fishline.io import atomic_outputs, read_patch_set, read_stack
+from fishline.evaluation import write_evaluation
+from fishline.io import read_patch_set, read_stack
 from fishline.logging import get_logger, progress_bar, rounded
 from fishline.nets.fish import FishNet
 from fishline.train.augment import augment
@@ -28,12 +28,7 @@ from fishline.train.loop import (
     spec_hash,
 )
 from fishline.train.losses import joint_loss, nt_xent
-from fishline.uncertainty import (
-    RETAINED,
-    certainty,
-    expected_calibration_error,
-    retention_accuracy,
-)
+from fishline.uncertainty import certainty
 
 log = get_logger("train.fish")
 
@@ -337,53 +332,6 @@ def predict(
         out[f"p_{name}"] = p[:, i]
     out["representation"] = list(np.concatenate(features).round(5))
     return out
-
-
-def evaluate_predictions(predictions: pd.DataFrame, classes: list[str]) -> dict[str, Any]:
-    """Accuracy, confusion matrix, ECE (+/- parts) and accuracy at retained fractions.
-
-    Methods without a certainty (all NaN, e.g. spot counting) get accuracy and the confusion
-    matrix; their calibration figures are None and only the 100 % retention is filled.
-    """
-    correct = predictions["correct"].to_numpy()
-    confusion = pd.crosstab(
-        pd.Categorical(predictions["class_name"], classes),
-        pd.Categorical(predictions["predicted_class"], classes),
-        dropna=False,
-    ).to_numpy()
-    metrics: dict[str, Any] = {
-        "n": len(predictions),
-        "accuracy": float(correct.mean()),
-        "confusion": confusion.tolist(),
-        "classes": classes,
-    }
-    if predictions["certainty"].isna().all():
-        none = dict.fromkeys(("ece", "ece_positive", "ece_negative", "ece_softmax"))
-        retention = {str(k): (metrics["accuracy"] if k == 100 else None) for k in RETAINED}
-        return {**metrics, **none, "retention": retention, "max_certainty_fraction": None}
-    scores = predictions["certainty"].to_numpy()
-    retention = retention_accuracy(scores, correct)
-    return {
-        **metrics,
-        **expected_calibration_error(scores, correct),
-        "ece_softmax": expected_calibration_error(predictions["confidence"].to_numpy(), correct)[
-            "ece"
-        ],
-        "retention": {str(k): retention[k] for k in RETAINED},
-        "max_certainty_fraction": float((predictions["certainty"] >= 0.999).mean()),
-    }
-
-
-def write_evaluation(
-    predictions: pd.DataFrame, classes: list[str], predictions_path: str, metrics_path: str
-) -> dict[str, Any]:
-    """Write per-item predictions (Parquet) and their metrics (JSON) atomically."""
-    metrics = evaluate_predictions(predictions, classes)
-    with atomic_outputs(predictions_path, metrics_path) as (pred_tmp, metrics_tmp):
-        predictions.to_parquet(pred_tmp, index=False)
-        metrics_tmp.write_text(json.dumps(metrics, indent=2))
-    log.info("accuracy %.3f on %d items", metrics["accuracy"], metrics["n"])
-    return metrics
 
 
 def evaluate_fish_model(
