@@ -176,7 +176,7 @@ def test_equal_bounds_are_a_valid_range() -> None:
         ),
         ({"chromosomes": {"real": {"train": "x.tsv"}}}, "chromosomes.real", "clash"),
         (
-            {"chromosomes": {"cyclegan": {"enabled": False}}},
+            {"chromosomes": {"compare": {"data": ["real", "cyclegan"]}}},
             "chromosomes.compare.data",
             "cyclegan.enabled is false",
         ),

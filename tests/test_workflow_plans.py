@@ -283,6 +283,7 @@ def test_gpus_requested_by_network_rules_only(tmp_path: Path) -> None:
     config["device"] = "cuda"
     config["simsearch"]["detect"]["segmentation"] = True  # every optional rule in the DAG
     config["simsearch"]["ablation"]["enabled"] = True
+    config["chromosomes"]["cyclegan"]["enabled"] = True
     config["slides"]["cellpose"]["model"] = None  # trains the nucleus model here
     path = tmp_path / "cuda.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))

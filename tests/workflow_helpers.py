@@ -40,10 +40,8 @@ SLIDES_TRAINING_PLAN = {"slides_train_fields": 1, "slides_cellpose_train": 1}
 CHROMOSOME2_PLAN = {
     "bbdm_train": 1,
     "bbdm_sample": 1,
-    "cyclegan_train": 1,
-    "cyclegan_sample": 1,
-    "chrom_train": 8,
-    "chrom_features": 3,
+    "chrom_train": 6,  # real, BBDM, filtered BBDM; plain and augmented
+    "chrom_features": 2,
     "umap_filter": 1,
     "chrom_compare": 1,
 }
