@@ -461,3 +461,52 @@ def test_cell_classifier_learns_from_examples_and_leaves_torch_settings(extracto
     assert accuracy >= 0.75 and accuracy > chance + 0.25
     with pytest.raises(InputError, match="3 labels for 2 crops"):
         CellClassifier(extractors["efficientnet_lite0"]).fit(examples[:2], classes[:3])
+
+
+def test_prototype_curve_scores_every_draw_on_the_other_cells(extractors, painted_cells):
+    from fishline.simsearch.cells import CellClassifier, curve_summary, prototype_curve
+
+    crops, classes = painted_cells
+    extractor = extractors["efficientnet_lite0"]
+    rotated = [np.rot90(crop, k, axes=(1, 2)) for crop in crops for k in range(4)]
+    views = extractor.embed(rotated).reshape(len(crops), 4, -1)
+    classifier = CellClassifier(extractor)
+    curve, calls = prototype_curve(classifier, views, classes, [1, 5], 3, seed=0, per_class=3)
+    assert len(curve) == 2 * 3 * 2  # counts x draws x strategies
+    assert set(curve["cells_called"]) == {len(classes) - 3, len(classes) - 15}
+    assert (curve.loc[curve["strategy"] == "prototypes", "pseudo_labelled"] == 0).all()
+    assert curve.loc[curve["strategy"] == "self-learning", "pseudo_labelled"].between(1, 9).all()
+    five = curve[curve["prototypes"] == 5]
+    assert five["accuracy"].mean() >= 0.75  # chance: 1/3
+    assert len(calls) == len(classes) - 15 and calls["certainty"].between(0, 1).all()
+    again, _ = prototype_curve(classifier, views, classes, [1, 5], 3, seed=0, per_class=3)
+    pd.testing.assert_frame_equal(curve, again)  # seeded draws
+    summary = curve_summary(curve, 3)
+    assert list(summary["prototypes"]) == [1, 1, 5, 5] and set(summary["draws"]) == {3}
+    assert summary["chance"].iloc[0] == "33.3 %"
+    shuffled = np.random.default_rng(0).permutation(classes)
+    worse, _ = prototype_curve(classifier, views, shuffled, [5], 3, seed=0, per_class=3)
+    assert worse["accuracy"].mean() < five["accuracy"].mean() - 0.25
+    with pytest.raises(InputError, match="more than 200 cells of each class"):
+        prototype_curve(classifier, views, classes, [200], 1, seed=0)
+
+
+def test_window_crops_centre_each_cell_without_mirroring(tmp_path):
+    from fishline.simsearch.cells import window_crops
+
+    paint_cell_fields(
+        {**DEFAULT_CELL_FIELDS, "images": 1, "size": [96, 96], "cells": [3, 4]}, 5, tmp_path
+    )
+    image_set = load_image_set(tmp_path / "sheet.tsv")
+    name = image_set.names[0]
+    truth = image_set.truth[name]
+    crops, table = window_crops(image_set, 32)
+    assert len(crops) == len(truth) and list(table["class"]) == list(truth["class"])
+    assert all(crop.shape == (2, 32, 32) and crop.dtype == np.float32 for crop in crops)
+    image = image_set.images[name]
+    x, y = round(truth["x"].iloc[0]), round(truth["y"].iloc[0])
+    assert crops[0][:, 16, 16] == pytest.approx(image[:, y, x])
+    image_set.truth[name] = pd.DataFrame({"x": [1.0], "y": [2.0], "class": ["nuclear"]})
+    corner, _ = window_crops(image_set, 32)
+    assert (corner[0][:, :14, :] == 0).all() and (corner[0][:, :, :15] == 0).all()
+    assert corner[0][:, 14:, 15:] == pytest.approx(image[:, :18, :17])

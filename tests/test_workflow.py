@@ -76,6 +76,7 @@ def test_report_after_tiny_run(report: Path) -> None:
     assert "FISH painter" in html and "realism.png" in html and "conditions.png" in html
     assert "MYCN slides" in html and "overlay.png" in html
     assert "SimSearch" in html and "violin.png" in html and "proposals.png" in html
+    assert "Per-cell calls" in html and "curve.png" in html
     assert "Start with the headline figure" in html and "overview.png" in html
 
 
@@ -352,7 +353,21 @@ def test_simsearch_outputs(finished_run: Path) -> None:
     table = pd.read_csv(search / "ablation/table.tsv", sep="\t")
     assert sorted(table["strategy"]) == ["pos", "pos_neg_selflearn", "supervised"]
     assert set(table.loc[table["strategy"] != "supervised", "setting"]) == {"P=2 N=1"}
-    for rule in ("ss_paint", "ss_features", "ss_train", "ss_detect", "ss_ablation_cell"):
+    summary = pd.read_csv(search / "cells/summary.tsv", sep="\t")
+    assert list(summary["prototypes"]) == [1, 1, 2, 2] and set(summary["draws"]) == {2}
+    assert set(summary["strategy"]) == {"prototypes", "self-learning"}
+    assert summary["accuracy_mean"].between(0, 1).all()
+    calls = pd.read_parquet(search / "cells/calls.parquet")
+    assert calls["certainty"].between(0, 1).all() and set(calls["image"]) <= set(sheet["image"])
+    assert set(calls["predicted_class"]) <= {"nuclear", "cytoplasmic", "absent"}
+    for rule in (
+        "ss_paint",
+        "ss_features",
+        "ss_train",
+        "ss_detect",
+        "ss_ablation_cell",
+        "ss_cells",
+    ):
         assert any((finished_run / "logs" / rule).rglob("*.log")), rule
 
 

@@ -275,6 +275,7 @@ NETWORK_RULES = {
     "ss_detect",
     "ss_segment",
     "ss_ablation_cell",
+    "ss_cells",
 }
 
 

@@ -56,6 +56,7 @@ SIMSEARCH_PLAN = {
     "ss_evaluate": 2,
     "ss_annotation_report": 1,
     "ss_report": 1,
+    "ss_cells": 1,
 }
 # The report's headline figure: replanned whenever a track's summary table is.
 OVERVIEW_PLAN = {"report_overview": 1}

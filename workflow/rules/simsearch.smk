@@ -340,6 +340,49 @@ rule ss_annotation_report:
         "../scripts/ss_annotation_report.py"
 
 
+rule ss_cells:
+    input:
+        sheet=simsearch_sheet(),
+        sheet_files=simsearch_files(),
+    output:
+        curve=f"{SS}/cells/curve.tsv",
+        summary=f"{SS}/cells/summary.tsv",
+        calls=f"{SS}/cells/calls.parquet",
+        table=report(
+            f"{SS}/cells/table.html",
+            caption="../report/ss_cells.rst",
+            category="SimSearch",
+            subcategory="Per-cell calls",
+            labels={"figure": "accuracy by labelled cells per class"},
+        ),
+        figure=report(
+            f"{SS}/cells/curve.png",
+            caption="../report/ss_cells.rst",
+            category="SimSearch",
+            subcategory="Per-cell calls",
+            labels={"figure": "accuracy curve"},
+        ),
+    log:
+        "logs/ss_cells/ss_cells.log",
+    benchmark:
+        "logs/ss_cells/ss_cells.benchmark.tsv"
+    conda:
+        CONDA_ENV
+    threads: shared_threads(2)
+    resources:
+        mem_mb=lambda wc, attempt: 4000 * attempt,
+        runtime=30,
+        gpu=gpus(),
+    params:
+        search=lookup(dpath="simsearch/search", within=config),
+        channels=lookup(dpath="simsearch/channels", within=config),
+        cells=lookup(dpath="simsearch/cells", within=config),
+        device=config["device"],
+        seed=stage_seed("ss_cells"),
+    script:
+        "../scripts/ss_cells.py"
+
+
 rule ss_report:
     input:
         metrics=expand(

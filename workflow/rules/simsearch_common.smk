@@ -90,6 +90,8 @@ def simsearch_outputs():
             f"{SS}/detect/{{strategy}}/metrics.json", strategy=simsearch_models()
         )
         outputs += [f"{SS}/report/summary.html", f"{SS}/report/pr_curves.png"]
+    if SS_TRUTH and SEARCH["cells"]["enabled"]:
+        outputs += [f"{SS}/cells/table.html", f"{SS}/cells/curve.png"]
     if SS_TRUTH and SS_ABLATION["enabled"]:
         outputs += [f"{SS}/ablation/table.html", f"{SS}/ablation/violin.png"]
     return outputs

@@ -12,6 +12,7 @@ import pandas as pd
 
 from fishline.errors import InputError
 from fishline.simsearch.features import FeatureExtractor
+from fishline.simsearch.images import ImageSet
 from fishline.simsearch.search import nearest_prototype
 
 
@@ -65,23 +66,38 @@ class CellClassifier:
         labels = np.asarray(labels, dtype=object)
         if len(crops) != len(labels) or not len(labels):
             raise InputError("labels", f"{len(labels)} labels for {len(crops)} crops")
-        shown = _rotations(crops) if self.rotations else list(crops)
         copies = 4 if self.rotations else 1
-        self.prototypes = self.extractor.embed(shown)
-        self.labels = np.repeat(labels, copies)
+        views = self.extractor.embed(_rotations(crops) if self.rotations else list(crops))
+        extra = None
+        if unlabelled is not None and len(unlabelled):
+            extra = self.extractor.embed(list(unlabelled))
+        return self.fit_vectors(views, np.repeat(labels, copies), extra, min_certainty, per_class)
+
+    def fit_vectors(
+        self,
+        prototypes: np.ndarray,
+        labels: Sequence[str],
+        unlabelled: np.ndarray | None = None,
+        min_certainty: float = 0.5,
+        per_class: int = 10,
+    ) -> CellClassifier:
+        """:meth:`fit` on vectors already embedded: (k, d) ``prototypes`` (each view of each
+        example, e.g. its rotations) with their ``labels``, and (n, d) ``unlabelled`` cells.
+        For measuring many draws of prototypes without embedding the cells again."""
+        self.prototypes = np.asarray(prototypes, np.float32)
+        self.labels = np.asarray(labels, dtype=object)
         self.pseudo_labelled = 0
         if unlabelled is not None and len(unlabelled):
-            vectors = self.extractor.embed(list(unlabelled))
-            calls = self._call(vectors)
+            calls = self._call(unlabelled)
             chosen = []
-            for name in np.unique(labels):
+            for name in np.unique(self.labels):
                 confident = calls.index[
                     (calls["predicted_class"] == name) & (calls["certainty"] >= min_certainty)
                 ]
                 ranked = calls.loc[confident, "certainty"].sort_values(ascending=False)
                 chosen.extend(ranked.index[:per_class])
             chosen = np.asarray(sorted(chosen), dtype=int)
-            self.prototypes = np.concatenate([self.prototypes, vectors[chosen]])
+            self.prototypes = np.concatenate([self.prototypes, unlabelled[chosen]])
             self.labels = np.concatenate(
                 [self.labels, calls.loc[chosen, "predicted_class"].to_numpy(dtype=object)]
             )
@@ -97,3 +113,115 @@ class CellClassifier:
         """One row per crop: ``predicted_class``, ``certainty`` (1 - normalised entropy) and
         ``p_<class>`` for each class in sorted order."""
         return self._call(self.extractor.embed(list(crops)))
+
+    def predict_vectors(self, vectors: np.ndarray) -> pd.DataFrame:
+        """:meth:`predict` on (n, d) vectors already embedded."""
+        return self._call(np.asarray(vectors, np.float32))
+
+
+def window_crops(image_set: ImageSet, size: int) -> tuple[list[np.ndarray], pd.DataFrame]:
+    """A ``size`` x ``size`` window centred on every truth point of an image set (zeros
+    where the window leaves the image, never mirrored) and one row per window: image, x, y,
+    class. These are the cells a per-cell call sees: the nucleus in the centre, its
+    neighbours wherever they touch."""
+    crops, rows = [], []
+    half = size // 2
+    for name in image_set.names:
+        image = image_set.images[name]
+        height, width = image.shape[1:]
+        truth = image_set.truth.get(name, pd.DataFrame(columns=["x", "y", "class"]))
+        for point_x, point_y, label in truth[["x", "y", "class"]].to_numpy():
+            x, y = round(float(point_x)), round(float(point_y))
+            crop = np.zeros((image.shape[0], size, size), np.float32)
+            top, left = y - half, x - half
+            rows_in = slice(max(top, 0), min(top + size, height))
+            cols_in = slice(max(left, 0), min(left + size, width))
+            crop[
+                :,
+                rows_in.start - top : rows_in.stop - top,
+                cols_in.start - left : cols_in.stop - left,
+            ] = image[:, rows_in, cols_in]
+            crops.append(crop)
+            rows.append({"image": name, "x": point_x, "y": point_y, "class": label})
+    return crops, pd.DataFrame(rows, columns=["image", "x", "y", "class"])
+
+
+def prototype_curve(
+    classifier: CellClassifier,
+    views: np.ndarray,
+    classes: np.ndarray,
+    counts: Sequence[int],
+    draws: int,
+    seed: int,
+    min_certainty: float = 0.5,
+    per_class: int = 10,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """How many examples per class the per-cell calls need: for each count and draw, pick
+    that many labelled cells per class at random, call every other cell from them alone
+    (``prototypes``) and after one self-learning round on the other cells
+    (``self-learning``), and score the calls against the truth.
+
+    ``views`` is (n, r, d): each cell's vector and those of its rotations (r = 1 without).
+    Returns (one row per count, draw and strategy: accuracy, mean certainty, pseudo-labelled
+    cells; the calls of the first draw at the largest count with self-learning).
+    """
+    names = sorted(set(classes.tolist()))
+    sizes = {name: int((classes == name).sum()) for name in names}
+    largest = max(counts)
+    short = {name: size for name, size in sizes.items() if size <= largest}
+    if short:
+        raise InputError(
+            "simsearch.cells.prototypes",
+            f"{largest} examples per class need more than {largest} cells of each class; "
+            f"the truth has {short}",
+        )
+    rows, example_calls = [], pd.DataFrame()
+    copies = views.shape[1]
+    for count in counts:
+        for draw in range(draws):
+            rng = np.random.default_rng([seed, count, draw])
+            picks = [np.flatnonzero(classes == name) for name in names]
+            chosen = np.concatenate([rng.choice(pick, count, replace=False) for pick in picks])
+            rest = np.setdiff1d(np.arange(len(classes)), chosen)
+            for strategy, unlabelled in (("prototypes", None), ("self-learning", views[rest, 0])):
+                classifier.fit_vectors(
+                    views[chosen].reshape(-1, views.shape[2]),
+                    np.repeat(classes[chosen], copies),
+                    unlabelled,
+                    min_certainty,
+                    per_class,
+                )
+                calls = classifier.predict_vectors(views[rest, 0])
+                correct = calls["predicted_class"].to_numpy() == classes[rest]
+                rows.append(
+                    {
+                        "prototypes": count,
+                        "strategy": strategy,
+                        "draw": draw,
+                        "accuracy": float(correct.mean()),
+                        "certainty": float(calls["certainty"].mean()),
+                        "pseudo_labelled": classifier.pseudo_labelled,
+                        "cells_called": len(rest),
+                    }
+                )
+                if count == largest and draw == 0 and strategy == "self-learning":
+                    example_calls = calls.set_index(pd.Index(rest, name="cell"))
+    return pd.DataFrame(rows), example_calls
+
+
+def curve_summary(curve: pd.DataFrame, classes: int) -> pd.DataFrame:
+    """Mean ± std accuracy over draws per count and strategy, beside chance (1 / classes)."""
+    grouped = curve.groupby(["prototypes", "strategy"], sort=True)
+    summary = grouped.agg(
+        draws=("draw", "size"),
+        accuracy_mean=("accuracy", "mean"),
+        accuracy_std=("accuracy", "std"),
+        certainty=("certainty", "mean"),
+        pseudo_labelled=("pseudo_labelled", "mean"),
+    ).reset_index()
+    summary["accuracy"] = [
+        f"{100 * m:.1f} ± {100 * (0 if np.isnan(s) else s):.1f} %"
+        for m, s in zip(summary["accuracy_mean"], summary["accuracy_std"], strict=True)
+    ]
+    summary["chance"] = f"{100 / classes:.1f} %"
+    return summary

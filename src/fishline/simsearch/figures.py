@@ -112,3 +112,24 @@ def pr_figure(curves: Mapping[str, pd.DataFrame], path: str | Path) -> None:
         axis.set_ylim(0, 1.02)
         axis.legend(fontsize=8)
     save_figure(figure, path)
+
+
+def prototype_curve_figure(summary: pd.DataFrame, chance: float, path: str | Path) -> None:
+    """Per-cell call accuracy against examples per class, one line per strategy (mean ± std
+    over the draws), chance dashed."""
+    figure, axis = plt.subplots(figsize=(5.5, 3.8))
+    for strategy, rows in summary.groupby("strategy", sort=True):
+        axis.errorbar(
+            rows["prototypes"],
+            100 * rows["accuracy_mean"],
+            yerr=100 * rows["accuracy_std"].fillna(0),
+            marker="o",
+            capsize=3,
+            label=strategy,
+        )
+    axis.axhline(100 * chance, color="grey", linestyle="--", label="chance")
+    axis.set_xticks(sorted(summary["prototypes"].unique()))
+    axis.set(xlabel="labelled cells per class", ylabel="accuracy on the other cells (%)")
+    axis.set_ylim(0, 100)
+    axis.legend(frameon=False, loc="lower right")
+    save_figure(figure, path)

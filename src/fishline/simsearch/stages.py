@@ -635,3 +635,64 @@ def segment_test_images(
         pd.DataFrame({"value": range(1, len(classes) + 1), "class": classes}).query(
             "`class` != 'background'"
         ).to_csv(temp / "classes.tsv", sep="\t", index=False)
+
+
+def cell_call_curve(
+    sheet: str,
+    channels: list[str] | None,
+    search: Mapping[str, Any],
+    cells: Mapping[str, Any],
+    seed: int,
+    device: str,
+    threads: int,
+    outputs: Mapping[str, str],
+) -> pd.DataFrame:
+    """Per-cell calls on a sheet with truth points: a window centred on every cell, embedded
+    once (with its rotations), then :func:`fishline.simsearch.cells.prototype_curve`.
+    ``outputs`` names the files: curve (TSV, one row per draw), summary (TSV), table (HTML),
+    figure (PNG) and calls (Parquet: the example draw's calls beside the truth)."""
+    from fishline.simsearch.cells import (
+        CellClassifier,
+        curve_summary,
+        prototype_curve,
+        window_crops,
+    )
+    from fishline.simsearch.figures import html_table, prototype_curve_figure
+    from fishline.train.loop import setup_device
+
+    torch_device = setup_device(device, threads, seed)
+    image_set = load_image_set(sheet, channels)
+    if not image_set.truth:
+        raise InputError(sheet, "per-cell calls are scored against truth points; none given")
+    crops, table = window_crops(image_set, int(cells["window"]))
+    extractor = extractor_for(search, len(image_set.channels), seed, str(torch_device))
+    rotations = [np.rot90(crop, k, axes=(1, 2)) for crop in crops for k in range(4)]
+    views = extractor.embed(rotations).reshape(len(crops), 4, -1)
+    classes = table["class"].to_numpy(dtype=object)
+    LOG.info("%d cells of %d classes, %d-d vectors", len(crops), len(set(classes)), views.shape[2])
+    classifier = CellClassifier(extractor, cells["temperature"])
+    curve, calls = prototype_curve(
+        classifier,
+        views,
+        classes,
+        cells["prototypes"],
+        cells["draws"],
+        seed,
+        cells["self_learning"]["min_certainty"],
+        cells["self_learning"]["per_class"],
+    )
+    summary = curve_summary(curve, len(set(classes)))
+    calls = table.loc[calls.index].join(calls)
+    files = [outputs[name] for name in ("curve", "summary", "table", "calls")]
+    with atomic_outputs(*files) as temps:
+        curve.to_csv(temps[0], sep="\t", index=False)
+        summary.to_csv(temps[1], sep="\t", index=False)
+        shown = summary[["prototypes", "strategy", "draws", "accuracy", "chance", "certainty"]]
+        temps[2].write_text(
+            html_table(shown, "Per-cell calls: accuracy on the cells not given as examples")
+        )
+        calls.to_parquet(temps[3])
+    prototype_curve_figure(summary, 1 / len(set(classes)), outputs["figure"])
+    for row in summary.itertuples():
+        LOG.info("%d per class, %s: %s", row.prototypes, row.strategy, row.accuracy)
+    return summary
