@@ -464,12 +464,16 @@ def test_cell_classifier_learns_from_examples_and_leaves_torch_settings(extracto
 
 
 def test_prototype_curve_scores_every_draw_on_the_other_cells(extractors, painted_cells):
-    from fishline.simsearch.cells import CellClassifier, curve_summary, prototype_curve
+    from fishline.simsearch.cells import (
+        CellClassifier,
+        curve_summary,
+        embed_views,
+        prototype_curve,
+    )
 
     crops, classes = painted_cells
     extractor = extractors["efficientnet_lite0"]
-    rotated = [np.rot90(crop, k, axes=(1, 2)) for crop in crops for k in range(4)]
-    views = extractor.embed(rotated).reshape(len(crops), 4, -1)
+    views = embed_views(extractor, crops)
     classifier = CellClassifier(extractor)
     curve, calls = prototype_curve(classifier, views, classes, [1, 5], 3, seed=0, per_class=3)
     assert len(curve) == 2 * 3 * 2  # counts x draws x strategies

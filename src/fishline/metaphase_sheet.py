@@ -4,7 +4,8 @@ them."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import shutil
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import pandas as pd
 from fishline.config import read_sample_sheet
 from fishline.errors import InputError
 from fishline.images import pick_channel, read_channels, read_labels, split_paths
+from fishline.io import atomic_outputs
 
 SHEET_SCHEMA = "metaphase_sheet"
 
@@ -73,3 +75,21 @@ def iter_sheet(sheet: str | Path) -> Iterator[Metaphase]:
     """Read the metaphases of a sheet one at a time (memory stays at one image)."""
     for row in read_sheet(sheet).to_dict("records"):
         yield load_row(row, sheet)
+
+
+def collect_segmentations(
+    parts: Sequence[str | Path], outdir: str | Path, masks_sheet: str | Path
+) -> pd.DataFrame:
+    """Join spreads segmented one per job (folders that ``fishline.segment.segment_sheet``
+    wrote with one sample each) into one set folder: their label TIFFs and one masks sheet,
+    in order. Light (no torch), as the joining job only copies."""
+    outdir = Path(outdir)
+    frames = [pd.read_csv(Path(part) / "masks.tsv", sep="\t") for part in parts]
+    frame = pd.concat(frames, ignore_index=True)
+    paths = [outdir / Path(pred).name for pred in frame["pred"]]
+    with atomic_outputs(*paths, masks_sheet) as temps:
+        for pred, temp in zip(frame["pred"], temps, strict=False):
+            shutil.copyfile(pred, temp)
+        frame["pred"] = [str(path.resolve()) for path in paths]
+        frame.to_csv(temps[-1], sep="\t", index=False)
+    return frame

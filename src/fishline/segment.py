@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -310,23 +309,6 @@ def segment_sheet(
             )
             log.info("%s: %d instances in %.2f s", row["sample"], labels.max(), seconds)
         frame = pd.DataFrame(records)
-        frame.to_csv(temps[-1], sep="\t", index=False)
-    return frame
-
-
-def collect_segmentations(
-    parts: Sequence[str | Path], outdir: str | Path, masks_sheet: str | Path
-) -> pd.DataFrame:
-    """Join spreads segmented one per job (folders written by :func:`segment_sheet` with
-    one sample each) into one set folder: their label TIFFs and one masks sheet, in order."""
-    outdir = Path(outdir)
-    frames = [pd.read_csv(Path(part) / "masks.tsv", sep="\t") for part in parts]
-    frame = pd.concat(frames, ignore_index=True)
-    paths = [outdir / Path(pred).name for pred in frame["pred"]]
-    with atomic_outputs(*paths, masks_sheet) as temps:
-        for pred, temp in zip(frame["pred"], temps, strict=False):
-            shutil.copyfile(pred, temp)
-        frame["pred"] = [str(path.resolve()) for path in paths]
         frame.to_csv(temps[-1], sep="\t", index=False)
     return frame
 

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from fishline.logging import log_to
-from fishline.segment import collect_segmentations
+from fishline.metaphase_sheet import collect_segmentations
 
 with log_to(snakemake.log[0]):
     outdir = Path(snakemake.output[0])

@@ -16,9 +16,14 @@ from fishline.simsearch.images import ImageSet
 from fishline.simsearch.search import nearest_prototype
 
 
-def _rotations(crops: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """Each C x h x w crop and its 90, 180 and 270 degree rotations, crop by crop."""
-    return [np.rot90(np.asarray(crop), k, axes=(1, 2)) for crop in crops for k in range(4)]
+def embed_views(
+    extractor: FeatureExtractor, crops: Sequence[np.ndarray], rotations: bool = True
+) -> np.ndarray:
+    """(n, r, d) vectors of n C x h x w crops: r = 4 views each (the crop and its 90, 180
+    and 270 degree rotations; cells have no up) or r = 1 without ``rotations``."""
+    turns = range(4) if rotations else range(1)
+    views = [np.rot90(np.asarray(crop), k, axes=(1, 2)) for crop in crops for k in turns]
+    return extractor.embed(views).reshape(len(crops), len(turns), -1)
 
 
 class CellClassifier:
@@ -66,12 +71,17 @@ class CellClassifier:
         labels = np.asarray(labels, dtype=object)
         if len(crops) != len(labels) or not len(labels):
             raise InputError("labels", f"{len(labels)} labels for {len(crops)} crops")
-        copies = 4 if self.rotations else 1
-        views = self.extractor.embed(_rotations(crops) if self.rotations else list(crops))
+        views = embed_views(self.extractor, crops, self.rotations)
         extra = None
         if unlabelled is not None and len(unlabelled):
             extra = self.extractor.embed(list(unlabelled))
-        return self.fit_vectors(views, np.repeat(labels, copies), extra, min_certainty, per_class)
+        return self.fit_vectors(
+            views.reshape(-1, views.shape[2]),
+            np.repeat(labels, views.shape[1]),
+            extra,
+            min_certainty,
+            per_class,
+        )
 
     def fit_vectors(
         self,
@@ -161,7 +171,8 @@ def prototype_curve(
     (``prototypes``) and after one self-learning round on the other cells
     (``self-learning``), and score the calls against the truth.
 
-    ``views`` is (n, r, d): each cell's vector and those of its rotations (r = 1 without).
+    ``views`` is (n, r, d) as :func:`embed_views` gives: each cell's vector first, then
+    those of its rotations (r = 1 without).
     Returns (one row per count, draw and strategy: accuracy, mean certainty, pseudo-labelled
     cells; the calls of the first draw at the largest count with self-learning).
     """

@@ -654,6 +654,7 @@ def cell_call_curve(
     from fishline.simsearch.cells import (
         CellClassifier,
         curve_summary,
+        embed_views,
         prototype_curve,
         window_crops,
     )
@@ -666,8 +667,7 @@ def cell_call_curve(
         raise InputError(sheet, "per-cell calls are scored against truth points; none given")
     crops, table = window_crops(image_set, int(cells["window"]))
     extractor = extractor_for(search, len(image_set.channels), seed, str(torch_device))
-    rotations = [np.rot90(crop, k, axes=(1, 2)) for crop in crops for k in range(4)]
-    views = extractor.embed(rotations).reshape(len(crops), 4, -1)
+    views = embed_views(extractor, crops)
     classes = table["class"].to_numpy(dtype=object)
     LOG.info("%d cells of %d classes, %d-d vectors", len(crops), len(set(classes)), views.shape[2])
     classifier = CellClassifier(extractor, cells["temperature"])
