@@ -43,9 +43,10 @@ pretrain-nuclei: install
 	cp $(NUCLEI_RELEASE).pt $(NUCLEI_RELEASE).md resources/models/
 
 # One worker per core; a file's tests stay on one worker (module-wide fixtures such as the
-# tiny end-to-end run are built once). The 30 slowest tests are listed at the end.
+# tiny end-to-end run are built once), files handed out in tests/conftest.py's order (longest
+# first). The 30 slowest tests are listed at the end.
 test: install
-	PATH=$(abspath $(BIN)):$$PATH $(BIN)/pytest -n $(CORES) --dist loadfile --durations=30
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/pytest -n $(CORES) --dist loadfile --no-loadscope-reorder --durations=30
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks workflow/scripts
