@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import platform
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -85,8 +86,6 @@ def load(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
 def machine() -> dict[str, Any]:
     """The CPU (and whether it has AMX bf16 units), cores and library versions a model was
     trained or measured with, for its metadata and model card."""
-    import cellpose
-
     cpu, flags = platform.processor() or platform.machine(), ""
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.is_file():
@@ -100,6 +99,6 @@ def machine() -> dict[str, Any]:
         "amx": " amx" in flags,
         "cores": os.cpu_count(),
         "torch": str(torch.__version__),
-        "cellpose": cellpose.version,
+        "cellpose": metadata.version("cellpose"),
         "python": platform.python_version(),
     }

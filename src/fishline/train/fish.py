@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from pathlib import Path
 from typing import Any
 
@@ -169,6 +171,7 @@ def train_fish_model(
     schedule = [(objective, e) for objective, count in _phases(method) for e in range(count)]
     log.info("bf16 autocast %s, channels-last %s", use_bf16, channels_last)
     for epoch in range(start_epoch, len(schedule)):
+        started = time.perf_counter()
         objective, phase_epoch = schedule[epoch]
         _set_trainable(model, objective)
         model.train()
@@ -199,7 +202,10 @@ def train_fish_model(
             for key, value in {"loss": step_loss, **parts}.items():
                 totals[key] = totals.get(key, 0.0) + value / steps_per_epoch
             progress.set_postfix(loss=f"{step_loss:.3f}")
-        history.append({"epoch": epoch + 1, "objective": objective, "lr": lr, **totals})
+        seconds = time.perf_counter() - started
+        history.append(
+            {"epoch": epoch + 1, "objective": objective, "lr": lr, **totals, "seconds": seconds}
+        )
         log.info("epoch %d %s: %s", epoch + 1, objective, rounded(totals))
         save_checkpoint(
             checkpoint_path,
@@ -224,6 +230,11 @@ def train_fish_model(
         "input_size": method["input_size"],
         "epochs": len(schedule),
         "train_images": len(labels),
+        # wall time of all epochs (a resumed training's included) and where the last ran
+        "seconds": sum(row["seconds"] for row in history),
+        "device": str(dev),
+        "threads": torch.get_num_threads(),
+        "machine": models.machine(),
     }
     finish_training(
         pd.DataFrame(history), history_path, model_path, model, "fishnet", spec, classes,
