@@ -157,7 +157,11 @@ def test_equal_bounds_are_a_valid_range() -> None:
 @pytest.mark.parametrize(
     ("overrides", "key", "problem"),
     [
-        ({"slides": {"classifier": "resnet50"}}, "slides.classifier", "not in fish.models"),
+        (
+            {"slides": {"classifier": "resnet50"}},
+            "slides.classifier",
+            "neither an entry of fish.models nor a .pt file",
+        ),
         ({"fish": {"umap": {"sets": ["train", "nope"]}}}, "fish.umap.sets", "['nope']"),
         ({"fish": {"evaluate": {"real": {"test": "x.tsv"}}}}, "fish.evaluate.real", "clash"),
         (

@@ -1,5 +1,5 @@
-"""Releasing a Cellpose model: half-precision weights, model card, scores; fine-tuning from a
-fishline model file."""
+"""Releasing a Cellpose model or a FISH classifier: half-precision weights, model card,
+scores; fine-tuning from a fishline model file."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from fishline import models as model_files
+from fishline.classifier_release import CHECK_PATCHES, release_classifier, set_scores
 from fishline.errors import InputError
 from fishline.instances import object_diameter
 from fishline.metaphase_sheet import iter_sheet
@@ -23,8 +24,10 @@ from fishline.model_card import (
     release_cellpose,
     stardist_sheet,
 )
+from fishline.paint import paint_patch_set
 from fishline.paint.metaphase import paint_spreads
 from fishline.segment import is_fishline_cellpose, load_cellpose, train_cellpose
+from fishline.train.fish import predict
 
 
 def small_paint(config: dict[str, Any]) -> dict[str, Any]:
@@ -176,3 +179,89 @@ def test_provenance_names_config_files_from_the_repository_root(
     assert info["configfiles"] == "config/pretrain.yaml"
     assert info["seed"] == 7 and info["settings"] == {"a": {"b": 2}}
     assert info["commit"] == "unknown" or len(info["commit"]) >= 7
+
+
+def untrained_classifier(path: Path) -> Path:
+    """A fishline FISH classifier file with random weights."""
+    spec = {"classes": 3, "in_channels": 3}
+    metadata = {
+        "method": {
+            "method": "ce",
+            "batch_size": 8,
+            "lr": [1.0e-5, 1.0e-3],
+            "augment": "light",
+            "smoothing": 0.0,
+        },
+        "input_size": 32,
+        "epochs": 0,
+        "train_images": 0,
+        "seconds": 0.0,
+        "device": "cpu",
+        "threads": 1,
+        "machine": model_files.machine(),
+    }
+    net = model_files.build("fishnet", spec)
+    model_files.save(path, net, "fishnet", spec, ["normal", "gain", "amplification"], metadata)
+    return path
+
+
+def test_set_scores_on_known_predictions() -> None:
+    predictions = pd.DataFrame(
+        {
+            "class_name": ["normal", "gain", "gain", "normal"],
+            "predicted_class": ["normal", "normal", "gain", "gain"],
+            "correct": [True, False, True, False],
+            "certainty": [0.9, 0.6, 0.4, 0.2],
+            "confidence": [0.95, 0.7, 0.6, 0.5],
+        }
+    )
+    scores = set_scores(predictions, ["normal", "gain"], min_certainty=0.5)
+    assert scores["patches"] == 4 and scores["accuracy"] == 0.5
+    # two of four at least 0.5 certain, one of them right
+    assert scores["certain_fraction"] == 0.5 and scores["certain_accuracy"] == 0.5
+    assert scores["retained_50"] == 0.5 and scores["retained_20"] == 1.0  # the 0.9 one: right
+    assert scores["confusion"] == [[1, 1], [1, 1]]
+    none_certain = set_scores(predictions, ["normal", "gain"], min_certainty=0.95)
+    assert none_certain["certain_fraction"] == 0 and np.isnan(none_certain["certain_accuracy"])
+
+
+def test_classifier_release_writes_half_weights_with_their_card(
+    tmp_path: Path, paint: dict[str, Any]
+) -> None:
+    stack, table = tmp_path / "test.tif", tmp_path / "test.parquet"
+    paint_patch_set(paint, "test", 3, stack, table)
+    provenance = {
+        "configfiles": "config/fish_pretrain.yaml",
+        "commit": "abc1234",
+        "seed": 42,
+        "settings": {"fish": {"train": {"epochs": 40}}},
+    }
+    out = tmp_path / "release"
+    card = release_classifier(
+        untrained_classifier(tmp_path / "ce.pt"),
+        {"test": (stack, table)},
+        0.5,
+        provenance,
+        out / "fish_classifier.pt",
+        out / "fish_classifier.md",
+        out / "scores.tsv",
+    )
+    saved = torch.load(out / "fish_classifier.pt", weights_only=False)
+    floats = [v for v in saved["state_dict"].values() if v.is_floating_point()]
+    assert floats and all(v.dtype == torch.float16 for v in floats)
+    assert repr(saved["metadata"]["card"]) == repr(card)  # repr: NaN where none is certain
+    assert list(card["summary"]) == ["painted check", "test"]
+    assert card["summary"]["test"]["patches"] == 24 and card["check"]["patches"] == CHECK_PATCHES
+    # the card's scores are those of the released half-precision file, run in float32
+    loaded = model_files.load(out / "fish_classifier.pt")
+    assert next(loaded[0].parameters()).dtype == torch.float32
+    again = predict(loaded, stack, table, device="cpu", threads=1)
+    assert card["summary"]["test"]["accuracy"] == again["correct"].mean()
+    certain = again["certainty"] >= 0.5
+    assert card["summary"]["test"]["certain_fraction"] == certain.mean()
+    text = (out / "fish_classifier.md").read_text()
+    assert file_sha256(out / "fish_classifier.pt") in text and "make pretrain-fish" in text
+    assert "abc1234" in text and "| test | 24 |" in text and "epochs: 40" in text
+    scores = pd.read_csv(out / "scores.tsv", sep="\t")
+    assert scores["set"].tolist() == ["painted check", "test"]
+    assert scores[["accuracy", "certain_fraction", "retained_50"]].stack().between(0, 1).all()

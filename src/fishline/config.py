@@ -158,8 +158,11 @@ def _cross_key_problems(config: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
         yield "fish.evaluate.real", f"names {clash} clash with painted splits"
     if fish["ablation"]["enabled"] and fish["ablation"]["model"] not in fish["models"]:
         yield "fish.ablation.model", f"'{fish['ablation']['model']}' is not in fish.models"
-    if slides["classifier"] not in fish["models"]:
-        yield "slides.classifier", f"'{slides['classifier']}' is not in fish.models"
+    if slides["classifier"] not in fish["models"] and not slides["classifier"].endswith(".pt"):
+        yield (
+            "slides.classifier",
+            f"'{slides['classifier']}' is neither an entry of fish.models nor a .pt file",
+        )
     classes = fish["paint"]["classes"]
     for rule in slides["calls"]["rules"]:
         if rule["class"] not in classes:

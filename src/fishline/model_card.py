@@ -252,7 +252,7 @@ def _card_text(
     """The model card as Markdown."""
     metadata, provenance, box = payload["metadata"], card["provenance"], card["machine"]
     summary = pd.DataFrame(card["summary"]).T.astype({"images": int})
-    summary_table = _markdown(
+    summary_table = markdown_table(
         summary.reset_index(names="set")[
             [
                 "set",
@@ -269,7 +269,7 @@ def _card_text(
             ]
         ]
     )
-    per_image = _markdown(
+    per_image = markdown_table(
         scores[scores["set"] != "painted check"][
             [
                 "set",
@@ -299,8 +299,8 @@ def _card_text(
         f"Training data: {len(metadata['train_images'])} {track.training}, painter settings "
         f"below; object diameter {metadata['object_diameter']:.2f} px",
         f"Training: {metadata['epochs']} epochs, {metadata['seconds'] / 60:.1f} min on "
-        f"{metadata.get('device', 'cpu')}, {_describe(trained_on)}",
-        f"Scores measured on {_describe(box)}, one CPU thread",
+        f"{metadata.get('device', 'cpu')}, {describe_machine(trained_on)}",
+        f"Scores measured on {describe_machine(box)}, one CPU thread",
         f"Scores at IoU 0.5, pooled over {track.images} (TP/FP/FN summed): F1, and AP as "
         f"Cellpose and stardist define it (TP / (TP + FP + FN)); `baseline_*` is "
         f"{track.baseline_text} on the same {track.images}; seconds per image: segmentation "
@@ -334,7 +334,7 @@ every score below is of these half-precision weights, run in float32.
 """
 
 
-def _describe(box: Mapping[str, Any]) -> str:
+def describe_machine(box: Mapping[str, Any]) -> str:
     """One line naming a machine and its library versions."""
     return (
         f"{box['cpu']} ({box['cores']} cores, AMX {'yes' if box['amx'] else 'no'}), "
@@ -342,7 +342,7 @@ def _describe(box: Mapping[str, Any]) -> str:
     )
 
 
-def _markdown(frame: pd.DataFrame) -> str:
+def markdown_table(frame: pd.DataFrame) -> str:
     """A pipe table with 3 significant decimals for floats."""
     lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
     for row in frame.itertuples(index=False):

@@ -178,6 +178,35 @@ rule fish_evaluate:
         "../scripts/fish_evaluate.py"
 
 
+rule fish_release:
+    input:
+        model="results/fish/models/{model}.pt",
+        stacks=expand("results/fish/synthetic/{split}.tif", split=FISH_TEST_SETS),
+        tables=expand("results/fish/synthetic/{split}.parquet", split=FISH_TEST_SETS),
+    output:
+        model="results/fish/release/{model}/fish_classifier.pt",
+        card="results/fish/release/{model}/fish_classifier.md",
+        scores="results/fish/release/{model}/scores.tsv",
+    log:
+        "logs/fish_release/{model}.log",
+    wildcard_constraints:
+        model="|".join(FISH_MODELS),
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        sets=FISH_TEST_SETS,
+        min_certainty=lookup(dpath="slides/calls/min_certainty", within=config),
+        fish=lookup(dpath="fish", within=config),
+        seed=config["seed"],
+        configfiles=workflow.configfiles,
+    script:
+        "../scripts/fish_release.py"
+
+
 rule fish_compare:
     input:
         predictions=expand(

@@ -81,7 +81,7 @@ rule slides_call:
         sheet=slides_sheet,
         files=slides_files,
         nuclei=slides_nuclei_model(),
-        classifier=f"results/fish/models/{config['slides']['classifier']}.pt",
+        classifier=slides_classifier(),
     output:
         cells=f"{SLIDES}/{{slide_set}}/{{sample}}/cells.parquet",
         stack=f"{SLIDES}/{{slide_set}}/{{sample}}/crops.tif",

@@ -77,6 +77,15 @@ def slides_nuclei_model():
     return shipped_file(model) if model else f"{SLIDES}/models/nuclei.pt"
 
 
+def slides_classifier():
+    """The classifier file that calls the cells: a fish.models entry trained in this run, or a
+    model file (the shipped production classifier)."""
+    name = config["slides"]["classifier"]
+    if name in config["fish"]["models"]:
+        return f"results/fish/models/{name}.pt"
+    return shipped_file(name)
+
+
 def slides_training_input():
     """The user's nucleus masks, or the painted training fields."""
     return config["slides"]["cellpose"]["sheet"] or f"{SLIDES}/train_fields"
