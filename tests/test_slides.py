@@ -19,7 +19,7 @@ from fishline.config import load_config
 from fishline.errors import InputError
 from fishline.images import read_file
 from fishline.nets.fish import FishNet
-from fishline.slide_figures import BORDER_COLOUR, class_colour, overlay_image
+from fishline.slide_figures import BORDER_COLOUR, class_colour, gallery_rows, overlay_image
 from fishline.slide_sheet import read_slide_sheet
 from fishline.slides import (
     Field,
@@ -454,3 +454,23 @@ def test_check_sheet_opens_every_image(tmp_path: Path, capsys: pytest.CaptureFix
         assert check("a\tgood.tif\t2\t1\t0\tmask.tif", row) == 1
         error = capsys.readouterr().err
         assert str(sheet) in error and expected in error, error
+
+
+def test_gallery_rows_show_most_then_least_certain_cells_per_class() -> None:
+    cells = pd.DataFrame(
+        {
+            "sample": ["s"] * 6,
+            "index": range(6),
+            "predicted_class": ["gain", "normal", "gain", "gain", "normal", "gain"],
+            "certainty": [0.9, 0.5, 0.2, 0.7, np.nan, 0.4],
+        }
+    )
+    rows = gallery_rows(cells, CLASSES, 2)
+    # no cell was called amplification; the uncalled (NaN) cell is in no row
+    assert [label for label, _ in rows] == [
+        "normal: most certain",
+        "normal: least certain",
+        "gain: most certain",
+        "gain: least certain",
+    ]
+    assert [frame["index"].tolist() for _, frame in rows] == [[1], [1], [0, 3], [2, 5]]

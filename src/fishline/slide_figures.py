@@ -1,5 +1,5 @@
 """Figures and report pages of the slide calls: field overlays, a review gallery of the
-least certain cells, a card per sample and the set's summary table."""
+most and least certain cells per class, a card per sample and the set's summary table."""
 
 from __future__ import annotations
 
@@ -214,27 +214,61 @@ def summary_html(summary: pd.DataFrame, rule: str, name: str, path: str | Path) 
         temp.write_text(text)
 
 
-def uncertain_gallery(
-    cells: pd.DataFrame, crops: Mapping[str, np.ndarray], count: int, path: str | Path
+def gallery_rows(
+    cells: pd.DataFrame, classes: Sequence[str], per_row: int
+) -> list[tuple[str, pd.DataFrame]]:
+    """The review gallery's rows: per called class (in ``classes`` order; a class no cell was
+    called is left out) its ``per_row`` most certain cells, most certain first, then its
+    ``per_row`` least certain, least certain first."""
+    called = cells.dropna(subset=["certainty"])
+    rows = []
+    for name in classes:
+        ranked = called[called["predicted_class"] == name].sort_values(
+            ["certainty", "sample", "index"], ascending=[False, True, True], kind="stable"
+        )
+        if len(ranked):
+            rows.append((f"{name}: most certain", ranked.head(per_row)))
+            rows.append((f"{name}: least certain", ranked.tail(per_row).iloc[::-1]))
+    return rows
+
+
+def certainty_gallery(
+    cells: pd.DataFrame,
+    crops: Mapping[str, np.ndarray],
+    classes: Sequence[str],
+    per_row: int,
+    path: str | Path,
 ) -> None:
-    """The ``count`` least certain cells of a set (their classifier crops), for review."""
-    ranked = cells.dropna(subset=["certainty"]).sort_values(
-        ["certainty", "sample", "index"], kind="stable"
-    )
-    chosen = ranked.head(count)
-    columns = 8
-    rows = max(1, -(-len(chosen) // columns))
-    figure, axes = plt.subplots(rows, columns, figsize=(1.7 * columns, 2.0 * rows), squeeze=False)
+    """Per called class, a row of its ``per_row`` most certain cells and a row of its least
+    certain ones (their classifier crops), each with the class probabilities: what the
+    classifier is sure of beside where it hesitates, for review."""
+    rows = gallery_rows(cells, classes, per_row)
+    figure, axes = plt.subplots(
+        max(1, len(rows)), per_row, figsize=(1.7 * per_row, 2.1 * max(1, len(rows))),
+        squeeze=False,
+    )  # fmt: skip
     for ax in axes.ravel():
         ax.axis("off")
-    for ax, row in zip(axes.ravel(), chosen.itertuples(), strict=False):
-        image = crops[row.sample][int(row.index)].astype(np.float32) / 65535
-        ax.imshow(_display(image))
-        ax.set_title(
-            f"{row.sample}/{row.field}#{row.cell}\n{row.predicted_class} c={row.certainty:.2f}",
-            fontsize=6,
-        )
-    if len(chosen) == 0:
+    short = "/".join(name[:3] for name in classes)
+    for (label, chosen), axes_row in zip(rows, axes, strict=False):
+        axes_row[0].text(
+            -0.08, 0.5, label, transform=axes_row[0].transAxes, rotation=90,
+            ha="right", va="center", fontsize=7,
+        )  # fmt: skip
+        for ax, row in zip(axes_row, chosen.itertuples(), strict=False):
+            image = crops[row.sample][int(row.index)].astype(np.float32) / 65535
+            ax.imshow(_display(image))
+            probabilities = "/".join(f"{getattr(row, f'p_{name}'):.2f}" for name in classes)
+            ax.set_title(
+                f"{row.sample}/{row.field}#{row.cell}\nc={row.certainty:.2f} "
+                f"{short}\n{probabilities}",
+                fontsize=5.5,
+            )
+    if not rows:
         axes[0, 0].text(0, 0.5, "no cells called", fontsize=9)
-    figure.suptitle("least certain cells first (for review)", fontsize=9)
+    figure.suptitle(
+        "per called class: most certain cells, then least certain (c = certainty, "
+        "then the class probabilities)",
+        fontsize=8,
+    )
     save_figure(figure, path, dpi=120)

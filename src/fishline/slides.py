@@ -529,9 +529,10 @@ def summarise_set(
     name: str,
 ) -> pd.DataFrame:
     """Pool a set's samples: ``cells`` (Parquet), ``summary`` (TSV), ``html`` (report table
-    with the rule stated) and ``gallery`` (PNG of the least certain cells)."""
+    with the rule stated) and ``gallery`` (PNG of each called class's ``gallery_size`` most and
+    least certain cells)."""
     from fishline.io import read_stack
-    from fishline.slide_figures import summary_html, uncertain_gallery
+    from fishline.slide_figures import certainty_gallery, summary_html
 
     parts = []
     for file in cells_files:
@@ -557,7 +558,7 @@ def summarise_set(
         summary.to_csv(summary_temp, sep="\t", index=False)
     summary_html(summary, rule_text(calls), name, outputs["html"])
     crops = {t["sample"]: read_stack(s)[0] for t, s in zip(timings, stacks, strict=True)}
-    uncertain_gallery(cells, crops, gallery_size, outputs["gallery"])
+    certainty_gallery(cells, crops, classes, gallery_size, outputs["gallery"])
     return summary
 
 

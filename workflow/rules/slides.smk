@@ -152,7 +152,7 @@ rule slides_summary:
             caption="../report/slides_gallery.rst",
             category="MYCN slides",
             subcategory="{slide_set}",
-            labels={"sample": "all", "figure": "least certain cells"},
+            labels={"sample": "all", "figure": "most and least certain cells"},
         ),
     log:
         "logs/slides_summary/{slide_set}.log",
