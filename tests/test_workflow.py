@@ -29,8 +29,9 @@ from fishline.config import load_config
 from fishline.errors import InputError
 from fishline.simsearch.stages import annotated_patches
 
-# The first test here also runs the module's tiny workflow (about 7 min on a 2-core AMX
-# machine with the other worker busy, 2.6x that on the slower kind), so the limit is wider.
+# The first test here also runs the module's tiny workflow (3 min on a 2-core EPYC without AMX
+# beside the other worker, 8.6 min held to 0.8 of its cores as the slower kind), so the limit
+# is wider.
 pytestmark = [pytest.mark.workflow, pytest.mark.timeout(1800)]
 
 
