@@ -1,5 +1,6 @@
 """The models shipped in resources/models/: their files match their model cards, and they still
-segment painted and real metaphases (chromosomes) and fields (nuclei) as well as the card says."""
+segment painted and real metaphases (chromosomes) and fields (nuclei), and call painted cells
+(the FISH classifier), as well as the card says."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import pytest
 import tifffile
 import torch
 
+from fishline import models as model_files
+from fishline.classifier_release import CHECK_PATCHES, paint_check_patches
 from fishline.instances import (
     estimate_nucleus_diameter,
     instance_scores,
@@ -28,10 +31,12 @@ from fishline.model_card import (
 from fishline.paint import paint_fields
 from fishline.paint.metaphase import paint_spreads
 from fishline.segment import estimate_diameter, load_cellpose, score_spreads, segment_dapi
+from fishline.train.fish import predict
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMOSOMES = ROOT / "resources/models/chromosomes_cellpose.pt"
 NUCLEI = ROOT / "resources/models/nuclei_cellpose.pt"
+FISH_CLASSIFIER = ROOT / "resources/models/fish_classifier.pt"
 REAL_SHEET = ROOT / "resources/mfish_dev.tsv"
 SHARED = ROOT.parent / "shared/data/mfish-dev"
 STARDIST_AP = 0.70
@@ -49,7 +54,9 @@ def nucleus_model() -> tuple:
     return load_cellpose(NUCLEI, torch.device("cpu"))
 
 
-@pytest.mark.parametrize("shipped", [CHROMOSOMES, NUCLEI], ids=lambda path: path.stem)
+@pytest.mark.parametrize(
+    "shipped", [CHROMOSOMES, NUCLEI, FISH_CLASSIFIER], ids=lambda path: path.stem
+)
 def test_shipped_file_is_the_one_its_card_describes(shipped: Path) -> None:
     card = shipped.with_suffix(".md").read_text()
     assert re.search(rf"SHA-256 `{file_sha256(shipped)}`", card)
@@ -166,3 +173,13 @@ def test_shipped_nucleus_model_splits_a_painted_clump(
         nucleus_model[0], dapi, config["slides"]["segment"], estimate_nucleus_diameter(dapi)
     )
     assert instance_scores(truth, labels, 0.5)["tp"] >= 10
+
+
+def test_shipped_classifier_reproduces_its_painted_check_accuracy(tmp_path: Path) -> None:
+    """Fails when the weights or the patch painter drift: the check patches are repainted
+    from the default painter settings and the card's seed."""
+    loaded = model_files.load(FISH_CLASSIFIER)
+    check = loaded[1]["metadata"]["card"]["check"]
+    assert check["patches"] == CHECK_PATCHES
+    predictions = predict(loaded, *paint_check_patches(tmp_path), device="cpu", threads=2)
+    assert predictions["correct"].mean() == pytest.approx(check["accuracy"], abs=0.02)

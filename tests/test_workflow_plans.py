@@ -298,3 +298,20 @@ def test_gpus_requested_by_network_rules_only(tmp_path: Path) -> None:
         gpus.setdefault(rule, set()).add(int(found[1]) if found else 0)
     assert {rule for rule, counts in gpus.items() if counts == {1}} == NETWORK_RULES
     assert all(counts == {0} for rule, counts in gpus.items() if rule not in NETWORK_RULES)
+
+
+def test_slides_classifier_is_a_trained_entry_or_a_shipped_file(tmp_path: Path) -> None:
+    """Calling one painted field: with a fish.models entry (the default `joint`) its
+    classifier is painted for and trained first; with the shipped classifier file nothing is
+    trained."""
+    target = "results/fish/slides/painted/field_000/cells.parquet"
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    trained = planned(
+        snakemake(tmp_path / "joint", "-n", target, config=ROOT / "config/config.yaml")
+    )
+    assert trained == {"fish_paint": 1, "fish_train": 1, "fish_fields": 1, "slides_call": 1}
+    config["slides"]["classifier"] = "resources/models/fish_classifier.pt"
+    path = tmp_path / "shipped.yaml"
+    path.write_text(yaml.safe_dump(config))
+    shipped = planned(snakemake(tmp_path / "shipped", "-n", target, config=path))
+    assert shipped == {"fish_fields": 1, "slides_call": 1}

@@ -189,8 +189,8 @@ def _card_text(
     bullets = "\n".join(f"- {fact}" for fact in facts)
     return f"""# FISH classifier: {Path(model_out).name}
 
-Calls each nucleus crop normal, gain or amplification with a certainty; slide calling
-(`slides.classifier`) uses it by default. Weights in half precision.
+Calls a nucleus patch normal, gain or amplification with a certainty; slide calling uses it
+when `slides.classifier` names this file. Weights in half precision.
 
 {bullets}
 
