@@ -17,9 +17,14 @@ import yaml
 
 from fishline import models
 from fishline.evaluation import evaluate_predictions
-from fishline.io import atomic_outputs
 from fishline.logging import get_logger
-from fishline.model_card import CHECK_SEED, describe_machine, file_sha256, markdown_table
+from fishline.model_card import (
+    CHECK_SEED,
+    describe_machine,
+    half_precision,
+    markdown_table,
+    write_release,
+)
 
 log = get_logger("classifier_release")
 
@@ -82,10 +87,7 @@ def release_classifier(
     from fishline.train.fish import predict
 
     payload = torch.load(model_in, map_location="cpu", weights_only=False)
-    half = {
-        key: value.half() if value.is_floating_point() else value
-        for key, value in payload["state_dict"].items()
-    }
+    half = half_precision(payload)
     classes = payload["class_names"]
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
@@ -113,15 +115,15 @@ def release_classifier(
         "machine": models.machine(),
         "provenance": dict(provenance),
     }
-    payload["metadata"] = {**payload["metadata"], "card": card}
     scores = pd.DataFrame(
         [{"set": name, **{k: v for k, v in row.items() if k != "confusion"}}
          for name, row in summary.items()]
     )  # fmt: skip
-    with atomic_outputs(model_out, card_out, scores_out) as (model_temp, card_temp, scores_temp):
-        torch.save({**payload, "state_dict": half}, model_temp)
-        card_temp.write_text(_card_text(payload, card, scores, file_sha256(model_temp), model_out))
-        scores.to_csv(scores_temp, sep="\t", index=False, float_format="%.4g")
+    write_release(
+        payload, half, card,
+        lambda sha256: _card_text(payload, card, scores, sha256, model_out),
+        scores, (model_out, card_out, scores_out),
+    )  # fmt: skip
     return card
 
 

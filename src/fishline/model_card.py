@@ -128,6 +128,31 @@ def stardist_sheet(folder: Path) -> Path:
     return sheet
 
 
+def half_precision(payload: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+    """The state dict of a model file with its floating-point tensors in half precision."""
+    return {
+        key: value.half() if value.is_floating_point() else value
+        for key, value in payload["state_dict"].items()
+    }
+
+
+def write_release(
+    payload: Mapping[str, Any],
+    half: Mapping[str, torch.Tensor],
+    card: Mapping[str, Any],
+    card_text: Callable[[str], str],
+    scores: pd.DataFrame,
+    outputs: tuple[str | Path, str | Path, str | Path],
+) -> None:
+    """Write a release atomically: the half-precision weights carrying ``card`` in their
+    metadata, the model card (``card_text`` of the weights file's SHA-256) and the scores."""
+    released = {**payload, "metadata": {**payload["metadata"], "card": card}, "state_dict": half}
+    with atomic_outputs(*outputs) as (model_temp, card_temp, scores_temp):
+        torch.save(released, model_temp)
+        card_temp.write_text(card_text(file_sha256(model_temp)))
+        scores.to_csv(scores_temp, sep="\t", index=False, float_format="%.4g")
+
+
 @dataclass(frozen=True)
 class Track:
     """What differs between releasing a chromosome and a nucleus model."""
@@ -183,10 +208,7 @@ def release_cellpose(
     the weights still reproduce them.
     """
     payload = torch.load(model_in, map_location="cpu", weights_only=False)
-    half = {
-        key: value.half() if value.is_floating_point() else value
-        for key, value in payload["state_dict"].items()
-    }
+    half = half_precision(payload)
     torch.set_num_threads(1)
     device = torch.device("cpu")
     with tempfile.TemporaryDirectory() as folder:
@@ -231,13 +253,11 @@ def release_cellpose(
         "machine": model_files.machine(),
         "provenance": dict(provenance),
     }
-    payload["metadata"] = {**payload["metadata"], "card": card}
-    with atomic_outputs(model_out, card_out, scores_out) as (model_temp, card_temp, scores_temp):
-        torch.save({**payload, "state_dict": half}, model_temp)
-        card_temp.write_text(
-            _card_text(payload, card, scores, file_sha256(model_temp), model_out, track)
-        )
-        scores.to_csv(scores_temp, sep="\t", index=False, float_format="%.4g")
+    write_release(
+        payload, half, card,
+        lambda sha256: _card_text(payload, card, scores, sha256, model_out, track),
+        scores, (model_out, card_out, scores_out),
+    )  # fmt: skip
     return card
 
 
