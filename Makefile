@@ -20,6 +20,9 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	$(BIN)/python -m pip install --quiet --no-deps $(SLURM_PLUGIN)
 	$(BIN)/python -m pip install --quiet $(SLURM_DEPS)
+	# Cellpose's and UMAP's numba kernels, compiled once into their caches (about 40 s) instead
+	# of in every first job and test of a new environment
+	$(BIN)/python -m fishline.jit
 	touch $@
 
 run: install
