@@ -20,7 +20,8 @@ from fishline.nets.fish import FishNet
 from fishline.paint import paint_patch_set
 from fishline.train import fish as fish_training
 from fishline.train.augment import AUGMENTATIONS, augment
-from fishline.train.fish import load_patches, train_fish_model
+from fishline.io import encode_pages, write_stack
+from fishline.train.fish import load_patches, prepare_set, train_fish_model
 from fishline.train.loop import CPU_BF16_VARIABLE, bf16_autocast, cosine_lr
 from fishline.train.losses import joint_loss, nt_xent
 from fishline.uncertainty import (
@@ -245,6 +246,23 @@ def test_labelled_set_errors(tiny_set) -> None:
         load_patches(*tiny_set, ["normal", "gain"])
     with pytest.raises(InputError, match="expected N x 4 x H x W"):
         load_patches(*tiny_set, CLASSES, channels=4)
+
+
+def test_sixteen_bit_patches_keep_their_bright_pixels(tmp_path) -> None:
+    # Slide calling writes its crops as uint16 scaled to 65535; a pixel above half scale once
+    # wrapped to a negative int16 and was clamped to black, so bright spots vanished.
+    pixels = np.zeros((1, 3, 8, 8), np.uint16)
+    pixels[0, 1, 2:4, 2:4] = 60000
+    pixels[0, 2] = 30000
+    stack, table = tmp_path / "crops.tif", tmp_path / "crops.parquet"
+    write_stack(stack, encode_pages(pixels, "zlib"), pixels.shape, np.uint16, ["red", "green",
+                "dapi"], "zlib", {"bit_depth": 16})  # fmt: skip
+    pd.DataFrame({"index": [0], "class_name": ["gain"]}).to_parquet(table)
+    raw, labels, _, full_scale = load_patches(stack, table, CLASSES)
+    prepared = prepare_set(raw, full_scale, 8).float()
+    assert full_scale == 65535 and labels.tolist() == [1]
+    assert float(prepared[0, 1, 2, 2]) == pytest.approx(60000 / 65535, abs=1e-3)
+    assert float(prepared[0, 2].mean()) == pytest.approx(30000 / 65535, abs=1e-3)
 
 
 def test_evaluate_predictions_on_known_input() -> None:

@@ -75,7 +75,7 @@ def test_split_overrides_stay_partial() -> None:
         "c.yaml",
     )
     assert config["fish"]["paint"]["splits"] == {
-        "odd": {"n": 5, "realism": {"blur": {"sigma": 2}}, "stain": "fish"}
+        "odd": {"n": 5, "realism": {"blur": {"sigma": 2}}, "stain": "fish", "source": "patches"}
     }
     assert config["fish"]["paint"]["realism"]["blur"] == {"enabled": True, "sigma": [0.3, 1.0]}
 

@@ -18,6 +18,7 @@ from fishline import models
 from fishline.config import load_config
 from fishline.errors import InputError
 from fishline.images import read_file
+from fishline.io import read_stack
 from fishline.nets.fish import FishNet
 from fishline.slide_figures import BORDER_COLOUR, class_colour, gallery_rows, overlay_image
 from fishline.slide_sheet import read_slide_sheet
@@ -30,6 +31,7 @@ from fishline.slides import (
     crop_scale,
     load_field,
     nucleus_table,
+    paint_crop_set,
     reference_diameter,
     summarise,
     summarise_set,
@@ -166,6 +168,37 @@ def test_crop_beyond_the_field_is_filled_with_background() -> None:
     channels[2][labels == 1] = 0.8
     crops = crop_cells(channels, labels, nucleus_table(labels), 64, np.array([1.0]), "keep")
     assert crops[0, 2, 32, 0] == pytest.approx(0.1, abs=1e-3)  # left of the field
+
+
+def test_crop_set_cuts_painted_fields_as_slide_calling_does(tmp_path: Path, config: dict) -> None:
+    paint = copy.deepcopy(config["fish"]["paint"])
+    paint["splits"]["train"] = {"n": 40, "source": "fields", "stain": "fish"}
+    fields, crops = config["fish"]["fields"], config["slides"]["crops"]
+    outputs = [tmp_path / "a.tif", tmp_path / "a.parquet"]
+    frame = paint_crop_set(paint, fields, crops, "train", 5, *outputs)
+    images, meta = read_stack(outputs[0])
+    assert images.shape == (40, 3, paint["patch_size"], paint["patch_size"])
+    assert images.dtype == np.uint16 and meta["bit_depth"] == 16
+    assert frame["index"].tolist() == list(range(40))
+    assert (frame["label"] == frame["class_name"].map(CLASSES.index)).all()
+    # Field statuses cycle through the classes; the admixed nuclei are normal.
+    status = frame["field"].map(lambda field: CLASSES[field % 3])
+    assert ((frame["class_name"] == status) | (frame["class_name"] == "normal")).all()
+    assert (frame.loc[frame["field"] == 0, "class_name"] == "normal").all()
+    assert frame["field"].nunique() >= 2 and not frame["touches_border"].any()
+    # Zoomed as slide calling zooms: every nucleus to the painter's typical diameter, centred.
+    reference = reference_diameter(paint["nuclei"])
+    zoomed = 2 * np.sqrt(frame["visible_area"] / np.pi) * frame["crop_scale"]
+    assert np.median(zoomed) == pytest.approx(reference, rel=0.05)
+    dapi = images[:, 2].astype(np.float64)
+    centre = paint["patch_size"] // 2
+    assert (dapi[:, centre, centre] > np.median(dapi, axis=(1, 2))).mean() >= 0.9
+    again = [tmp_path / "b.tif", tmp_path / "b.parquet"]
+    paint_crop_set(paint, fields, crops, "train", 5, *again)
+    assert np.array_equal(read_stack(again[0])[0], images)
+    paint["splits"]["train"]["stain"] = "surface"
+    with pytest.raises(InputError, match="stain 'fish'"):
+        paint_crop_set(paint, fields, crops, "train", 5, *again)
 
 
 def test_reference_diameter_and_pixel_scale(config: dict) -> None:

@@ -1,19 +1,29 @@
-"""Snakemake glue for rule fish_paint.
+"""Snakemake glue for rule fish_paint: one nucleus per patch, or crops cut from painted fields
+(the split's ``source``).
 
-The painter spawns worker processes, which import this script as ``__mp_main__``: the guard
-keeps them from painting too.
+The patch painter spawns worker processes, which import this script as ``__mp_main__``: the
+guard keeps them from painting too.
 """
 
 from fishline.logging import log_to
 from fishline.paint import paint_patch_set
+from fishline.slides import paint_crop_set
 
 if __name__ == "__main__":
+    split = snakemake.wildcards.split
+    paint = snakemake.params.paint
+    outputs = {"stack": snakemake.output.stack, "table": snakemake.output.table}
     with log_to(snakemake.log[0]):
-        paint_patch_set(
-            snakemake.params.paint,
-            split=snakemake.wildcards.split,
-            seed=snakemake.params.seed,
-            stack=snakemake.output.stack,
-            table=snakemake.output.table,
-            threads=snakemake.threads,
-        )
+        if paint["splits"][split]["source"] == "fields":
+            paint_crop_set(
+                paint,
+                snakemake.params.fields,
+                snakemake.params.crops,
+                split=split,
+                seed=snakemake.params.seed,
+                **outputs,
+            )
+        else:
+            paint_patch_set(
+                paint, split=split, seed=snakemake.params.seed, threads=snakemake.threads, **outputs
+            )

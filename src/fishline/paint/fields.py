@@ -84,8 +84,9 @@ def paint_field(
 ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
     """One field: (3 x S x S image, S x S instance labels, one row per nucleus).
 
-    Nuclei of the field's ``status`` class make up ``purity`` of the field, the rest are
-    drawn from the other classes, as in a tumour sample with normal cells among it.
+    Nuclei of the field's ``status`` class make up ``purity`` of the field, the rest are of
+    the first class (``normal`` by default), as in a tumour sample with normal cells among
+    it: a normal sample holds no gained or amplified nuclei.
     """
     size, patch = fields["size"], paint["patch_size"]
     realism = deep_merge(paint["realism"], fields.get("realism", {}))
@@ -93,10 +94,10 @@ def paint_field(
     classes = np.array([c["class"] for c in paint["conditions"]])
     status_name = paint["classes"][status]
     same = np.flatnonzero(classes == status_name)
-    other = np.flatnonzero(classes != status_name)
+    normal = np.flatnonzero(classes == paint["classes"][0])
     pure = rng.random(number) < fields["purity"]
     cond = np.where(
-        pure, rng.choice(same, number), rng.choice(other if len(other) else same, number)
+        pure, rng.choice(same, number), rng.choice(normal if len(normal) else same, number)
     )
     # Per-nucleus patches carry signals only; the field gets optics once, as a whole.
     quiet = {

@@ -41,7 +41,7 @@ def load_patches(
     channels: int = 3,
     allow_unknown: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor, pd.DataFrame, float]:
-    """Patch set as (uint8/int16 images, int64 labels, table, full-scale value), checked.
+    """Patch set as (uint8/uint16 images, int64 labels, table, full-scale value), checked.
 
     Class names outside ``classes`` are an error unless ``allow_unknown`` (then label -1).
     """
@@ -57,8 +57,7 @@ def load_patches(
     labels = frame["class_name"].map({name: i for i, name in enumerate(classes)})
     labels = labels.fillna(-1).to_numpy()  # -1: a class the model does not know
     full_scale = float((1 << int(meta.get("bit_depth", 8 * images.itemsize))) - 1)
-    tensor = torch.from_numpy(images.astype(np.int16) if images.dtype == np.uint16 else images)
-    return tensor, torch.from_numpy(labels.astype(np.int64)), frame, full_scale
+    return torch.from_numpy(images), torch.from_numpy(labels.astype(np.int64)), frame, full_scale
 
 
 def prepare_set(
