@@ -16,11 +16,11 @@ from conftest import killed_after_first_checkpoint
 from fishline import models
 from fishline.errors import InputError
 from fishline.evaluation import evaluate_predictions
+from fishline.io import encode_pages, write_stack
 from fishline.nets.fish import FishNet
 from fishline.paint import paint_patch_set
 from fishline.train import fish as fish_training
 from fishline.train.augment import AUGMENTATIONS, augment
-from fishline.io import encode_pages, write_stack
 from fishline.train.fish import load_patches, prepare_set, train_fish_model
 from fishline.train.loop import CPU_BF16_VARIABLE, bf16_autocast, cosine_lr
 from fishline.train.losses import joint_loss, nt_xent
