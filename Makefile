@@ -45,8 +45,8 @@ pretrain-nuclei: install
 	$(BIN)/snakemake --cores $(CORES) $(NUCLEI_RELEASE).pt --configfile config/nuclei_pretrain.yaml
 	cp $(NUCLEI_RELEASE).pt $(NUCLEI_RELEASE).md resources/models/
 
-# Retrain the shipped FISH classifier from config/fish_pretrain.yaml (painted patches only;
-# the painted test and domain-shifted splits are scored for the card), weights and card to
+# Retrain the shipped FISH classifier from config/fish_pretrain.yaml (cells cut from painted
+# fields only; held-out painted test sets are scored for the card), weights and card to
 # resources/models/. The training gets every core (--set-threads).
 FISH_RELEASE := results/fish/release/ce/fish_classifier
 pretrain-fish: install

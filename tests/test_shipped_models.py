@@ -31,6 +31,7 @@ from fishline.model_card import (
 from fishline.paint import paint_fields
 from fishline.paint.metaphase import paint_spreads
 from fishline.segment import estimate_diameter, load_cellpose, score_spreads, segment_dapi
+from fishline.slides import call_sample, summarise
 from fishline.train.fish import predict
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,6 +41,10 @@ FISH_CLASSIFIER = ROOT / "resources/models/fish_classifier.pt"
 REAL_SHEET = ROOT / "resources/mfish_dev.tsv"
 SHARED = ROOT.parent / "shared/data/mfish-dev"
 STARDIST_AP = 0.70
+SLIDE_OUTPUTS = {
+    "cells": "cells.parquet", "stack": "crops.tif", "table": "crops.parquet",
+    "timing": "timing.json", "overlay": "overlay.png", "card": "card.html",
+}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -183,3 +188,28 @@ def test_shipped_classifier_reproduces_its_painted_check_accuracy(tmp_path: Path
     assert check["patches"] == CHECK_PATCHES
     predictions = predict(loaded, *paint_check_patches(tmp_path), device="cpu", threads=2)
     assert predictions["correct"].mean() == pytest.approx(check["accuracy"], abs=0.02)
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [("amplification", "MYCN amplified"), ("gain", "MYCN gain"), ("normal", "MYCN not amplified")],
+)
+def test_shipped_models_call_a_painted_sample(
+    status: str, expected: str, config: dict, tmp_path: Path
+) -> None:
+    """One painted field of each status (the default field painter: 70 % of a tumour field's
+    nuclei carry its status, the rest are normal), called with the shipped nucleus model and
+    classifier as slide calling calls it: the right verdict, most cells certain."""
+    paint = config["fish"]["paint"]
+    index = paint["classes"].index(status)
+    fields = {**config["fish"]["fields"], "n": index + 1}  # field k has status k
+    sheet, truth = tmp_path / "s.tsv", tmp_path / "nuclei.parquet"
+    paint_fields(paint, fields, 21, tmp_path, sheet, truth)
+    outputs = {key: tmp_path / "out" / name for key, name in SLIDE_OUTPUTS.items()}
+    cells = call_sample(sheet, f"field_{index:03d}", NUCLEI, FISH_CLASSIFIER, config["slides"],
+                        paint, outputs, cell_labels=truth, threads=2)  # fmt: skip
+    summary = summarise(cells, paint["classes"], config["slides"]["calls"]).iloc[0]
+    assert summary["verdict"] == expected
+    assert cells["certain"].mean() >= 0.6
+    known = cells.dropna(subset=["truth_class"])
+    assert (known["truth_class"] == known["predicted_class"]).mean() >= 0.8

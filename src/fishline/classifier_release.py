@@ -28,23 +28,29 @@ from fishline.model_card import (
 
 log = get_logger("classifier_release")
 
-# The painted check set: patches the test suite repaints (default painter, test split
-# settings, this seed) to see that shipped weights and painter still give the card's score.
+# The painted check set: cells the test suite repaints (cut from fields of the default
+# painter, this seed) to see that shipped weights and painter still give the card's score.
 CHECK_PATCHES = 150
 # Retained fractions (most certain first) the card shows.
 CARD_RETAINED = ("100", "90", "75", "50", "30", "20")
 
 
 def paint_check_patches(folder: Path) -> tuple[Path, Path]:
-    """Paint the check set (``CHECK_PATCHES`` patches of the default painter's test split,
-    ``CHECK_SEED``) into ``folder``; its stack and table paths."""
+    """Paint the check set into ``folder``: ``CHECK_PATCHES`` cells cut, as slide calling
+    cuts them, from fields of the default field painter (the default test split's painter
+    settings, ``CHECK_SEED``), the cells the classifier meets in slide calling. Its stack and
+    table paths."""
     from fishline.config import validate
-    from fishline.paint import paint_patch_set
+    from fishline.slides import paint_crop_set
 
-    paint = copy.deepcopy(validate({}, "config", "defaults")["fish"]["paint"])
-    paint["splits"]["test"]["n"] = CHECK_PATCHES
+    defaults = validate({}, "config", "defaults")
+    paint = copy.deepcopy(defaults["fish"]["paint"])
+    paint["splits"]["test"].update(n=CHECK_PATCHES, source="fields")
     stack, table = folder / "check.tif", folder / "check.parquet"
-    paint_patch_set(paint, "test", CHECK_SEED, stack, table)
+    paint_crop_set(
+        paint, defaults["fish"]["fields"], defaults["slides"]["crops"], "test", CHECK_SEED,
+        stack, table,
+    )  # fmt: skip
     return stack, table
 
 
@@ -76,13 +82,15 @@ def release_classifier(
     model_out: str | Path,
     card_out: str | Path,
     scores_out: str | Path,
+    train_source: str = "patches",
 ) -> dict[str, Any]:
     """Write ``model_in`` as half-precision weights, score them (run in float32, one CPU
     thread) on every set of ``sets`` (name -> painted stack and table) and on the painted
     check set, and write the model card (Markdown) and the per-set scores (TSV).
 
     The scores travel inside the model file (``metadata['card']``) so a test can check that
-    the weights still reproduce them.
+    the weights still reproduce them. ``train_source`` is the training split's ``source``
+    (patches or fields), for the card.
     """
     from fishline.train.fish import predict
 
@@ -112,6 +120,7 @@ def release_classifier(
             "accuracy": summary["painted check"]["accuracy"],
         },
         "min_certainty": min_certainty,
+        "train_source": train_source,
         "machine": models.machine(),
         "provenance": dict(provenance),
     }
@@ -171,8 +180,14 @@ def _card_text(
         f"Made by: `make pretrain-fish` (config: {provenance['configfiles']}; commit "
         f"{provenance['commit']}); seed {provenance['seed']}, from which the painted patches' "
         "and the training's seeds derive",
-        f"Training data: {metadata['train_images']} painted patches (rule `fish_paint`, split "
-        f"`train`), classes {', '.join(classes)}; painter settings below",
+        f"Training data: {metadata['train_images']} "
+        + (
+            "cells cut from painted fields as slide calling cuts them"
+            if card.get("train_source") == "fields"
+            else "painted patches"
+        )
+        + f" (rule `fish_paint`, split `train`), classes {', '.join(classes)}; painter "
+        "settings below",
         f"Network: ResNet-18 FishNet, method `{method['method']}`, input "
         f"{metadata['input_size']} px, batch {method['batch_size']}, learning rate "
         f"{method['lr'][1]:g} -> {method['lr'][0]:g} (cosine), augmentation "
@@ -183,7 +198,7 @@ def _card_text(
         f"Certain: certainty (1 - normalised entropy of the class probabilities) at least "
         f"{card['min_certainty']:g}, the `slides.calls.min_certainty` slide calling used when "
         "this card was written; cells below it are set aside as uncertain",
-        f"Painted check set: {check['patches']} patches of the default painter's test split, "
+        f"Painted check set: {check['patches']} cells cut from fields of the default painter, "
         f"seed {check['seed']} (the test suite repaints them and expects accuracy "
         f"{check['accuracy']:.3f} within 0.02)",
         "Every set is painted: no real cell was used for training or scoring",
@@ -191,8 +206,8 @@ def _card_text(
     bullets = "\n".join(f"- {fact}" for fact in facts)
     return f"""# FISH classifier: {Path(model_out).name}
 
-Calls a nucleus patch normal, gain or amplification with a certainty; slide calling uses it
-when `slides.classifier` names this file. Weights in half precision.
+Calls a nucleus crop normal, gain or amplification with a certainty; slide calling uses it
+by default (`slides.classifier`). Weights in half precision.
 
 {bullets}
 

@@ -28,4 +28,5 @@ with log_to(snakemake.log[0]):
         snakemake.output.model,
         snakemake.output.card,
         snakemake.output.scores,
+        train_source=snakemake.params.fish["paint"]["splits"]["train"]["source"],
     )
