@@ -301,17 +301,17 @@ def test_gpus_requested_by_network_rules_only(tmp_path: Path) -> None:
 
 
 def test_slides_classifier_is_a_trained_entry_or_a_shipped_file(tmp_path: Path) -> None:
-    """Calling one painted field: with a fish.models entry (the default `joint`) its
-    classifier is painted for and trained first; with the shipped classifier file nothing is
-    trained."""
+    """Calling one painted field: with the shipped classifier file (the default) nothing is
+    trained; with a fish.models entry (`joint`) its classifier is painted for and trained
+    first."""
     target = "results/fish/slides/painted/field_000/cells.parquet"
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-    trained = planned(
-        snakemake(tmp_path / "joint", "-n", target, config=ROOT / "config/config.yaml")
+    shipped = planned(
+        snakemake(tmp_path / "shipped", "-n", target, config=ROOT / "config/config.yaml")
     )
-    assert trained == {"fish_paint": 1, "fish_train": 1, "fish_fields": 1, "slides_call": 1}
-    config["slides"]["classifier"] = "resources/models/fish_classifier.pt"
-    path = tmp_path / "shipped.yaml"
-    path.write_text(yaml.safe_dump(config))
-    shipped = planned(snakemake(tmp_path / "shipped", "-n", target, config=path))
     assert shipped == {"fish_fields": 1, "slides_call": 1}
+    config["slides"]["classifier"] = "joint"
+    path = tmp_path / "joint.yaml"
+    path.write_text(yaml.safe_dump(config))
+    trained = planned(snakemake(tmp_path / "joint", "-n", target, config=path))
+    assert trained == {"fish_paint": 1, "fish_train": 1, "fish_fields": 1, "slides_call": 1}
