@@ -31,6 +31,7 @@ BENCHMARKS: dict[str, dict[str, list[str]]] = {
     "bbdm": {"quick": ["--steps", "2", "--calls", "1"], "full": []},
     "simsearch": {"quick": ["--repeats", "2"], "full": []},
     "simsearch_train": {"quick": ["--strategies", "pos_neg_selflearn"], "full": []},
+    "slide_verdicts": {"quick": ["--seeds", "1"], "full": []},  # the shipped models
 }
 # needs trained models: run when --slides-models NUCLEI CLASSIFIER is given
 SLIDES = {"quick": ["--fields", "1", "--threads", "2"], "full": []}
