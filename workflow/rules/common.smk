@@ -46,6 +46,21 @@ def fish_paint_outputs():
     )
 
 
+def field_crop_settings(key):
+    """Params function: the settings a split cut from fields depends on (``fish.fields``
+    or ``slides.crops``), None for single-nucleus splits, so changing them reruns only the
+    splits cut from fields."""
+
+    def settings(wildcards):
+        if config["fish"]["paint"]["splits"][wildcards.split]["source"] != "fields":
+            return None
+        return (
+            config["fish"]["fields"] if key == "fields" else config["slides"]["crops"]
+        )
+
+    return settings
+
+
 def fish_painter_figures():
     """Figures of the FISH painter's report section."""
     return expand(

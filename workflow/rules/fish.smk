@@ -18,8 +18,8 @@ rule fish_paint:
         runtime=30,
     params:
         paint=lookup(dpath="fish/paint", within=config),
-        fields=lookup(dpath="fish/fields", within=config),
-        crops=lookup(dpath="slides/crops", within=config),
+        fields=field_crop_settings("fields"),
+        crops=field_crop_settings("crops"),
         seed=lambda wc: stage_seed("fish_paint", wc.split),
     script:
         "../scripts/fish_paint.py"
