@@ -127,6 +127,24 @@ def test_shipped_override_configs_validate(name: str) -> None:
     assert config["fish"]["paint"]["splits"]["train"]["n"] >= 4800
 
 
+def test_every_override_config_validates_over_the_default() -> None:
+    """Each file in config/ is a valid override of config/config.yaml, and the ones made for a
+    purpose change what they say they change."""
+    names = sorted(p.name for p in (ROOT / "config").glob("*.yaml") if p.name != "config.yaml")
+    merged = {
+        name: load_config(
+            ROOT / "config" / "config.yaml",
+            overrides=yaml.safe_load((ROOT / "config" / name).read_text()),
+        )
+        for name in names
+    }
+    assert len(merged) >= 10
+    hard = merged["simsearch_hard.yaml"]["simsearch"]["paint"]
+    assert hard["gfp_intensity"][0] < 0.1 and hard["gfp_leak"][1] > 0.4
+    splits = merged["fish_pretrain.yaml"]["fish"]["paint"]["splits"]
+    assert splits["train"]["source"] == "fields" and splits["patches"]["source"] == "patches"
+
+
 def test_simsearch_ablation_config_turns_the_grid_on() -> None:
     overrides = yaml.safe_load((ROOT / "config" / "simsearch_ablation.yaml").read_text())
     ablation = load_config(ROOT / "config" / "config.yaml", overrides=overrides)["simsearch"][
