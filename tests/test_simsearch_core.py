@@ -463,6 +463,39 @@ def test_cell_classifier_learns_from_examples_and_leaves_torch_settings(extracto
         CellClassifier(extractors["efficientnet_lite0"]).fit(examples[:2], classes[:3])
 
 
+def test_linear_head_on_separable_vectors_and_painted_cells(extractors, painted_cells):
+    from fishline.simsearch.cells import CellClassifier
+
+    # Hand-made vectors: class a along x, class b along y; a cell at 45 degrees + a bit of x.
+    classifier = CellClassifier(extractors["efficientnet_lite0"], head="linear")
+    d = extractors["efficientnet_lite0"].dimension
+    vectors = np.zeros((4, d), np.float32)
+    vectors[0, 0] = vectors[1, 0] = vectors[2, 1] = vectors[3, 1] = 1.0
+    vectors[1, 2] = vectors[3, 2] = 0.2
+    classifier.fit_vectors(vectors, ["a", "a", "b", "b"])
+    probe = np.zeros((2, d), np.float32)
+    probe[0, 0], probe[1, :2] = 1.0, [0.6, 0.5]
+    calls = classifier.predict_vectors(probe)
+    assert calls["predicted_class"].tolist() == ["a", "a"]
+    assert list(calls.columns) == ["predicted_class", "certainty", "p_a", "p_b"]
+    assert calls.loc[0, "certainty"] > calls.loc[1, "certainty"]
+    assert np.allclose(calls[["p_a", "p_b"]].sum(axis=1), 1.0)
+    # On painted cells from 5 examples per class: right, and far above shuffled labels.
+    crops, classes = painted_cells
+    chosen, rest = _five_per_class(classes)
+    examples, others = [crops[i] for i in chosen], [crops[i] for i in rest]
+    fitted = CellClassifier(extractors["efficientnet_lite0"], head="linear")
+    fitted.fit(examples, classes[chosen])
+    accuracy = (fitted.predict(others)["predicted_class"].to_numpy() == classes[rest]).mean()
+    shuffled = CellClassifier(extractors["efficientnet_lite0"], head="linear").fit(
+        examples, np.random.default_rng(3).permutation(classes[chosen])
+    )
+    chance = (shuffled.predict(others)["predicted_class"].to_numpy() == classes[rest]).mean()
+    assert accuracy >= 0.75 and accuracy > chance + 0.25
+    with pytest.raises(InputError, match="head must be one of"):
+        CellClassifier(extractors["efficientnet_lite0"], head="mlp")
+
+
 def test_prototype_curve_scores_every_draw_on_the_other_cells(extractors, painted_cells):
     from fishline.simsearch.cells import (
         CellClassifier,

@@ -1,0 +1,102 @@
+"""Per-cell calls from k labelled cells per class: nearest prototype vs a linear head on the
+same frozen SimSearch features (EfficientNet-Lite0, 48 px, the crops and their rotations),
+each with and without one round of self-learning. Usage:
+    python benchmarks/simsearch_heads.py [--config config/simsearch_hard.yaml] [--draws 20]
+
+Cells are painted GFP cells (``fishline.paint.cellfields``, noise-free fields, the painter
+settings of ``simsearch.paint`` in the given config), masked and cropped by their cell
+label; every draw picks k cells per class as examples and scores the others. The prototype
+head is the baseline (the row that ratios are taken against).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import yaml
+from rows import Row, add_json_argument, write_rows
+from scipy import ndimage
+
+from fishline.config import load_config
+from fishline.paint.cellfields import DEFAULT_CELL_FIELDS, paint_cell_field
+from fishline.simsearch.cells import CellClassifier, embed_views
+from fishline.simsearch.features import FeatureExtractor
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def painted_cells(settings: dict, fields: int, seed: int) -> tuple[list[np.ndarray], np.ndarray]:
+    """Masked crops of every cell of ``fields`` painted fields, and their classes."""
+    rng = np.random.default_rng(seed)
+    crops, classes = [], []
+    for _ in range(fields):
+        image, _, cells, table = paint_cell_field(rng, settings)
+        for label, box in enumerate(ndimage.find_objects(cells), start=1):
+            if box is not None:
+                crops.append(image[:, box[0], box[1]] * (cells[box] == label))
+                classes.append(table["class"].iloc[label - 1])
+    return crops, np.asarray(classes)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default="config/simsearch_hard.yaml")
+    parser.add_argument("--fields", type=int, default=8)
+    parser.add_argument("--draws", type=int, default=20)
+    parser.add_argument("--examples", type=int, nargs="+", default=[1, 3, 5])
+    add_json_argument(parser)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    overrides = yaml.safe_load((ROOT / args.config).read_text()) if args.config else {}
+    config = load_config(ROOT / "config" / "config.yaml", overrides=overrides)
+    paint = {k: v for k, v in config["simsearch"]["paint"].items() if k != "images"}
+    settings = {
+        **DEFAULT_CELL_FIELDS,
+        **paint,
+        "classes": {c: 1 for c in DEFAULT_CELL_FIELDS["classes"]},
+    }
+    crops, classes = painted_cells(settings, args.fields, 7)
+    extractor = FeatureExtractor("efficientnet_lite0", (48, 48), 2)
+    views = embed_views(extractor, crops)
+    plain = views[:, 0]
+    rows = []
+    for k in args.examples:
+        scores: dict[str, list[float]] = {}
+        for draw in range(args.draws):
+            rng = np.random.default_rng(100 + draw)
+            chosen = np.concatenate(
+                [rng.choice(np.flatnonzero(classes == c), k, replace=False)
+                 for c in sorted(set(classes))]
+            )  # fmt: skip
+            rest = np.setdiff1d(np.arange(len(classes)), chosen)
+            examples = views[chosen].reshape(-1, views.shape[2])
+            labels = np.repeat(classes[chosen], views.shape[1])
+            for head in ("prototypes", "linear"):
+                for learn in (False, True):
+                    model = CellClassifier(extractor, head=head).fit_vectors(
+                        examples, labels, plain[rest] if learn else None
+                    )
+                    called = model.predict_vectors(plain[rest])["predicted_class"].to_numpy()
+                    name = head + (" + self-learning" if learn else "")
+                    scores.setdefault(name, []).append(float((called == classes[rest]).mean()))
+        for name, values in scores.items():
+            mean, sd = 100 * np.mean(values), 100 * np.std(values)
+            rows.append({"examples per class": k, "head": name, "accuracy %": mean, "sd": sd})
+    table = pd.DataFrame(rows)
+    print(f"{len(classes)} painted cells ({args.config}), {args.draws} draws per k")
+    print(table.round(1).to_string(index=False))
+    base = table[table["head"] == "prototypes"].set_index("examples per class")["accuracy %"]
+    write_rows(
+        args.json,
+        [Row(f"per-cell calls, {row['head']}, k={row['examples per class']}", "% right",
+             row["accuracy %"], float(base[row["examples per class"]]), "cpu", "prototypes")
+         for row in rows if row["head"] != "prototypes"],
+    )  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
