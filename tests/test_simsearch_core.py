@@ -510,8 +510,9 @@ def test_prototype_curve_scores_every_draw_on_the_other_cells(extractors, painte
     classifier = CellClassifier(extractor)
     curve, calls = prototype_curve(classifier, views, classes, [1, 5], 3, seed=0, per_class=3)
     assert len(curve) == 2 * 3 * 2  # counts x draws x strategies
+    assert set(curve["head"]) == {"prototypes"}
     assert set(curve["cells_called"]) == {len(classes) - 3, len(classes) - 15}
-    assert (curve.loc[curve["strategy"] == "prototypes", "pseudo_labelled"] == 0).all()
+    assert (curve.loc[curve["strategy"] == "examples", "pseudo_labelled"] == 0).all()
     assert curve.loc[curve["strategy"] == "self-learning", "pseudo_labelled"].between(1, 9).all()
     five = curve[curve["prototypes"] == 5]
     assert five["accuracy"].mean() >= 0.75  # chance: 1/3

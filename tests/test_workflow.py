@@ -355,12 +355,14 @@ def test_simsearch_outputs(finished_run: Path) -> None:
     assert sorted(table["strategy"]) == ["pos", "pos_neg_selflearn", "supervised"]
     assert set(table.loc[table["strategy"] != "supervised", "setting"]) == {"P=2 N=1"}
     summary = pd.read_csv(search / "cells/summary.tsv", sep="\t")
-    assert list(summary["prototypes"]) == [1, 1, 2, 2] and set(summary["draws"]) == {2}
-    assert set(summary["strategy"]) == {"prototypes", "self-learning"}
+    assert list(summary["prototypes"]) == [1] * 4 + [2] * 4 and set(summary["draws"]) == {2}
+    assert set(summary["strategy"]) == {"examples", "self-learning"}
+    assert set(summary["head"]) == {"prototypes", "linear"}
     assert summary["accuracy_mean"].between(0, 1).all()
     calls = pd.read_parquet(search / "cells/calls.parquet")
     assert calls["certainty"].between(0, 1).all() and set(calls["image"]) <= set(sheet["image"])
     assert set(calls["predicted_class"]) <= {"nuclear", "cytoplasmic", "absent"}
+    assert set(calls["head"]) == {"prototypes", "linear"}
     for rule in (
         "ss_paint",
         "ss_features",

@@ -211,13 +211,14 @@ def prototype_curve(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """How many examples per class the per-cell calls need: for each count and draw, pick
     that many labelled cells per class at random, call every other cell from them alone
-    (``prototypes``) and after one self-learning round on the other cells
-    (``self-learning``), and score the calls against the truth.
+    (strategy ``examples``) and after one self-learning round on the other cells
+    (``self-learning``), and score the calls against the truth. Rows carry the classifier's
+    ``head`` (prototypes or linear), so curves of several heads concatenate.
 
     ``views`` is (n, r, d) as :func:`embed_views` gives: each cell's vector first, then
     those of its rotations (r = 1 without).
     Returns (one row per count, draw and strategy: accuracy, mean certainty, pseudo-labelled
-    cells; the calls of the first draw at the largest count with self-learning).
+    cells; the calls of the first draw at the largest count from the examples alone).
     """
     names = sorted(set(classes.tolist()))
     sizes = {name: int((classes == name).sum()) for name in names}
@@ -237,7 +238,7 @@ def prototype_curve(
             picks = [np.flatnonzero(classes == name) for name in names]
             chosen = np.concatenate([rng.choice(pick, count, replace=False) for pick in picks])
             rest = np.setdiff1d(np.arange(len(classes)), chosen)
-            for strategy, unlabelled in (("prototypes", None), ("self-learning", views[rest, 0])):
+            for strategy, unlabelled in (("examples", None), ("self-learning", views[rest, 0])):
                 classifier.fit_vectors(
                     views[chosen].reshape(-1, views.shape[2]),
                     np.repeat(classes[chosen], copies),
@@ -250,6 +251,7 @@ def prototype_curve(
                 rows.append(
                     {
                         "prototypes": count,
+                        "head": classifier.head,
                         "strategy": strategy,
                         "draw": draw,
                         "accuracy": float(correct.mean()),
@@ -258,14 +260,14 @@ def prototype_curve(
                         "cells_called": len(rest),
                     }
                 )
-                if count == largest and draw == 0 and strategy == "self-learning":
+                if count == largest and draw == 0 and strategy == "examples":
                     example_calls = calls.set_index(pd.Index(rest, name="cell"))
     return pd.DataFrame(rows), example_calls
 
 
 def curve_summary(curve: pd.DataFrame, classes: int) -> pd.DataFrame:
-    """Mean ± std accuracy over draws per count and strategy, beside chance (1 / classes)."""
-    grouped = curve.groupby(["prototypes", "strategy"], sort=True)
+    """Mean ± std accuracy over draws per count, head and strategy, beside chance."""
+    grouped = curve.groupby(["prototypes", "head", "strategy"], sort=True)
     summary = grouped.agg(
         draws=("draw", "size"),
         accuracy_mean=("accuracy", "mean"),

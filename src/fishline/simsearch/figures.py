@@ -115,17 +115,17 @@ def pr_figure(curves: Mapping[str, pd.DataFrame], path: str | Path) -> None:
 
 
 def prototype_curve_figure(summary: pd.DataFrame, chance: float, path: str | Path) -> None:
-    """Per-cell call accuracy against examples per class, one line per strategy (mean ± std
-    over the draws), chance dashed."""
+    """Per-cell call accuracy against examples per class, one line per head and strategy
+    (mean ± std over the draws), chance dashed."""
     figure, axis = plt.subplots(figsize=(5.5, 3.8))
-    for strategy, rows in summary.groupby("strategy", sort=True):
+    for (head, strategy), rows in summary.groupby(["head", "strategy"], sort=True):
         axis.errorbar(
             rows["prototypes"],
             100 * rows["accuracy_mean"],
             yerr=100 * rows["accuracy_std"].fillna(0),
             marker="o",
             capsize=3,
-            label=strategy,
+            label=f"{head}, {strategy}",
         )
     axis.axhline(100 * chance, color="grey", linestyle="--", label="chance")
     axis.set_xticks(sorted(summary["prototypes"].unique()))

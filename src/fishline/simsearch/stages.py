@@ -650,7 +650,7 @@ def cell_call_curve(
     """Per-cell calls on a sheet with truth points: a window centred on every cell, embedded
     once (with its rotations), then :func:`fishline.simsearch.cells.prototype_curve`.
     ``outputs`` names the files: curve (TSV, one row per draw), summary (TSV), table (HTML),
-    figure (PNG) and calls (Parquet: the example draw's calls beside the truth)."""
+    figure (PNG) and calls (Parquet: the example draw's calls beside the truth, per head)."""
     from fishline.simsearch.cells import (
         CellClassifier,
         curve_summary,
@@ -670,29 +670,36 @@ def cell_call_curve(
     views = embed_views(extractor, crops)
     classes = table["class"].to_numpy(dtype=object)
     LOG.info("%d cells of %d classes, %d-d vectors", len(crops), len(set(classes)), views.shape[2])
-    classifier = CellClassifier(extractor, cells["temperature"])
-    curve, calls = prototype_curve(
-        classifier,
-        views,
-        classes,
-        cells["prototypes"],
-        cells["draws"],
-        seed,
-        cells["self_learning"]["min_certainty"],
-        cells["self_learning"]["per_class"],
-    )
+    curves, calls = [], []
+    for head in cells["heads"]:
+        classifier = CellClassifier(extractor, cells["temperature"], head=head)
+        curve, head_calls = prototype_curve(
+            classifier,
+            views,
+            classes,
+            cells["prototypes"],
+            cells["draws"],
+            seed,
+            cells["self_learning"]["min_certainty"],
+            cells["self_learning"]["per_class"],
+        )
+        curves.append(curve)
+        calls.append(table.loc[head_calls.index].join(head_calls).assign(head=head))
+    curve = pd.concat(curves, ignore_index=True)
     summary = curve_summary(curve, len(set(classes)))
-    calls = table.loc[calls.index].join(calls)
+    calls = pd.concat(calls)
     files = [outputs[name] for name in ("curve", "summary", "table", "calls")]
     with atomic_outputs(*files) as temps:
         curve.to_csv(temps[0], sep="\t", index=False)
         summary.to_csv(temps[1], sep="\t", index=False)
-        shown = summary[["prototypes", "strategy", "draws", "accuracy", "chance", "certainty"]]
+        shown = summary[
+            ["prototypes", "head", "strategy", "draws", "accuracy", "chance", "certainty"]
+        ]
         temps[2].write_text(
             html_table(shown, "Per-cell calls: accuracy on the cells not given as examples")
         )
         calls.to_parquet(temps[3])
     prototype_curve_figure(summary, 1 / len(set(classes)), outputs["figure"])
     for row in summary.itertuples():
-        LOG.info("%d per class, %s: %s", row.prototypes, row.strategy, row.accuracy)
+        LOG.info("%d per class, %s, %s: %s", row.prototypes, row.head, row.strategy, row.accuracy)
     return summary
