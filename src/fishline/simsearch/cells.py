@@ -45,7 +45,8 @@ class CellClassifier:
     head
         ``prototypes``: nearest labelled example per class (cosine); ``linear``: a
         multinomial logistic regression fitted on the labelled vectors (frozen pretrained
-        features, L2 penalty ``1 / strength``). On harder painted GFP cells
+        features, L2 penalty ``1 / strength``; with examples of one class only, the
+        prototypes decide). On harder painted GFP cells
         (config/simsearch_hard.yaml) the linear head was 87.6 % right with 5 examples per
         class against 81.3 % for prototypes (docs/simsearch.md).
     strength
