@@ -414,6 +414,32 @@ def test_sample_end_to_end_and_bad_samples(
     assert len(pd.read_parquet(set_out["cells"])) == 3
 
 
+def test_missing_probe_channel_is_flagged_on_the_card(
+    tmp_path: Path, model_files: tuple[Path, Path], config: dict, monkeypatch
+) -> None:
+    """A sheet without a reference probe (as speckles-dev): the sample is called, and its card
+    says the classifier saw an empty channel it was never trained on."""
+    import fishline.segment
+
+    nuclei_model, classifier = model_files
+    labels = _field_with_nuclei(tmp_path)
+    sheet = _sheet(tmp_path, [{"sample": "s", "image": "cells.tif", "dapi": 2, "target": 1}])
+    monkeypatch.setattr(fishline.segment, "segment_dapi", lambda *args: labels.copy())
+    settings = copy.deepcopy(config["slides"])
+    out = _outputs(tmp_path / "s")
+    cells = call_sample(
+        sheet, "s", nuclei_model, classifier, settings, config["fish"]["paint"], out
+    )
+    assert len(cells) == 3
+    card = out["card"].read_text()
+    assert "Caution." in card and "No reference probe channel" in card
+    complete = _sheet(tmp_path, [{"sample": "t", "image": "cells.tif", "dapi": 2, "target": 1,
+                                  "reference": 0}])  # fmt: skip
+    out = _outputs(tmp_path / "t")
+    call_sample(complete, "t", nuclei_model, classifier, settings, config["fish"]["paint"], out)
+    assert "Caution." not in out["card"].read_text()
+
+
 def test_speckles_config_overrides_one_set_only() -> None:
     overrides = yaml.safe_load((ROOT / "config" / "speckles_dev.yaml").read_text())
     merged = load_config(ROOT / "config" / "config.yaml", overrides=overrides)

@@ -165,8 +165,10 @@ def sample_card(
     calls: Mapping[str, Any],
     timing: Mapping[str, Any],
     path: str | Path,
+    caution: str = "",
 ) -> None:
-    """A sample's report card (HTML): verdict, the rule, counts and fractions per class.
+    """A sample's report card (HTML): verdict, the rule, counts and fractions per class, and
+    a ``caution`` line when the calls are outside the classifier's domain.
 
     Seconds stay in ``timing.json`` only, so the card is the same bytes on every run.
     """
@@ -196,7 +198,8 @@ def sample_card(
         f"as uncertain.</p>"
         f"<table border='1'><tr><th>class</th><th>certain cells</th><th>fraction</th></tr>"
         f"{rows}</table>"
-        f"<p><b>Rule.</b> {html.escape(rule_text(calls))}</p>{seg_line}{accuracy_line}"
+        + (f"<p><b>Caution.</b> {html.escape(caution)}</p>" if caution else "")
+        + f"<p><b>Rule.</b> {html.escape(rule_text(calls))}</p>{seg_line}{accuracy_line}"
         "</body></html>"
     )
     with atomic_outputs(path) as (temp,):

@@ -373,6 +373,16 @@ def call_sample(
         "reference_colour": paint["probes"]["reference"],
     }
     labels_table = read_cell_labels(cell_labels) if cell_labels else None
+    absent = [role for role in ("target", "reference") if any(pd.isna(r.get(role)) for r in rows)]
+    caution = (
+        f"No {' or '.join(absent)} probe channel in the sheet for this sample: the classifier "
+        "saw an empty channel there, which it was never trained on, so its calls and "
+        "certainties are outside its training domain."
+        if absent
+        else ""
+    )
+    if caution:
+        log.warning("%s (sheet %s): %s", sample, sheet, caution)
     seconds = {"segmentation": 0.0, "cropping": 0.0, "classification": 0.0}
     cell_parts, crops, panels, scores = [], [], [], []
     for row in progress_bar(rows, desc=f"fields of {sample}", unit="field"):
@@ -469,7 +479,9 @@ def call_sample(
         cells.to_parquet(cells_temp, index=False)
         timing_temp.write_text(json.dumps(timing, indent=2))
     overlay_figure(panels, cells, classes, settings["calls"]["min_certainty"], outputs["overlay"])
-    sample_card(summary.iloc[0].to_dict(), classes, settings["calls"], timing, outputs["card"])
+    sample_card(
+        summary.iloc[0].to_dict(), classes, settings["calls"], timing, outputs["card"], caution
+    )
     log.info("%s: %s", sample, summary.iloc[0].to_dict())
     return cells
 
