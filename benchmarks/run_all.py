@@ -4,7 +4,7 @@ Runs each benchmark script in its own process (its own table goes to the log), c
 rows it writes with ``--json`` and prints them together. GPU rows appear when CUDA is
 present (the scripts add them). Usage:
     python benchmarks/run_all.py [--scale quick|full] [--only paint_fish segment] [--tsv out.tsv]
-        [--slides-models results/fish/slides/models/nuclei.pt results/fish/models/joint.pt]
+        [--slides-models resources/models/nuclei_cellpose.pt resources/models/fish_classifier.pt]
 """
 
 from __future__ import annotations

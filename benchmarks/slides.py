@@ -1,8 +1,8 @@
 """Slide-call speed on CPU: seconds per painted 1024 x 1024 FISH field, split into nucleus
 segmentation (Cellpose), cropping and classification (the FISH classifier), as
 ``fishline.slides.call_sample`` measures them. Usage:
-    python benchmarks/slides.py --nuclei results/fish/slides/models/nuclei.pt \\
-        --classifier results/fish/models/joint.pt [--fields 3] [--threads 1 2]
+    python benchmarks/slides.py --nuclei resources/models/nuclei_cellpose.pt \\
+        --classifier resources/models/fish_classifier.pt [--fields 3] [--threads 1 2]
 
 Trained models make the timing honest (Cellpose's mask post-processing grows with the number
 of nuclei it finds); the field is painted with the paper-scale field settings.
