@@ -19,11 +19,10 @@ import pandas as pd
 import torch
 import yaml
 from rows import Row, add_json_argument, write_rows
-from scipy import ndimage
 
 from fishline.config import load_config
 from fishline.paint.cellfields import DEFAULT_CELL_FIELDS, paint_cell_field
-from fishline.simsearch.cells import CellClassifier, embed_views
+from fishline.simsearch.cells import CellClassifier, embed_views, masked_cell_crops
 from fishline.simsearch.features import FeatureExtractor
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,10 +34,9 @@ def painted_cells(settings: dict, fields: int, seed: int) -> tuple[list[np.ndarr
     crops, classes = [], []
     for _ in range(fields):
         image, _, cells, table = paint_cell_field(rng, settings)
-        for label, box in enumerate(ndimage.find_objects(cells), start=1):
-            if box is not None:
-                crops.append(image[:, box[0], box[1]] * (cells[box] == label))
-                classes.append(table["class"].iloc[label - 1])
+        field_crops, labels = masked_cell_crops(image, cells)
+        crops += field_crops
+        classes += table["class"].to_numpy()[labels - 1].tolist()
     return crops, np.asarray(classes)
 
 

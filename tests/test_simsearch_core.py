@@ -395,7 +395,7 @@ def test_embed_crops_of_any_size_without_their_margin(extractors):
 @pytest.fixture(scope="module")
 def painted_cells() -> tuple[list[np.ndarray], np.ndarray]:
     """Masked crops (any size) of painted cells with nuclear / cytoplasmic / absent GFP."""
-    from scipy import ndimage
+    from fishline.simsearch.cells import masked_cell_crops
 
     rng = np.random.default_rng(1)
     settings = {**DEFAULT_CELL_FIELDS, "size": [192, 192], "cells": [10, 12]}
@@ -403,10 +403,9 @@ def painted_cells() -> tuple[list[np.ndarray], np.ndarray]:
     crops, classes = [], []
     for _ in range(3):
         image, _, cells, table = paint_cell_field(rng, settings)
-        for label, box in enumerate(ndimage.find_objects(cells), start=1):
-            if box is not None:
-                crops.append(image[:, box[0], box[1]] * (cells[box] == label))
-                classes.append(table["class"].iloc[label - 1])
+        field_crops, labels = masked_cell_crops(image, cells)
+        crops += field_crops
+        classes += table["class"].to_numpy()[labels - 1].tolist()
     return crops, np.array(classes)
 
 

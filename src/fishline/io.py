@@ -102,6 +102,18 @@ def write_stack(
         )
 
 
+def write_unit_stack(
+    path: str | Path, images: np.ndarray, channel_names: Sequence[str], target: str
+) -> None:
+    """Write N x C x H x W float images in [0, 1] (cell crops) as a 16-bit zlib stack whose
+    full scale 65535 is 1: the form of slide-call crops, crop sets and real patch sets."""
+    pixels = np.rint(np.clip(images, 0, 1) * 65535).astype(np.uint16)
+    write_stack(
+        path, encode_pages(pixels, "zlib"), pixels.shape, np.uint16, channel_names, "zlib",
+        {"target": target, "bit_depth": 16},
+    )  # fmt: skip
+
+
 def read_stack(path: str | Path) -> tuple[np.ndarray, dict[str, Any]]:
     """Read a stack written by :func:`write_stack`; returns (N x C x H x W array, metadata)."""
     try:

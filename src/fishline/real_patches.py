@@ -14,7 +14,7 @@ import pandas as pd
 from fishline.config import read_sample_sheet
 from fishline.errors import InputError
 from fishline.images import pick_channel, read_channels, split_paths
-from fishline.io import atomic_outputs, encode_pages, write_stack
+from fishline.io import atomic_outputs, write_unit_stack
 from fishline.logging import get_logger
 from fishline.paint.fish import CHANNELS
 
@@ -70,7 +70,6 @@ def real_patch_set(
             for number, row in enumerate(frame.to_dict("records"), start=2)
         ]
     )
-    stack = np.rint(patches * 65535).astype(np.uint16)
     table = pd.DataFrame(
         {
             "index": np.arange(len(frame)),
@@ -80,15 +79,7 @@ def real_patch_set(
         }
     )
     with atomic_outputs(stack_out, table_out) as (stack_temp, table_temp):
-        write_stack(
-            stack_temp,
-            encode_pages(stack, "zlib"),
-            stack.shape,
-            np.uint16,
-            CHANNELS,
-            "zlib",
-            {"target": probes["target"], "bit_depth": 16},
-        )
+        write_unit_stack(stack_temp, patches, CHANNELS, probes["target"])
         table.to_parquet(table_temp, index=False)
     log.info(
         "%s: %d labelled patches %s",

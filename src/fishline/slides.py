@@ -28,7 +28,7 @@ from fishline.instances import (
     match_instances,
     pooled_scores,
 )
-from fishline.io import atomic_outputs, encode_pages, write_stack
+from fishline.io import atomic_outputs, write_unit_stack
 from fishline.logging import get_logger, progress_bar
 from fishline.paint.draws import bounds
 from fishline.paint.fish import CHANNELS
@@ -442,15 +442,11 @@ def call_sample(
     cells = pd.concat(cell_parts, ignore_index=True)
     cells.insert(2, "index", np.arange(len(cells)))
     stack = np.concatenate(crops) if crops else np.zeros((0, 3, size, size), np.float32)
-    pixels = np.rint(stack * 65535).astype(np.uint16)
     crop_table = pd.DataFrame(
         {"index": cells["index"], "class_name": cells["truth_class"], "sample": sample}
     )
     with atomic_outputs(outputs["stack"], outputs["table"]) as (stack_temp, table_temp):
-        write_stack(
-            stack_temp, encode_pages(pixels, "zlib"), pixels.shape, np.uint16, CHANNELS,
-            "zlib", {"target": paint["probes"]["target"], "bit_depth": 16},
-        )  # fmt: skip
+        write_unit_stack(stack_temp, stack, CHANNELS, paint["probes"]["target"])
         crop_table.to_parquet(table_temp, index=False)
     started = time.perf_counter()
     if len(cells):
@@ -674,7 +670,6 @@ def paint_crop_set(
         progress.update(len(kept))
         field += 1
     progress.close()
-    pixels = np.rint(np.concatenate(pieces) * 65535).astype(np.uint16)
     frame = pd.concat(records, ignore_index=True)
     frame.insert(0, "index", np.arange(count))
     labels_of = frame["class_name"].map({name: i for i, name in enumerate(classes)})
@@ -682,10 +677,7 @@ def paint_crop_set(
     frame.insert(2, "split", split)
     frame["seed"] = seed
     with atomic_outputs(stack, table) as (stack_temp, table_temp):
-        write_stack(
-            stack_temp, encode_pages(pixels, "zlib"), pixels.shape, np.uint16, CHANNELS,
-            "zlib", {"target": settings["probes"]["target"], "bit_depth": 16},
-        )  # fmt: skip
+        write_unit_stack(stack_temp, np.concatenate(pieces), CHANNELS, settings["probes"]["target"])
         frame.to_parquet(table_temp, index=False)
     log.info(
         "%d %s crops from %d fields; class counts %s",

@@ -46,19 +46,15 @@ def fish_paint_outputs():
     )
 
 
-def field_crop_settings(key):
-    """Params function: the settings a split cut from fields depends on (``fish.fields``
-    or ``slides.crops``), None for single-nucleus splits, so changing them reruns only the
-    splits cut from fields."""
-
-    def settings(wildcards):
-        if config["fish"]["paint"]["splits"][wildcards.split]["source"] != "fields":
-            return None
-        return (
-            config["fish"]["fields"] if key == "fields" else config["slides"]["crops"]
-        )
-
-    return settings
+def for_field_splits(value):
+    """Params function: ``value`` (settings that crops cut from fields depend on) for a split
+    whose source is fields, None for single-nucleus splits, so changing it reruns only the
+    former."""
+    return lambda wc: (
+        value
+        if config["fish"]["paint"]["splits"][wc.split]["source"] == "fields"
+        else None
+    )
 
 
 def fish_painter_figures():

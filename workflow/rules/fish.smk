@@ -18,8 +18,8 @@ rule fish_paint:
         runtime=30,
     params:
         paint=lookup(dpath="fish/paint", within=config),
-        fields=field_crop_settings("fields"),
-        crops=field_crop_settings("crops"),
+        fields=for_field_splits(config["fish"]["fields"]),
+        crops=for_field_splits(config["slides"]["crops"]),
         seed=lambda wc: stage_seed("fish_paint", wc.split),
     script:
         "../scripts/fish_paint.py"

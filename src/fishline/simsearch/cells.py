@@ -173,6 +173,21 @@ class CellClassifier:
         return self._call(np.asarray(vectors, np.float32))
 
 
+def masked_cell_crops(image: np.ndarray, cells: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """One crop per cell of the label image ``cells`` (H x W, 0 = no cell): the C x H x W
+    ``image`` inside the cell's bounding box, zero outside its own mask so no neighbour
+    leaks in (crops of any size, as :meth:`CellClassifier.fit` takes them); and the cell
+    labels of the crops, in order."""
+    from scipy import ndimage
+
+    crops, labels = [], []
+    for label, box in enumerate(ndimage.find_objects(cells), start=1):
+        if box is not None:
+            crops.append(image[:, box[0], box[1]] * (cells[box] == label))
+            labels.append(label)
+    return crops, np.asarray(labels, dtype=int)
+
+
 def window_crops(image_set: ImageSet, size: int) -> tuple[list[np.ndarray], pd.DataFrame]:
     """A ``size`` x ``size`` window centred on every truth point of an image set (zeros
     where the window leaves the image, never mirrored) and one row per window: image, x, y,
