@@ -39,6 +39,7 @@ def test_shapes_contacts_and_objects_of_a_known_spread() -> None:
     assert table["touching"].tolist() == [False, True, True]
     assert values["touching"] == pytest.approx(2 / 3)
     assert values["background"] == pytest.approx(10 / 110)
+    assert values["brightness"] == pytest.approx(1.0)  # every rod at the same level
     assert values["nuclei"] == 1 and values["debris"] == 0
     assert values["banding"] == pytest.approx(0, abs=1e-6)  # flat rods
     assert values["edge_px"] < 3.5  # a sharp step, seen through the 1 px smoothing

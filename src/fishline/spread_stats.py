@@ -28,6 +28,7 @@ STATISTICS = {
     "length_px": "chromosome length: skeleton length plus one width",
     "area_px": "chromosome area",
     "background": "background level / chromosome level",
+    "brightness": "brightness between chromosomes (90th / 10th percentile of their median level)",
     "edge_px": "edge width: signal / median gradient magnitude on the mask edge (blur)",
     "banding": "intensity spread along the skeleton (std / signal)",
     "across": "centre-to-edge fall across a chromosome (1 - edge level / centre level)",
@@ -99,6 +100,7 @@ def spread_statistics(
                 "width_px": width,
                 "length_px": length,
                 "area_px": area,
+                "level": (float(np.median(pixels[mask])) - background) / signal,
                 "edge_px": signal / max(float(np.median(gradient[padded][edge])), 1e-6),
                 "banding": float(np.std(along)) / signal,
                 "across": 1.0
@@ -113,6 +115,7 @@ def spread_statistics(
     values = {
         "chromosomes": float(len(table)),
         "background": background / level if level > 0 else float("nan"),
+        "brightness": _percentile_ratio(table["level"]) if len(table) else float("nan"),
         "noise": noise / signal,
         "texture": texture / signal,
         "overlap": float(overlap.sum() / max(chromosomes.sum() + overlap.sum(), 1))
@@ -125,6 +128,12 @@ def spread_statistics(
         values[name] = float(table[name].median()) if len(table) else float("nan")
     values["touching"] = float(table["touching"].mean()) if len(table) else float("nan")
     return {name: values[name] for name in STATISTICS}, table
+
+
+def _percentile_ratio(levels: pd.Series) -> float:
+    """90th over 10th percentile of positive levels (NaN when the 10th is not above 0)."""
+    low, high = np.percentile(levels, [10, 90])
+    return float(high / low) if low > 0 else float("nan")
 
 
 def _touches(labels: np.ndarray, crossing: np.ndarray, index: int) -> bool:

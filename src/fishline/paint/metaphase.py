@@ -100,6 +100,8 @@ def check_settings(paint: dict[str, Any]) -> None:
         "banding": paint["banding"],
         "chromatids": paint["chromatids"],
         "intensity": paint["intensity"],
+        "brightness.spread": paint["brightness"]["spread"],
+        "brightness.gradient": paint["brightness"]["gradient"],
         "paint_intensity": paint["paint_intensity"],
         "spread_radius": paint["spread_radius"],
         "translocations.breakpoint": paint["translocations"]["breakpoint"],
@@ -306,6 +308,22 @@ def _render(
     return Rod(signal, mask, centre, math.degrees(theta) % 360)
 
 
+def _brightness(
+    rng: np.random.Generator, centres: np.ndarray, settings: dict[str, Any]
+) -> np.ndarray:
+    """DAPI brightness factor per chromosome: log-normal with a standard deviation drawn per
+    spread, part of its variance a linear ramp across the spread (uneven staining or
+    illumination: real spreads show both)."""
+    spread = float(uniform(rng, settings["spread"], 1)[0])
+    share = float(uniform(rng, settings["gradient"], 1)[0])
+    independent = rng.standard_normal(len(centres))
+    angle = rng.uniform(0, 2 * math.pi)
+    ramp = centres @ np.array([math.cos(angle), math.sin(angle)])
+    ramp = (ramp - ramp.mean()) / max(float(ramp.std()), 1e-6)
+    log_factor = spread * (math.sqrt(1 - share) * independent + math.sqrt(share) * ramp)
+    return np.exp(log_factor).astype(np.float32)
+
+
 class _Canvas:
     """Placement bookkeeping: top-most label per pixel and how many rods cover it."""
 
@@ -509,16 +527,21 @@ def paint_spread(
             "constriction": float(uniform(rng, paint["constriction"], 1)[0]),
             "banding": float(uniform(rng, paint["banding"], 1)[0]),
             "chromatids": float(uniform(rng, paint["chromatids"], 1)[0]),
-            "intensity": intensity * rng.uniform(0.85, 1.15),
+            "intensity": intensity,
         }
         rods.append(_render(rng, chrom, colours, style, paint_level))
     canvas = _Canvas(height, width)
     corners = _place(rng, canvas, rods, paint, scale)
 
+    centres = np.array(
+        [np.asarray(corner) + rod.centre for rod, corner in zip(rods, corners, strict=True)]
+    )
+    brightness = _brightness(rng, centres, paint["brightness"])
     image = np.zeros((3, height, width), np.float32)
     touching = []
-    for rod, corner in zip(rods, corners, strict=True):
+    for rod, corner, factor in zip(rods, corners, brightness, strict=True):
         window = canvas.window(corner, rod.mask.shape[0])
+        rod.signal[2] *= factor
         image[(slice(None), *window)] += rod.signal
         grown = cv2.dilate(rod.mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
         touching.append(bool((canvas.cover[window][grown] > rod.mask[grown]).any()))
