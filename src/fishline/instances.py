@@ -10,6 +10,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pandas as pd
+from scipy import ndimage
 
 from fishline.images import read_labels
 from fishline.io import atomic_outputs
@@ -101,6 +102,33 @@ def otsu_foreground(dapi: np.ndarray) -> np.ndarray:
     return foreground
 
 
+def half_maximum_objects(dapi: np.ndarray, bright: float = 90.0) -> np.ndarray:
+    """Stained objects each cut at half its own brightness (int32 labels).
+
+    Otsu's components, grown 2 px, are thresholded again half-way between the background and
+    their own bright level (``bright`` percentile), so a dim chromosome keeps its width
+    beside a bright one: one global threshold makes dim objects thin and bright ones fat,
+    and real spreads vary two- to three-fold in brightness between chromosomes.
+    """
+    image = cv2.GaussianBlur(dapi.astype(np.float32), (0, 0), 1.0)
+    stained = otsu_foreground(dapi)
+    surround = cv2.dilate(stained, np.ones((9, 9), np.uint8)) == 0
+    background = float(np.median(image[surround])) if surround.any() else float(image.min())
+    count, objects = cv2.connectedComponents(
+        cv2.dilate(stained, np.ones((5, 5), np.uint8)), connectivity=8
+    )
+    if count <= 1:
+        return np.zeros(dapi.shape, np.int32)
+    levels = ndimage.labeled_comprehension(
+        image, objects, np.arange(count), lambda v: np.percentile(v, bright), np.float64, 0.0
+    )
+    half = background + 0.5 * (levels[objects] - background)
+    _, labels = cv2.connectedComponents(
+        ((objects > 0) & (image > half)).astype(np.uint8), connectivity=8
+    )
+    return labels.astype(np.int32)
+
+
 def threshold_components(dapi: np.ndarray) -> np.ndarray:
     """The classical baseline a lab would script itself: ``otsu_foreground``, one instance
     per 8-connected component (touching objects stay one)."""
@@ -112,7 +140,6 @@ def watershed_nuclei(dapi: np.ndarray, min_height: float = 2.0) -> np.ndarray:
     """The classical nucleus baseline: the stain smoothed at 1 px, Li's threshold (below
     Otsu's, so dim nuclei stay whole beside bright ones) and a watershed of the distance
     transform from its h-maxima (``min_height`` px), so touching nuclei are split (int32)."""
-    from scipy import ndimage
     from skimage.filters import threshold_li
     from skimage.morphology import h_maxima
     from skimage.segmentation import watershed

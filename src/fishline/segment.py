@@ -15,16 +15,15 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import pandas as pd
 import torch
 
 from fishline.errors import InputError
 from fishline.instances import (
+    half_maximum_objects,
     instance_scores,
     object_diameter,
-    otsu_foreground,
     threshold_components,
 )
 from fishline.io import atomic_outputs, write_image
@@ -218,13 +217,14 @@ def load_cellpose(path: str | Path, device: torch.device) -> tuple[Any, dict[str
 
 
 def estimate_diameter(dapi: np.ndarray) -> float:
-    """Object diameter (Cellpose's definition) from an Otsu mask of the DAPI image.
+    """Object diameter (Cellpose's definition) of the DAPI image's objects, each cut at half
+    its own brightness (:func:`half_maximum_objects`).
 
-    Used when a sheet gives no scale: the median over connected components is robust to a
-    few touching chromosomes, so the network sees objects at the size it was trained on.
+    Used when a sheet gives no scale: the median over objects is robust to a few touching
+    chromosomes, and the per-object threshold to brightness varying between chromosomes, so
+    the network sees objects at the size it was trained on.
     """
-    _, components = cv2.connectedComponents(otsu_foreground(dapi), connectivity=8)
-    return object_diameter(components, min_area=15)
+    return object_diameter(half_maximum_objects(dapi), min_area=15)
 
 
 def segment_dapi(
