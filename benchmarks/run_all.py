@@ -28,6 +28,7 @@ BENCHMARKS: dict[str, dict[str, list[str]]] = {
     "paint_fish": {"quick": ["--n", "4000", "--reference-n", "30"], "full": []},
     "train_fish": {"quick": ["--steps", "4"], "full": []},
     "segment": {"quick": ["--images", "2", "--epochs", "1"], "full": []},
+    "segment_tiles": {"quick": ["--tiles", "512"], "full": []},  # the shipped chromosome model
     "bbdm": {"quick": ["--steps", "2", "--calls", "1"], "full": []},
     "simsearch": {"quick": ["--repeats", "2"], "full": []},
     "simsearch_train": {"quick": ["--strategies", "pos_neg_selflearn"], "full": []},
