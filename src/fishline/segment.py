@@ -276,7 +276,7 @@ def segment_sheet(
 
     The masks sheet repeats the sample's columns with ``pred`` = the predicted labels, so
     cropping and evaluation read one file. Object scale: ``settings['diameter_source']`` is
-    ``model`` (the training objects' size) or ``estimate`` (per image, from Otsu).
+    ``model`` (the training objects' size) or ``estimate`` (per image, :func:`estimate_diameter`).
     """
     table = read_sheet(sheet)
     if samples is not None:
