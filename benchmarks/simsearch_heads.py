@@ -1,12 +1,14 @@
 """Per-cell calls from k labelled cells per class: nearest prototype vs a linear head on the
 same frozen SimSearch features (EfficientNet-Lite0, 48 px, the crops and their rotations),
-each with and without one round of self-learning. Usage:
+each with and without one round of self-learning, on channels mixed into the backbone's RGB
+input or run through it one by one (``--channels``, ``--weights``: DNA, GFP). Usage:
     python benchmarks/simsearch_heads.py [--config config/simsearch_hard.yaml] [--draws 20]
+        [--channels mixed separate] [--weights 1 1]
 
 Cells are painted GFP cells (``fishline.paint.cellfields``, noise-free fields, the painter
 settings of ``simsearch.paint`` in the given config), masked and cropped by their cell
 label; every draw picks k cells per class as examples and scores the others. The prototype
-head is the baseline (the row that ratios are taken against).
+head on mixed channels is the baseline (the row that ratios are taken against).
 """
 
 from __future__ import annotations
@@ -40,12 +42,54 @@ def painted_cells(settings: dict, fields: int, seed: int) -> tuple[list[np.ndarr
     return crops, np.asarray(classes)
 
 
+def head_scores(
+    extractor: FeatureExtractor,
+    crops: list[np.ndarray],
+    classes: np.ndarray,
+    examples: list[int],
+    draws: int,
+    features: str,
+) -> list[dict]:
+    """Mean and SD of per-cell accuracy over ``draws`` draws of k examples per class, for
+    each head with and without self-learning."""
+    views = embed_views(extractor, crops)
+    plain = views[:, 0]
+    rows = []
+    for k in examples:
+        scores: dict[str, list[float]] = {}
+        for draw in range(draws):
+            rng = np.random.default_rng(100 + draw)
+            chosen = np.concatenate(
+                [rng.choice(np.flatnonzero(classes == c), k, replace=False)
+                 for c in sorted(set(classes))]
+            )  # fmt: skip
+            rest = np.setdiff1d(np.arange(len(classes)), chosen)
+            vectors = views[chosen].reshape(-1, views.shape[2])
+            labels = np.repeat(classes[chosen], views.shape[1])
+            for head in ("prototypes", "linear"):
+                for learn in (False, True):
+                    model = CellClassifier(extractor, head=head).fit_vectors(
+                        vectors, labels, plain[rest] if learn else None
+                    )
+                    called = model.predict_vectors(plain[rest])["predicted_class"].to_numpy()
+                    name = head + (" + self-learning" if learn else "")
+                    scores.setdefault(name, []).append(float((called == classes[rest]).mean()))
+        for name, values in scores.items():
+            rows.append(
+                {"features": features, "examples per class": k, "head": name,
+                 "accuracy %": 100 * np.mean(values), "sd": 100 * np.std(values)}
+            )  # fmt: skip
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="config/simsearch_hard.yaml")
     parser.add_argument("--fields", type=int, default=8)
     parser.add_argument("--draws", type=int, default=20)
     parser.add_argument("--examples", type=int, nargs="+", default=[1, 3, 5])
+    parser.add_argument("--channels", nargs="+", default=["mixed", "separate"])
+    parser.add_argument("--weights", type=float, nargs=2, help="separate channels' weights")
     add_json_argument(parser)
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -58,41 +102,24 @@ def main() -> None:
         "classes": {c: 1 for c in DEFAULT_CELL_FIELDS["classes"]},
     }
     crops, classes = painted_cells(settings, args.fields, 7)
-    extractor = FeatureExtractor("efficientnet_lite0", (48, 48), 2)
-    views = embed_views(extractor, crops)
-    plain = views[:, 0]
     rows = []
-    for k in args.examples:
-        scores: dict[str, list[float]] = {}
-        for draw in range(args.draws):
-            rng = np.random.default_rng(100 + draw)
-            chosen = np.concatenate(
-                [rng.choice(np.flatnonzero(classes == c), k, replace=False)
-                 for c in sorted(set(classes))]
-            )  # fmt: skip
-            rest = np.setdiff1d(np.arange(len(classes)), chosen)
-            examples = views[chosen].reshape(-1, views.shape[2])
-            labels = np.repeat(classes[chosen], views.shape[1])
-            for head in ("prototypes", "linear"):
-                for learn in (False, True):
-                    model = CellClassifier(extractor, head=head).fit_vectors(
-                        examples, labels, plain[rest] if learn else None
-                    )
-                    called = model.predict_vectors(plain[rest])["predicted_class"].to_numpy()
-                    name = head + (" + self-learning" if learn else "")
-                    scores.setdefault(name, []).append(float((called == classes[rest]).mean()))
-        for name, values in scores.items():
-            mean, sd = 100 * np.mean(values), 100 * np.std(values)
-            rows.append({"examples per class": k, "head": name, "accuracy %": mean, "sd": sd})
+    for channels in args.channels:
+        extractor = FeatureExtractor(
+            "efficientnet_lite0", (48, 48), 2, channels=channels,
+            channel_weights=args.weights if channels == "separate" else None,
+        )  # fmt: skip
+        rows += head_scores(extractor, crops, classes, args.examples, args.draws, channels)
     table = pd.DataFrame(rows)
     print(f"{len(classes)} painted cells ({args.config}), {args.draws} draws per k")
     print(table.round(1).to_string(index=False))
-    base = table[table["head"] == "prototypes"].set_index("examples per class")["accuracy %"]
+    first = table["features"] == args.channels[0]
+    base = table[first & (table["head"] == "prototypes")].set_index("examples per class")
     write_rows(
         args.json,
-        [Row(f"per-cell calls, {row['head']}, k={row['examples per class']}", "% right",
-             row["accuracy %"], float(base[row["examples per class"]]), "cpu", "prototypes")
-         for row in rows if row["head"] != "prototypes"],
+        [Row(f"per-cell calls, {row['features']}, {row['head']}, k={row['examples per class']}",
+             "% right", row["accuracy %"], float(base["accuracy %"][row["examples per class"]]),
+             "cpu", f"prototypes, {args.channels[0]}")
+         for row in rows],
     )  # fmt: skip
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -547,3 +548,61 @@ def test_window_crops_centre_each_cell_without_mirroring(tmp_path):
     corner, _ = window_crops(image_set, 32)
     assert (corner[0][:, :14, :] == 0).all() and (corner[0][:, :, :15] == 0).all()
     assert corner[0][:, 14:, 15:] == pytest.approx(image[:, :18, :17])
+
+
+def test_separate_channels_give_each_channel_its_own_block(painted_cells):
+    """With channels run one by one, a change in the GFP channel leaves the DNA block of the
+    vector as it was, weights set each block's share, and bad weights are refused."""
+    crops, _ = painted_cells
+    separate = FeatureExtractor("efficientnet_lite0", PATCH, 2, channels="separate")
+    assert separate.dimension == 2 * 80
+    crop = np.asarray(crops[0], np.float32)
+    dimmed = crop.copy()
+    dimmed[1] *= 0.2  # GFP only
+    first, second = separate.embed([crop, dimmed])
+    assert np.linalg.norm(first) == pytest.approx(1.0, abs=1e-5)
+    assert first[:80] == pytest.approx(second[:80], abs=1e-5)  # DNA block unchanged
+    assert not np.allclose(first[80:], second[80:], atol=1e-3)
+    gfp_heavy = FeatureExtractor(
+        "efficientnet_lite0", PATCH, 2, channels="separate", channel_weights=[1, 3]
+    )
+    vector = gfp_heavy.embed([crop])[0]
+    assert np.sum(vector[80:] ** 2) == pytest.approx(0.75, abs=1e-4)  # its share of the cosine
+    for weights in ([1.0], [0.0, 0.0], [-1.0, 2.0]):
+        with pytest.raises(InputError, match="channel_weights"):
+            FeatureExtractor("efficientnet_lite0", PATCH, 2, channels="separate",
+                             channel_weights=weights)  # fmt: skip
+    with pytest.raises(InputError, match="channels"):
+        FeatureExtractor("efficientnet_lite0", PATCH, 2, channels="rgb")
+
+
+def test_separate_channels_call_painted_cells_better_than_mixed():
+    """On harder painted cells (config/simsearch_hard.yaml's painter: dim, partial, touching,
+    blurred), whose class is where the GFP sits, the GFP channel seen on its own gives the
+    nearest-prototype calls more than the mixed RGB input does (5 per class)."""
+    import yaml
+
+    from fishline.config import load_config
+    from fishline.simsearch.cells import masked_cell_crops
+
+    root = Path(__file__).resolve().parents[1]
+    hard = yaml.safe_load((root / "config/simsearch_hard.yaml").read_text())
+    paint = load_config(root / "config/config.yaml", overrides=hard)["simsearch"]["paint"]
+    settings = {**DEFAULT_CELL_FIELDS, **{k: v for k, v in paint.items() if k != "images"}}
+    settings |= {"size": [256, 256], "classes": {"nuclear": 1, "cytoplasmic": 1, "absent": 1}}
+    rng = np.random.default_rng(1)
+    crops, classes = [], []
+    for _ in range(4):
+        image, _, cells, table = paint_cell_field(rng, settings)
+        field_crops, labels = masked_cell_crops(image, cells)
+        crops += field_crops
+        classes += table["class"].to_numpy()[labels - 1].tolist()
+    classes = np.array(classes)
+    chosen, rest = _five_per_class(classes)
+    accuracy = {}
+    for mode in ("mixed", "separate"):
+        vectors = FeatureExtractor("efficientnet_lite0", PATCH, 2, channels=mode).embed(crops)
+        calls = nearest_prototype(vectors[rest], vectors[chosen], classes[chosen])
+        accuracy[mode] = (calls["predicted_class"].to_numpy() == classes[rest]).mean()
+    assert accuracy["separate"] >= accuracy["mixed"] + 0.05
+    assert accuracy["separate"] >= 0.85

@@ -40,6 +40,16 @@ def _paint(args: argparse.Namespace) -> None:
     print(f"wrote {len(frame)} patches to {out / args.split}.tif/.parquet")
 
 
+def _weights(text: str | None) -> list[float] | None:
+    """Comma-separated numbers, or None."""
+    if not text:
+        return None
+    try:
+        return [float(value) for value in text.split(",")]
+    except ValueError as error:
+        raise SystemExit(f"--channel-weights: expected numbers like 1,3, got '{text}'") from error
+
+
 def _annotate(args: argparse.Namespace) -> None:
     import logging
 
@@ -62,6 +72,8 @@ def _annotate(args: argparse.Namespace) -> None:
         weights=args.weights,
         model=args.model,
         detect_stride=args.detect_stride,
+        channel_mode=args.channel_mode,
+        channel_weights=_weights(args.channel_weights),
     )
     serve(app, port=args.port, browser=not args.no_browser)
 
@@ -106,6 +118,16 @@ def main(argv: list[str] | None = None) -> int:
     annotate.add_argument("--channels", help="comma-separated channels to use (default: all)")
     annotate.add_argument("--backbone", default="efficientnet_lite0", help="feature backbone")
     annotate.add_argument("--weights", help="local state-dict file for the backbone")
+    annotate.add_argument(
+        "--channel-mode",
+        default="mixed",
+        choices=["mixed", "separate"],
+        help="channels through the backbone together (mixed) or one by one (separate: the "
+        "channel that carries the signal counts, e.g. GFP beside DNA)",
+    )
+    annotate.add_argument(
+        "--channel-weights", help="separate mode: comma-separated weight per channel, e.g. 1,3"
+    )
     annotate.add_argument(
         "--model", help="trained SimSearch model: show its detections, set class confidences"
     )

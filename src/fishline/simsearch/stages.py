@@ -41,6 +41,8 @@ def extractor_for(
         seed=seed,
         device=device,
         stride=stride,
+        channels=search["channels"],
+        channel_weights=search["channel_weights"],
     )
 
 

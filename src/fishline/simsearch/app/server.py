@@ -44,7 +44,12 @@ from starlette.staticfiles import StaticFiles
 from fishline.errors import InputError
 from fishline.logging import get_logger, progress_bar
 from fishline.simsearch.annotations import check_annotations, read_annotations, write_annotations
-from fishline.simsearch.features import BACKBONES, FeatureExtractor, FeatureGrid
+from fishline.simsearch.features import (
+    BACKBONES,
+    CHANNEL_MODES,
+    FeatureExtractor,
+    FeatureGrid,
+)
 from fishline.simsearch.images import ImageSet, channel_correlation, load_image_set
 from fishline.simsearch.search import Searcher, background_candidates
 
@@ -149,6 +154,8 @@ class Session:
         backbone: str,
         weights: str | None,
         seed: int,
+        channel_mode: str = "mixed",
+        channel_weights: Sequence[float] | None = None,
     ) -> None:
         self.image_set = image_set
         self.out = out
@@ -156,6 +163,8 @@ class Session:
         self.backbone = backbone
         self.weights = weights
         self.seed = seed
+        self.channel_mode = channel_mode
+        self.channel_weights = channel_weights
         self.shapes = {name: image_set.shape(name) for name in image_set.names}
         self.correlation = channel_correlation(image_set)
         self.patch: tuple[int, int] | None = None
@@ -324,7 +333,13 @@ class Session:
     def fix_patch(self, patch: tuple[int, int]) -> None:
         """Fix the patch size and compute every displayed image's feature grid once."""
         extractor = FeatureExtractor(
-            self.backbone, patch, len(self.image_set.channels), weights=self.weights, seed=self.seed
+            self.backbone,
+            patch,
+            len(self.image_set.channels),
+            weights=self.weights,
+            seed=self.seed,
+            channels=self.channel_mode,
+            channel_weights=self.channel_weights,
         )
         grids = {}
         for name in progress_bar(self.displayed, desc="image features", unit="image"):
@@ -444,12 +459,16 @@ def create_app(
     model: str | None = None,
     detect_stride: int | None = None,
     seed: int = 0,
+    channel_mode: str = "mixed",
+    channel_weights: Sequence[float] | None = None,
 ) -> Starlette:
     """The annotation app for ``sheet``; Save writes ``out``, the only file the app writes.
 
     ``displayed`` is a count (the sheet's first images), image names or None (the first
     three); ``channels`` picks
-    the channels searched and shown (all when None); ``backbone``/``weights`` go to
+    the channels searched and shown (all when None); ``backbone``/``weights`` and
+    ``channel_mode``/``channel_weights`` (the channels through the backbone together, or
+    one by one with these weights) go to
     :class:`~fishline.simsearch.features.FeatureExtractor`; ``seed`` draws the easy
     background candidates. When ``out`` exists it is resumed (its displayed images, patch
     and marks; features are computed at start-up). ``model`` (a trained SimSearch model
@@ -462,11 +481,22 @@ def create_app(
         raise InputError(str(out), "the folder to save the annotations in does not exist")
     if backbone not in BACKBONES:
         raise InputError("--backbone", f"unknown backbone '{backbone}' (known: {BACKBONES})")
+    if channel_mode not in CHANNEL_MODES:
+        raise InputError(
+            "--channel-mode", f"unknown mode '{channel_mode}' (known: {CHANNEL_MODES})"
+        )
     if weights is not None and not Path(weights).is_file():
         raise InputError(str(weights), "weights file not found")
     image_set = load_image_set(sheet, list(channels) if channels else None)
     session = Session(
-        image_set, out, choose_displayed(image_set.names, displayed), backbone, weights, seed
+        image_set,
+        out,
+        choose_displayed(image_set.names, displayed),
+        backbone,
+        weights,
+        seed,
+        channel_mode,
+        channel_weights,
     )
     if out.exists():
         session.resume(read_annotations(out, session.shapes))
