@@ -120,10 +120,10 @@ def main(argv: list[str] | None = None) -> int:
     annotate.add_argument("--weights", help="local state-dict file for the backbone")
     annotate.add_argument(
         "--channel-mode",
-        default="mixed",
+        default="separate",
         choices=["mixed", "separate"],
-        help="channels through the backbone together (mixed) or one by one (separate: the "
-        "channel that carries the signal counts, e.g. GFP beside DNA)",
+        help="channels through the backbone one by one (separate, the default: the channel "
+        "that carries the signal counts, e.g. GFP beside DNA) or together (mixed)",
     )
     annotate.add_argument(
         "--channel-weights", help="separate mode: comma-separated weight per channel, e.g. 1,3"
