@@ -393,21 +393,26 @@ def test_embed_crops_of_any_size_without_their_margin(extractors):
         extractor.embed([np.zeros((3, 20, 20))])
 
 
-@pytest.fixture(scope="module")
-def painted_cells() -> tuple[list[np.ndarray], np.ndarray]:
-    """Masked crops (any size) of painted cells with nuclear / cytoplasmic / absent GFP."""
+def _cell_crops(settings: dict, fields: int) -> tuple[list[np.ndarray], np.ndarray]:
+    """Masked crops of every cell of ``fields`` painted fields (seed 1) and their classes."""
     from fishline.simsearch.cells import masked_cell_crops
 
     rng = np.random.default_rng(1)
-    settings = {**DEFAULT_CELL_FIELDS, "size": [192, 192], "cells": [10, 12]}
-    settings["classes"] = {"nuclear": 1, "cytoplasmic": 1, "absent": 1}
     crops, classes = [], []
-    for _ in range(3):
+    for _ in range(fields):
         image, _, cells, table = paint_cell_field(rng, settings)
         field_crops, labels = masked_cell_crops(image, cells)
         crops += field_crops
         classes += table["class"].to_numpy()[labels - 1].tolist()
     return crops, np.array(classes)
+
+
+@pytest.fixture(scope="module")
+def painted_cells() -> tuple[list[np.ndarray], np.ndarray]:
+    """Masked crops (any size) of painted cells with nuclear / cytoplasmic / absent GFP."""
+    settings = {**DEFAULT_CELL_FIELDS, "size": [192, 192], "cells": [10, 12]}
+    settings["classes"] = {"nuclear": 1, "cytoplasmic": 1, "absent": 1}
+    return _cell_crops(settings, 3)
 
 
 def _five_per_class(classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -583,21 +588,13 @@ def test_separate_channels_call_painted_cells_better_than_mixed():
     import yaml
 
     from fishline.config import load_config
-    from fishline.simsearch.cells import masked_cell_crops
 
     root = Path(__file__).resolve().parents[1]
     hard = yaml.safe_load((root / "config/simsearch_hard.yaml").read_text())
     paint = load_config(root / "config/config.yaml", overrides=hard)["simsearch"]["paint"]
     settings = {**DEFAULT_CELL_FIELDS, **{k: v for k, v in paint.items() if k != "images"}}
     settings |= {"size": [256, 256], "classes": {"nuclear": 1, "cytoplasmic": 1, "absent": 1}}
-    rng = np.random.default_rng(1)
-    crops, classes = [], []
-    for _ in range(4):
-        image, _, cells, table = paint_cell_field(rng, settings)
-        field_crops, labels = masked_cell_crops(image, cells)
-        crops += field_crops
-        classes += table["class"].to_numpy()[labels - 1].tolist()
-    classes = np.array(classes)
+    crops, classes = _cell_crops(settings, 4)
     chosen, rest = _five_per_class(classes)
     accuracy = {}
     for mode in ("mixed", "separate"):
