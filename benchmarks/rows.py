@@ -23,6 +23,19 @@ class Row:
     baseline_name: str = ""
 
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def add_chromosome_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--model`` (default: the shipped chromosome model), ``--sheet`` (default: the real
+    dev metaphases) and ``--threads``: what the chromosome segmentation benchmarks share."""
+    parser.add_argument(
+        "--model", type=Path, default=ROOT / "resources/models/chromosomes_cellpose.pt"
+    )
+    parser.add_argument("--sheet", type=Path, default=ROOT / "resources/mfish_dev.tsv")
+    parser.add_argument("--threads", type=int, default=1)
+
+
 def add_json_argument(parser: argparse.ArgumentParser) -> None:
     """The ``--json PATH`` option every benchmark accepts."""
     parser.add_argument("--json", type=Path, help="also write the rows to this JSON file")

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from rows import Row, add_json_argument, write_rows
+from rows import ROOT, Row, add_chromosome_model_arguments, add_json_argument, write_rows
 
 from fishline.config import validate
 from fishline.instances import instance_scores
@@ -24,7 +24,6 @@ from fishline.metaphase_sheet import iter_sheet
 from fishline.model_card import paint_check_spreads
 from fishline.segment import estimate_diameter, load_cellpose, segment_dapi
 
-ROOT = Path(__file__).resolve().parents[1]
 BASELINE = 224
 
 
@@ -54,12 +53,8 @@ def measure(model, sheet: Path, tiles: list[int]) -> pd.DataFrame:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--model", type=Path, default=ROOT / "resources/models/chromosomes_cellpose.pt"
-    )
-    parser.add_argument("--sheet", type=Path, default=ROOT / "resources/mfish_dev.tsv")
+    add_chromosome_model_arguments(parser)
     parser.add_argument("--tiles", type=int, nargs="+", default=[224, 320, 512])
-    parser.add_argument("--threads", type=int, default=1)
     add_json_argument(parser)
     args = parser.parse_args()
     tiles = sorted({BASELINE, *args.tiles})

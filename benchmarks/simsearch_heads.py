@@ -23,23 +23,11 @@ import yaml
 from rows import Row, add_json_argument, write_rows
 
 from fishline.config import load_config
-from fishline.paint.cellfields import DEFAULT_CELL_FIELDS, paint_cell_field
-from fishline.simsearch.cells import CellClassifier, embed_views, masked_cell_crops
+from fishline.paint.cellfields import DEFAULT_CELL_FIELDS
+from fishline.simsearch.cells import CellClassifier, embed_views, painted_cell_crops
 from fishline.simsearch.features import FeatureExtractor
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def painted_cells(settings: dict, fields: int, seed: int) -> tuple[list[np.ndarray], np.ndarray]:
-    """Masked crops of every cell of ``fields`` painted fields, and their classes."""
-    rng = np.random.default_rng(seed)
-    crops, classes = [], []
-    for _ in range(fields):
-        image, _, cells, table = paint_cell_field(rng, settings)
-        field_crops, labels = masked_cell_crops(image, cells)
-        crops += field_crops
-        classes += table["class"].to_numpy()[labels - 1].tolist()
-    return crops, np.asarray(classes)
 
 
 def head_scores(
@@ -101,7 +89,7 @@ def main() -> None:
         **paint,
         "classes": {c: 1 for c in DEFAULT_CELL_FIELDS["classes"]},
     }
-    crops, classes = painted_cells(settings, args.fields, 7)
+    crops, classes = painted_cell_crops(settings, args.fields, 7)
     rows = []
     for channels in args.channels:
         extractor = FeatureExtractor(

@@ -16,15 +16,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from rows import Row, add_json_argument, write_rows
+from rows import ROOT, Row, add_chromosome_model_arguments, add_json_argument, write_rows
 
 from fishline.config import validate
 from fishline.instances import instance_scores
 from fishline.metaphase_sheet import iter_sheet
 from fishline.model_card import paint_check_spreads
 from fishline.segment import estimate_diameter, load_cellpose
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def sweep(model, trained: float, sheet: Path, flows: list[float], cellprobs: list[float]):
@@ -60,13 +58,9 @@ def sweep(model, trained: float, sheet: Path, flows: list[float], cellprobs: lis
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--model", type=Path, default=ROOT / "resources/models/chromosomes_cellpose.pt"
-    )
-    parser.add_argument("--sheet", type=Path, default=ROOT / "resources/mfish_dev.tsv")
+    add_chromosome_model_arguments(parser)
     parser.add_argument("--flow", type=float, nargs="+", default=[0.3, 0.4, 0.6])
     parser.add_argument("--cellprob", type=float, nargs="+", default=[0, -1, -2, -3, -4, -6])
-    parser.add_argument("--threads", type=int, default=1)
     add_json_argument(parser)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

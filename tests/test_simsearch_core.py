@@ -14,6 +14,7 @@ from fishline.errors import InputError
 from fishline.io import read_patch_set
 from fishline.paint.cellfields import DEFAULT_CELL_FIELDS, paint_cell_field, paint_cell_fields
 from fishline.simsearch.annotations import check_annotations
+from fishline.simsearch.cells import painted_cell_crops
 from fishline.simsearch.features import (
     FeatureExtractor,
     FeatureGrid,
@@ -393,26 +394,12 @@ def test_embed_crops_of_any_size_without_their_margin(extractors):
         extractor.embed([np.zeros((3, 20, 20))])
 
 
-def _cell_crops(settings: dict, fields: int) -> tuple[list[np.ndarray], np.ndarray]:
-    """Masked crops of every cell of ``fields`` painted fields (seed 1) and their classes."""
-    from fishline.simsearch.cells import masked_cell_crops
-
-    rng = np.random.default_rng(1)
-    crops, classes = [], []
-    for _ in range(fields):
-        image, _, cells, table = paint_cell_field(rng, settings)
-        field_crops, labels = masked_cell_crops(image, cells)
-        crops += field_crops
-        classes += table["class"].to_numpy()[labels - 1].tolist()
-    return crops, np.array(classes)
-
-
 @pytest.fixture(scope="module")
 def painted_cells() -> tuple[list[np.ndarray], np.ndarray]:
     """Masked crops (any size) of painted cells with nuclear / cytoplasmic / absent GFP."""
     settings = {**DEFAULT_CELL_FIELDS, "size": [192, 192], "cells": [10, 12]}
     settings["classes"] = {"nuclear": 1, "cytoplasmic": 1, "absent": 1}
-    return _cell_crops(settings, 3)
+    return painted_cell_crops(settings, 3, 1)
 
 
 def _five_per_class(classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -594,7 +581,7 @@ def test_separate_channels_call_painted_cells_better_than_mixed():
     paint = load_config(root / "config/config.yaml", overrides=hard)["simsearch"]["paint"]
     settings = {**DEFAULT_CELL_FIELDS, **{k: v for k, v in paint.items() if k != "images"}}
     settings |= {"size": [256, 256], "classes": {"nuclear": 1, "cytoplasmic": 1, "absent": 1}}
-    crops, classes = _cell_crops(settings, 4)
+    crops, classes = painted_cell_crops(settings, 4, 1)
     chosen, rest = _five_per_class(classes)
     accuracy = {}
     for mode in ("mixed", "separate"):

@@ -9,9 +9,11 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import ndimage
 from sklearn.linear_model import LogisticRegression
 
 from fishline.errors import InputError
+from fishline.paint.cellfields import paint_cell_field
 from fishline.simsearch.features import FeatureExtractor
 from fishline.simsearch.images import ImageSet
 from fishline.simsearch.search import nearest_prototype
@@ -178,14 +180,28 @@ def masked_cell_crops(image: np.ndarray, cells: np.ndarray) -> tuple[list[np.nda
     ``image`` inside the cell's bounding box, zero outside its own mask so no neighbour
     leaks in (crops of any size, as :meth:`CellClassifier.fit` takes them); and the cell
     labels of the crops, in order."""
-    from scipy import ndimage
-
     crops, labels = [], []
     for label, box in enumerate(ndimage.find_objects(cells), start=1):
         if box is not None:
             crops.append(image[:, box[0], box[1]] * (cells[box] == label))
             labels.append(label)
     return crops, np.asarray(labels, dtype=int)
+
+
+def painted_cell_crops(
+    settings: dict, fields: int, seed: int
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """Masked crops (:func:`masked_cell_crops`) of every cell of ``fields`` painted GFP
+    fields (``fishline.paint.cellfields`` settings, noise-free) and their classes: a
+    labelled cell set to try heads and features on."""
+    rng = np.random.default_rng(seed)
+    crops, classes = [], []
+    for _ in range(fields):
+        image, _, cells, table = paint_cell_field(rng, settings)
+        field_crops, labels = masked_cell_crops(image, cells)
+        crops += field_crops
+        classes += table["class"].to_numpy()[labels - 1].tolist()
+    return crops, np.asarray(classes)
 
 
 def window_crops(image_set: ImageSet, size: int) -> tuple[list[np.ndarray], pd.DataFrame]:

@@ -459,7 +459,7 @@ def create_app(
     model: str | None = None,
     detect_stride: int | None = None,
     seed: int = 0,
-    channel_mode: str = "mixed",
+    channel_mode: str = "separate",
     channel_weights: Sequence[float] | None = None,
 ) -> Starlette:
     """The annotation app for ``sheet``; Save writes ``out``, the only file the app writes.
