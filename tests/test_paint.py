@@ -320,6 +320,36 @@ def test_brightness_spread_and_defocus_knobs(
     assert varied_sharpness < 0.7 * sharpness  # softer edges
 
 
+def test_condensed_nuclei_are_smaller_and_brighter_and_can_be_switched_off(
+    config: dict[str, Any], paint: dict[str, Any], tmp_path: Path
+) -> None:
+    base = {
+        **config["fish"]["fields"],
+        "size": 384,
+        "nuclei": [10, 10],
+        "clumps": {"count": [0, 0], "size": [5, 5]},
+        "brightness": 0.0,
+        "defocus": {"fraction": 0.0, "sigma": [0.05, 0.1]},
+    }
+    knob = {"size": [0.6, 0.6], "brightness": [3.0, 3.0]}
+    measured = {}
+    for fraction in (0.0, 1.0):
+        fields = {**base, "condensed": {**knob, "fraction": fraction}}
+        image, labels, nuclei = _one_field(paint, fields, tmp_path / str(fraction))
+        dapi = image[DAPI].astype(np.float32)
+        level = np.median([np.median(dapi[labels == k]) for k in nuclei["label"]])
+        measured[fraction] = (nuclei, level)
+    plain, plain_level = measured[0.0]
+    condensed, condensed_level = measured[1.0]
+    assert not plain["condensed"].any() and condensed["condensed"].all()
+    # the same nuclei are drawn; each is shrunk to 0.6 of its diameter, its mask with it
+    assert np.median(condensed["full_area"]) / np.median(plain["full_area"]) == pytest.approx(
+        0.36, rel=0.15
+    )
+    assert condensed["nucleus_diameter"].max() < 0.61 * plain["nucleus_diameter"].max()
+    assert condensed_level > 1.8 * plain_level
+
+
 def test_double_minutes_are_many_small_dots_inside_the_nucleus(
     clean_settings: dict[str, Any],
 ) -> None:

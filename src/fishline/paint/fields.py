@@ -111,12 +111,15 @@ def paint_field(
     quiet["realism"]["saturation"]["enabled"] = True
     quiet["realism"]["saturation"]["exposure"] = 1.0
     patches, masks, record = render_patches(rng, quiet, cond, library)
+    condensed = _condense(rng, patches, masks, fields)
+    record["nucleus_diameter"] = np.round(np.asarray(record["nucleus_diameter"]) * condensed, 2)
     # Placed by their drawn size, so touching nuclei touch; those that do not fit are dropped.
     centres, placed = _place(rng, size, np.asarray(record["nucleus_diameter"]) / 2, fields)
     number = len(placed)
     patches, masks = patches[placed], masks[placed]
     table = pd.DataFrame(record).drop(columns=[c for c in record if c.endswith(("_x", "_y"))])
     table = table.iloc[placed].reset_index(drop=True)
+    table["condensed"] = condensed[placed] < 1
     table["brightness"] = np.exp(fields["brightness"] * rng.standard_normal(number))
     patches[:, 2] *= table["brightness"].to_numpy(np.float32)[:, None, None]
     table["defocus_sigma"] = _defocus(rng, patches, table["nucleus_diameter"].to_numpy(), fields)
@@ -152,6 +155,34 @@ def paint_field(
     for key, value in optics.items():
         table[f"field_{key}"] = float(np.asarray(value).ravel()[0])
     return quantise(image[0], paint["bit_depth"]), labels, table[table["visible_area"] > 0]
+
+
+def _condense(
+    rng: np.random.Generator, patches: np.ndarray, masks: np.ndarray, fields: dict[str, Any]
+) -> np.ndarray:
+    """Shrink and brighten the nuclei drawn condensed (mitotic or apoptotic cells: small,
+    compact and several times brighter than their neighbours), patch and mask in place, about
+    the patch centre; each nucleus's size factor (1 for the others)."""
+    knob = fields["condensed"]
+    scale = np.ones(len(patches))
+    if knob["fraction"] == 0:
+        return scale
+    chosen = np.flatnonzero(rng.random(len(patches)) < knob["fraction"])
+    scale[chosen] = uniform(rng, knob["size"], len(chosen))
+    gain = uniform(rng, knob["brightness"], len(chosen))
+    centre = (patches.shape[-1] - 1) / 2
+    for index, factor in zip(chosen, gain, strict=True):
+        zoom = cv2.getRotationMatrix2D((centre, centre), 0.0, scale[index])
+        shape = patches.shape[-2:][::-1]
+        for channel in range(patches.shape[1]):
+            patches[index, channel] = cv2.warpAffine(
+                patches[index, channel], zoom, shape, flags=cv2.INTER_LINEAR
+            )
+        patches[index, 2] *= factor
+        masks[index] = cv2.warpAffine(
+            masks[index].astype(np.uint8), zoom, shape, flags=cv2.INTER_NEAREST
+        ).astype(bool)
+    return scale
 
 
 def _defocus(
