@@ -1,9 +1,10 @@
 """Painted against real nucleus fields, side by side: the statistics that decide nucleus
-segmentation (size, edge softness relative to size, brightness spread between nuclei,
-crowding, background, noise), one table. Real: stardist 0.9.2's annotated test image (in its
-wheel) and, when ../shared is there, the speckles-dev Hoechst field (no truth: its instances
-are the watershed baseline's, so read its size and crowding as estimates). Painted: whole
-fields of fish.paint + fish.fields (defaults, or --config). Usage:
+segmentation (size, edge softness relative to size, brightness spread between nuclei and its
+bright tail of condensed nuclei, crowding, background, noise), one table. Real: stardist
+0.9.2's annotated test image (in its wheel) and, when ../shared is there, the speckles-dev
+Hoechst field (no truth: its instances are the watershed baseline's, so read its size and
+crowding as estimates). Painted: whole fields of fish.paint + fish.fields (defaults, or
+--config). Usage:
     python benchmarks/realism_nuclei.py [--config config/nuclei_pretrain.yaml] [--fields 6]
 """
 
@@ -36,6 +37,7 @@ STATISTICS = {
     "edge/diameter": "edge width (signal / gradient on the mask edge) over the diameter",
     "across": "centre-to-edge intensity fall inside a nucleus",
     "brightness_cv": "spread of median brightness between nuclei (std / mean)",
+    "bright_tail": "share of nuclei at 2.5x the median nucleus brightness or more",
     "texture_inside": "intensity spread inside a nucleus (std / signal, on its skeleton)",
     "background": "background level / nucleus level",
     "noise": "background pixel noise / signal",
@@ -58,6 +60,7 @@ def field_statistics(dapi: np.ndarray, labels: np.ndarray) -> dict[str, float]:
         "edge/diameter": values["edge_px"] / diameter if diameter else float("nan"),
         "across": values["across"],
         "brightness_cv": float(np.std(levels) / np.mean(levels)) if len(levels) else np.nan,
+        "bright_tail": float(np.mean(levels >= 2.5 * np.median(levels))) if len(levels) else np.nan,
         "texture_inside": values["banding"],
         "background": values["background"],
         "noise": values["noise"],
