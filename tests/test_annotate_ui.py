@@ -277,7 +277,9 @@ def test_save_checks_the_payload(api: tuple[int, Path]) -> None:
     status, body = request(port, "POST", "/api/save", annotations())
     assert status == 200, body
     assert json.loads(body) == {"saved": str(out), "classes": 1, "negatives": 1}
-    assert read_annotations(out, SHAPES) == annotations()
+    # the file also says how the features the thresholds were chosen on were made
+    made = {"channel_mode": "separate", "channel_weights": [0.5, 0.5]}
+    assert read_annotations(out, SHAPES) == {**annotations(), **made}
 
 
 def test_server_refuses_non_finite_numbers_huge_and_deep_bodies(api: tuple[int, Path]) -> None:

@@ -48,6 +48,7 @@ from fishline.simsearch.simulate import (
     proposal_auc,
     simulate_annotations,
 )
+from fishline.simsearch.stages import check_channel_mode
 
 torch.set_num_threads(2)
 SMALL = {**DEFAULT_CELL_FIELDS, "images": 3, "size": [192, 192], "cells": [7, 9]}
@@ -294,6 +295,15 @@ def test_simulated_user_and_patch_sets(demo, extractors, grids, tmp_path):
     assert len(data["background"]["proposed"]) == 8
     again = simulate_annotations(demo, grids, extractor, displayed, CLASSES, 2, 2, 4, 7, "demo")
     assert again == data
+    # thresholds hold for the features they were chosen on: a run with others is refused
+    assert data["channel_mode"] == extractor.channel_mode
+    assert data["channel_weights"] == pytest.approx([0.5, 0.5])
+    search = {"channels": extractor.channel_mode, "channel_weights": [2, 2]}
+    check_channel_mode(data, search, 2, "a.json")
+    other = "separate" if extractor.channel_mode == "mixed" else "mixed"
+    for changed in ({"channels": other}, {"channel_weights": [1, 3]}):
+        with pytest.raises(InputError, match=r"a\.json.*channel mode"):
+            check_channel_mode(data, {**search, **changed}, 2, "a.json")
 
     stack, table = clean_patches(demo, data)
     assert stack.dtype == np.uint8 and stack.shape == (len(table), 2, 48, 48)

@@ -98,7 +98,7 @@ def channel_mix(in_channels: int) -> np.ndarray:
     return mix
 
 
-def _channel_weights(weights: Sequence[float] | None, in_channels: int) -> np.ndarray:
+def normalised_channel_weights(weights: Sequence[float] | None, in_channels: int) -> np.ndarray:
     """Per-channel weights summing to 1 (equal when not given)."""
     if weights is None:
         return np.full(in_channels, 1.0 / in_channels, np.float32)
@@ -231,8 +231,9 @@ class FeatureExtractor:
         self.trunk = trunk.to(self.device).eval()
         if channels not in CHANNEL_MODES:
             raise InputError("channels", f"must be one of {CHANNEL_MODES}, got '{channels}'")
+        self.channel_mode = channels
         self.separate = channels == "separate"
-        self.channel_weights = _channel_weights(channel_weights, in_channels)
+        self.channel_weights = normalised_channel_weights(channel_weights, in_channels)
         self.mix = torch.from_numpy(channel_mix(in_channels)).to(self.device)
         kernel = torch.from_numpy(gaussian_kernel(self.patch))
         self.kernel = kernel.to(self.device)[None, None]  # depthwise, shared by all channels

@@ -15,7 +15,13 @@ from fishline.errors import InputError
 from fishline.io import atomic_folder, atomic_outputs, read_patch_set
 from fishline.logging import get_logger
 from fishline.simsearch.annotations import read_annotations, write_annotations
-from fishline.simsearch.features import FeatureExtractor, FeatureGrid, load_grid, save_grid
+from fishline.simsearch.features import (
+    FeatureExtractor,
+    FeatureGrid,
+    load_grid,
+    normalised_channel_weights,
+    save_grid,
+)
 from fishline.simsearch.images import ImageSet, load_image_set, split_names
 
 LOG = get_logger("simsearch")
@@ -88,6 +94,25 @@ def load_grids(features: str, names: Sequence[str]) -> dict[str, FeatureGrid]:
     return grids
 
 
+def check_channel_mode(
+    annotations: Mapping[str, Any], search: Mapping[str, Any], channels: int, path: str
+) -> None:
+    """The thresholds of ``annotations`` hold for the features they were chosen on only: the
+    run's channel mode and weights must be theirs (files that do not say are not checked)."""
+    mode = annotations.get("channel_mode")
+    if mode is None:
+        return
+    weights = normalised_channel_weights(annotations.get("channel_weights"), channels)
+    wanted = normalised_channel_weights(search["channel_weights"], channels)
+    if mode != search["channels"] or not np.allclose(weights, wanted, atol=1e-4):
+        raise InputError(
+            path,
+            f"thresholds were chosen with channel mode {mode} (weights {weights.round(3)}) but "
+            f"simsearch.search has channels {search['channels']} (weights {wanted.round(3)})",
+            item="channel_mode",
+        )
+
+
 def _checked_annotations(
     path: str,
     image_set: ImageSet,
@@ -95,7 +120,7 @@ def _checked_annotations(
     search: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The annotations file, checked against the sheet's images, the classes, the channels
-    and (with ``search``) the patch size and backbone the cached features were made with."""
+    and (with ``search``) the patch size, backbone and channel mode the features were made with."""
     shapes = {name: image_set.shape(name) for name in image_set.names}
     annotations = read_annotations(path, shapes, classes)
     if search is not None:
@@ -115,6 +140,7 @@ def _checked_annotations(
                 f"simsearch.search.backbone is {search['backbone']}",
                 item="backbone",
             )
+        check_channel_mode(annotations, search, len(image_set.channels), path)
     if annotations["channels"] != image_set.channels:
         raise InputError(
             path,

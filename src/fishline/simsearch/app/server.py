@@ -49,6 +49,7 @@ from fishline.simsearch.features import (
     CHANNEL_MODES,
     FeatureExtractor,
     FeatureGrid,
+    normalised_channel_weights,
 )
 from fishline.simsearch.images import ImageSet, channel_correlation, load_image_set
 from fishline.simsearch.search import Searcher, background_candidates
@@ -192,6 +193,13 @@ class Session:
                 self.out,
                 data["backbone"],
                 self.backbone,
+            )
+        if data.get("channel_mode", self.channel_mode) != self.channel_mode:
+            log.warning(
+                "%s: thresholds were chosen with channel mode %s, now %s (--channel-mode)",
+                self.out,
+                data["channel_mode"],
+                self.channel_mode,
             )
         self.displayed = list(data["displayed"])
         self.fix_patch((data["patch"]["height"], data["patch"]["width"]))
@@ -428,6 +436,13 @@ class Session:
             raise RequestError(f"differs from the fixed patch {self._patch_json()}", "patch")
         for index, entry in enumerate(data["classes"]):
             self.boxes(entry["prototypes"], f"classes[{index}].prototypes")
+        # The thresholds hold for these features only, so the file says how they were made.
+        weights = normalised_channel_weights(self.channel_weights, len(self.image_set.channels))
+        data = {
+            **data,
+            "channel_mode": self.channel_mode,
+            "channel_weights": [round(float(w), 6) for w in weights],
+        }
         write_annotations(self.out, data)
         log.info("wrote %s", self.out)
         return {
