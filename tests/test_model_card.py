@@ -127,7 +127,7 @@ def test_fine_tuning_curve_scores_the_spreads_left_out(tmp_path: Path, config: d
 
     sheet = tmp_path / "real/sheet.tsv"
     paint_spreads(small_paint(config), "real", 3, 5, tmp_path / "real", sheet, tmp_path / "r.pq")
-    curve = {"ks": [0, 1], "draws": 1, "epochs": 1, "images_per_epoch": 2}
+    curve = {"ks": [0, 1], "draws": 1, "epochs": 1, "images_per_epoch": 2, "learning_rate": 5e-4}
     cellpose = {**config["chromosomes"]["cellpose"], "batch_size": 2, "tile": 64}
     table = finetune_curve(
         untrained_model(tmp_path / "start.pt"),
@@ -144,6 +144,9 @@ def test_fine_tuning_curve_scores_the_spreads_left_out(tmp_path: Path, config: d
     assert list(table["k"]) == [0, 1] and list(table["scored"]) == [3, 2]
     assert table.loc[1, "train"] in {"real_000", "real_001", "real_002"}
     assert table["f1"].between(0, 1).all() and (tmp_path / "curve.png").stat().st_size > 0
+    # K = 0 is the start model itself; each draw also scores it on its own held-out spreads
+    assert table.loc[0, "start_f1"] == table.loc[0, "f1"]
+    assert table["start_f1"].between(0, 1).all()
     assert pd.read_csv(tmp_path / "curve.tsv", sep="\t")["k"].tolist() == [0, 1]
 
 

@@ -59,19 +59,25 @@ def finetune_curve(
     """Fine-tune ``model_path`` (a fishline or Cellpose weights file) on K spreads of
     ``sheet`` and score it on the rest (F1@0.5 pooled over those spreads), for each K of
     ``curve['ks']`` and ``curve['draws']`` draws; write one row per (K, draw) and the mean
-    curve with its spread over draws."""
+    curve with its spread over draws. Each row also scores the start model on the same
+    held-out spreads (``start_f1``), as the draws leave out different spreads."""
     sheet = Path(sheet)
     rows = read_sheet(sheet)
     rows = rows[rows["mask"].notna()].reset_index(drop=True)
     samples = list(rows["sample"])
     chosen_device = setup_device(device, threads, seed)
+    start = new_model(chosen_device, cellpose["diameter"], Path(model_path))
     records = []
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
         for k, draw, chosen in draw_subsets(samples, curve["ks"], curve["draws"], seed):
             held_out = folder / f"held_out_{k}_{draw}.tsv"
             _subset(rows, [s for s in samples if s not in chosen], sheet, held_out)
-            tuned = Path(model_path)
+            # The start model on the same spreads, so each draw's gain is paired.
+            scores = score_spreads(
+                start, start.net.diam_labels.item(), held_out, segment, f"start, K={k} draw {draw}"
+            )
+            before = pooled_scores(scores)
             if k:
                 train_sheet = folder / f"train_{k}_{draw}.tsv"
                 _subset(rows, chosen, sheet, train_sheet)
@@ -81,6 +87,7 @@ def finetune_curve(
                     "pretrained": str(model_path),
                     "epochs": curve["epochs"],
                     "images_per_epoch": curve["images_per_epoch"],
+                    "learning_rate": curve["learning_rate"],
                 }
                 train_cellpose(
                     train_sheet,
@@ -92,10 +99,10 @@ def finetune_curve(
                     tuned,
                     folder / "history.parquet",
                 )
-            model = new_model(chosen_device, cellpose["diameter"], tuned)
-            scores = score_spreads(
-                model, model.net.diam_labels.item(), held_out, segment, f"K={k} draw {draw}"
-            )
+                model = new_model(chosen_device, cellpose["diameter"], tuned)
+                scores = score_spreads(
+                    model, model.net.diam_labels.item(), held_out, segment, f"K={k} draw {draw}"
+                )
             result = pooled_scores(scores)
             records.append(
                 {
@@ -104,10 +111,18 @@ def finetune_curve(
                     "train": " ".join(chosen),
                     "scored": len(scores),
                     **{key: result[key] for key in ("f1", "precision", "recall")},
+                    "start_f1": before["f1"],
                     "baseline_f1": pooled_scores(scores, "baseline_")["f1"],
                 }
             )
-            log.info("K=%d draw %d: F1@0.5 %.3f on %d spreads", k, draw, result["f1"], len(scores))
+            log.info(
+                "K=%d draw %d: F1@0.5 %.3f on %d spreads (start model %.3f)",
+                k,
+                draw,
+                result["f1"],
+                len(scores),
+                before["f1"],
+            )
     table = pd.DataFrame(records)
     _write(table, table_out, figure_out)
     return table
@@ -127,8 +142,13 @@ def _subset(rows: pd.DataFrame, samples: Sequence[str], sheet: Path, out: Path) 
 def _write(table: pd.DataFrame, table_out: str | Path, figure_out: str | Path) -> None:
     """The per-draw table and the mean +/- SD curve, atomically."""
     curve = table.groupby("k")["f1"].agg(["mean", "std", "count"]).reset_index()
+    start = table.groupby("k")["start_f1"].mean()
     figure, axis = plt.subplots(figsize=(5, 3.5))
-    axis.errorbar(curve["k"], curve["mean"], yerr=curve["std"].fillna(0), marker="o", capsize=3)
+    axis.errorbar(
+        curve["k"], curve["mean"], yerr=curve["std"].fillna(0), marker="o", capsize=3,
+        label="fine-tuned",
+    )  # fmt: skip
+    axis.plot(start.index, start.to_numpy(), "k:", marker=".", label="start model, same spreads")
     axis.scatter(table["k"], table["f1"], s=10, color="grey", alpha=0.6, label="one draw")
     axis.axhline(table["baseline_f1"].mean(), color="tab:red", ls="--", label="Otsu baseline")
     axis.set_xscale("symlog", linthresh=1)
