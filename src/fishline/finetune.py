@@ -72,7 +72,7 @@ def finetune_curve(
         folder = Path(folder)
         for k, draw, chosen in draw_subsets(samples, curve["ks"], curve["draws"], seed):
             held_out = folder / f"held_out_{k}_{draw}.tsv"
-            _subset(rows, [s for s in samples if s not in chosen], sheet, held_out)
+            subset_sheet(rows, [s for s in samples if s not in chosen], sheet, held_out)
             # The start model on the same spreads, so each draw's gain is paired.
             scores = score_spreads(
                 start, start.net.diam_labels.item(), held_out, segment, f"start, K={k} draw {draw}"
@@ -80,7 +80,7 @@ def finetune_curve(
             before = pooled_scores(scores)
             if k:
                 train_sheet = folder / f"train_{k}_{draw}.tsv"
-                _subset(rows, chosen, sheet, train_sheet)
+                subset_sheet(rows, chosen, sheet, train_sheet)
                 tuned = folder / f"tuned_{k}_{draw}.pt"
                 settings = {
                     **cellpose,
@@ -128,7 +128,7 @@ def finetune_curve(
     return table
 
 
-def _subset(rows: pd.DataFrame, samples: Sequence[str], sheet: Path, out: Path) -> None:
+def subset_sheet(rows: pd.DataFrame, samples: Sequence[str], sheet: Path, out: Path) -> None:
     """A metaphase sheet of some rows, paths made absolute so it can live elsewhere."""
     part = rows[rows["sample"].isin(samples)].copy()
     for column in ("image", "mask"):
