@@ -111,15 +111,15 @@ def paint_field(
     quiet["realism"]["saturation"]["enabled"] = True
     quiet["realism"]["saturation"]["exposure"] = 1.0
     patches, masks, record = render_patches(rng, quiet, cond, library)
-    condensed = _condense(rng, patches, masks, fields)
-    record["nucleus_diameter"] = np.round(np.asarray(record["nucleus_diameter"]) * condensed, 2)
+    condensed, shrink = _condense(rng, patches, masks, fields)
+    record["nucleus_diameter"] = np.round(np.asarray(record["nucleus_diameter"]) * shrink, 2)
     # Placed by their drawn size, so touching nuclei touch; those that do not fit are dropped.
     centres, placed = _place(rng, size, np.asarray(record["nucleus_diameter"]) / 2, fields)
     number = len(placed)
     patches, masks = patches[placed], masks[placed]
     table = pd.DataFrame(record).drop(columns=[c for c in record if c.endswith(("_x", "_y"))])
     table = table.iloc[placed].reset_index(drop=True)
-    table["condensed"] = condensed[placed] < 1
+    table["condensed"] = condensed[placed]
     table["brightness"] = np.exp(fields["brightness"] * rng.standard_normal(number))
     patches[:, 2] *= table["brightness"].to_numpy(np.float32)[:, None, None]
     table["defocus_sigma"] = _defocus(rng, patches, table["nucleus_diameter"].to_numpy(), fields)
@@ -159,15 +159,17 @@ def paint_field(
 
 def _condense(
     rng: np.random.Generator, patches: np.ndarray, masks: np.ndarray, fields: dict[str, Any]
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
     """Shrink and brighten the nuclei drawn condensed (mitotic or apoptotic cells: small,
     compact and several times brighter than their neighbours), patch and mask in place, about
-    the patch centre; each nucleus's size factor (1 for the others)."""
+    the patch centre. Returns which nuclei were condensed and each one's size factor."""
     knob = fields["condensed"]
     scale = np.ones(len(patches))
+    condensed = np.zeros(len(patches), bool)
     if knob["fraction"] == 0:
-        return scale
-    chosen = np.flatnonzero(rng.random(len(patches)) < knob["fraction"])
+        return condensed, scale
+    condensed = rng.random(len(patches)) < knob["fraction"]
+    chosen = np.flatnonzero(condensed)
     scale[chosen] = uniform(rng, knob["size"], len(chosen))
     gain = uniform(rng, knob["brightness"], len(chosen))
     centre = (patches.shape[-1] - 1) / 2
@@ -182,7 +184,7 @@ def _condense(
         masks[index] = cv2.warpAffine(
             masks[index].astype(np.uint8), zoom, shape, flags=cv2.INTER_NEAREST
         ).astype(bool)
-    return scale
+    return condensed, scale
 
 
 def _defocus(
