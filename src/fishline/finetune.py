@@ -152,6 +152,7 @@ def _write(table: pd.DataFrame, table_out: str | Path, figure_out: str | Path) -
     axis.scatter(table["k"], table["f1"], s=10, color="grey", alpha=0.6, label="one draw")
     axis.axhline(table["baseline_f1"].mean(), color="tab:red", ls="--", label="Otsu baseline")
     axis.set_xscale("symlog", linthresh=1)
+    axis.set_xlim(-0.5, max(1.0, float(table["k"].max())) * 1.4)  # the last K off the frame
     axis.set_xticks(curve["k"], [str(k) for k in curve["k"]])
     axis.set_xlabel("real annotated metaphases K")
     axis.set_ylabel("F1@0.5 on the other spreads")
