@@ -20,10 +20,10 @@ import torch
 from rows import Row, add_chromosome_model_arguments, add_json_argument, write_rows
 
 from fishline.config import validate
-from fishline.finetune import subset_sheet
+from fishline.finetune import fine_tune, subset_sheet
 from fishline.instances import pooled_scores
 from fishline.metaphase_sheet import read_sheet
-from fishline.segment import new_model, score_spreads, train_cellpose
+from fishline.segment import new_model, score_spreads
 
 
 def parse_schedule(text: str) -> dict[str, float]:
@@ -71,11 +71,9 @@ def main() -> None:
                         "precision": start["precision"], "recall": start["recall"],
                         "f1 on its K": scores(args.model, train)["f1"]})  # fmt: skip
         for text, schedule in schedules.items():
-            tuned = folder / "tuned.pt"
-            settings = {**config["cellpose"], **schedule, "pretrained": str(args.model)}
             started = time.perf_counter()
-            train_cellpose(train, None, settings, args.draw, args.threads, "cpu", tuned,
-                           folder / "history.parquet")  # fmt: skip
+            tuned = fine_tune(args.model, train, config["cellpose"], schedule, args.draw,
+                              args.threads, folder)  # fmt: skip
             seconds = time.perf_counter() - started
             result = scores(tuned, held_out)
             results.append({"schedule": text, "seconds": seconds, "f1": result["f1"],

@@ -258,6 +258,16 @@ def test_fields_masks_and_truth_agree(
     assert isinstance(nuclei, pd.DataFrame)
 
 
+def _loose_fields(config: dict[str, Any], nuclei: int) -> dict[str, Any]:
+    """Field settings of the default painter for ``nuclei`` nuclei on 384 px, no clumps."""
+    return {
+        **config["fish"]["fields"],
+        "size": 384,
+        "nuclei": [nuclei, nuclei],
+        "clumps": {"count": [0, 0], "size": [5, 5]},
+    }
+
+
 def _one_field(paint: dict[str, Any], fields: dict[str, Any], folder: Path) -> tuple:
     nuclei = paint_fields(paint, {**fields, "n": 1}, 5, folder, folder / "s.tsv", folder / "n.pq")
     return (
@@ -292,12 +302,7 @@ def test_a_clump_is_painted_touching_and_the_size_estimate_sees_through_it(
 def test_brightness_spread_and_defocus_knobs(
     config: dict[str, Any], paint: dict[str, Any], tmp_path: Path
 ) -> None:
-    base = {
-        **config["fish"]["fields"],
-        "size": 384,
-        "nuclei": [14, 14],
-        "clumps": {"count": [0, 0], "size": [5, 5]},
-    }
+    base = _loose_fields(config, 14)
     plain = {**base, "brightness": 0.0, "defocus": {"fraction": 0.0, "sigma": [0.05, 0.1]}}
     varied = {**base, "brightness": 0.6, "defocus": {"fraction": 1.0, "sigma": [0.08, 0.12]}}
     measured = {}
@@ -324,10 +329,7 @@ def test_condensed_nuclei_are_smaller_and_brighter_and_can_be_switched_off(
     config: dict[str, Any], paint: dict[str, Any], tmp_path: Path
 ) -> None:
     base = {
-        **config["fish"]["fields"],
-        "size": 384,
-        "nuclei": [10, 10],
-        "clumps": {"count": [0, 0], "size": [5, 5]},
+        **_loose_fields(config, 10),
         "brightness": 0.0,
         "defocus": {"fraction": 0.0, "sigma": [0.05, 0.1]},
     }

@@ -81,23 +81,8 @@ def finetune_curve(
             if k:
                 train_sheet = folder / f"train_{k}_{draw}.tsv"
                 subset_sheet(rows, chosen, sheet, train_sheet)
-                tuned = folder / f"tuned_{k}_{draw}.pt"
-                settings = {
-                    **cellpose,
-                    "pretrained": str(model_path),
-                    "epochs": curve["epochs"],
-                    "images_per_epoch": curve["images_per_epoch"],
-                    "learning_rate": curve["learning_rate"],
-                }
-                train_cellpose(
-                    train_sheet,
-                    None,
-                    settings,
-                    seed + draw,
-                    threads,
-                    "cpu",
-                    tuned,
-                    folder / "history.parquet",
+                tuned = fine_tune(
+                    model_path, train_sheet, cellpose, curve, seed + draw, threads, folder
                 )
                 model = new_model(chosen_device, cellpose["diameter"], tuned)
                 scores = score_spreads(
@@ -126,6 +111,30 @@ def finetune_curve(
     table = pd.DataFrame(records)
     _write(table, table_out, figure_out)
     return table
+
+
+def fine_tune(
+    model_path: str | Path,
+    train_sheet: Path,
+    cellpose: Mapping[str, Any],
+    schedule: Mapping[str, Any],
+    seed: int,
+    threads: int,
+    folder: Path,
+) -> Path:
+    """Fine-tune ``model_path`` on the spreads of ``train_sheet`` on the CPU with the
+    ``epochs``, ``images_per_epoch`` and ``learning_rate`` of ``schedule`` (the rest as
+    ``cellpose``); the tuned model file in ``folder``."""
+    tuned = folder / "tuned.pt"
+    settings = {
+        **cellpose,
+        **{key: schedule[key] for key in ("epochs", "images_per_epoch", "learning_rate")},
+        "pretrained": str(model_path),
+    }
+    train_cellpose(
+        train_sheet, None, settings, seed, threads, "cpu", tuned, folder / "history.parquet"
+    )
+    return tuned
 
 
 def subset_sheet(rows: pd.DataFrame, samples: Sequence[str], sheet: Path, out: Path) -> None:

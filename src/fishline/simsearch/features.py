@@ -11,6 +11,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -237,6 +238,12 @@ class FeatureExtractor:
         self.mix = torch.from_numpy(channel_mix(in_channels)).to(self.device)
         kernel = torch.from_numpy(gaussian_kernel(self.patch))
         self.kernel = kernel.to(self.device)[None, None]  # depthwise, shared by all channels
+
+    def channel_settings(self) -> dict[str, Any]:
+        """How the channels enter the vectors (``channel_mode``, normalised
+        ``channel_weights``), as annotation files record it: thresholds hold for these only."""
+        weights = [round(float(weight), 6) for weight in self.channel_weights]
+        return {"channel_mode": self.channel_mode, "channel_weights": weights}
 
     @torch.inference_mode()
     def _trunk_map(self, batch: torch.Tensor) -> torch.Tensor:

@@ -147,8 +147,7 @@ def simulate_annotations(
         "patch": {"width": extractor.patch[1], "height": extractor.patch[0]},
         "stride": float(stride),
         "backbone": extractor.backbone,
-        "channel_mode": extractor.channel_mode,
-        "channel_weights": [round(float(w), 6) for w in extractor.channel_weights],
+        **extractor.channel_settings(),
         "classes": entries,
         "background": {"proposed": _points(proposed), "not_background": _points(flagged)},
     }

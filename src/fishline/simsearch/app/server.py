@@ -49,7 +49,6 @@ from fishline.simsearch.features import (
     CHANNEL_MODES,
     FeatureExtractor,
     FeatureGrid,
-    normalised_channel_weights,
 )
 from fishline.simsearch.images import ImageSet, channel_correlation, load_image_set
 from fishline.simsearch.search import Searcher, background_candidates
@@ -437,12 +436,8 @@ class Session:
         for index, entry in enumerate(data["classes"]):
             self.boxes(entry["prototypes"], f"classes[{index}].prototypes")
         # The thresholds hold for these features only, so the file says how they were made.
-        weights = normalised_channel_weights(self.channel_weights, len(self.image_set.channels))
-        data = {
-            **data,
-            "channel_mode": self.channel_mode,
-            "channel_weights": [round(float(w), 6) for w in weights],
-        }
+        assert self.extractor is not None  # made with the patch
+        data = {**data, **self.extractor.channel_settings()}
         write_annotations(self.out, data)
         log.info("wrote %s", self.out)
         return {
