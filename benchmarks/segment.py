@@ -81,10 +81,11 @@ def main() -> None:
             for instance in np.unique(labels[labels > 0]):
                 crop_instance(channels, labels, int(instance), 64, 0.9, True)
             crop_times.append(time.perf_counter() - started)
+            truth = item.truth_pieces
             scores.append(
                 (
-                    instance_scores(item.truth, labels, 0.5)["f1"],
-                    instance_scores(item.truth, baseline, 0.5)["f1"],
+                    instance_scores(truth, labels, 0.5)["f1"],
+                    instance_scores(truth, baseline, 0.5)["f1"],
                 )
             )
         seg, base = float(np.mean(segment_times)), float(np.mean(baseline_times))

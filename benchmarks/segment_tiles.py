@@ -41,7 +41,7 @@ def measure(model, sheet: Path, tiles: list[int]) -> pd.DataFrame:
             started = time.perf_counter()
             labels = segment_dapi(model, item.dapi, {**settings, "tile": tile}, diameter)
             seconds = time.perf_counter() - started
-            scores = instance_scores(item.truth, labels, 0.5)
+            scores = instance_scores(item.truth_pieces, labels, 0.5)
             totals[tile] += [scores["tp"], scores["fp"], scores["fn"], seconds]
     rows = [
         {"tile": tile, "spreads": spreads, "f1": 2 * tp / max(2 * tp + fp + fn, 1),

@@ -45,7 +45,7 @@ def sweep(model, trained: float, sheet: Path, flows: list[float], cellprobs: lis
                 outputs[1], outputs[2], niter=iterations, cellprob_threshold=cellprob,
                 flow_threshold=flow, min_size=minimum, device=model.device,
             )  # fmt: skip
-            scores = instance_scores(item.truth, masks.astype(np.int32), 0.5)
+            scores = instance_scores(item.truth_pieces, masks.astype(np.int32), 0.5)
             totals[(flow, cellprob)] += [scores["tp"], scores["fp"], scores["fn"]]
     rows = []
     for (flow, cellprob), (tp, fp, fn) in totals.items():

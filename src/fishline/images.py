@@ -109,6 +109,17 @@ def read_labels(path: str | Path, kind: str, ignore: int | None) -> np.ndarray:
         labels[labels == ignore] = 0
     if kind == "instances":
         return labels.astype(np.int32)
+    return connected_pieces(labels)
+
+
+def connected_pieces(labels: np.ndarray) -> np.ndarray:
+    """Instance labels (int32, 1..n) with every 8-connected piece of every nonzero value of
+    ``labels`` an instance of its own.
+
+    Turns a class image into instances, and makes truth for segmentation out of instance
+    labels whose objects are cut in pieces, e.g. by an overlap left out of both masks as
+    karyotype label images do: the network is trained and scored on what it can see.
+    """
     instances = np.zeros(labels.shape, np.int32)
     count = 0
     for value in np.unique(labels[labels > 0]):

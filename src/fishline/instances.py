@@ -183,8 +183,9 @@ def evaluate_segmentation(
         }
         if isinstance(row.get("mask"), str):
             item = load_row(row, masks_sheet)
-            count["truth_instances"] = len(np.unique(item.truth[item.truth > 0]))
-            count["truth_diameter"] = object_diameter(item.truth)
+            truth = item.truth_pieces
+            count["truth_instances"] = int(truth.max())
+            count["truth_diameter"] = object_diameter(truth)
             baseline = threshold_components(item.dapi)
             for method, labels in (("cellpose", pred), ("baseline", baseline)):
                 for threshold in IOU_THRESHOLDS:
@@ -193,7 +194,7 @@ def evaluate_segmentation(
                             "sample": row["sample"],
                             "method": method,
                             "iou": threshold,
-                            **instance_scores(item.truth, labels, threshold),
+                            **instance_scores(truth, labels, threshold),
                         }
                     )
         counts.append(count)

@@ -15,7 +15,13 @@ import pandas as pd
 
 from fishline.config import read_sample_sheet
 from fishline.errors import InputError
-from fishline.images import pick_channel, read_channels, read_labels, split_paths
+from fishline.images import (
+    connected_pieces,
+    pick_channel,
+    read_channels,
+    read_labels,
+    split_paths,
+)
 from fishline.io import atomic_outputs
 
 SHEET_SCHEMA = "metaphase_sheet"
@@ -30,6 +36,13 @@ class Metaphase:
     dapi: np.ndarray
     paint: dict[str, np.ndarray]
     truth: np.ndarray | None
+
+    @property
+    def truth_pieces(self) -> np.ndarray | None:
+        """The truth for segmentation: each connected piece of a truth instance counts as an
+        instance (:func:`~fishline.images.connected_pieces`), so painted chromosomes cut by a
+        crossing left out of their masks are trained and scored as real karyotype truth is."""
+        return None if self.truth is None else connected_pieces(self.truth)
 
 
 def sheet_path(path: str | Path, name: str = "sheet.tsv") -> Path:

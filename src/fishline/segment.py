@@ -97,7 +97,7 @@ def _training_pairs(sheet: str | Path) -> tuple[list[np.ndarray], list[np.ndarra
         if item.truth is None:
             raise InputError(str(sheet), "training needs a mask for every row", item=item.sample)
         images.append(item.dapi.astype(np.float32))
-        masks.append(item.truth)
+        masks.append(item.truth_pieces)
         names.append(item.sample)
     return images, masks, names
 
@@ -322,8 +322,8 @@ def score_spreads(
     estimate: Callable[[np.ndarray], float] = estimate_diameter,
     baseline: Callable[[np.ndarray], np.ndarray] = threshold_components,
 ) -> pd.DataFrame:
-    """Segment every annotated row of a metaphase sheet and score it at IoU 0.5: one row per
-    image with the model's and the ``baseline``'s TP/FP/FN, AP and F1, the instance counts, the
+    """Segment every annotated row of a metaphase sheet and score it at IoU 0.5 against its
+    truth pieces (:attr:`Metaphase.truth_pieces`): one row per image with the model's and the ``baseline``'s TP/FP/FN, AP and F1, the instance counts, the
     estimated and true object diameters and the segmentation seconds (model loaded)."""
     rows = []
     items = [item for item in iter_sheet(sheet) if item.truth is not None]
@@ -331,8 +331,9 @@ def score_spreads(
         labels, diameter, seconds = segment_spread(
             model, item.dapi, settings, trained_diameter, estimate
         )
-        scores = instance_scores(item.truth, labels, 0.5)
-        classical = instance_scores(item.truth, baseline(item.dapi), 0.5)
+        truth = item.truth_pieces
+        scores = instance_scores(truth, labels, 0.5)
+        classical = instance_scores(truth, baseline(item.dapi), 0.5)
         rows.append(
             {
                 "sample": item.sample,
@@ -341,7 +342,7 @@ def score_spreads(
                 **{key: scores[key] for key in ("tp", "fp", "fn", "ap", "f1")},
                 **{f"baseline_{key}": classical[key] for key in ("tp", "fp", "fn", "ap", "f1")},
                 "diameter": diameter,
-                "truth_diameter": object_diameter(item.truth),
+                "truth_diameter": object_diameter(truth),
                 "seconds": seconds,
             }
         )

@@ -551,6 +551,8 @@ def paint_spread(
     images = image[None]
     apply_optics(rng, images, (taken | nucleus_mask)[None], paint["realism"], paint["warp"])
     labels = canvas.labels
+    if paint["crossing_mask"] == "neither":
+        labels[canvas.cover > 1] = 0
     area = np.bincount(labels.ravel(), minlength=count + 1)[1:]
 
     rows = []
