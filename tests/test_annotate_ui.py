@@ -439,10 +439,31 @@ def test_annotation_in_the_browser(sheet: Path, tmp_path: Path) -> None:
             page.mouse.move(frame["x"] + x1 * scale, frame["y"] + y1 * scale, steps=4)
             page.mouse.up()
 
+        def zoom(image: str, button: str) -> int:
+            page.click(f".view[data-image='{image}'] button[data-zoom='{button}']")
+            return int(page.locator(f"img[alt='{image}']").get_attribute("width") or 0)
+
+        assert page.locator("img[alt='a']").get_attribute("width") == str(3 * SIZE)
         drag("a", 24, 24, 56, 56)  # the first prototype fixes the 32 x 32 patch
         page.wait_for_selector("circle.proposal")
-        drag("b", 25, 35, 75, 85)  # bigger: kept 32 x 32, centred on (50, 60)
+        assert zoom("b", "+") == 6 * SIZE
+        drag("b", 25, 35, 75, 85)  # zoomed in, bigger: kept 32 x 32, centred on (50, 60)
         page.wait_for_function("document.querySelectorAll('rect.prototype').length === 2")
+        # shift + drag pans a zoomed image and draws nothing; 1:1 is native resolution
+        assert zoom("a", "+") == zoom("a", "+") // 2 == 6 * SIZE
+        viewport = page.locator(".view[data-image='a'] .viewport")
+        frame = viewport.bounding_box()
+        assert frame is not None
+        start = viewport.evaluate("v => [v.scrollLeft, v.scrollTop]")
+        page.keyboard.down("Shift")
+        page.mouse.move(frame["x"] + 400, frame["y"] + 400)
+        page.mouse.down()
+        page.mouse.move(frame["x"] + 300, frame["y"] + 320, steps=4)
+        page.mouse.up()
+        page.keyboard.up("Shift")
+        assert viewport.evaluate("v => [v.scrollLeft, v.scrollTop]") == [start[0] + 100, start[1] + 80]
+        assert page.locator("rect.prototype").count() == 2
+        assert zoom("a", "1:1") == SIZE
 
         slider = page.locator("#threshold")
         slider.focus()

@@ -13,6 +13,8 @@ import pytest
 import tifffile
 
 from fishline.errors import InputError
+from fishline.images import connected_pieces
+from fishline.metaphase_sheet import Metaphase
 from fishline.paint.metaphase import (
     CENTROMERE_INDEX,
     CHROM_CHANNELS,
@@ -57,6 +59,25 @@ def test_table_matches_mask(config: dict[str, Any]) -> None:
     # every row's lengths add up and the rod's pixels are about length x width
     full = table["length"] * table["width"]
     assert np.median(table["area"] / full) == pytest.approx(0.8, abs=0.15)
+
+
+def test_crossings_belong_to_neither_mask_unless_asked(spread_paint: dict[str, Any]) -> None:
+    spread_paint["crossing"] = 0.6
+    spread_paint["touching"] = 0.0
+    neither = paint_spread(np.random.default_rng(3), spread_paint)
+    spread_paint["crossing_mask"] = "top"
+    top = paint_spread(np.random.default_rng(3), spread_paint)
+    assert np.array_equal(neither[0], top[0]), "the knob changes masks, not pixels"
+    left_out = (top[1] > 0) & (neither[1] == 0)
+    assert left_out.sum() > 50, "crossings were painted"
+    assert np.array_equal(neither[1][~left_out], top[1][~left_out])
+    # the left-out pixels are bright chromosome pixels (two rods' DAPI), not background
+    dapi = neither[0][DAPI]
+    assert np.median(dapi[left_out]) > np.median(dapi[neither[1] > 0])
+    # a rod crossed in its middle falls into pieces: more truth pieces than chromosomes
+    pieces = Metaphase("s", "s.tif", dapi, {}, neither[1]).truth_pieces
+    assert pieces.max() > len(neither[2])
+    assert connected_pieces(top[1]).max() >= len(top[2])
 
 
 def test_counts_and_sex_chromosomes(config: dict[str, Any]) -> None:

@@ -109,7 +109,8 @@ def test_size_estimate_follows_the_painted_chromosome_width(config: dict, tmp_pa
     spread.)"""
     medians = {}
     for width in ([8.0, 9.0], [15.0, 17.0]):
-        paint = {**config["chromosomes"]["paint"], "width": width}
+        # whole chromosomes are the reference size, crossings included
+        paint = {**config["chromosomes"]["paint"], "width": width, "crossing_mask": "top"}
         folder = tmp_path / str(width[0])
         paint_spreads(paint, "s", 4, 11, folder, folder / "sheet.tsv", folder / "s.parquet")
         pairs = np.array(

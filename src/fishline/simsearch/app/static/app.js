@@ -81,19 +81,81 @@ function toImage(svg, event) {
   return point.matrixTransform(svg.getScreenCTM().inverse());
 }
 
+const ZOOM_LIMITS = [0.125, 16];
+
 function buildImages() {
   const main = $("images");
   for (const { name, width, height } of state.info.displayed) {
-    const view = element("div", { class: "view" }, main);
-    element("h3", {}, view).textContent = name;
-    const stage = element("div", { class: "stage" }, view);
-    const scale = Math.max(1, Math.round(512 / width));
-    const img = element("img", { src: imageUrl(name), alt: name, width: width * scale, height: height * scale }, stage);
+    const box = element("div", { class: "view", "data-image": name }, main);
+    const title = element("h3", {}, box);
+    title.textContent = `${name} `;
+    const zoomLabel = element("output", { class: "zoom" }, title);
+    const tools = element("span", { class: "zoom-tools" }, title);
+    const viewport = element("div", { class: "viewport" }, box);
+    const stage = element("div", { class: "stage" }, viewport);
+    const img = element("img", { src: imageUrl(name), alt: name }, stage);
     const svg = element("svg", { viewBox: `0 0 ${width} ${height}`, "data-image": name }, stage);
     const layer = element("g", {}, svg);
-    state.views.set(name, { img, svg, layer, width, height });
-    svg.addEventListener("mousedown", (event) => startDrawing(event, name));
+    const view = { img, svg, layer, width, height, viewport, zoomLabel, zoom: 1 };
+    state.views.set(name, view);
+    // small images are enlarged to about 512 px; larger ones start at native resolution
+    setZoom(view, Math.max(1, Math.round(512 / width)));
+    const actions = {
+      "-": () => setZoom(view, view.zoom / 2),
+      "+": () => setZoom(view, view.zoom * 2),
+      "1:1": () => setZoom(view, 1),
+      fit: () => setZoom(view, Math.min(viewport.clientWidth / width, (0.8 * window.innerHeight) / height)),
+    };
+    for (const [label, action] of Object.entries(actions)) {
+      const button = element("button", { type: "button", "data-zoom": label }, tools);
+      button.textContent = label;
+      button.addEventListener("click", action);
+    }
+    viewport.addEventListener("wheel", (event) => {
+      if (!event.ctrlKey) return;  // a plain wheel scrolls; ctrl + wheel (or a pinch) zooms
+      event.preventDefault();
+      setZoom(view, view.zoom * (event.deltaY < 0 ? 1.25 : 0.8), event);
+    }, { passive: false });
+    svg.addEventListener("mousedown", (event) => {
+      if (event.button === 1 || (event.button === 0 && event.shiftKey)) startPanning(event, view);
+      else startDrawing(event, name);
+    });
   }
+}
+
+function setZoom(view, zoom, anchor = null) {
+  // keep the image point under the cursor (or the viewport's centre) where it was
+  const frame = view.viewport.getBoundingClientRect();
+  const at = anchor
+    ? { x: anchor.clientX - frame.left, y: anchor.clientY - frame.top }
+    : { x: view.viewport.clientWidth / 2, y: view.viewport.clientHeight / 2 };
+  const imageX = (view.viewport.scrollLeft + at.x) / view.zoom;
+  const imageY = (view.viewport.scrollTop + at.y) / view.zoom;
+  view.zoom = Math.min(Math.max(zoom, ZOOM_LIMITS[0]), ZOOM_LIMITS[1]);
+  view.img.width = Math.round(view.width * view.zoom);
+  view.img.height = Math.round(view.height * view.zoom);
+  view.viewport.scrollLeft = imageX * view.zoom - at.x;
+  view.viewport.scrollTop = imageY * view.zoom - at.y;
+  view.zoomLabel.textContent = `${Math.round(100 * view.zoom)} %`;
+  view.viewport.dataset.zoom = String(view.zoom);
+}
+
+function startPanning(event, view) {
+  event.preventDefault();
+  const start = { x: event.clientX, y: event.clientY };
+  const scroll = { left: view.viewport.scrollLeft, top: view.viewport.scrollTop };
+  view.viewport.classList.add("panning");
+  const move = (e) => {
+    view.viewport.scrollLeft = scroll.left - (e.clientX - start.x);
+    view.viewport.scrollTop = scroll.top - (e.clientY - start.y);
+  };
+  const up = () => {
+    window.removeEventListener("mousemove", move);
+    window.removeEventListener("mouseup", up);
+    view.viewport.classList.remove("panning");
+  };
+  window.addEventListener("mousemove", move);
+  window.addEventListener("mouseup", up);
 }
 
 function startDrawing(event, image) {
