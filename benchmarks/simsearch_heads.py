@@ -3,7 +3,7 @@ same frozen SimSearch features (EfficientNet-Lite0, 48 px, the crops and their r
 each with and without one round of self-learning, on channels mixed into the backbone's RGB
 input or run through it one by one (``--channels``, ``--weights``: DNA, GFP). Usage:
     python benchmarks/simsearch_heads.py [--config config/simsearch_hard.yaml] [--draws 20]
-        [--channels mixed separate] [--weights 1 1]
+        [--channels mixed separate] [--weights 1 1] [--learn-weights]
 
 Cells are painted GFP cells (``fishline.paint.cellfields``, noise-free fields, the painter
 settings of ``simsearch.paint`` in the given config), masked and cropped by their cell
@@ -37,6 +37,7 @@ def head_scores(
     examples: list[int],
     draws: int,
     features: str,
+    learn_weights: bool = False,
 ) -> list[dict]:
     """Mean and SD of per-cell accuracy over ``draws`` draws of k examples per class, for
     each head with and without self-learning."""
@@ -54,11 +55,12 @@ def head_scores(
             rest = np.setdiff1d(np.arange(len(classes)), chosen)
             vectors = views[chosen].reshape(-1, views.shape[2])
             labels = np.repeat(classes[chosen], views.shape[1])
+            groups = np.repeat(np.arange(len(chosen)), views.shape[1])
             for head in ("prototypes", "linear"):
                 for learn in (False, True):
-                    model = CellClassifier(extractor, head=head).fit_vectors(
-                        vectors, labels, plain[rest] if learn else None
-                    )
+                    model = CellClassifier(
+                        extractor, head=head, learn_weights=learn_weights
+                    ).fit_vectors(vectors, labels, plain[rest] if learn else None, groups=groups)
                     called = model.predict_vectors(plain[rest])["predicted_class"].to_numpy()
                     name = head + (" + self-learning" if learn else "")
                     scores.setdefault(name, []).append(float((called == classes[rest]).mean()))
@@ -78,6 +80,10 @@ def main() -> None:
     parser.add_argument("--examples", type=int, nargs="+", default=[1, 3, 5])
     parser.add_argument("--channels", nargs="+", default=["mixed", "separate"])
     parser.add_argument("--weights", type=float, nargs=2, help="separate channels' weights")
+    parser.add_argument(
+        "--learn-weights", action="store_true",
+        help="also separate channels weighed as each draw's examples say",
+    )  # fmt: skip
     add_json_argument(parser)
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -97,6 +103,11 @@ def main() -> None:
             channel_weights=args.weights if channels == "separate" else None,
         )  # fmt: skip
         rows += head_scores(extractor, crops, classes, args.examples, args.draws, channels)
+        if channels == "separate" and args.learn_weights:
+            rows += head_scores(
+                extractor, crops, classes, args.examples, args.draws,
+                "separate, learned weights", learn_weights=True,
+            )  # fmt: skip
     table = pd.DataFrame(rows)
     print(f"{len(classes)} painted cells ({args.config}), {args.draws} draws per k")
     print(table.round(1).to_string(index=False))

@@ -461,7 +461,10 @@ def test_annotation_in_the_browser(sheet: Path, tmp_path: Path) -> None:
         page.mouse.move(frame["x"] + 300, frame["y"] + 320, steps=4)
         page.mouse.up()
         page.keyboard.up("Shift")
-        assert viewport.evaluate("v => [v.scrollLeft, v.scrollTop]") == [start[0] + 100, start[1] + 80]
+        assert viewport.evaluate("v => [v.scrollLeft, v.scrollTop]") == [
+            start[0] + 100,
+            start[1] + 80,
+        ]
         assert page.locator("rect.prototype").count() == 2
         assert zoom("a", "1:1") == SIZE
 

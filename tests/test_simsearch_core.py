@@ -21,7 +21,9 @@ from fishline.simsearch.features import (
     channel_mix,
     gaussian_kernel,
     grid_index,
+    learn_channel_weights,
     load_grid,
+    reweight_channels,
     save_grid,
 )
 from fishline.simsearch.images import load_image_set
@@ -600,3 +602,72 @@ def test_separate_channels_call_painted_cells_better_than_mixed():
         accuracy[mode] = (calls["predicted_class"].to_numpy() == classes[rest]).mean()
     assert accuracy["separate"] >= accuracy["mixed"] + 0.05
     assert accuracy["separate"] >= 0.85
+
+
+def test_reweighting_equals_extracting_at_the_new_weights(painted_cells):
+    """Separate-channel vectors reweighted afterwards are the vectors the backbone gives at
+    those weights, so learned weights never need the images again."""
+    crops = painted_cells[0][:4]
+    equal = FeatureExtractor("efficientnet_lite0", PATCH, 2, channels="separate")
+    heavy = FeatureExtractor(
+        "efficientnet_lite0", PATCH, 2, channels="separate", channel_weights=[1, 4]
+    )
+    moved = reweight_channels(equal.embed(crops), equal.channel_weights, [1, 4])
+    np.testing.assert_allclose(moved, heavy.embed(crops), atol=1e-5)
+    with pytest.raises(InputError, match="zero weight"):
+        reweight_channels(moved, [0.0, 1.0], [1, 1])
+
+
+def test_learned_channel_weights_pick_the_channel_that_carries_the_class():
+    """Hand-made two-channel vectors: the class is in one channel's block, the other block is
+    noise shared by nothing. The learned weighting goes to the informative channel (either
+    way round), flagged negatives that look like a class in that channel count against it,
+    and a single class without negatives leaves the weights equal."""
+    rng = np.random.default_rng(0)
+    d, per_class = 16, 6
+    centres = rng.normal(size=(3, d))
+    labels = np.repeat(["a", "b", "c"], per_class)
+    signal = centres[np.repeat(np.arange(3), per_class)] + 0.3 * rng.normal(size=(18, d))
+    noise = rng.normal(size=(18, d))
+
+    def vectors(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+        blocks = [b / np.linalg.norm(b, axis=1, keepdims=True) for b in (first, second)]
+        return np.concatenate(blocks, axis=1) * np.sqrt(0.5)
+
+    informative_second = learn_channel_weights(vectors(noise, signal), labels, [0.5, 0.5])
+    informative_first = learn_channel_weights(vectors(signal, noise), labels, [0.5, 0.5])
+    assert informative_second[1] > 0.9 and informative_first[0] > 0.9
+    assert informative_second.sum() == pytest.approx(1.0)
+    single = learn_channel_weights(
+        vectors(noise, signal)[:per_class], labels[:per_class], [0.5, 0.5]
+    )
+    np.testing.assert_allclose(single, [0.5, 0.5])
+    # views of one example (e.g. rotations) are never paired: one example per class is equal
+    views = np.repeat(vectors(noise, signal)[[0, per_class, 2 * per_class]], 4, axis=0)
+    one_each = learn_channel_weights(
+        views, np.repeat(["a", "b", "c"], 4), [0.5, 0.5], groups=np.repeat(np.arange(3), 4)
+    )
+    np.testing.assert_allclose(one_each, [0.5, 0.5])
+    # one class's own negatives alike in the first channel: that channel is no help there
+    negatives = vectors(signal[:per_class], rng.normal(size=(per_class, d)))
+    with_negatives = learn_channel_weights(
+        vectors(signal, noise)[:per_class], labels[:per_class], [0.5, 0.5],
+        negatives, ["a"] * per_class,
+    )  # fmt: skip
+    assert with_negatives[0] < 0.5
+
+
+def test_cell_classifier_with_learned_weights_calls_painted_cells(painted_cells):
+    from fishline.simsearch.cells import CellClassifier
+
+    crops, classes = painted_cells
+    chosen, rest = _five_per_class(classes)
+    examples, others = [crops[i] for i in chosen], [crops[i] for i in rest]
+    extractor = FeatureExtractor("efficientnet_lite0", PATCH, 2, channels="separate")
+    fitted = CellClassifier(extractor, learn_weights=True).fit(examples, classes[chosen])
+    assert fitted.channel_weights.sum() == pytest.approx(1.0)
+    assert fitted.channel_weights[1] > 0.5  # the class is where the GFP sits
+    accuracy = (fitted.predict(others)["predicted_class"].to_numpy() == classes[rest]).mean()
+    assert accuracy >= 0.85
+    with pytest.raises(InputError, match="learn_weights"):
+        CellClassifier(FeatureExtractor("efficientnet_lite0", PATCH, 2), learn_weights=True)

@@ -323,8 +323,9 @@ def score_spreads(
     baseline: Callable[[np.ndarray], np.ndarray] = threshold_components,
 ) -> pd.DataFrame:
     """Segment every annotated row of a metaphase sheet and score it at IoU 0.5 against its
-    truth pieces (:attr:`Metaphase.truth_pieces`): one row per image with the model's and the ``baseline``'s TP/FP/FN, AP and F1, the instance counts, the
-    estimated and true object diameters and the segmentation seconds (model loaded)."""
+    truth pieces (:attr:`Metaphase.truth_pieces`): one row per image with the model's and the
+    ``baseline``'s TP/FP/FN, AP and F1, the instance counts, the estimated and true object
+    diameters and the segmentation seconds (model loaded)."""
     rows = []
     items = [item for item in iter_sheet(sheet) if item.truth is not None]
     for item in progress_bar(items, desc=f"score {name}", unit="image"):

@@ -14,7 +14,11 @@ from sklearn.linear_model import LogisticRegression
 
 from fishline.errors import InputError
 from fishline.paint.cellfields import paint_cell_field
-from fishline.simsearch.features import FeatureExtractor
+from fishline.simsearch.features import (
+    FeatureExtractor,
+    learn_channel_weights,
+    reweight_channels,
+)
 from fishline.simsearch.images import ImageSet
 from fishline.simsearch.search import nearest_prototype
 from fishline.uncertainty import certainty
@@ -53,6 +57,11 @@ class CellClassifier:
         class against 81.3 % for prototypes (docs/simsearch.md).
     strength
         Inverse L2 penalty of the linear head (scikit-learn's ``C``).
+    learn_weights
+        With a separate-channel extractor, weigh the channels as the labelled examples say
+        (:func:`~fishline.simsearch.features.learn_channel_weights`: the weighting under
+        which examples of a class are most alike and least like the other classes) before
+        either head sees the vectors; ``channel_weights`` holds the result.
 
     Examples
     --------
@@ -67,14 +76,21 @@ class CellClassifier:
         rotations: bool = True,
         head: str = "prototypes",
         strength: float = 10.0,
+        learn_weights: bool = False,
     ) -> None:
         if head not in HEADS:
             raise InputError("CellClassifier", f"head must be one of {HEADS}, got '{head}'")
+        if learn_weights and extractor.channel_mode != "separate":
+            raise InputError(
+                "CellClassifier", "learn_weights needs an extractor with channels='separate'"
+            )
         self.extractor = extractor
         self.temperature = temperature
         self.rotations = rotations
         self.head = head
         self.strength = strength
+        self.learn_weights = learn_weights
+        self.channel_weights = extractor.channel_weights
         self.linear: LogisticRegression | None = None
         self.prototypes = np.zeros((0, extractor.dimension), np.float32)
         self.labels = np.zeros(0, dtype=object)
@@ -106,6 +122,7 @@ class CellClassifier:
             extra,
             min_certainty,
             per_class,
+            groups=np.repeat(np.arange(len(labels)), views.shape[1]),
         )
 
     def fit_vectors(
@@ -115,15 +132,23 @@ class CellClassifier:
         unlabelled: np.ndarray | None = None,
         min_certainty: float = 0.5,
         per_class: int = 10,
+        groups: Sequence[int] | None = None,
     ) -> CellClassifier:
         """:meth:`fit` on vectors already embedded: (k, d) ``prototypes`` (each view of each
-        example, e.g. its rotations) with their ``labels``, and (n, d) ``unlabelled`` cells.
+        example, e.g. its rotations) with their ``labels``, and (n, d) ``unlabelled`` cells;
+        ``groups`` numbers the example each view comes from (for learning channel weights).
         For measuring many draws of prototypes without embedding the cells again."""
-        self.prototypes = np.asarray(prototypes, np.float32)
         self.labels = np.asarray(labels, dtype=object)
+        self.channel_weights = self.extractor.channel_weights
+        if self.learn_weights:
+            self.channel_weights = learn_channel_weights(
+                prototypes, self.labels, self.extractor.channel_weights, groups=groups
+            )
+        self.prototypes = self._weighed(prototypes)
         self.pseudo_labelled = 0
         self._fit_head()
         if unlabelled is not None and len(unlabelled):
+            unlabelled = self._weighed(unlabelled)
             calls = self._call(unlabelled)
             chosen = []
             for name in np.unique(self.labels):
@@ -140,6 +165,13 @@ class CellClassifier:
             self.pseudo_labelled = len(chosen)
             self._fit_head()
         return self
+
+    def _weighed(self, vectors: np.ndarray) -> np.ndarray:
+        """Vectors of the extractor at this classifier's channel weights."""
+        vectors = np.asarray(vectors, np.float32)
+        if not self.learn_weights:
+            return vectors
+        return reweight_channels(vectors, self.extractor.channel_weights, self.channel_weights)
 
     def _fit_head(self) -> None:
         """The linear head on the current labelled (and pseudo-labelled) vectors."""
@@ -168,11 +200,11 @@ class CellClassifier:
     def predict(self, crops: Sequence[np.ndarray]) -> pd.DataFrame:
         """One row per crop: ``predicted_class``, ``certainty`` (1 - normalised entropy) and
         ``p_<class>`` for each class in sorted order."""
-        return self._call(self.extractor.embed(list(crops)))
+        return self._call(self._weighed(self.extractor.embed(list(crops))))
 
     def predict_vectors(self, vectors: np.ndarray) -> pd.DataFrame:
         """:meth:`predict` on (n, d) vectors already embedded."""
-        return self._call(np.asarray(vectors, np.float32))
+        return self._call(self._weighed(vectors))
 
 
 def masked_cell_crops(image: np.ndarray, cells: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
@@ -277,6 +309,7 @@ def prototype_curve(
                     unlabelled,
                     min_certainty,
                     per_class,
+                    groups=np.repeat(np.arange(len(chosen)), copies),
                 )
                 calls = classifier.predict_vectors(views[rest, 0])
                 correct = calls["predicted_class"].to_numpy() == classes[rest]

@@ -112,6 +112,74 @@ def normalised_channel_weights(weights: Sequence[float] | None, in_channels: int
     return values / values.sum()
 
 
+def reweight_channels(
+    vectors: np.ndarray, weights_from: Sequence[float], weights_to: Sequence[float]
+) -> np.ndarray:
+    """Vectors of separate channels (:class:`FeatureExtractor` with ``channels='separate'``)
+    made with ``weights_from`` as they would be with ``weights_to``, without the backbone:
+    each channel's block is its unit vector times the square root of its weight."""
+    old = np.asarray(weights_from, np.float64)
+    new = normalised_channel_weights(weights_to, len(old)).astype(np.float64)
+    vectors = np.asarray(vectors, np.float32)
+    blocks = vectors.reshape(*vectors.shape[:-1], len(old), -1)
+    if (old <= 0).any():
+        raise InputError("channel_weights", "cannot reweight from a zero weight (block lost)")
+    blocks = blocks * np.sqrt(new / old)[:, None].astype(np.float32)
+    out = blocks.reshape(vectors.shape)
+    return out / np.maximum(np.linalg.norm(out, axis=-1, keepdims=True), 1e-12)
+
+
+def learn_channel_weights(
+    vectors: np.ndarray,
+    labels: Sequence[str],
+    weights: Sequence[float],
+    negatives: np.ndarray | None = None,
+    negative_labels: Sequence[str] | None = None,
+    groups: Sequence[int] | None = None,
+) -> np.ndarray:
+    """Channel weights (summing to 1) under which labelled examples of a class are most alike
+    and least like the other classes and their own class's negatives.
+
+    ``vectors`` are separate-channel vectors made with ``weights`` (e.g. prototypes and their
+    rotations) with their class ``labels``; ``negatives`` are vectors flagged as not of
+    ``negative_labels``; ``groups`` marks views of one example (e.g. its rotations), never
+    paired with each other, since their likeness says how invariant a channel is, not how
+    alike a class is. Every pair gives one cosine per channel; Fisher's discriminant of
+    same-class pairs against different-class and prototype-negative pairs is the weighting
+    (negative entries set to 0: a channel is used or left out, never inverted). Equal weights
+    when no pair separates, e.g. a single class without negatives, or one example per class.
+    """
+    weights = np.asarray(weights, np.float64)
+    count = len(weights)
+    blocks = np.asarray(vectors, np.float64).reshape(len(vectors), count, -1)
+    blocks /= np.sqrt(weights)[None, :, None]  # unit vector per channel
+    labels = np.asarray(labels, dtype=object)
+    cosines = np.einsum("icd,jcd->ijc", blocks, blocks)
+    first, second = np.triu_indices(len(blocks), k=1)
+    if groups is not None:
+        groups = np.asarray(groups)
+        apart = groups[first] != groups[second]
+        first, second = first[apart], second[apart]
+    same = labels[first] == labels[second]
+    positive, negative = cosines[first[same], second[same]], cosines[first[~same], second[~same]]
+    if negatives is not None and len(negatives):
+        flagged = np.asarray(negatives, np.float64).reshape(len(negatives), count, -1)
+        flagged /= np.sqrt(weights)[None, :, None]
+        against = np.einsum("icd,jcd->ijc", blocks, flagged)
+        own = labels[:, None] == np.asarray(negative_labels, dtype=object)[None, :]
+        negative = np.concatenate([negative, against[own]])
+    if len(positive) < 2 or len(negative) < 2:
+        return np.full(count, 1.0 / count)
+    spread = (
+        np.cov(positive.T).reshape(count, count) + np.cov(negative.T).reshape(count, count)
+    ) / 2
+    spread += np.eye(count) * max(1e-3 * np.trace(spread) / count, 1e-9)
+    direction = np.linalg.solve(spread, positive.mean(0) - negative.mean(0)).clip(min=0)
+    if direction.sum() <= 0:
+        return np.full(count, 1.0 / count)
+    return direction / direction.sum()
+
+
 def gaussian_kernel(patch: tuple[int, int]) -> np.ndarray:
     """Pooling weights over the (h/16, w/16) feature cells of a window, summing to 1.
 
