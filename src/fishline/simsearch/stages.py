@@ -700,7 +700,12 @@ def cell_call_curve(
     LOG.info("%d cells of %d classes, %d-d vectors", len(crops), len(set(classes)), views.shape[2])
     curves, calls = [], []
     for head in cells["heads"]:
-        classifier = CellClassifier(extractor, cells["temperature"], head=head)
+        classifier = CellClassifier(
+            extractor,
+            cells["temperature"],
+            head=head,
+            learn_weights=cells["learn_weights"] and extractor.channel_mode == "separate",
+        )
         curve, head_calls = prototype_curve(
             classifier,
             views,

@@ -43,7 +43,11 @@ DEFAULT_TRAINING: dict[str, Any] = {
     "input_size": 32,
     # Output size of the projection head used by SimCLR and SupCon.
     "projection": 128,
-    # Optional torchvision ResNet-18 state-dict file (local; nothing is downloaded).
+    # resnet18 (random init unless weights) or efficientnet_lite0 (the search features'
+    # pretrained trunk, per channel, fine-tuned).
+    "backbone": "resnet18",
+    # Optional local state-dict file (torchvision ResNet-18 or EfficientNet-Lite0); nothing
+    # is downloaded.
     "weights": None,
     # SimCLR on noisy patches (self-learning strategies only): epochs, batch size, Adam lr,
     # step decay (lr *= gamma every `step` epochs), NT-Xent temperature, freeze stem+layer1-2
@@ -408,7 +412,11 @@ def train_simsearch(
         sampler = torch.Generator().manual_seed(seed + 1)  # oversampling (CPU weights)
         size = settings["input_size"]
         model = SimSearchNet(
-            classes, stack.shape[1], projection=settings["projection"], weights=settings["weights"]
+            classes,
+            stack.shape[1],
+            settings["backbone"],
+            projection=settings["projection"],
+            weights=settings["weights"],
         ).to(chosen)
         history: list[dict[str, Any]] = []
         if selflearn:
@@ -442,7 +450,7 @@ def train_simsearch(
     spec = {
         "classes": classes,
         "in_channels": int(stack.shape[1]),
-        "backbone": "resnet18",
+        "backbone": settings["backbone"],
         "projection": settings["projection"],
     }
     with atomic_outputs(history_path) as (temp,):
