@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 from sklearn.linear_model import LogisticRegression
+from sklearn.semi_supervised import LabelSpreading
 
 from fishline.errors import InputError
 from fishline.paint.cellfields import paint_cell_field
@@ -101,14 +102,14 @@ class CellClassifier:
         crops: Sequence[np.ndarray],
         labels: Sequence[str],
         unlabelled: Sequence[np.ndarray] | None = None,
-        min_certainty: float = 0.5,
-        per_class: int = 10,
+        min_confidence: float = 0.8,
+        neighbours: int = 10,
     ) -> CellClassifier:
-        """Learn the prototypes: the labelled ``crops`` (with their rotations); with
-        ``unlabelled`` crops, also the up to ``per_class`` most certain unlabelled cells
-        called as each class with certainty >= ``min_certainty`` (one self-learning round:
-        pseudo-labels from the labelled prototypes only, so a wrong one cannot recruit
-        more). Returns the classifier itself."""
+        """Learn from the labelled ``crops`` (with their rotations); with ``unlabelled``
+        crops, self-learn: the labels spread over the graph of every cell's ``neighbours``
+        nearest cells (:func:`spread_labels`), and the unlabelled cells whose spread label
+        holds at least ``min_confidence`` of their label mass join the examples with it
+        before the head is fitted again. Returns the classifier itself."""
         labels = np.asarray(labels, dtype=object)
         if len(crops) != len(labels) or not len(labels):
             raise InputError("labels", f"{len(labels)} labels for {len(crops)} crops")
@@ -120,8 +121,8 @@ class CellClassifier:
             views.reshape(-1, views.shape[2]),
             np.repeat(labels, views.shape[1]),
             extra,
-            min_certainty,
-            per_class,
+            min_confidence,
+            neighbours,
             groups=np.repeat(np.arange(len(labels)), views.shape[1]),
         )
 
@@ -130,8 +131,8 @@ class CellClassifier:
         prototypes: np.ndarray,
         labels: Sequence[str],
         unlabelled: np.ndarray | None = None,
-        min_certainty: float = 0.5,
-        per_class: int = 10,
+        min_confidence: float = 0.8,
+        neighbours: int = 10,
         groups: Sequence[int] | None = None,
     ) -> CellClassifier:
         """:meth:`fit` on vectors already embedded: (k, d) ``prototypes`` (each view of each
@@ -149,20 +150,11 @@ class CellClassifier:
         self._fit_head()
         if unlabelled is not None and len(unlabelled):
             unlabelled = self._weighed(unlabelled)
-            calls = self._call(unlabelled)
-            chosen = []
-            for name in np.unique(self.labels):
-                confident = calls.index[
-                    (calls["predicted_class"] == name) & (calls["certainty"] >= min_certainty)
-                ]
-                ranked = calls.loc[confident, "certainty"].sort_values(ascending=False)
-                chosen.extend(ranked.index[:per_class])
-            chosen = np.asarray(sorted(chosen), dtype=int)
+            pseudo, confidence = spread_labels(self.prototypes, self.labels, unlabelled, neighbours)
+            chosen = confidence >= min_confidence
             self.prototypes = np.concatenate([self.prototypes, unlabelled[chosen]])
-            self.labels = np.concatenate(
-                [self.labels, calls.loc[chosen, "predicted_class"].to_numpy(dtype=object)]
-            )
-            self.pseudo_labelled = len(chosen)
+            self.labels = np.concatenate([self.labels, pseudo[chosen]])
+            self.pseudo_labelled = int(chosen.sum())
             self._fit_head()
         return self
 
@@ -205,6 +197,29 @@ class CellClassifier:
     def predict_vectors(self, vectors: np.ndarray) -> pd.DataFrame:
         """:meth:`predict` on (n, d) vectors already embedded."""
         return self._call(self._weighed(vectors))
+
+
+def spread_labels(
+    labelled: np.ndarray,
+    labels: Sequence[str],
+    unlabelled: np.ndarray,
+    neighbours: int = 10,
+    alpha: float = 0.5,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Labels for ``unlabelled`` vectors spread from the ``labelled`` ones over the graph of
+    each vector's ``neighbours`` nearest (scikit-learn's ``LabelSpreading``, Zhou et al.
+    2004; ``alpha`` is the share of its neighbours' label a vector takes per step): the
+    label with the most mass and that mass (0-1) per unlabelled vector. Cells of one class
+    lie along the class's own manifold, so labels reach cells the nearest example would
+    miss."""
+    names = sorted(set(np.asarray(labels, dtype=object).tolist()))
+    points = np.concatenate([labelled, unlabelled]).astype(np.float64)
+    targets = np.concatenate([[names.index(name) for name in labels], np.full(len(unlabelled), -1)])
+    model = LabelSpreading(
+        kernel="knn", n_neighbors=min(neighbours, len(points) - 1), alpha=alpha, max_iter=1000
+    ).fit(points, targets)
+    mass = model.label_distributions_[len(labelled) :]
+    return np.asarray(names, dtype=object)[mass.argmax(1)], mass.max(1)
 
 
 def masked_cell_crops(image: np.ndarray, cells: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
@@ -270,8 +285,8 @@ def prototype_curve(
     counts: Sequence[int],
     draws: int,
     seed: int,
-    min_certainty: float = 0.5,
-    per_class: int = 10,
+    min_confidence: float = 0.8,
+    neighbours: int = 10,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """How many examples per class the per-cell calls need: for each count and draw, pick
     that many labelled cells per class at random, call every other cell from them alone
@@ -307,8 +322,8 @@ def prototype_curve(
                     views[chosen].reshape(-1, views.shape[2]),
                     np.repeat(classes[chosen], copies),
                     unlabelled,
-                    min_certainty,
-                    per_class,
+                    min_confidence,
+                    neighbours,
                     groups=np.repeat(np.arange(len(chosen)), copies),
                 )
                 calls = classifier.predict_vectors(views[rest, 0])

@@ -713,8 +713,8 @@ def cell_call_curve(
             cells["prototypes"],
             cells["draws"],
             seed,
-            cells["self_learning"]["min_certainty"],
-            cells["self_learning"]["per_class"],
+            cells["self_learning"]["min_confidence"],
+            cells["self_learning"]["neighbours"],
         )
         curves.append(curve)
         calls.append(table.loc[head_calls.index].join(head_calls).assign(head=head))
