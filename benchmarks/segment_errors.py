@@ -1,0 +1,121 @@
+"""Where a chromosome model goes wrong on real spreads: every truth instance it misses and
+every instance it finds that matches no truth (IoU < 0.5), sorted by cause, for the model
+and for the classical baseline (blur + Otsu + connected components) on the same spreads.
+Usage:
+    python benchmarks/segment_errors.py [--model resources/models/chromosomes_cellpose.pt]
+        [--sheet resources/mfish_dev.tsv] [--threads 1]
+
+Causes of a missed truth instance: ``not found`` (under 5 % of it covered by predictions),
+``partly found`` (5-50 % covered), ``split`` (two or more predictions each cover over 20 %
+of it), ``merged`` (one prediction covers it and over 20 % of another truth instance),
+``too big`` / ``too small`` (one prediction, no other truth, IoU under 0.5). Causes of an
+unmatched prediction: ``background`` (under half of it on truth), ``merge`` (over 20 % on
+each of two truth instances), ``piece`` (on one truth instance that is split between
+predictions), ``size`` (on one truth instance, IoU under 0.5).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+
+import numpy as np
+import pandas as pd
+import torch
+from rows import Row, add_chromosome_model_arguments, add_json_argument, write_rows
+from skimage.segmentation import relabel_sequential
+
+from fishline.config import validate
+from fishline.instances import iou_matrix, threshold_components
+from fishline.metaphase_sheet import iter_sheet
+from fishline.segment import load_cellpose, segment_spread
+
+MISSED = ("not found", "partly found", "split", "merged", "too big", "too small")
+EXTRA = ("background", "merge", "piece", "size")
+
+
+def error_causes(truth: np.ndarray, pred: np.ndarray) -> tuple[Counter, Counter, int]:
+    """Counts of missed truth instances and unmatched predictions by cause, and the matches
+    (IoU >= 0.5), of one image."""
+    truth, pred = relabel_sequential(truth)[0], relabel_sequential(pred)[0]
+    iou = iou_matrix(truth, pred)
+    overlap = np.zeros((int(truth.max()) + 1, int(pred.max()) + 1), np.int64)
+    np.add.at(overlap, (truth.ravel(), pred.ravel()), 1)
+    overlap = overlap[1:, 1:]
+    truth_area = np.bincount(truth.ravel(), minlength=overlap.shape[0] + 1)[1:]
+    pred_area = np.bincount(pred.ravel(), minlength=overlap.shape[1] + 1)[1:]
+    covers = overlap / np.maximum(truth_area[:, None], 1)  # share of truth i under pred j
+    lies_on = overlap / np.maximum(pred_area[None, :], 1)  # share of pred j on truth i
+    matched_truth, matched_pred = (iou >= 0.5).any(1), (iou >= 0.5).any(0)
+    missed: Counter = Counter()
+    for i in np.flatnonzero(~matched_truth):
+        covered, big = covers[i].sum(), np.flatnonzero(covers[i] > 0.2)
+        if covered < 0.05:
+            missed["not found"] += 1
+        elif covered < 0.5:
+            missed["partly found"] += 1
+        elif len(big) >= 2:
+            missed["split"] += 1
+        else:
+            j = big[0] if len(big) else int(covers[i].argmax())
+            if (lies_on[:, j] > 0.2).sum() >= 2:
+                missed["merged"] += 1
+            else:
+                missed["too big" if pred_area[j] > truth_area[i] else "too small"] += 1
+    extra: Counter = Counter()
+    for j in np.flatnonzero(~matched_pred):
+        if lies_on[:, j].sum() < 0.5:
+            extra["background"] += 1
+        elif (lies_on[:, j] > 0.2).sum() >= 2:
+            extra["merge"] += 1
+        elif (covers[int(lies_on[:, j].argmax())] > 0.2).sum() >= 2:
+            extra["piece"] += 1
+        else:
+            extra["size"] += 1
+    return missed, extra, int(matched_truth.sum())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_chromosome_model_arguments(parser)
+    add_json_argument(parser)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    model, info = load_cellpose(args.model, torch.device("cpu"))
+    settings = validate({}, "config", "defaults")["chromosomes"]["segment"]
+    trained = info["metadata"]["object_diameter"]
+    totals = {name: [Counter(), Counter(), 0] for name in ("model", "baseline")}
+    for item in iter_sheet(args.sheet):
+        if item.truth is None:
+            continue
+        truth = item.truth_pieces
+        found = {
+            "model": segment_spread(model, item.dapi, settings, trained)[0],
+            "baseline": threshold_components(item.dapi),
+        }
+        for name, pred in found.items():
+            missed, extra, matched = error_causes(truth, pred)
+            totals[name][0] += missed
+            totals[name][1] += extra
+            totals[name][2] += matched
+    rows = []
+    for kind, causes in (("missed truth", MISSED), ("unmatched prediction", EXTRA)):
+        for cause in causes:
+            index = 0 if kind == "missed truth" else 1
+            rows.append(
+                {"error": kind, "cause": cause, "model": totals["model"][index][cause],
+                 "baseline": totals["baseline"][index][cause]}
+            )  # fmt: skip
+    table = pd.DataFrame(rows)
+    matched = {name: totals[name][2] for name in totals}
+    print(f"{args.model.name} on {args.sheet.name}; matched at IoU 0.5: {matched}")
+    print(table.to_string(index=False))
+    write_rows(
+        args.json,
+        [Row(f"{row['error']}: {row['cause']}", "instances", row["model"], row["baseline"],
+             "cpu", "blur + Otsu + components") for row in rows],
+    )  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
