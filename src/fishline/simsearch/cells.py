@@ -290,9 +290,10 @@ def prototype_curve(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """How many examples per class the per-cell calls need: for each count and draw, pick
     that many labelled cells per class at random, call every other cell from them alone
-    (strategy ``examples``) and after one self-learning round on the other cells
-    (``self-learning``), and score the calls against the truth. Rows carry the classifier's
-    ``head`` (prototypes or linear), so curves of several heads concatenate.
+    (strategy ``examples``) and after self-learning on the other cells (``self-learning``:
+    label spreading, :meth:`CellClassifier.fit_vectors`), and score the calls against the
+    truth. Rows carry the classifier's ``head`` (prototypes or linear), so curves of several
+    heads concatenate.
 
     ``views`` is (n, r, d) as :func:`embed_views` gives: each cell's vector first, then
     those of its rotations (r = 1 without).
