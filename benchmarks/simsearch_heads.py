@@ -2,7 +2,7 @@
 same frozen SimSearch features (EfficientNet-Lite0, 48 px, the crops and their rotations),
 each with and without one round of self-learning, on channels mixed into the backbone's RGB
 input or run through it one by one (``--channels``, ``--weights``: DNA, GFP). Usage:
-    python benchmarks/simsearch_heads.py [--config config/simsearch_hard.yaml] [--draws 20]
+    python benchmarks/simsearch_heads.py [--config OVERRIDES.yaml] [--draws 20]
         [--channels mixed separate] [--weights 1 1] [--learn-weights]
 
 Cells are painted GFP cells (``fishline.paint.cellfields``, noise-free fields, the painter
@@ -74,7 +74,7 @@ def head_scores(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default="config/simsearch_hard.yaml")
+    parser.add_argument("--config", help="overrides of config/config.yaml (the demo's cells)")
     parser.add_argument("--fields", type=int, default=8)
     parser.add_argument("--draws", type=int, default=20)
     parser.add_argument("--examples", type=int, nargs="+", default=[1, 3, 5])

@@ -588,16 +588,14 @@ def test_separate_channels_give_each_channel_its_own_block(painted_cells):
 
 
 def test_separate_channels_call_painted_cells_better_than_mixed():
-    """On harder painted cells (config/simsearch_hard.yaml's painter: dim, partial, touching,
+    """On harder painted cells (the demo's painter, config/config.yaml: dim, partial, touching,
     blurred), whose class is where the GFP sits, the GFP channel seen on its own gives the
     nearest-prototype calls more than the mixed RGB input does (5 per class)."""
-    import yaml
 
     from fishline.config import load_config
 
     root = Path(__file__).resolve().parents[1]
-    hard = yaml.safe_load((root / "config/simsearch_hard.yaml").read_text())
-    paint = load_config(root / "config/config.yaml", overrides=hard)["simsearch"]["paint"]
+    paint = load_config(root / "config/config.yaml")["simsearch"]["paint"]
     settings = {**DEFAULT_CELL_FIELDS, **{k: v for k, v in paint.items() if k != "images"}}
     settings |= {"size": [256, 256], "classes": {"nuclear": 1, "cytoplasmic": 1, "absent": 1}}
     crops, classes = painted_cell_crops(settings, 4, 1)

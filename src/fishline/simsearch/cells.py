@@ -54,7 +54,7 @@ class CellClassifier:
         multinomial logistic regression fitted on the labelled vectors (frozen pretrained
         features, L2 penalty ``1 / strength``; with examples of one class only, the
         prototypes decide). On harder painted GFP cells
-        (config/simsearch_hard.yaml) the linear head was 87.6 % right with 5 examples per
+        (the demo's, config/config.yaml) the linear head was 87.6 % right with 5 examples per
         class against 81.3 % for prototypes (docs/simsearch.md).
     strength
         Inverse L2 penalty of the linear head (scikit-learn's ``C``).
