@@ -439,7 +439,7 @@ def test_single_class_negative_trains(tmp_path: Path) -> None:
         str(tmp_path / "m.pt"),
         str(tmp_path / "h.parquet"),
     )
-    assert info["negatives"] == 1 and info["clean"] == 13
+    assert info["negatives"] == 1 and info["clean"] == 12  # the negative is not background
     history = pd.read_parquet(tmp_path / "h.parquet")
     assert history["stage"].tolist() == ["supcon", "linear"]
     assert np.isfinite(history["loss"]).all()
@@ -484,7 +484,7 @@ def test_pretrained_backbone_fine_tunes_from_the_search_features(tmp_path: Path)
     settings["input_size"] = 32
     path = tmp_path / "lite.pt"
     train_simsearch(
-        patch_set(0), None, settings, "pos_neg", 3, "cpu", 1, str(path), str(tmp_path / "h.pq")
+        patch_set(0), None, settings, "pos", 3, "cpu", 1, str(path), str(tmp_path / "h.pq")
     )
     model, info = models.load(path)
     assert info["spec"]["backbone"] == "efficientnet_lite0"

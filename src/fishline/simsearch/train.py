@@ -4,8 +4,8 @@ then a linear classifier on the frozen embedding (notes, "Training").
 Strategies (the ablation of the notes):
 
 - ``pos``: SupCon on the clean positives (+ background); the negatives are dropped.
-- ``pos_neg``: SupCon with the negatives kept (label background) and each anchor's class
-  negatives also added to its denominator.
+- ``pos_neg``: SupCon with each anchor's class negatives added to its denominator. Negatives
+  are never trained as background: a false proposal of one class may be a cell of another.
 - ``pos_selflearn`` / ``pos_neg_selflearn``: the same after SimCLR on the noisy patches.
 - ``supervised``: the baseline; ``clean`` is the fully labelled set (every truth object and
   background windows), trained with the same SupCon + linear recipe and no negatives, so
@@ -224,14 +224,20 @@ def check_settings(settings: dict[str, Any], reference: dict[str, Any] | None = 
                 raise InputError("training settings", error.problem, item=key) from error
 
 
-def _select_clean(
-    stack: np.ndarray, table: pd.DataFrame, strategy: str
-) -> tuple[np.ndarray, pd.DataFrame]:
-    """The clean patches a strategy trains on (negatives dropped unless it uses them)."""
-    keep = np.ones(len(table), dtype=bool)
-    if "role" in table.columns and strategy not in WITH_NEGATIVES:
-        keep = (table["role"] != "negative").to_numpy()
-    return stack[keep], table[keep].reset_index(drop=True)
+def _split_negatives(
+    stack: np.ndarray, table: pd.DataFrame
+) -> tuple[np.ndarray, pd.DataFrame, np.ndarray, pd.DataFrame]:
+    """The clean patches to train on and, apart, the flagged negatives (role ``negative``):
+    those enter only the SupCon denominators of their class (strategies with negatives)."""
+    negative = np.zeros(len(table), dtype=bool)
+    if "role" in table.columns:
+        negative = (table["role"] == "negative").to_numpy()
+    return (
+        stack[~negative],
+        table[~negative].reset_index(drop=True),
+        stack[negative],
+        table[negative].reset_index(drop=True),
+    )
 
 
 def _stepped(
@@ -401,7 +407,7 @@ def train_simsearch(
             raise InputError(
                 "noisy patches", f"{noisy[0].shape[1]} channels, the clean ones {stack.shape[1]}"
             )
-    stack, table = _select_clean(stack, table, strategy)
+    stack, table, negative_stack, negative_table = _split_negatives(stack, table)
     targets = sorted(set(table["label"]) - {BACKGROUND})
     if not targets:
         raise InputError("clean patches", "no target-class patch to train on", item="label")
@@ -428,13 +434,12 @@ def train_simsearch(
         index = {name: i for i, name in enumerate(classes)}
         labels = torch.as_tensor(table["label"].map(index).to_numpy(copy=True), device=chosen)
         negatives: dict[int, torch.Tensor] = {}
-        if strategy in WITH_NEGATIVES and "negative_of" in table.columns:
+        if strategy in WITH_NEGATIVES and len(negative_table):
+            pool = prepare(negative_stack, size, chosen)
             for name in targets:
-                rows = (table["role"] == "negative") & (table["negative_of"] == name)
+                rows = (negative_table["negative_of"] == name).to_numpy(copy=True)
                 if rows.any():
-                    negatives[index[name]] = images[
-                        torch.as_tensor(rows.to_numpy(copy=True), device=chosen)
-                    ]
+                    negatives[index[name]] = pool[torch.as_tensor(rows, device=chosen)]
         history += _supcon(model, images, labels, negatives, settings, generator, sampler)
         history += _linear(model, images, labels, settings, generator, sampler)
         model.cpu().eval()
