@@ -26,7 +26,7 @@ from rows import Row, add_chromosome_model_arguments, add_json_argument, write_r
 from skimage.segmentation import relabel_sequential
 
 from fishline.config import validate
-from fishline.instances import iou_matrix, threshold_components
+from fishline.instances import iou_matrix, overlap_counts, threshold_components
 from fishline.metaphase_sheet import iter_sheet
 from fishline.segment import load_cellpose, segment_spread
 
@@ -39,11 +39,9 @@ def error_causes(truth: np.ndarray, pred: np.ndarray) -> tuple[Counter, Counter,
     (IoU >= 0.5), of one image."""
     truth, pred = relabel_sequential(truth)[0], relabel_sequential(pred)[0]
     iou = iou_matrix(truth, pred)
-    overlap = np.zeros((int(truth.max()) + 1, int(pred.max()) + 1), np.int64)
-    np.add.at(overlap, (truth.ravel(), pred.ravel()), 1)
-    overlap = overlap[1:, 1:]
-    truth_area = np.bincount(truth.ravel(), minlength=overlap.shape[0] + 1)[1:]
-    pred_area = np.bincount(pred.ravel(), minlength=overlap.shape[1] + 1)[1:]
+    counts = overlap_counts(truth, pred)
+    overlap = counts[1:, 1:]
+    truth_area, pred_area = counts.sum(axis=1)[1:], counts.sum(axis=0)[1:]
     covers = overlap / np.maximum(truth_area[:, None], 1)  # share of truth i under pred j
     lies_on = overlap / np.maximum(pred_area[None, :], 1)  # share of pred j on truth i
     matched_truth, matched_pred = (iou >= 0.5).any(1), (iou >= 0.5).any(0)

@@ -26,18 +26,22 @@ from fishline.simsearch.features import FeatureExtractor
 
 ROOT = Path(__file__).resolve().parents[1]
 CALLS = {
-    "baseline: mixed channels, prototypes": {"channels": "mixed", "head": "prototypes"},
+    "baseline: mixed channels, prototypes": {
+        "channels": "mixed",
+        "head": "prototypes",
+        "learn_weights": False,
+        "self_learning": False,
+    },
     "separate, learned weights, linear, self-learning": {
         "channels": "separate",
         "head": "linear",
         "learn_weights": True,
+        "self_learning": True,
     },
 }
 
 
-def time_call(
-    crops: list[np.ndarray], classes: np.ndarray, settings: dict, learn: bool
-) -> tuple[float, float]:
+def time_call(crops: list[np.ndarray], classes: np.ndarray, settings: dict) -> tuple[float, float]:
     """Seconds for extractor + fit + predict, and the accuracy on the non-example cells."""
     rng = np.random.default_rng(0)
     chosen = np.concatenate(
@@ -46,9 +50,10 @@ def time_call(
     started = time.perf_counter()
     extractor = FeatureExtractor("efficientnet_lite0", (48, 48), 2, channels=settings["channels"])
     classifier = CellClassifier(
-        extractor, head=settings["head"], learn_weights=settings.get("learn_weights", False)
+        extractor, head=settings["head"], learn_weights=settings["learn_weights"]
     )
-    classifier.fit([crops[i] for i in chosen], classes[chosen], crops if learn else None)
+    unlabelled = crops if settings["self_learning"] else None
+    classifier.fit([crops[i] for i in chosen], classes[chosen], unlabelled)
     calls = classifier.predict(crops)
     seconds = time.perf_counter() - started
     rest = np.setdiff1d(np.arange(len(crops)), chosen)
@@ -76,10 +81,9 @@ def main() -> None:
     crops, classes = crops[: args.cells], classes[: args.cells]
     rows = []
     for name, call in CALLS.items():
-        learn = call["head"] == "linear"
         times, accuracy = [], 0.0
         for _ in range(args.repeats):
-            seconds, accuracy = time_call(crops, classes, call, learn)
+            seconds, accuracy = time_call(crops, classes, call)
             times.append(seconds)
         rows.append({"call": name, "seconds": min(times), "accuracy %": 100 * accuracy})
     table = pd.DataFrame(rows)

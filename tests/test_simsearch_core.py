@@ -619,7 +619,7 @@ def test_reweighting_equals_extracting_at_the_new_weights(painted_cells):
     )
     moved = reweight_channels(equal.embed(crops), equal.channel_weights, [1, 4])
     np.testing.assert_allclose(moved, heavy.embed(crops), atol=1e-5)
-    with pytest.raises(InputError, match="zero weight"):
+    with pytest.raises(InputError, match="weight 0"):
         reweight_channels(moved, [0.0, 1.0], [1, 1])
 
 

@@ -477,7 +477,7 @@ def test_pretrained_backbone_fine_tunes_from_the_search_features(tmp_path: Path)
     EfficientNet-Lite0 (per channel), SupCon leaves its early blocks as they were and moves
     the rest, and the model learns discs against rings and reloads from its file alone."""
     from fishline.nets.simsearch import SimSearchNet
-    from fishline.simsearch.features import _efficientnet_trunk
+    from fishline.simsearch.features import efficientnet_trunk
 
     settings = tiny_settings()
     settings["backbone"] = "efficientnet_lite0"
@@ -492,7 +492,7 @@ def test_pretrained_backbone_fine_tunes_from_the_search_features(tmp_path: Path)
         1,
         160,
     )
-    start = _efficientnet_trunk(None).state_dict()
+    start = efficientnet_trunk(None).state_dict()
     tuned = model.trunk.trunk.state_dict()
     stem = "0.weight"  # the stem convolution: frozen
     assert torch.equal(tuned[stem].float(), start[stem].float())

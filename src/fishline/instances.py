@@ -19,11 +19,17 @@ from fishline.metaphase_sheet import load_row
 IOU_THRESHOLDS = (0.5, 0.75)
 
 
+def overlap_counts(truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """Pixels shared by truth label i (rows) and predicted label j (columns), background 0
+    included as row and column 0."""
+    overlap = np.zeros((int(truth.max()) + 1, int(pred.max()) + 1), np.int64)
+    np.add.at(overlap, (truth.ravel(), pred.ravel()), 1)
+    return overlap
+
+
 def iou_matrix(truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
     """IoU of every truth instance (rows) with every predicted instance (columns)."""
-    n_true, n_pred = int(truth.max()), int(pred.max())
-    overlap = np.zeros((n_true + 1, n_pred + 1), np.int64)
-    np.add.at(overlap, (truth.ravel(), pred.ravel()), 1)
+    overlap = overlap_counts(truth, pred)
     true_area = overlap.sum(axis=1, keepdims=True)
     pred_area = overlap.sum(axis=0, keepdims=True)
     union = true_area + pred_area - overlap

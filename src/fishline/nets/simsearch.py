@@ -25,10 +25,10 @@ class PerChannelTrunk(nn.Module):
 
     def __init__(self, in_channels: int, weights: str | None = None) -> None:
         super().__init__()
-        from fishline.simsearch.features import DIMENSION, _efficientnet_trunk
+        from fishline.simsearch.features import DIMENSION, efficientnet_trunk
 
         self.in_channels = in_channels
-        self.trunk = _efficientnet_trunk(weights)
+        self.trunk = efficientnet_trunk(weights)
         self.dimension = DIMENSION["efficientnet_lite0"] * in_channels
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:

@@ -112,21 +112,26 @@ def normalised_channel_weights(weights: Sequence[float] | None, in_channels: int
     return values / values.sum()
 
 
+def channel_blocks(vectors: np.ndarray, weights: Sequence[float]) -> np.ndarray:
+    """(n, C, d / C) unit vector of each channel of separate-channel vectors made with
+    ``weights``: each block of such a vector is its unit vector times the square root of its
+    weight (:meth:`FeatureExtractor._normalise`)."""
+    weights = np.asarray(weights, np.float64)
+    if (weights <= 0).any():
+        raise InputError("channel_weights", "a channel of weight 0 left no block to recover")
+    blocks = np.asarray(vectors, np.float64).reshape(len(vectors), len(weights), -1)
+    return blocks / np.sqrt(weights)[None, :, None]
+
+
 def reweight_channels(
     vectors: np.ndarray, weights_from: Sequence[float], weights_to: Sequence[float]
 ) -> np.ndarray:
     """Vectors of separate channels (:class:`FeatureExtractor` with ``channels='separate'``)
-    made with ``weights_from`` as they would be with ``weights_to``, without the backbone:
-    each channel's block is its unit vector times the square root of its weight."""
-    old = np.asarray(weights_from, np.float64)
-    new = normalised_channel_weights(weights_to, len(old)).astype(np.float64)
-    vectors = np.asarray(vectors, np.float32)
-    blocks = vectors.reshape(*vectors.shape[:-1], len(old), -1)
-    if (old <= 0).any():
-        raise InputError("channel_weights", "cannot reweight from a zero weight (block lost)")
-    blocks = blocks * np.sqrt(new / old)[:, None].astype(np.float32)
-    out = blocks.reshape(vectors.shape)
-    return out / np.maximum(np.linalg.norm(out, axis=-1, keepdims=True), 1e-12)
+    made with ``weights_from`` as they would be with ``weights_to``, without the backbone."""
+    new = normalised_channel_weights(weights_to, len(weights_from))
+    blocks = channel_blocks(vectors, weights_from) * np.sqrt(new)[None, :, None]
+    out = blocks.reshape(len(blocks), -1)
+    return (out / np.maximum(np.linalg.norm(out, axis=-1, keepdims=True), 1e-12)).astype(np.float32)
 
 
 def learn_channel_weights(
@@ -149,10 +154,8 @@ def learn_channel_weights(
     (negative entries set to 0: a channel is used or left out, never inverted). Equal weights
     when no pair separates, e.g. a single class without negatives, or one example per class.
     """
-    weights = np.asarray(weights, np.float64)
     count = len(weights)
-    blocks = np.asarray(vectors, np.float64).reshape(len(vectors), count, -1)
-    blocks /= np.sqrt(weights)[None, :, None]  # unit vector per channel
+    blocks = channel_blocks(vectors, weights)
     labels = np.asarray(labels, dtype=object)
     cosines = np.einsum("icd,jcd->ijc", blocks, blocks)
     first, second = np.triu_indices(len(blocks), k=1)
@@ -163,9 +166,7 @@ def learn_channel_weights(
     same = labels[first] == labels[second]
     positive, negative = cosines[first[same], second[same]], cosines[first[~same], second[~same]]
     if negatives is not None and len(negatives):
-        flagged = np.asarray(negatives, np.float64).reshape(len(negatives), count, -1)
-        flagged /= np.sqrt(weights)[None, :, None]
-        against = np.einsum("icd,jcd->ijc", blocks, flagged)
+        against = np.einsum("icd,jcd->ijc", blocks, channel_blocks(negatives, weights))
         own = labels[:, None] == np.asarray(negative_labels, dtype=object)[None, :]
         negative = np.concatenate([negative, against[own]])
     if len(positive) < 2 or len(negative) < 2:
@@ -198,7 +199,7 @@ def gaussian_kernel(patch: tuple[int, int]) -> np.ndarray:
     return kernel / kernel.sum()
 
 
-def _efficientnet_trunk(weights: str | None) -> nn.Module:
+def efficientnet_trunk(weights: str | None) -> nn.Module:
     """EfficientNet-Lite0 stem + blocks through the first stride-16 stage (80 channels).
 
     The next stage (112 channels, still stride 16) sees so much context that a lone patch's
@@ -293,7 +294,7 @@ class FeatureExtractor:
         self.oversample = oversample
         self.device = torch.device(device)
         trunk = (
-            _efficientnet_trunk(weights)
+            efficientnet_trunk(weights)
             if backbone == "efficientnet_lite0"
             else _resnet_trunk(weights, seed)
         )
