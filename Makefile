@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 SLURM_PLUGIN := snakemake-executor-plugin-slurm==2.8.0
 SLURM_DEPS := snakemake-executor-plugin-slurm-jobstep==0.6.1 throttler==1.2.3
 
-.PHONY: install run report test lint benchmark pretrain pretrain-nuclei pretrain-fish clean
+.PHONY: install run report test lint docs benchmark pretrain pretrain-nuclei pretrain-fish clean
 
 install: $(VENV)/.installed
 
@@ -59,6 +59,10 @@ pretrain-fish: install
 # first). The 30 slowest tests are listed at the end.
 test: install
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/pytest -n $(CORES) --dist loadfile --no-loadscope-reorder --durations=30
+
+# config/README.md is generated from the config schema (a test fails when it is stale)
+docs: install
+	$(BIN)/fishline config-docs --output config/README.md
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks workflow/scripts

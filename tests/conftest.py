@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def config() -> dict[str, Any]:
-    """The schema-default config (equal to config/config.yaml)."""
+    """The schema-default config (config/config.yaml departs from it only where the demo
+    paints harder SimSearch cells)."""
     return validate({}, "config", "defaults")
 
 

@@ -15,6 +15,8 @@ import tifffile
 import yaml
 from workflow_helpers import BIN, FULL_PLAN, ROOT, TINY, job_environment, planned, snakemake
 
+from fishline.config import load_config
+
 pytestmark = pytest.mark.workflow
 
 
@@ -280,7 +282,7 @@ NETWORK_RULES = {
 
 
 def test_gpus_requested_by_network_rules_only(tmp_path: Path) -> None:
-    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    config = load_config(ROOT / "config" / "config.yaml")
     config["device"] = "cuda"
     config["simsearch"]["detect"]["segmentation"] = True  # every optional rule in the DAG
     config["simsearch"]["ablation"]["enabled"] = True
@@ -305,7 +307,7 @@ def test_slides_classifier_is_a_trained_entry_or_a_shipped_file(tmp_path: Path) 
     trained; with a fish.models entry (`joint`) its classifier is painted for and trained
     first."""
     target = "results/fish/slides/painted/field_000/cells.parquet"
-    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    config = load_config(ROOT / "config" / "config.yaml")
     shipped = planned(
         snakemake(tmp_path / "shipped", "-n", target, config=ROOT / "config/config.yaml")
     )

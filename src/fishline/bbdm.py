@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from fishline import models
+from fishline.config import default
 from fishline.errors import InputError
 from fishline.io import atomic_outputs, encode_pages, read_patch_set, read_stack, write_stack
 from fishline.logging import get_logger, progress_bar
@@ -48,10 +49,10 @@ OBJECTIVES = ("grad", "noise", "ysubx")
 class Bridge:
     """The Brownian-bridge schedule: m_t and delta_t for t = 0 .. T-1 (float64)."""
 
-    timesteps: int = 1000
-    m_min: float = 0.001
-    m_max: float = 0.999
-    max_var: float = 1.0
+    timesteps: int = default("chromosomes.bbdm.timesteps")
+    m_min: float = default("chromosomes.bbdm.m_range")[0]
+    m_max: float = default("chromosomes.bbdm.m_range")[1]
+    max_var: float = default("chromosomes.bbdm.max_var")
 
     @property
     def m(self) -> torch.Tensor:
@@ -289,7 +290,7 @@ def train_bbdm(
     model_path: str | Path,
     history_path: str | Path,
     checkpoint_path: str | Path,
-    device: str = "auto",
+    device: str = default("device"),
     threads: int = 1,
 ) -> None:
     """Train the BBDM on the aberration crops of a crop set (paired DAPI -> painted).
@@ -422,7 +423,7 @@ def sample_bbdm(
     stack_out: str | Path,
     table_out: str | Path,
     generator_name: str = "bbdm",
-    device: str = "auto",
+    device: str = default("device"),
     threads: int = 1,
 ) -> pd.DataFrame:
     """Translate DAPI crops into painted aberration crops, in batches, into a patch set.

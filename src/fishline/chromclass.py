@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from sklearn.metrics import precision_recall_fscore_support
 
 from fishline import models
+from fishline.config import default
 from fishline.errors import InputError
 from fishline.io import atomic_outputs, read_patch_set, read_stack
 from fishline.logging import get_logger, progress_bar
@@ -158,7 +159,7 @@ def train_classifiers(
     model_paths: Sequence[str | Path],
     metrics_path: str | Path,
     predictions_path: str | Path,
-    device: str = "auto",
+    device: str = default("device"),
     threads: int = 1,
 ) -> pd.DataFrame:
     """Train one classifier per seed on real crops (+ synthetic aberrations) and score each
@@ -244,7 +245,7 @@ def extract_features(
     model_path: str | Path,
     sets: dict[str, tuple[str, str]],
     out_path: str | Path,
-    device: str = "auto",
+    device: str = default("device"),
     threads: int = 1,
 ) -> pd.DataFrame:
     """512-d penultimate features (and p(aberration)) of every crop of the named sets."""

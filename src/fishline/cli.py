@@ -1,5 +1,5 @@
-"""The ``fishline`` command: validate configs and sheets, paint data without Snakemake,
-annotate SimSearch images in the browser."""
+"""The ``fishline`` command: validate configs and sheets, document the settings, paint data
+without Snakemake, annotate SimSearch images in the browser."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from fishline.config import check_sheet_images, load_config, read_sample_sheet
+from fishline.config import check_sheet_images, default, load_config, read_sample_sheet
 from fishline.errors import InputError
 from fishline.seeds import stage_seed
 
@@ -15,6 +15,17 @@ from fishline.seeds import stage_seed
 def _validate(args: argparse.Namespace) -> None:
     config = load_config(args.config)
     print(f"{args.config}: valid ({len(config['fish']['paint']['splits'])} FISH splits)")
+
+
+def _config_docs(args: argparse.Namespace) -> None:
+    from fishline.config_docs import render_config_docs
+
+    text = render_config_docs()
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        Path(args.output).write_text(text)
+        print(f"wrote {args.output}")
 
 
 def _check_sheet(args: argparse.Namespace) -> None:
@@ -85,6 +96,11 @@ def main(argv: list[str] | None = None) -> int:
     validate = commands.add_parser("validate", help="validate a workflow config file")
     validate.add_argument("config")
     validate.set_defaults(run=_validate)
+    docs = commands.add_parser(
+        "config-docs", help="write config/README.md (every setting) from the config schema"
+    )
+    docs.add_argument("--output", default="config/README.md", help="file to write; - = stdout")
+    docs.set_defaults(run=_config_docs)
     sheet = commands.add_parser("check-sheet", help="validate a sample sheet")
     sheet.add_argument(
         "kind",
@@ -113,14 +129,18 @@ def main(argv: list[str] | None = None) -> int:
         "--out", required=True, help="annotations JSON file that Save writes (resumed if present)"
     )
     annotate.add_argument(
-        "--displayed", help="how many images to show (the first N; default 3), or their names"
+        "--displayed",
+        help="how many images to show (the first N; default "
+        f"{default('simsearch.displayed')}), or their names",
     )
     annotate.add_argument("--channels", help="comma-separated channels to use (default: all)")
-    annotate.add_argument("--backbone", default="efficientnet_lite0", help="feature backbone")
+    annotate.add_argument(
+        "--backbone", default=default("simsearch.search.backbone"), help="feature backbone"
+    )
     annotate.add_argument("--weights", help="local state-dict file for the backbone")
     annotate.add_argument(
         "--channel-mode",
-        default="separate",
+        default=default("simsearch.search.channels"),
         choices=["mixed", "separate"],
         help="channels through the backbone one by one (separate, the default: the channel "
         "that carries the signal counts, e.g. GFP beside DNA) or together (mixed)",

@@ -11,6 +11,7 @@ import difflib
 from collections.abc import Iterator, Mapping
 from functools import cache
 from importlib import resources
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -60,14 +61,25 @@ def _describe(error: jsonschema.ValidationError) -> tuple[str, str]:
     return _key_path(path), f"{error.message}"
 
 
-def _resolve(schema: Mapping[str, Any], root: Mapping[str, Any]) -> Mapping[str, Any]:
+def resolve_ref(schema: Mapping[str, Any], root: Mapping[str, Any]) -> Mapping[str, Any]:
     """Merge a local ``$ref`` target with the referencing schema's own keywords."""
     if "$ref" not in schema:
         return schema
     target: Any = root
     for part in schema["$ref"].removeprefix("#/").split("/"):
         target = target[part]
-    return {**_resolve(target, root), **{k: v for k, v in schema.items() if k != "$ref"}}
+    return {**resolve_ref(target, root), **{k: v for k, v in schema.items() if k != "$ref"}}
+
+
+def _named_entries(schema: Mapping[str, Any]) -> bool:
+    """Whether a setting is a mapping of named entries (splits, models) with default ones."""
+    default = schema.get("default")
+    return (
+        isinstance(schema.get("additionalProperties"), dict)
+        and isinstance(default, dict)
+        and bool(default)
+        and all(isinstance(entry, dict) for entry in default.values())
+    )
 
 
 def _fill_defaults(schema: Mapping[str, Any], instance: Any, root: Mapping[str, Any]) -> None:
@@ -76,7 +88,7 @@ def _fill_defaults(schema: Mapping[str, Any], instance: Any, root: Mapping[str, 
     Sub-schemas marked ``x-no-defaults`` (partial overrides such as a split's realism
     changes) are left as the user wrote them.
     """
-    schema = _resolve(schema, root)
+    schema = resolve_ref(schema, root)
     if schema.get("x-no-defaults"):
         return
     if isinstance(instance, list) and isinstance(schema.get("items"), dict):
@@ -85,9 +97,19 @@ def _fill_defaults(schema: Mapping[str, Any], instance: Any, root: Mapping[str, 
     if not isinstance(instance, dict):
         return
     for key, sub in schema.get("properties", {}).items():
-        sub = _resolve(sub, root)
+        sub = resolve_ref(sub, root)
+        default = sub.get("default")
         if key not in instance and "default" in sub:
-            instance[key] = copy.deepcopy(sub["default"])
+            instance[key] = copy.deepcopy(default)
+        elif isinstance(default, dict) and default and isinstance(instance.get(key), dict):
+            # what the user writes merges over the setting's default block: a config that
+            # resizes the train split keeps the other splits, and a partial block keeps the
+            # defaults this place gives a shared block (a Cellpose block's epochs); an
+            # entry of a mapping of named entries (splits, models) set to null is left out
+            merged = deep_merge(default, instance[key])
+            if _named_entries(sub):
+                merged = {name: entry for name, entry in merged.items() if entry is not None}
+            instance[key] = merged
         if key in instance:
             _fill_defaults(sub, instance[key], root)
     extra = schema.get("additionalProperties")
@@ -130,6 +152,28 @@ def validate(instance: Any, schema_name: str, where: str) -> Any:
         key, problem = _describe(error)
         raise InputError(where, problem, item=key)
     return _sorted(filled)
+
+
+@cache
+def _schema_defaults() -> dict[str, Any]:
+    """Every default in the schema's order (a mapping such as the painter's class shares
+    keeps the order it is written in)."""
+    schema = load_schema("config")
+    filled: dict[str, Any] = {}
+    _fill_defaults(schema, filled, schema)
+    return filled
+
+
+def default(key: str) -> Any:
+    """The schema's default for a dotted config key (a copy), e.g.
+    ``default("simsearch.cells.temperature")``: library signatures and the CLI take their
+    defaults from here, so a default is written once, in the schema."""
+    value: Any = _schema_defaults()
+    for part in key.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            raise KeyError(f"no config key {key!r} in the schema")
+        value = value[part]
+    return copy.deepcopy(value)
 
 
 def _sorted(value: Any) -> Any:
@@ -180,13 +224,76 @@ def _cross_key_problems(config: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
         )
 
 
-def validate_config(data: Any, where: str) -> dict[str, Any]:
-    """A workflow config validated against the schema (defaults filled in) and across keys
-    (a model, split, class or set named in one key must exist in another); the checks the
-    workflow makes before any job, so ``fishline validate`` refuses what the workflow would."""
-    config = validate(data, "config", where)
-    for key, problem in _cross_key_problems(config):
+def real_sets_with_truth(config: Mapping[str, Any]) -> list[str]:
+    """Names of the real metaphase sets (``chromosomes.real``) whose sheets carry truth
+    masks; every sheet is validated on the way (an error names the key and the sheet row)."""
+    scored = []
+    for name, sheet in config["chromosomes"]["real"].items():
+        rows = _read_named_sheet(sheet, "metaphase_sheet", f"chromosomes.real.{name}")
+        if "mask" in rows and rows["mask"].notna().any():
+            scored.append(name)
+    return scored
+
+
+def simsearch_has_truth(config: Mapping[str, Any]) -> bool:
+    """Whether SimSearch runs on images with ground-truth points for every image (the
+    painted demo always has them; a user's sheet needs a ``points`` file per image)."""
+    search = config["simsearch"]
+    if not search["enabled"]:
+        return False
+    if search["sheet"] is None:
+        return True
+    rows = _read_named_sheet(search["sheet"], "simsearch_sheet", "simsearch.sheet")
+    return "points" in rows and bool(rows["points"].fillna("").ne("").all())
+
+
+def _read_named_sheet(sheet: str | Path, schema_name: str, key: str) -> pd.DataFrame:
+    """A sample sheet named by config ``key``; its errors also name the key."""
+    try:
+        return read_sample_sheet(sheet, schema_name)
+    except InputError as error:
+        item = key if error.item is None else f"{key}: {error.item}"
+        raise InputError(error.where, error.problem, item=item) from error
+
+
+def _sheet_problems(config: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """(key, problem) for every setting whose sample sheets lack what it needs."""
+    curve = config["chromosomes"]["finetune_curve"]
+    if curve["enabled"]:
+        scored = real_sets_with_truth(config)
+        name = curve["set"] or next(iter(scored), None)
+        if name not in scored:
+            yield (
+                "chromosomes.finetune_curve",
+                "needs a real set with truth masks in chromosomes.real "
+                f"(set: {name}; sets with truth: {scored})",
+            )
+    search = config["simsearch"]
+    if search["enabled"] and search["annotations"] is None and not simsearch_has_truth(config):
+        yield (
+            "simsearch.annotations",
+            "is null (the simulated user) but the images of simsearch.sheet lack ground-truth "
+            "points; annotate them with `fishline annotate`",
+        )
+
+
+def check(config: Mapping[str, Any], where: str) -> None:
+    """Every check across keys and into the sheets they name, on a config whose defaults
+    are filled: a model, split, class or set named in one key must exist in another, and a
+    stage that needs truth masks or points must be given sheets that have them. The workflow
+    and ``fishline validate`` both call it, so neither accepts what the other refuses.
+
+    Raises :class:`InputError` naming ``where`` and the key for the first problem.
+    """
+    for key, problem in chain(_cross_key_problems(config), _sheet_problems(config)):
         raise InputError(where, problem, item=key)
+
+
+def validate_config(data: Any, where: str) -> dict[str, Any]:
+    """A workflow config validated against the schema (defaults filled in) and checked
+    across keys and sheets (:func:`check`), as the workflow checks it before any job."""
+    config = validate(data, "config", where)
+    check(config, where)
     return config
 
 

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 from fishline import models
 from fishline.bbdm import conditions_from, load_paired
+from fishline.config import default
 from fishline.errors import InputError
 from fishline.io import atomic_outputs, encode_pages, write_stack
 from fishline.logging import get_logger, progress_bar, rounded
@@ -77,7 +78,7 @@ def train_cyclegan(
     model_path: str | Path,
     history_path: str | Path,
     checkpoint_path: str | Path,
-    device: str = "auto",
+    device: str = default("device"),
     threads: int = 1,
 ) -> None:
     """Train both generators and discriminators; save the generators (kind ``cyclegan``)."""
@@ -215,7 +216,7 @@ def sample_cyclegan(
     seed: int,
     stack_out: str | Path,
     table_out: str | Path,
-    device: str = "auto",
+    device: str = default("device"),
     threads: int = 1,
 ) -> pd.DataFrame:
     """Translate DAPI crops with the DAPI -> painted generator into a patch set."""

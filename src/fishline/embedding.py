@@ -11,6 +11,7 @@ import pandas as pd
 import seaborn as sns
 
 from fishline import models
+from fishline.config import default
 from fishline.io import atomic_outputs
 from fishline.jit import import_cached
 from fishline.logging import get_logger
@@ -26,7 +27,7 @@ def embed_sets(
     fit_set: str,
     max_points: int,
     seed: int,
-    device: str = "auto",
+    device: str = default("device"),
     threads: int = 1,
 ) -> pd.DataFrame:
     """2-D UMAP coordinates of up to ``max_points`` cells per set, fit on ``fit_set``.
@@ -82,7 +83,7 @@ def fish_umap(
     seed: int,
     figure: str,
     table: str,
-    device: str = "auto",
+    device: str = default("device"),
     threads: int = 1,
 ) -> None:
     """Embed the named sets with one model and write the figure and the coordinates."""

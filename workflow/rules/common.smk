@@ -5,7 +5,13 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-from fishline.config import read_sample_sheet, sheet_files, validate_config
+from fishline.config import (
+    read_sample_sheet,
+    real_sets_with_truth,
+    sheet_files,
+    simsearch_has_truth,
+    validate_config,
+)
 from fishline.errors import InputError
 from fishline.seeds import stage_seed as derive_seed
 
@@ -196,20 +202,7 @@ def user_sheet_files(sheet, schema, key, sample=None):
     return sheet_files(frame, schema)
 
 
-def _real_sets_with_truth():
-    """Validate every real metaphase sheet now (one clear error before any job runs) and
-    return the names of those that carry truth masks."""
-    scored = []
-    for name, sheet in CHROM_REAL.items():
-        rows = _read_user_sheet(
-            str(sheet), "metaphase_sheet", f"chromosomes.real.{name}"
-        )
-        if "mask" in rows and rows["mask"].notna().any():
-            scored.append(name)
-    return scored
-
-
-CHROM_REAL_SCORED = _real_sets_with_truth()
+CHROM_REAL_SCORED = real_sets_with_truth(config)
 CHROM_SCORED = CHROM_ANNOTATED + CHROM_REAL_SCORED
 
 
@@ -278,13 +271,7 @@ def _finetune_curve_set():
     curve = config["chromosomes"]["finetune_curve"]
     if not curve["enabled"]:
         return None
-    name = curve["set"] or next(iter(CHROM_REAL_SCORED), None)
-    if name not in CHROM_REAL_SCORED:
-        raise WorkflowError(
-            "invalid config: chromosomes.finetune_curve needs a real set with truth masks "
-            f"in chromosomes.real (set: {name}; with truth: {CHROM_REAL_SCORED})"
-        )
-    return name
+    return curve["set"] or next(iter(CHROM_REAL_SCORED))
 
 
 CHROM_CURVE_SET = _finetune_curve_set()

@@ -6,26 +6,13 @@ SS_STRATEGIES = ["pos", "pos_neg", "pos_selflearn", "pos_neg_selflearn"]
 SS_ABLATION = SEARCH["ablation"]
 
 
-def _simsearch_truth():
-    """Whether every image of the sheet has ground-truth points (the demo always has)."""
-    if SEARCH["sheet"] is None:
-        return True
-    sheet = _read_user_sheet(str(SEARCH["sheet"]), "simsearch_sheet", "simsearch.sheet")
-    return "points" in sheet and bool(sheet["points"].fillna("").ne("").all())
-
-
-SS_TRUTH = SEARCH["enabled"] and _simsearch_truth()
+SS_TRUTH = simsearch_has_truth(config)
 SS_CELLS = [
     f"P{p}_N{n}_r{r}"
     for p in SS_ABLATION["prototypes"]
     for n in SS_ABLATION["negatives"]
     for r in range(SS_ABLATION["repeats"])
 ]
-if SEARCH["annotations"] is None and not SS_TRUTH:
-    raise WorkflowError(
-        "invalid config: simsearch.annotations is null (simulated user) but the images of "
-        "simsearch.sheet lack ground-truth points; annotate them with `fishline annotate`"
-    )
 
 
 def simsearch_sheet():

@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from fishline.config import default
 from fishline.errors import InputError
 from fishline.io import atomic_outputs, write_image
 from fishline.logging import progress_bar
@@ -39,25 +40,8 @@ from fishline.seeds import stage_seed
 CHANNELS = ("dna", "gfp")
 CLASSES = ("nuclear", "cytoplasmic", "absent")
 
-DEFAULT_CELL_FIELDS: dict[str, Any] = {
-    "images": 12,
-    "size": [384, 384],
-    "cells": [15, 25],
-    "nucleus_radius": [9, 14],
-    "nucleus_aspect": [0.75, 1.0],
-    "cytoplasm_scale": [1.7, 2.3],
-    "cytoplasm_wobble": 0.15,
-    "classes": {"nuclear": 0.4, "cytoplasmic": 0.4, "absent": 0.2},
-    "touching": 0.35,
-    "dna_intensity": [0.45, 0.85],
-    "gfp_intensity": [0.35, 0.8],
-    "gfp_leak": [0.05, 0.15],
-    "texture": 0.2,
-    "background": [0.02, 0.06],
-    "blur_sigma": [0.8, 1.4],
-    "photons": [300, 900],
-    "read_noise": [0.004, 0.01],
-}
+# the demo painter's settings as the schema defines them (simsearch.paint)
+DEFAULT_CELL_FIELDS: dict[str, Any] = default("simsearch.paint")
 
 
 def check_cell_settings(settings: dict[str, Any]) -> None:

@@ -14,6 +14,7 @@ from scipy import ndimage
 from sklearn.linear_model import LogisticRegression
 from sklearn.semi_supervised import LabelSpreading
 
+from fishline.config import default
 from fishline.errors import InputError
 from fishline.paint.cellfields import paint_cell_field
 from fishline.simsearch.features import (
@@ -76,7 +77,7 @@ class CellClassifier:
     def __init__(
         self,
         extractor: FeatureExtractor,
-        temperature: float = 0.05,
+        temperature: float = default("simsearch.cells.temperature"),
         rotations: bool = True,
         head: str = "prototypes",
         strength: float = 10.0,
@@ -105,8 +106,8 @@ class CellClassifier:
         crops: Sequence[np.ndarray],
         labels: Sequence[str],
         unlabelled: Sequence[np.ndarray] | None = None,
-        min_confidence: float = 0.8,
-        neighbours: int = 10,
+        min_confidence: float = default("simsearch.cells.self_learning.min_confidence"),
+        neighbours: int = default("simsearch.cells.self_learning.neighbours"),
     ) -> CellClassifier:
         """Learn from the labelled ``crops`` (with their rotations); with ``unlabelled``
         crops, self-learn: the labels spread over the graph of every cell's ``neighbours``
@@ -134,8 +135,8 @@ class CellClassifier:
         prototypes: np.ndarray,
         labels: Sequence[str],
         unlabelled: np.ndarray | None = None,
-        min_confidence: float = 0.8,
-        neighbours: int = 10,
+        min_confidence: float = default("simsearch.cells.self_learning.min_confidence"),
+        neighbours: int = default("simsearch.cells.self_learning.neighbours"),
         groups: Sequence[int] | None = None,
     ) -> CellClassifier:
         """:meth:`fit` on vectors already embedded: (k, d) ``prototypes`` (each view of each
@@ -206,7 +207,7 @@ def spread_labels(
     labelled: np.ndarray,
     labels: Sequence[str],
     unlabelled: np.ndarray,
-    neighbours: int = 10,
+    neighbours: int = default("simsearch.cells.self_learning.neighbours"),
     alpha: float = 0.5,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Labels for ``unlabelled`` vectors spread from the ``labelled`` ones over the graph of
@@ -288,8 +289,8 @@ def prototype_curve(
     counts: Sequence[int],
     draws: int,
     seed: int,
-    min_confidence: float = 0.8,
-    neighbours: int = 10,
+    min_confidence: float = default("simsearch.cells.self_learning.min_confidence"),
+    neighbours: int = default("simsearch.cells.self_learning.neighbours"),
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """How many examples per class the per-cell calls need: for each count and draw, pick
     that many labelled cells per class at random, call every other cell from them alone

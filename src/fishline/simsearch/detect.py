@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from scipy import ndimage
 
 from fishline import models
+from fishline.config import default
 from fishline.errors import InputError
 from fishline.logging import get_logger, progress_bar
 from fishline.plots import CLASS_COLOURS, save_figure
@@ -107,7 +108,7 @@ def detect_image(
     stride: int,
     confidence: Mapping[str, float],
     device: str | torch.device = "cpu",
-    batch_size: int = 256,
+    batch_size: int = default("simsearch.detect.batch_size"),
     input_size: int | None = None,
     min_distance: float | None = None,
 ) -> pd.DataFrame:
@@ -151,7 +152,7 @@ def detect(
     confidence: Mapping[str, float],
     device: str = "cpu",
     threads: int = 2,
-    batch_size: int = 256,
+    batch_size: int = default("simsearch.detect.batch_size"),
 ) -> pd.DataFrame:
     """Detections of a saved SimSearch model on the named images (all when None), with the
     patch and input sizes stored in the model file. Returns DataFrame[image, x, y, class,

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
+from fishline.config import default
 from fishline.errors import InputError
 from fishline.simsearch.features import FeatureGrid
 from fishline.uncertainty import certainty
@@ -22,7 +23,7 @@ def nearest_prototype(
     vectors: np.ndarray,
     prototypes: np.ndarray,
     labels: Sequence[str],
-    temperature: float = 0.05,
+    temperature: float = default("simsearch.cells.temperature"),
 ) -> pd.DataFrame:
     """Per-cell calls from a handful of examples: classify (N, d) cell vectors (e.g.
     ``FeatureExtractor.embed`` of cell crops) by their (k, d) labelled ``prototypes``.

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from fishline import models
+from fishline.config import default
 from fishline.errors import InputError
 from fishline.io import atomic_outputs
 from fishline.logging import get_logger, progress_bar
@@ -38,56 +39,8 @@ WITH_NEGATIVES = ("pos_neg", "pos_neg_selflearn")
 SELF_LEARNING = ("pos_selflearn", "pos_neg_selflearn")
 BACKGROUND = "background"
 
-DEFAULT_TRAINING: dict[str, Any] = {
-    # Patches (any size) are resized to input_size x input_size before the network.
-    "input_size": 32,
-    # Output size of the projection head used by SimCLR and SupCon.
-    "projection": 128,
-    # resnet18 (random init unless weights) or efficientnet_lite0 (the search features'
-    # pretrained trunk, per channel, fine-tuned).
-    "backbone": "resnet18",
-    # Optional local state-dict file (torchvision ResNet-18 or EfficientNet-Lite0); nothing
-    # is downloaded.
-    "weights": None,
-    # SimCLR on noisy patches (self-learning strategies only): epochs, batch size, Adam lr,
-    # step decay (lr *= gamma every `step` epochs), NT-Xent temperature, freeze stem+layer1-2
-    # (a part frozen in one stage stays frozen in the next).
-    "simclr": {
-        "epochs": 2,
-        "batch_size": 128,
-        "lr": 1e-3,
-        "step": 1,
-        "gamma": 0.5,
-        "temperature": 0.5,
-        "freeze_early": True,
-    },
-    # SupCon on clean patches; negatives_per_class: class negatives drawn per batch for
-    # the denominators (strategies with negatives).
-    "supcon": {
-        "epochs": 3,
-        "batch_size": 32,
-        "lr": 1e-3,
-        "step": 2,
-        "gamma": 0.5,
-        "temperature": 0.07,
-        "freeze_early": True,
-        "negatives_per_class": 8,
-    },
-    # Linear layer on the frozen 512-d embedding of the clean patches (and their 8
-    # flips/rotations), cross-entropy.
-    "linear": {"epochs": 20, "batch_size": 128, "lr": 1e-2},
-    # Batched augmentations: flip and 90-degree rotation per sample; solarize (p,
-    # threshold); coarse dropout (p, size = side fraction of one dropped square);
-    # brightness (additive, +-) and contrast (factor range) per sample.
-    "augment": {
-        "flip": True,
-        "rotate": True,
-        "solarize": {"p": 0.2, "threshold": 0.6},
-        "dropout": {"p": 0.3, "size": 0.25},
-        "brightness": 0.2,
-        "contrast": [0.7, 1.3],
-    },
-}
+# every training setting as the schema defines it (simsearch.train), documented there
+DEFAULT_TRAINING: dict[str, Any] = default("simsearch.train")
 
 
 def mixed_precision(device: torch.device) -> torch.autocast:

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from fishline import models
+from fishline.config import default
 from fishline.errors import InputError
 from fishline.evaluation import write_evaluation
 from fishline.io import read_patch_set, read_stack
@@ -125,7 +126,7 @@ def train_fish_model(
     model_path: str | Path,
     history_path: str | Path,
     checkpoint_path: str | Path,
-    device: str = "auto",
+    device: str = default("device"),
     threads: int = 1,
 ) -> None:
     """Train one FISH classifier as ``method`` says; checkpoint every epoch and resume.
@@ -302,7 +303,7 @@ def predict(
     loaded: tuple[torch.nn.Module, dict[str, Any]],
     stack: str | Path,
     table: str | Path,
-    device: str = "auto",
+    device: str = default("device"),
     threads: int = 1,
     batch: int = 256,
     allow_unknown: bool = False,
@@ -349,7 +350,7 @@ def evaluate_fish_model(
     table: str,
     predictions_path: str,
     metrics_path: str,
-    device: str = "auto",
+    device: str = default("device"),
     threads: int = 1,
 ) -> dict[str, Any]:
     """Predict a patch set and write per-item predictions (Parquet) and metrics (JSON)."""

@@ -41,6 +41,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from fishline.config import default
 from fishline.errors import InputError
 from fishline.logging import get_logger, progress_bar
 from fishline.simsearch.annotations import check_annotations, read_annotations, write_annotations
@@ -65,7 +66,7 @@ PALETTE = [
     (0.0, 1.0, 1.0),
 ]
 MAX_CANDIDATES = 500
-DISPLAYED = 3
+DISPLAYED = default("simsearch.displayed")
 # Detections are computed once at this confidence floor and filtered in the page: maxima
 # closer than detect_image's radius are equal, so filtering at c gives detect_image at c.
 CONFIDENCE_FLOOR = 1e-6
@@ -464,12 +465,12 @@ def create_app(
     out: str | Path,
     displayed: int | Sequence[str] | None = None,
     channels: Sequence[str] | None = None,
-    backbone: str = "efficientnet_lite0",
+    backbone: str = default("simsearch.search.backbone"),
     weights: str | None = None,
     model: str | None = None,
     detect_stride: int | None = None,
     seed: int = 0,
-    channel_mode: str = "separate",
+    channel_mode: str = default("simsearch.search.channels"),
     channel_weights: Sequence[float] | None = None,
 ) -> Starlette:
     """The annotation app for ``sheet``; Save writes ``out``, the only file the app writes.
