@@ -317,3 +317,15 @@ def test_slides_classifier_is_a_trained_entry_or_a_shipped_file(tmp_path: Path) 
     path.write_text(yaml.safe_dump(config))
     trained = planned(snakemake(tmp_path / "joint", "-n", target, config=path))
     assert trained == {"fish_paint": 1, "fish_train": 1, "fish_fields": 1, "slides_call": 1}
+
+
+def test_simsearch_switched_off_plans_no_simsearch_job(tmp_path: Path) -> None:
+    """`simsearch.enabled: false` runs every other track (it once stopped the workflow,
+    asking for ground-truth points the switched-off track does not need)."""
+    path = tmp_path / "off.yaml"
+    path.write_text("simsearch:\n  enabled: false\n")
+    result = snakemake(tmp_path, "-n", config=path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = planned(result)
+    assert jobs and not any(rule.startswith("ss_") for rule in jobs)
+    assert "segment" in jobs and "fish_train" in jobs
