@@ -33,11 +33,6 @@ def load_schema(name: str) -> dict[str, Any]:
     return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
-def schema_path(name: str) -> Path:
-    """Filesystem path of a schema (for Snakemake's ``validate``)."""
-    return Path(str(resources.files(SCHEMA_PACKAGE).joinpath(f"{name}.schema.yaml")))
-
-
 def _key_path(parts: list[Any]) -> str:
     text = ""
     for part in parts:
