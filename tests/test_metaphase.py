@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import tifffile
+from scipy import ndimage
 
 from fishline.errors import InputError
 from fishline.images import connected_pieces
@@ -78,6 +79,31 @@ def test_crossings_belong_to_neither_mask_unless_asked(spread_paint: dict[str, A
     pieces = Metaphase("s", "s.tif", dapi, {}, neither[1]).truth_pieces
     assert pieces.max() > len(neither[2])
     assert connected_pieces(top[1]).max() >= len(top[2])
+
+
+def _crossings_at_both_middles(paint: dict[str, Any], seeds: range) -> float:
+    """Share of crossings (pixels two rods cover) whose centre lies near the middles of two
+    chromosomes (within a quarter of the median chromosome length)."""
+    near = []
+    for seed in seeds:
+        _, neither, table = paint_spread(np.random.default_rng(seed), paint)
+        _, top, _ = paint_spread(np.random.default_rng(seed), {**paint, "crossing_mask": "top"})
+        overlap, count = ndimage.label((top > 0) & (neither == 0))
+        middles = table[["centre_x", "centre_y"]].to_numpy()
+        reach = 0.25 * table["length"].median()
+        for y, x in ndimage.center_of_mass(overlap, overlap, range(1, count + 1)):
+            near.append((np.hypot(*(middles - [x, y]).T) < reach).sum() >= 2)
+    return float(np.mean(near))
+
+
+def test_crossings_at_the_middle_cross_two_chromosomes_near_their_middles(
+    spread_paint: dict[str, Any],
+) -> None:
+    spread_paint.update(crossing=0.6, touching=0.0)
+    anywhere = _crossings_at_both_middles(spread_paint, range(3))
+    spread_paint["crossing_at"] = "middle"
+    middle = _crossings_at_both_middles(spread_paint, range(3))
+    assert anywhere < 0.25 < 0.4 < middle
 
 
 def test_counts_and_sex_chromosomes(config: dict[str, Any]) -> None:

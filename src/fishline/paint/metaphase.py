@@ -365,6 +365,8 @@ class _Canvas:
         under = self.labels[window][rod.mask & taken]
         if len(under) == 0 or len(under) > max_overlap * rod.mask.sum():
             return False
+        if mode == "crossing alone" and len(np.unique(self.labels[window][grown & taken])) > 1:
+            return False  # it may cross one chromosome and come near no other
         lost = np.bincount(under, minlength=len(self.full) + 1)[1:]
         visible = np.bincount(self.labels.ravel(), minlength=len(self.full) + 1)[1:]
         return bool(np.all(visible - lost >= (1 - max_overlap) * np.asarray(self.full)))
@@ -407,8 +409,13 @@ def _place(
         for attempt in range(400):
             if mode != "free" and centres and attempt < 100:
                 anchor = centres[int(rng.integers(len(centres)))]
-                target = anchor + rng.normal(0, rod.mask.shape[0] / 3, 2)
-                try_mode = mode
+                if mode == "crossing" and paint["crossing_at"] == "middle":
+                    # two chromosomes crossing near their middles, apart from the others
+                    target = anchor + rng.normal(0, rod.mask.shape[0] / 12, 2)
+                    try_mode = "crossing alone"
+                else:
+                    target = anchor + rng.normal(0, rod.mask.shape[0] / 3, 2)
+                    try_mode = mode
             else:
                 # free placement widens the spread slowly when it is crowded
                 scale = radius * (1 + attempt / 150) * math.sqrt(rng.random())
