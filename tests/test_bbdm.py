@@ -117,7 +117,10 @@ def test_step_list() -> None:
 
 
 def test_unet_shapes_and_attention() -> None:
-    net = UNet(6, 3, base=8, multipliers=(1, 2), blocks=1, attention=(False, True))
+    net = UNet(
+        6, 3, base=8, multipliers=(1, 2), blocks=1, attention=(False, True), dropout=0.0,
+        middle_attention=True,
+    )  # fmt: skip
     out = net(torch.zeros(2, 3, 16, 16), torch.zeros(2, 3, 16, 16), torch.tensor([0, 999]))
     assert out.shape == (2, 3, 16, 16)
     with pytest.raises(ValueError, match="not divisible"):

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from skimage.segmentation import find_boundaries
 
+from fishline.config import default
 from fishline.images import read_labels
 from fishline.io import atomic_outputs, read_patch_set
 from fishline.metaphase_sheet import iter_sheet, load_row
@@ -44,7 +45,11 @@ def composite(dapi: np.ndarray, paint: Mapping[str, np.ndarray]) -> np.ndarray:
     return np.stack([red, green, 0.8 * blue], axis=2)
 
 
-def overlay_figure(masks_sheet: str | Path, path: str | Path, max_images: int = 4) -> None:
+def overlay_figure(
+    masks_sheet: str | Path,
+    path: str | Path,
+    max_images: int = default("chromosomes.report.overlays"),
+) -> None:
     """DAPI images of a set with predicted outlines (yellow) and truth outlines (cyan)."""
     rows = pd.read_csv(masks_sheet, sep="\t").to_dict("records")[:max_images]
     figure, axes = plt.subplots(1, len(rows), figsize=(5.5 * len(rows), 5), squeeze=False)

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from fishline.config import default
 from fishline.errors import InputError
 from fishline.images import pick_channel, read_channels, read_labels, split_paths
 from fishline.instances import (
@@ -339,7 +340,7 @@ def call_sample(
     paint: Mapping[str, Any],
     outputs: Mapping[str, str | Path],
     cell_labels: str | Path | None = None,
-    device: str = "cpu",
+    device: str = default("device"),
     threads: int = 1,
 ) -> pd.DataFrame:
     """Segment, crop and classify every field of one sample; write its outputs atomically.

@@ -27,7 +27,7 @@ class ResidualBlock(nn.Module):
 class ResnetGenerator(nn.Module):
     """c7s1-f, d2f, d4f, ``blocks`` residual blocks, u2f, uf, c7s1-out, tanh."""
 
-    def __init__(self, in_channels: int, out_channels: int, filters: int = 32, blocks: int = 6):
+    def __init__(self, in_channels: int, out_channels: int, filters: int, blocks: int) -> None:
         super().__init__()
         layers: list[nn.Module] = [
             nn.ReflectionPad2d(3),
@@ -61,7 +61,7 @@ class ResnetGenerator(nn.Module):
 class PatchDiscriminator(nn.Module):
     """70x70 PatchGAN: C64-C128-C256-C512 (4x4 kernels), one real/fake score per patch."""
 
-    def __init__(self, in_channels: int, filters: int = 64, layers: int = 3) -> None:
+    def __init__(self, in_channels: int, filters: int, layers: int = 3) -> None:
         super().__init__()
         parts: list[nn.Module] = [
             nn.Conv2d(in_channels, filters, 4, 2, 1),
@@ -87,7 +87,7 @@ class PatchDiscriminator(nn.Module):
 class CycleGAN(nn.Module):
     """Both generators (g_ab: DAPI -> painted, g_ba: painted -> DAPI) in one module."""
 
-    def __init__(self, channels: int, filters: int = 32, blocks: int = 6) -> None:
+    def __init__(self, channels: int, filters: int, blocks: int) -> None:
         super().__init__()
         self.g_ab = ResnetGenerator(channels, channels, filters, blocks)
         self.g_ba = ResnetGenerator(channels, channels, filters, blocks)

@@ -86,12 +86,12 @@ class UNet(nn.Module):
         self,
         in_channels: int,
         out_channels: int,
-        base: int = 32,
-        multipliers: Sequence[int] = (1, 2, 2),
-        blocks: int = 1,
-        attention: Sequence[bool] = (False, False, False),
-        dropout: float = 0.0,
-        middle_attention: bool = True,
+        base: int,
+        multipliers: Sequence[int],
+        blocks: int,
+        attention: Sequence[bool],
+        dropout: float,
+        middle_attention: bool,
     ) -> None:
         super().__init__()
         if len(attention) != len(multipliers):
