@@ -5,7 +5,7 @@ and how right are the certain ones? Usage:
 
 Each seed paints one field per class (normal, gain, amplified; the default field painter:
 70 % of a tumour field's nuclei carry its status, the rest are normal), and every field is
-called as one sample by ``fishline.slides.call_sample`` with the shipped nucleus model and
+called as one sample by ``fishline.slides.stages.call_sample`` with the shipped nucleus model and
 truth matched by IoU >= 0.5. The issue's goals: every verdict right, at least 60 % of cells
 certain, at least 95 % of the certain cells right.
 """
@@ -21,7 +21,8 @@ from rows import Row, add_json_argument, write_rows
 
 from fishline.config import load_config
 from fishline.paint import paint_fields
-from fishline.slides import call_sample, summarise
+from fishline.slides.stages import call_sample
+from fishline.slides.verdicts import summarise
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUTS = {

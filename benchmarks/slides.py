@@ -1,6 +1,6 @@
 """Slide-call speed on CPU: seconds per painted 1024 x 1024 FISH field, split into nucleus
 segmentation (Cellpose), cropping and classification (the FISH classifier), as
-``fishline.slides.call_sample`` measures them. Usage:
+``fishline.slides.stages.call_sample`` measures them. Usage:
     python benchmarks/slides.py --nuclei resources/models/nuclei_cellpose.pt \\
         --classifier resources/models/fish_classifier.pt [--fields 3] [--threads 1 2]
 
@@ -20,7 +20,7 @@ import pandas as pd
 from rows import Row, add_json_argument, write_rows
 
 from fishline.config import load_config
-from fishline.slides import call_sample
+from fishline.slides.stages import call_sample
 
 ROOT = Path(__file__).resolve().parents[1]
 

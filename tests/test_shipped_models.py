@@ -31,7 +31,8 @@ from fishline.model_card import (
 from fishline.paint import paint_fields
 from fishline.paint.metaphase import paint_spreads
 from fishline.segment import estimate_diameter, load_cellpose, score_spreads, segment_dapi
-from fishline.slides import call_sample, summarise
+from fishline.slides.stages import call_sample
+from fishline.slides.verdicts import summarise
 from fishline.train.fish import predict
 
 ROOT = Path(__file__).resolve().parents[1]

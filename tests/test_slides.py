@@ -20,23 +20,18 @@ from fishline.errors import InputError
 from fishline.images import read_file
 from fishline.io import read_stack
 from fishline.nets.fish import FishNet
-from fishline.slide_figures import BORDER_COLOUR, class_colour, gallery_rows, overlay_image
-from fishline.slide_sheet import read_slide_sheet
-from fishline.slides import (
-    Field,
-    NoNucleiWarning,
+from fishline.slides.cells import (
     border_labels,
-    call_sample,
     crop_cells,
     crop_scale,
-    load_field,
     nucleus_table,
-    paint_crop_set,
     reference_diameter,
-    summarise,
-    summarise_set,
 )
-from fishline.verdicts import rule_text, verdict
+from fishline.slides.fields import Field, load_field
+from fishline.slides.figures import BORDER_COLOUR, class_colour, gallery_rows, overlay_image
+from fishline.slides.sheet import read_slide_sheet
+from fishline.slides.stages import NoNucleiWarning, call_sample, paint_crop_set, summarise_set
+from fishline.slides.verdicts import rule_text, summarise, verdict
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ["normal", "gain", "amplification"]

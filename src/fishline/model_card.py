@@ -103,7 +103,7 @@ def paint_check_fields(folder: Path) -> Path:
     """Paint the nucleus check set (``CHECK_IMAGES`` whole fields of the default field
     painter, ``CHECK_SEED``) into ``folder``; its image sheet (sample, image, dapi, mask)."""
     from fishline.config import validate
-    from fishline.slides import paint_training_fields
+    from fishline.slides.stages import paint_training_fields
 
     fish = validate({}, "config", "defaults")["fish"]
     return paint_training_fields(

@@ -1,7 +1,7 @@
 """Slide sets, sheets, settings and targets of the slide calls (rules in slides.smk)."""
 
 from fishline.config import deep_merge
-from fishline.slide_sheet import sheet_samples
+from fishline.slides.sheet import sheet_samples
 
 
 def _real_sheet(name):

@@ -1,7 +1,7 @@
 """Snakemake glue for rule slides_call."""
 
 from fishline.logging import log_to
-from fishline.slides import call_sample
+from fishline.slides.stages import call_sample
 
 with log_to(snakemake.log[0]):
     call_sample(

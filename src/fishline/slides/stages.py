@@ -1,319 +1,52 @@
-"""MYCN status of whole FISH slides: fields -> Cellpose nuclei -> crops in the classifier's
-patch geometry -> per-cell class, probabilities and certainty -> per-sample verdict.
-
-A sample (one patient slide) has one or more fields (rows of a slide sheet). Every function
-takes plain values and paths, so tests and tools call it without Snakemake.
-"""
+"""MYCN status of whole FISH slides, one stage each: fields -> Cellpose nuclei -> crops in
+the classifier's patch geometry -> per-cell class, probabilities and certainty ->
+per-sample verdict (``call_sample``), the set's summary (``summarise_set``) and the painted
+sets the nucleus model and the classifier's field crops are trained on. Every function takes
+plain values and paths and writes its outputs atomically, so tests and tools call it
+without Snakemake."""
 
 from __future__ import annotations
 
 import json
-import math
 import time
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import pandas as pd
 
 from fishline.config import default
 from fishline.errors import InputError
-from fishline.images import pick_channel, read_channels, read_labels, split_paths
 from fishline.instances import (
     estimate_nucleus_diameter,
     instance_scores,
-    match_instances,
     pooled_scores,
 )
-from fishline.io import atomic_outputs, write_unit_stack
+from fishline.io import atomic_outputs, read_stack, write_unit_stack
 from fishline.logging import get_logger, progress_bar
-from fishline.paint.draws import bounds
-from fishline.paint.fish import CHANNELS
-from fishline.slide_sheet import read_slide_sheet
-from fishline.verdicts import rule_text, verdict
+from fishline.paint import paint_fields
+from fishline.paint.fields import paint_field
+from fishline.paint.fish import CHANNELS, check_settings, split_settings
+from fishline.paint.nuclei import NucleusLibrary
+from fishline.slides.cells import (
+    crop_cells,
+    crop_scale,
+    nucleus_table,
+    reference_diameter,
+    truth_classes,
+)
+from fishline.slides.fields import Field, load_field, scale_channel
+from fishline.slides.figures import certainty_gallery, overlay_figure, sample_card, summary_html
+from fishline.slides.sheet import read_slide_sheet
+from fishline.slides.verdicts import rule_text, summarise, verdict
 
 log = get_logger("slides")
-ROLES = ("dapi", "target", "reference")
-UNKNOWN = "unknown"  # class_name of a cell without truth
-MATCH_IOU = 0.5
 
 
 class NoNucleiWarning(UserWarning):
     """A field (or a whole sample) in which no nucleus was found: outputs are empty."""
-
-
-@dataclass
-class Field:
-    """One sheet row, read: channels scaled to [0, 1] in the painter's order, optional truth."""
-
-    sample: str
-    field: str
-    path: str
-    channels: np.ndarray  # 3 x H x W float32: red, green, dapi (the painter's order)
-    truth: np.ndarray | None
-    pixel_size: float | None
-
-
-# ---------------------------------------------------------------- sheet and reading
-
-
-def _full_scale(image: np.ndarray, bit_depth: Any) -> float:
-    if image.dtype.kind == "f":
-        return 1.0
-    bits = int(bit_depth) if pd.notna(bit_depth) else 8 * image.itemsize
-    return float((1 << bits) - 1)
-
-
-def load_field(row: Mapping[str, Any], sheet: str | Path, intensity: Mapping[str, Any]) -> Field:
-    """Read one row's image (and truth mask); every error names the file and the column.
-
-    Channels are scaled by the row's bit depth (``intensity['mode'] == 'bit_depth'``) or
-    stretched per channel between two percentiles (``'percentile'``, for real data whose
-    exposure differs from the painter's). A missing reference channel stays zero.
-    """
-    path = row["image"]
-    where = f"{sheet} (sample {row['sample']}, field {row['field']}, image {path})"
-    image = read_channels(split_paths(path))
-    wanted = {role: int(row[role]) for role in ROLES if pd.notna(row.get(role))}
-    if image.shape[0] == 1 and len(set(wanted.values())) > 1:
-        raise InputError(
-            path,
-            "grayscale image (1 channel) where separate channels are expected: the sheet "
-            f"names {', '.join(f'{k}={v}' for k, v in wanted.items())} "
-            f"(sheet {sheet}, sample {row['sample']})",
-            item="image",
-        )
-    top = _full_scale(image, row.get("bit_depth"))
-    roles = {
-        "dapi": "dapi",
-        intensity["target_colour"]: "target",
-        intensity["reference_colour"]: "reference",
-    }
-    channels = np.zeros((len(CHANNELS), *image.shape[1:]), np.float32)
-    for index, name in enumerate(CHANNELS):
-        role = roles[name]
-        if role not in wanted:
-            continue
-        raw = pick_channel(image, wanted[role], where, role)
-        channels[index] = scale_channel(raw, top, intensity)
-    truth = None
-    if isinstance(row.get("mask"), str):
-        truth = read_labels(row["mask"], "instances", None)
-        if truth.shape != image.shape[1:]:
-            raise InputError(
-                row["mask"], f"mask is {truth.shape}, image is {image.shape[1:]}", item="mask"
-            )
-    pixel = float(row["pixel_size"]) if pd.notna(row.get("pixel_size")) else None
-    return Field(str(row["sample"]), str(row["field"]), path, np.clip(channels, 0, 1), truth, pixel)
-
-
-def scale_channel(raw: np.ndarray, top: float, intensity: Mapping[str, Any]) -> np.ndarray:
-    """One channel as float32 in the classifier's units: divided by the full scale ``top``
-    (``intensity['mode'] == 'bit_depth'``) or stretched between two percentiles."""
-    raw = raw.astype(np.float32)
-    if intensity["mode"] == "percentile":
-        low, high = np.percentile(raw, intensity["percentiles"])
-        return (raw - low) / max(high - low, 1e-6)
-    return raw / top
-
-
-# ---------------------------------------------------------------- nuclei and crops
-
-
-def border_labels(labels: np.ndarray) -> np.ndarray:
-    """Ids of the instances that touch the image border (cut by it: excluded from calls)."""
-    edge = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
-    return np.unique(edge[edge > 0])
-
-
-def nucleus_table(labels: np.ndarray) -> pd.DataFrame:
-    """One row per instance: id, centre, area, equivalent diameter, border flag."""
-    ids = np.unique(labels[labels > 0])
-    if len(ids) == 0:
-        return pd.DataFrame(
-            {
-                "cell": pd.Series([], dtype=np.int64),
-                "centre_x": pd.Series([], dtype=float),
-                "centre_y": pd.Series([], dtype=float),
-                "area": pd.Series([], dtype=np.int64),
-                "diameter": pd.Series([], dtype=float),
-                "border": pd.Series([], dtype=bool),
-            }
-        )
-    ys, xs = np.nonzero(labels)
-    owner = labels[ys, xs]
-    top = int(ids.max()) + 1
-    area = np.bincount(owner, minlength=top)[ids]
-    cx = np.bincount(owner, weights=xs, minlength=top)[ids] / area
-    cy = np.bincount(owner, weights=ys, minlength=top)[ids] / area
-    return pd.DataFrame(
-        {
-            "cell": ids.astype(np.int64),
-            "centre_x": cx,
-            "centre_y": cy,
-            "area": area.astype(np.int64),
-            "diameter": 2 * np.sqrt(area / math.pi),
-            "border": np.isin(ids, border_labels(labels)),
-        }
-    )
-
-
-def reference_diameter(nuclei: Mapping[str, Any]) -> float:
-    """Typical equivalent-circle diameter (px) of the painter's nuclei in a training patch.
-
-    The painter draws a major-axis diameter and squeezes the minor axis by ``aspect``, so
-    the equivalent diameter is ``d * sqrt(aspect)``; the midpoints of both ranges are used.
-    """
-    low, high = bounds(nuclei["diameter"])
-    a_low, a_high = bounds(nuclei["aspect"])
-    return float((low + high) / 2 * math.sqrt((a_low + a_high) / 2))
-
-
-def crop_scale(
-    diameter: float, settings: Mapping[str, Any], reference: float, pixel_ratio: float | None
-) -> float:
-    """Zoom that brings one nucleus to the classifier's training geometry.
-
-    ``nucleus``: its diameter becomes ``reference``; ``pixel_size``: the field's pixel size
-    over the painter's (``pixel_ratio``); ``none``: 1.
-    """
-    mode = settings["scale"]
-    if mode == "nucleus":
-        return reference / max(diameter, 1.0)
-    if mode == "pixel_size":
-        if pixel_ratio is None:
-            raise InputError(
-                "config",
-                "scale 'pixel_size' needs slides.pixel_size and a pixel_size column in the sheet",
-                item="slides.crops.scale",
-            )
-        return pixel_ratio
-    return 1.0
-
-
-def crop_cells(
-    channels: np.ndarray,
-    labels: np.ndarray,
-    cells: pd.DataFrame,
-    size: int,
-    scales: np.ndarray,
-    outside: str,
-) -> np.ndarray:
-    """Crop every cell, centred, zoomed by its scale, as N x 3 x size x size float32.
-
-    A crop covers ``size / scale`` field pixels; what lies beyond the field is filled with
-    each channel's background (median outside the nuclei). ``outside='keep'`` leaves the
-    pixels around the nucleus as they are (the painter's patches show background, haze and
-    neighbouring nuclei, so the classifier was trained on them); ``'zero'`` blanks every
-    pixel outside the cell's own mask.
-    """
-    out = np.zeros((len(cells), channels.shape[0], size, size), np.float32)
-    if len(cells) == 0:
-        return out
-    background = labels == 0
-    fill = [float(np.median(c[background])) if background.any() else 0.0 for c in channels]
-    for n, (row, scale) in enumerate(zip(cells.itertuples(), scales, strict=True)):
-        side = max(math.ceil(size / scale), 4)
-        # Translation only: the window's centre lands on the nucleus centre.
-        shift = np.float32([[1, 0, side / 2 - row.centre_x], [0, 1, side / 2 - row.centre_y]])
-        interpolation = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
-        for c, channel in enumerate(channels):
-            window = cv2.warpAffine(
-                channel,
-                shift,
-                (side, side),
-                flags=cv2.INTER_LINEAR,
-                borderMode=cv2.BORDER_CONSTANT,
-                borderValue=fill[c],
-            )
-            out[n, c] = cv2.resize(window, (size, size), interpolation=interpolation)
-        if outside == "zero":
-            own = cv2.warpAffine(
-                (labels == row.cell).astype(np.uint8),
-                shift,
-                (side, side),
-                flags=cv2.INTER_NEAREST,
-                borderMode=cv2.BORDER_CONSTANT,
-                borderValue=0,
-            )
-            keep = cv2.resize(own, (size, size), interpolation=cv2.INTER_NEAREST) > 0
-            out[n] *= keep
-    return np.clip(out, 0, 1)
-
-
-def truth_classes(
-    truth: np.ndarray | None,
-    pred: np.ndarray,
-    cells: pd.DataFrame,
-    labels_table: pd.DataFrame | None,
-) -> pd.DataFrame:
-    """Truth instance (IoU >= 0.5 match) and its class for every predicted cell."""
-    out = pd.DataFrame({"cell": cells["cell"], "truth_cell": 0, "iou": 0.0, "truth_class": UNKNOWN})
-    if truth is None or len(cells) == 0:
-        return out
-    matches = match_instances(truth, pred, MATCH_IOU)
-    # match_instances works on the label values directly (1..max), so ids map back as is.
-    by_pred = dict(zip(matches["pred"].astype(int), matches["truth"].astype(int), strict=True))
-    ious = dict(zip(matches["pred"].astype(int), matches["iou"], strict=True))
-    out["truth_cell"] = [by_pred.get(int(c), 0) for c in cells["cell"]]
-    out["iou"] = [float(ious.get(int(c), 0.0)) for c in cells["cell"]]
-    if labels_table is not None:
-        names = dict(
-            zip(labels_table["label"].astype(int), labels_table["class_name"], strict=True)
-        )
-        out["truth_class"] = [names.get(t, UNKNOWN) for t in out["truth_cell"]]
-    return out
-
-
-# ---------------------------------------------------------------- per-sample summaries
-
-
-def summarise(
-    cells: pd.DataFrame, classes: Sequence[str], calls: Mapping[str, Any]
-) -> pd.DataFrame:
-    """Per sample: cells called, certain and uncertain counts, class counts and fractions
-    among certain cells, verdict (and, where truth exists, accuracy over matched cells)."""
-    rows = []
-    samples = list(dict.fromkeys(cells["sample"]))
-    for sample in samples:
-        part = cells[cells["sample"] == sample]
-        sure = part[part["certainty"] >= calls["min_certainty"]]
-        counts = sure["predicted_class"].value_counts()
-        fractions = {
-            name: (float(counts.get(name, 0)) / len(sure) if len(sure) else 0.0) for name in classes
-        }
-        row: dict[str, Any] = {
-            "sample": sample,
-            "fields": int(part["field"].nunique()),
-            "cells": len(part),
-            "certain": len(sure),
-            "uncertain": len(part) - len(sure),
-        }
-        for name in classes:
-            row[f"n_{name}"] = int(counts.get(name, 0))
-        for name in classes:
-            row[f"fraction_{name}"] = fractions[name]
-        row["verdict"] = verdict(fractions, len(sure), calls)
-        known = part[part["truth_class"] != UNKNOWN]
-        row["accuracy_matched"] = (
-            float((known["truth_class"] == known["predicted_class"]).mean())
-            if len(known)
-            else np.nan
-        )
-        rows.append(row)
-    columns = [
-        "sample", "fields", "cells", "certain", "uncertain",
-        *[f"n_{c}" for c in classes], *[f"fraction_{c}" for c in classes],
-        "verdict", "accuracy_matched",
-    ]  # fmt: skip
-    return pd.DataFrame(rows, columns=columns)
-
-
-# ---------------------------------------------------------------- one sample, end to end
 
 
 def _empty_predictions(classes: Sequence[str]) -> pd.DataFrame:
@@ -351,9 +84,10 @@ def call_sample(
     ``cell_labels``: a table (label, class_name and optionally field) of truth classes of
     the mask instances. A field without nuclei gives empty rows and a warning.
     """
+    # torch and Cellpose load here, not at import: the painting stages that import this
+    # module (fish_paint, slides_train_fields) start 4 s faster without them
     from fishline import models
     from fishline.segment import load_cellpose, segment_dapi
-    from fishline.slide_figures import overlay_figure, sample_card
     from fishline.train.fish import predict
     from fishline.train.loop import setup_device
 
@@ -546,8 +280,6 @@ def summarise_set(
     """Pool a set's samples: ``cells`` (Parquet), ``summary`` (TSV), ``html`` (report table
     with the rule stated) and ``gallery`` (PNG of each called class's ``gallery_size`` most and
     least certain cells)."""
-    from fishline.io import read_stack
-    from fishline.slide_figures import certainty_gallery, summary_html
 
     parts = []
     for file in cells_files:
@@ -589,7 +321,6 @@ def paint_training_fields(
     Writes the painter's sheet and nucleus table plus ``cellpose.tsv``, an image sheet
     (sample, image, dapi, mask) that :func:`fishline.segment.train_cellpose` reads.
     """
-    from fishline.paint import paint_fields
 
     outdir = Path(outdir)
     settings = {**fields, "n": count}
@@ -624,9 +355,6 @@ def paint_crop_set(
     the table has the painter's per-nucleus truth plus ``field``, ``instance`` and
     ``crop_scale``). Field ``k`` is painted from ``SeedSequence([seed, k])``.
     """
-    from fishline.paint.fields import paint_field
-    from fishline.paint.fish import check_settings, split_settings
-    from fishline.paint.nuclei import NucleusLibrary
 
     settings = split_settings(dict(paint), split)
     check_settings(settings)

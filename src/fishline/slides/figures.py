@@ -14,7 +14,7 @@ import pandas as pd
 
 from fishline.io import atomic_outputs
 from fishline.plots import CLASS_COLOURS, plt, save_figure
-from fishline.verdicts import rule_text
+from fishline.slides.verdicts import rule_text
 
 BORDER_COLOUR = (0.55, 0.55, 0.55)
 

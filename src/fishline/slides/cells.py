@@ -1,0 +1,166 @@
+"""From a field's nucleus labels to cells: the nucleus table, the crops in the classifier's
+patch geometry and, where truth exists, each cell's true class."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from fishline.errors import InputError
+from fishline.instances import (
+    match_instances,
+)
+from fishline.paint.draws import bounds
+
+UNKNOWN = "unknown"  # class_name of a cell without truth
+MATCH_IOU = 0.5
+
+
+def border_labels(labels: np.ndarray) -> np.ndarray:
+    """Ids of the instances that touch the image border (cut by it: excluded from calls)."""
+    edge = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
+    return np.unique(edge[edge > 0])
+
+
+def nucleus_table(labels: np.ndarray) -> pd.DataFrame:
+    """One row per instance: id, centre, area, equivalent diameter, border flag."""
+    ids = np.unique(labels[labels > 0])
+    if len(ids) == 0:
+        return pd.DataFrame(
+            {
+                "cell": pd.Series([], dtype=np.int64),
+                "centre_x": pd.Series([], dtype=float),
+                "centre_y": pd.Series([], dtype=float),
+                "area": pd.Series([], dtype=np.int64),
+                "diameter": pd.Series([], dtype=float),
+                "border": pd.Series([], dtype=bool),
+            }
+        )
+    ys, xs = np.nonzero(labels)
+    owner = labels[ys, xs]
+    top = int(ids.max()) + 1
+    area = np.bincount(owner, minlength=top)[ids]
+    cx = np.bincount(owner, weights=xs, minlength=top)[ids] / area
+    cy = np.bincount(owner, weights=ys, minlength=top)[ids] / area
+    return pd.DataFrame(
+        {
+            "cell": ids.astype(np.int64),
+            "centre_x": cx,
+            "centre_y": cy,
+            "area": area.astype(np.int64),
+            "diameter": 2 * np.sqrt(area / math.pi),
+            "border": np.isin(ids, border_labels(labels)),
+        }
+    )
+
+
+def reference_diameter(nuclei: Mapping[str, Any]) -> float:
+    """Typical equivalent-circle diameter (px) of the painter's nuclei in a training patch.
+
+    The painter draws a major-axis diameter and squeezes the minor axis by ``aspect``, so
+    the equivalent diameter is ``d * sqrt(aspect)``; the midpoints of both ranges are used.
+    """
+    low, high = bounds(nuclei["diameter"])
+    a_low, a_high = bounds(nuclei["aspect"])
+    return float((low + high) / 2 * math.sqrt((a_low + a_high) / 2))
+
+
+def crop_scale(
+    diameter: float, settings: Mapping[str, Any], reference: float, pixel_ratio: float | None
+) -> float:
+    """Zoom that brings one nucleus to the classifier's training geometry.
+
+    ``nucleus``: its diameter becomes ``reference``; ``pixel_size``: the field's pixel size
+    over the painter's (``pixel_ratio``); ``none``: 1.
+    """
+    mode = settings["scale"]
+    if mode == "nucleus":
+        return reference / max(diameter, 1.0)
+    if mode == "pixel_size":
+        if pixel_ratio is None:
+            raise InputError(
+                "config",
+                "scale 'pixel_size' needs slides.pixel_size and a pixel_size column in the sheet",
+                item="slides.crops.scale",
+            )
+        return pixel_ratio
+    return 1.0
+
+
+def crop_cells(
+    channels: np.ndarray,
+    labels: np.ndarray,
+    cells: pd.DataFrame,
+    size: int,
+    scales: np.ndarray,
+    outside: str,
+) -> np.ndarray:
+    """Crop every cell, centred, zoomed by its scale, as N x 3 x size x size float32.
+
+    A crop covers ``size / scale`` field pixels; what lies beyond the field is filled with
+    each channel's background (median outside the nuclei). ``outside='keep'`` leaves the
+    pixels around the nucleus as they are (the painter's patches show background, haze and
+    neighbouring nuclei, so the classifier was trained on them); ``'zero'`` blanks every
+    pixel outside the cell's own mask.
+    """
+    out = np.zeros((len(cells), channels.shape[0], size, size), np.float32)
+    if len(cells) == 0:
+        return out
+    background = labels == 0
+    fill = [float(np.median(c[background])) if background.any() else 0.0 for c in channels]
+    for n, (row, scale) in enumerate(zip(cells.itertuples(), scales, strict=True)):
+        side = max(math.ceil(size / scale), 4)
+        # Translation only: the window's centre lands on the nucleus centre.
+        shift = np.float32([[1, 0, side / 2 - row.centre_x], [0, 1, side / 2 - row.centre_y]])
+        interpolation = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
+        for c, channel in enumerate(channels):
+            window = cv2.warpAffine(
+                channel,
+                shift,
+                (side, side),
+                flags=cv2.INTER_LINEAR,
+                borderMode=cv2.BORDER_CONSTANT,
+                borderValue=fill[c],
+            )
+            out[n, c] = cv2.resize(window, (size, size), interpolation=interpolation)
+        if outside == "zero":
+            own = cv2.warpAffine(
+                (labels == row.cell).astype(np.uint8),
+                shift,
+                (side, side),
+                flags=cv2.INTER_NEAREST,
+                borderMode=cv2.BORDER_CONSTANT,
+                borderValue=0,
+            )
+            keep = cv2.resize(own, (size, size), interpolation=cv2.INTER_NEAREST) > 0
+            out[n] *= keep
+    return np.clip(out, 0, 1)
+
+
+def truth_classes(
+    truth: np.ndarray | None,
+    pred: np.ndarray,
+    cells: pd.DataFrame,
+    labels_table: pd.DataFrame | None,
+) -> pd.DataFrame:
+    """Truth instance (IoU >= 0.5 match) and its class for every predicted cell."""
+    out = pd.DataFrame({"cell": cells["cell"], "truth_cell": 0, "iou": 0.0, "truth_class": UNKNOWN})
+    if truth is None or len(cells) == 0:
+        return out
+    matches = match_instances(truth, pred, MATCH_IOU)
+    # match_instances works on the label values directly (1..max), so ids map back as is.
+    by_pred = dict(zip(matches["pred"].astype(int), matches["truth"].astype(int), strict=True))
+    ious = dict(zip(matches["pred"].astype(int), matches["iou"], strict=True))
+    out["truth_cell"] = [by_pred.get(int(c), 0) for c in cells["cell"]]
+    out["iou"] = [float(ious.get(int(c), 0.0)) for c in cells["cell"]]
+    if labels_table is not None:
+        names = dict(
+            zip(labels_table["label"].astype(int), labels_table["class_name"], strict=True)
+        )
+        out["truth_class"] = [names.get(t, UNKNOWN) for t in out["truth_cell"]]
+    return out
