@@ -1,6 +1,6 @@
 """Painted against real metaphases, side by side: the statistics that decide segmentation
 (chromosome width and length, intensity across and along a chromosome, edge blur, background,
-noise, touching and overlap, nuclei and debris per spread; fishline.spread_stats), one table
+noise, touching and overlap, nuclei and debris per spread; fishline.chromosomes.realism), one table
 and one figure. Real spreads come from a metaphase sheet with truth masks (default: the 24
 ADIR dev metaphases, ../shared/data/mfish-dev). Usage:
     python benchmarks/realism_chromosomes.py [--sheet resources/mfish_dev.tsv] [--painted 24]
@@ -17,11 +17,11 @@ import pandas as pd
 import yaml
 from rows import Row, add_json_argument, write_rows
 
-from fishline.chromosome_figures import realism_figure
+from fishline.chromosomes.figures import realism_figure
+from fishline.chromosomes.realism import measure_sheet, side_by_side
 from fishline.config import validate
 from fishline.metaphase_sheet import iter_sheet
 from fishline.paint.metaphase import paint_spreads
-from fishline.spread_stats import measure_sheet, side_by_side
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -19,12 +19,12 @@ import pandas as pd
 import tifffile
 import yaml
 
+from fishline.chromosomes.realism import spread_statistics
 from fishline.config import validate
 from fishline.instances import object_diameter, watershed_nuclei
 from fishline.metaphase_sheet import iter_sheet
 from fishline.model_card import stardist_sheet
 from fishline.slides.stages import paint_training_fields
-from fishline.spread_stats import spread_statistics
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECKLES = ROOT.parent / "shared/data/speckles-dev/1-162hrhoe2.tif"

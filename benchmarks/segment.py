@@ -17,8 +17,8 @@ import pandas as pd
 import torch
 from rows import Row, add_json_argument, write_rows
 
+from fishline.chromosomes.crops import crop_instance
 from fishline.config import validate
-from fishline.crops import crop_instance
 from fishline.instances import instance_scores, threshold_components
 from fishline.metaphase_sheet import iter_sheet
 from fishline.paint.metaphase import paint_spreads

@@ -14,7 +14,7 @@ import torch
 from conftest import killed_after_first_checkpoint
 
 from fishline import models
-from fishline.bbdm import Bridge, load_paired, sample_bbdm, train_bbdm
+from fishline.chromosomes.bbdm import Bridge, load_paired, sample_bbdm, train_bbdm
 from fishline.errors import InputError
 from fishline.io import encode_pages, read_patch_set, write_stack
 from fishline.nets.counter_noise import CounterNormal, hash32
@@ -234,7 +234,7 @@ def test_resume_from_checkpoint_matches_uninterrupted(tmp_path: Path, monkeypatc
     train_bbdm(tif, parquet, SETTINGS, 3, full, tmp_path / "h.parquet", tmp_path / "c.pt", "cpu")
     assert not (tmp_path / "c.pt").exists()  # a finished run removes its checkpoint
 
-    import fishline.bbdm as bbdm
+    import fishline.chromosomes.bbdm as bbdm
 
     checkpoint = tmp_path / "c2.pt"
     killed_after_first_checkpoint(

@@ -11,21 +11,21 @@ import pytest
 from skimage.metrics import structural_similarity
 from sklearn.mixture import GaussianMixture
 
-from fishline.chromclass import (
+from fishline.chromosomes.classifier import (
     aberration_scores,
     compare_table,
     extract_features,
     load_crops,
     train_classifiers,
 )
-from fishline.errors import InputError
-from fishline.filter import (
+from fishline.chromosomes.filter import (
     chi2_radius2,
     component_levels,
     fit_mixture,
     inside_ellipses,
     max_ssim,
 )
+from fishline.errors import InputError
 from fishline.io import encode_pages, write_stack
 
 SETTINGS = {

@@ -282,7 +282,7 @@ def test_evaluate_predictions_on_known_input() -> None:
 
 
 def test_ablation_table_on_known_predictions() -> None:
-    from fishline.compare import ablation_table
+    from fishline.chromosomes.compare import ablation_table
 
     def run(accuracy: float) -> pd.DataFrame:
         return pd.DataFrame(

@@ -10,7 +10,7 @@ import torch
 from conftest import killed_after_first_checkpoint
 from test_bbdm import _crop_set
 
-from fishline.cyclegan import HistoryPool, linear_decay, sample_cyclegan, train_cyclegan
+from fishline.chromosomes.cyclegan import HistoryPool, linear_decay, sample_cyclegan, train_cyclegan
 from fishline.errors import InputError
 from fishline.io import read_patch_set
 from fishline.nets.cyclegan import CycleGAN, PatchDiscriminator
@@ -66,7 +66,7 @@ def test_train_resume_and_sample(tmp_path: Path, monkeypatch) -> None:
     source = _crop_set(tmp_path, "unannotated", ["unmatched"] * 5, size=32, seed=3)
     _train(target, source, 4, "m", tmp_path)
 
-    import fishline.cyclegan as cyclegan
+    import fishline.chromosomes.cyclegan as cyclegan
 
     killed_after_first_checkpoint(
         monkeypatch, cyclegan, lambda: _train(target, source, 4, "r", tmp_path, "c2.pt")

@@ -116,7 +116,7 @@ def test_fine_tuning_starts_from_a_fishline_model_file(tmp_path: Path, config: d
 
 
 def test_fine_tuning_curve_scores_the_spreads_left_out(tmp_path: Path, config: dict) -> None:
-    from fishline.finetune import draw_subsets, finetune_curve
+    from fishline.chromosomes.finetune import draw_subsets, finetune_curve
 
     plan = draw_subsets(["a", "b", "c", "d"], [0, 1, 2], 2, 7)
     assert [(k, draw) for k, draw, _ in plan] == [(0, 0), (1, 0), (1, 1), (2, 0), (2, 1)]

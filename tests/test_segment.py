@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import tifffile
 
-from fishline.crops import crop_instance, crop_set, instance_geometry
+from fishline.chromosomes.crops import crop_instance, crop_set, instance_geometry
 from fishline.errors import InputError
 from fishline.images import read_labels
 from fishline.instances import (

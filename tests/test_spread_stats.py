@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fishline.chromosome_figures import realism_report
+from fishline.chromosomes.figures import realism_report
+from fishline.chromosomes.realism import STATISTICS, spread_statistics
 from fishline.config import validate
 from fishline.paint.metaphase import paint_spreads
-from fishline.spread_stats import STATISTICS, spread_statistics
 
 
 def _spread(noise: float = 0.0) -> tuple[np.ndarray, np.ndarray]:

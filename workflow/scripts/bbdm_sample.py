@@ -1,7 +1,7 @@
 """Snakemake glue for rule bbdm_sample."""
 
-from fishline.bbdm import sample_bbdm
-from fishline.chromosome_figures import crop_gallery
+from fishline.chromosomes.bbdm import sample_bbdm
+from fishline.chromosomes.figures import crop_gallery
 from fishline.logging import log_to
 
 with log_to(snakemake.log[0]):

@@ -1,6 +1,6 @@
 """Snakemake glue for rule bbdm_train."""
 
-from fishline.bbdm import train_bbdm
+from fishline.chromosomes.bbdm import train_bbdm
 from fishline.logging import log_to
 
 with log_to(snakemake.log[0]):

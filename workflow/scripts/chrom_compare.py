@@ -1,6 +1,6 @@
 """Snakemake glue for rule chrom_compare."""
 
-from fishline.chromclass import compare_table
+from fishline.chromosomes.classifier import compare_table
 from fishline.logging import log_to
 
 with log_to(snakemake.log[0]):

@@ -1,6 +1,6 @@
 """Snakemake glue for rule chrom_crops."""
 
-from fishline.crops import crop_set
+from fishline.chromosomes.crops import crop_set
 from fishline.logging import log_to
 from fishline.metaphase_sheet import sheet_path
 

@@ -1,6 +1,6 @@
 """Snakemake glue for rule chrom_features."""
 
-from fishline.chromclass import extract_features
+from fishline.chromosomes.classifier import extract_features
 from fishline.logging import log_to
 
 with log_to(snakemake.log[0]):

@@ -1,6 +1,6 @@
 """Snakemake glue for rule chrom_finetune_curve."""
 
-from fishline.finetune import finetune_curve
+from fishline.chromosomes.finetune import finetune_curve
 from fishline.logging import log_to
 
 with log_to(snakemake.log[0]):

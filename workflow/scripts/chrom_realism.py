@@ -1,6 +1,6 @@
 """Snakemake glue for rule chrom_realism."""
 
-from fishline.chromosome_figures import realism_report
+from fishline.chromosomes.figures import realism_report
 from fishline.logging import log_to
 from fishline.metaphase_sheet import sheet_path
 

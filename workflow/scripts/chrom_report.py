@@ -1,6 +1,6 @@
 """Snakemake glue for rule chrom_report."""
 
-from fishline.chromosome_figures import (
+from fishline.chromosomes.figures import (
     crop_counts,
     crop_gallery,
     segmentation_table,

@@ -1,6 +1,6 @@
 """Snakemake glue for rule chrom_train."""
 
-from fishline.chromclass import train_classifiers
+from fishline.chromosomes.classifier import train_classifiers
 from fishline.logging import log_to
 
 with log_to(snakemake.log[0]):

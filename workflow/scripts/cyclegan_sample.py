@@ -1,6 +1,6 @@
 """Snakemake glue for rule cyclegan_sample."""
 
-from fishline.cyclegan import sample_cyclegan
+from fishline.chromosomes.cyclegan import sample_cyclegan
 from fishline.logging import log_to
 
 with log_to(snakemake.log[0]):

@@ -1,6 +1,6 @@
 """Snakemake glue for rule cyclegan_train."""
 
-from fishline.cyclegan import train_cyclegan
+from fishline.chromosomes.cyclegan import train_cyclegan
 from fishline.logging import log_to
 
 with log_to(snakemake.log[0]):

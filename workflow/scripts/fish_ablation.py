@@ -1,6 +1,6 @@
 """Snakemake glue for rule fish_ablation."""
 
-from fishline.compare import fish_ablation
+from fishline.chromosomes.compare import fish_ablation
 from fishline.logging import log_to
 
 with log_to(snakemake.log[0]):

@@ -1,6 +1,6 @@
 """Snakemake glue for rule fish_compare."""
 
-from fishline.compare import fish_compare
+from fishline.chromosomes.compare import fish_compare
 from fishline.logging import log_to
 
 with log_to(snakemake.log[0]):

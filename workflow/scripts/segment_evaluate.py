@@ -1,6 +1,6 @@
 """Snakemake glue for rule segment_evaluate."""
 
-from fishline.chromosome_figures import overlay_figure
+from fishline.chromosomes.figures import overlay_figure
 from fishline.instances import evaluate_segmentation
 from fishline.logging import log_to
 from fishline.metaphase_sheet import sheet_path

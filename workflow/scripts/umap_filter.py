@@ -1,6 +1,6 @@
 """Snakemake glue for rule umap_filter."""
 
-from fishline.filter import umap_filter
+from fishline.chromosomes.filter import umap_filter
 from fishline.logging import log_to
 
 with log_to(snakemake.log[0]):

@@ -15,12 +15,12 @@ import numpy as np
 import pandas as pd
 from skimage.segmentation import find_boundaries
 
+from fishline.chromosomes.realism import measure_sheet, side_by_side
 from fishline.config import default
 from fishline.images import read_labels
 from fishline.io import atomic_outputs, read_patch_set
 from fishline.metaphase_sheet import iter_sheet, load_row
 from fishline.plots import save_figure
-from fishline.spread_stats import measure_sheet, side_by_side
 
 PRED_COLOUR = (1.0, 0.85, 0.0)
 TRUTH_COLOUR = (0.0, 0.9, 1.0)
@@ -186,7 +186,7 @@ def realism_figure(
     examples: Mapping[str, np.ndarray], chromosomes: pd.DataFrame, path: str | Path
 ) -> None:
     """One DAPI image per source at the same display scaling, then the per-chromosome width,
-    length, edge-width and banding distributions of every source (spread_stats)."""
+    length, edge-width and banding distributions of every source (:mod:`fishline.chromosomes.realism`)."""
     figure, axes = plt.subplots(2, 3, figsize=(13, 8))
     panels = list(axes.ravel())
     for ax, (source, dapi) in zip(panels[:2], examples.items(), strict=False):

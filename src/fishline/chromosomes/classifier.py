@@ -23,7 +23,7 @@ from fishline.train.augment import AUGMENTATIONS, augment
 from fishline.train.fish import prepare_set, to_device
 from fishline.train.loop import setup_device
 
-log = get_logger("chromclass")
+log = get_logger("chromosomes.classifier")
 CLASSES = ["normal", "aberration"]
 
 

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from fishline import models
-from fishline.bbdm import conditions_from, load_paired
+from fishline.chromosomes.bbdm import conditions_from, load_paired
 from fishline.config import default
 from fishline.errors import InputError
 from fishline.io import atomic_outputs, encode_pages, write_stack
