@@ -16,12 +16,12 @@ from conftest import killed_after_first_checkpoint
 from fishline import models
 from fishline.errors import InputError
 from fishline.evaluation import evaluate_predictions
+from fishline.fish import classifier as fish_training
+from fishline.fish.classifier import load_patches, prepare_set, train_fish_model
 from fishline.io import encode_pages, write_stack
 from fishline.nets.fish import FishNet
 from fishline.paint import paint_patch_set
-from fishline.train import fish as fish_training
 from fishline.train.augment import AUGMENTATIONS, augment
-from fishline.train.fish import load_patches, prepare_set, train_fish_model
 from fishline.train.loop import CPU_BF16_VARIABLE, bf16_autocast, cosine_lr
 from fishline.train.losses import joint_loss, nt_xent
 from fishline.uncertainty import (
@@ -301,16 +301,16 @@ def test_ablation_table_on_known_predictions() -> None:
 
 
 def test_spot_count_classes() -> None:
-    from fishline.spots import classify_counts
+    from fishline.fish.spots import classify_counts
 
     counts = np.array([0, 2, 3, 7, 8, 30])
     assert classify_counts(counts, [2, 7]).tolist() == [0, 0, 1, 1, 2, 2]
 
 
 def test_spot_counter_counts_separated_spots(clean_settings: dict[str, Any]) -> None:
+    from fishline.fish.spots import central_nucleus, count_spots
     from fishline.paint import render_patches
     from fishline.paint.optics import quantise
-    from fishline.spots import central_nucleus, count_spots
 
     cond = np.repeat([0, 1], 20)
     images, masks, record = render_patches(np.random.default_rng(4), clean_settings, cond)

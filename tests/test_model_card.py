@@ -12,8 +12,9 @@ import pytest
 import torch
 
 from fishline import models as model_files
-from fishline.classifier_release import CHECK_PATCHES, release_classifier, set_scores
 from fishline.errors import InputError
+from fishline.fish.classifier import predict
+from fishline.fish.release import CHECK_PATCHES, release_classifier, set_scores
 from fishline.instances import object_diameter
 from fishline.metaphase_sheet import iter_sheet
 from fishline.model_card import (
@@ -27,7 +28,6 @@ from fishline.model_card import (
 from fishline.paint import paint_patch_set
 from fishline.paint.metaphase import paint_spreads
 from fishline.segment import is_fishline_cellpose, load_cellpose, train_cellpose
-from fishline.train.fish import predict
 
 
 def small_paint(config: dict[str, Any]) -> dict[str, Any]:

@@ -11,8 +11,8 @@ import pytest
 import tifffile
 
 from fishline.errors import InputError
+from fishline.fish.real_patches import real_patch_set
 from fishline.io import read_patch_set
-from fishline.real_patches import real_patch_set
 
 CLASSES = ["normal", "gain", "amplification"]
 PROBES = {"target": "green", "reference": "red"}

@@ -14,7 +14,8 @@ import tifffile
 import torch
 
 from fishline import models as model_files
-from fishline.classifier_release import CHECK_PATCHES, paint_check_patches
+from fishline.fish.classifier import predict
+from fishline.fish.release import CHECK_PATCHES, paint_check_patches
 from fishline.instances import (
     estimate_nucleus_diameter,
     instance_scores,
@@ -33,7 +34,6 @@ from fishline.paint.metaphase import paint_spreads
 from fishline.segment import estimate_diameter, load_cellpose, score_spreads, segment_dapi
 from fishline.slides.stages import call_sample
 from fishline.slides.verdicts import summarise
-from fishline.train.fish import predict
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMOSOMES = ROOT / "resources/models/chromosomes_cellpose.pt"

@@ -1,7 +1,7 @@
 """Snakemake glue for rule fish_evaluate."""
 
+from fishline.fish.classifier import evaluate_fish_model
 from fishline.logging import log_to
-from fishline.train.fish import evaluate_fish_model
 
 with log_to(snakemake.log[0]):
     evaluate_fish_model(

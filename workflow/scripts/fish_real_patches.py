@@ -1,7 +1,7 @@
 """Snakemake glue for rule fish_real_patches."""
 
+from fishline.fish.real_patches import real_patch_set
 from fishline.logging import log_to
-from fishline.real_patches import real_patch_set
 
 with log_to(snakemake.log[0]):
     real_patch_set(

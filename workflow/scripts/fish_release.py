@@ -1,7 +1,7 @@
 """Snakemake glue for rule fish_release (make pretrain-fish)."""
 
-from fishline.classifier_release import release_classifier
 from fishline.config import validate
+from fishline.fish.release import release_classifier
 from fishline.logging import log_to
 from fishline.model_card import provenance
 

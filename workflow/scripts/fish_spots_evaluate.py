@@ -4,8 +4,8 @@ import json
 from pathlib import Path
 
 from fishline.evaluation import write_evaluation
+from fishline.fish.spots import spot_predictions
 from fishline.logging import log_to
-from fishline.spots import spot_predictions
 
 with log_to(snakemake.log[0]):
     classes = json.loads(Path(snakemake.input.params).read_text())["classes"]

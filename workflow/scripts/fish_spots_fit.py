@@ -1,7 +1,7 @@
 """Snakemake glue for rule fish_spots_fit."""
 
+from fishline.fish.spots import fit_spot_counter
 from fishline.logging import log_to
-from fishline.spots import fit_spot_counter
 
 with log_to(snakemake.log[0]):
     fit_spot_counter(

@@ -1,7 +1,7 @@
 """Snakemake glue for rule fish_train."""
 
+from fishline.fish.classifier import train_fish_model
 from fishline.logging import log_to
-from fishline.train.fish import train_fish_model
 
 with log_to(snakemake.log[0]):
     train_fish_model(

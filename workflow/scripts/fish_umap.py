@@ -1,6 +1,6 @@
 """Snakemake glue for rule fish_umap."""
 
-from fishline.embedding import fish_umap
+from fishline.fish.umap import fish_umap
 from fishline.logging import log_to
 
 with log_to(snakemake.log[0]):

@@ -186,7 +186,8 @@ def realism_figure(
     examples: Mapping[str, np.ndarray], chromosomes: pd.DataFrame, path: str | Path
 ) -> None:
     """One DAPI image per source at the same display scaling, then the per-chromosome width,
-    length, edge-width and banding distributions of every source (:mod:`fishline.chromosomes.realism`)."""
+    length, edge-width and banding distributions of every source
+    (:mod:`fishline.chromosomes.realism`)."""
     figure, axes = plt.subplots(2, 3, figsize=(13, 8))
     panels = list(axes.ravel())
     for ax, (source, dapi) in zip(panels[:2], examples.items(), strict=False):

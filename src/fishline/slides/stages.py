@@ -87,8 +87,8 @@ def call_sample(
     # torch and Cellpose load here, not at import: the painting stages that import this
     # module (fish_paint, slides_train_fields) start 4 s faster without them
     from fishline import models
+    from fishline.fish.classifier import predict
     from fishline.segment import load_cellpose, segment_dapi
-    from fishline.train.fish import predict
     from fishline.train.loop import setup_device
 
     frame = read_slide_sheet(sheet)

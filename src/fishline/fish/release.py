@@ -26,7 +26,7 @@ from fishline.model_card import (
     write_release,
 )
 
-log = get_logger("classifier_release")
+log = get_logger("fish.release")
 
 # The painted check set: cells the test suite repaints (cut from fields of the default
 # painter, this seed) to see that shipped weights and painter still give the card's score.
@@ -92,7 +92,7 @@ def release_classifier(
     the weights still reproduce them. ``train_source`` is the training split's ``source``
     (patches or fields), for the card.
     """
-    from fishline.train.fish import predict
+    from fishline.fish.classifier import predict
 
     payload = torch.load(model_in, map_location="cpu", weights_only=False)
     half = half_precision(payload)

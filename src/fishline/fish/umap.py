@@ -12,11 +12,11 @@ import seaborn as sns
 
 from fishline import models
 from fishline.config import default
+from fishline.fish.classifier import predict
 from fishline.io import atomic_outputs
 from fishline.jit import import_cached
 from fishline.logging import get_logger
 from fishline.plots import save_figure
-from fishline.train.fish import predict
 
 log = get_logger("embedding")
 

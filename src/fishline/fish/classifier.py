@@ -32,7 +32,7 @@ from fishline.train.loop import (
 from fishline.train.losses import joint_loss, nt_xent
 from fishline.uncertainty import certainty
 
-log = get_logger("train.fish")
+log = get_logger("fish.classifier")
 
 
 def load_patches(
