@@ -1,6 +1,9 @@
 """Chromosome track I: painted metaphases, Cellpose segmentation, chromosome crops."""
 
 
+include: "chromosomes_common.smk"
+
+
 rule chrom_paint:
     output:
         spreads=directory("results/chromosomes/synthetic/{chrom_split}"),

@@ -1,6 +1,9 @@
 """FISH track: synthetic single-nucleus patch sets and whole fields."""
 
 
+include: "fish_common.smk"
+
+
 rule fish_paint:
     output:
         stack="results/fish/synthetic/{split}.tif",
