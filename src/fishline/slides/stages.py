@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ from fishline.slides.sheet import read_slide_sheet
 from fishline.slides.verdicts import rule_text, summarise, verdict
 
 log = get_logger("slides")
+STAGES = ("segmentation", "cropping", "classification")  # timed per sample
 
 
 class NoNucleiWarning(UserWarning):
@@ -64,6 +66,84 @@ def _empty_predictions(classes: Sequence[str]) -> pd.DataFrame:
     return frame
 
 
+@dataclass
+class _FieldCaller:
+    """What every field of one sample is segmented and cropped with, and the running
+    segmentation and cropping seconds and segmentation scores."""
+
+    segment: Callable[[np.ndarray, float], np.ndarray]  # DAPI, diameter -> nucleus labels
+    trained: float  # the nucleus model's object diameter
+    settings: Mapping[str, Any]  # slides settings
+    reference: float  # the painter's typical nucleus diameter
+    size: int  # crop side (the classifier's patch size)
+    labels: pd.DataFrame | None  # truth classes of the mask instances, for every field
+    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+    scores: list[dict[str, Any]] = field(default_factory=list)
+
+    def diameter(self, item: Field) -> tuple[float, float | None]:
+        """The nucleus diameter Cellpose is given for a field, and its pixel-size ratio."""
+        settings = self.settings
+        ratio = (
+            item.pixel_size / settings["pixel_size"]
+            if item.pixel_size and settings["pixel_size"]
+            else None
+        )
+        if settings["segment"]["diameter_source"] == "estimate":
+            dapi = item.channels[CHANNELS.index("dapi")]
+            return estimate_nucleus_diameter(dapi) or self.trained, ratio
+        return (self.trained / ratio if ratio is not None else self.trained), ratio
+
+    def cells(
+        self, item: Field, row: Mapping[str, Any], sample: str
+    ) -> tuple[pd.DataFrame, np.ndarray, tuple[Field, np.ndarray, pd.DataFrame]]:
+        """One field's cells (border nuclei excluded), their crops and its overlay panel."""
+        started = time.perf_counter()
+        diameter, ratio = self.diameter(item)
+        labels = self.segment(item.channels[CHANNELS.index("dapi")], diameter)
+        self.seconds["segmentation"] += time.perf_counter() - started
+        table = nucleus_table(labels)
+        if item.truth is not None:
+            for threshold in (0.5, 0.75):
+                scores = instance_scores(item.truth, labels, threshold)
+                self.scores.append({"field": item.field, "iou": threshold, **scores})
+        started = time.perf_counter()
+        crops = self.settings["crops"]
+        kept = table[~table["border"]].reset_index(drop=True)
+        scale = np.array([crop_scale(d, crops, self.reference, ratio) for d in kept["diameter"]])
+        patches = crop_cells(item.channels, labels, kept, self.size, scale, crops["outside"])
+        self.seconds["cropping"] += time.perf_counter() - started
+        if len(kept) == 0:
+            message = f"{item.path} (sample {sample}, field {item.field}): no nuclei found"
+            warnings.warn(message, NoNucleiWarning, stacklevel=3)
+            log.warning("%s", message)
+        own = read_cell_labels(row["cell_labels"]) if pd.notna(row.get("cell_labels")) else None
+        known = _field_labels(own if own is not None else self.labels, item)
+        kept = kept.merge(truth_classes(item.truth, labels, kept, known), on="cell")
+        kept.insert(0, "field", item.field)
+        kept.insert(0, "sample", sample)
+        kept["scale"] = scale
+        kept["image"] = item.path
+        log.info(
+            "%s/%s: %d nuclei (%d at the border, excluded), diameter %.1f px",
+            sample, item.field, len(table), int(table["border"].sum()), diameter,
+        )  # fmt: skip
+        return kept, patches, (item, labels, table)
+
+
+def _missing_probe_caution(rows: list[dict[str, Any]], sample: str, sheet: str | Path) -> str:
+    """A warning for the report card when a probe channel is missing from the sheet."""
+    absent = [role for role in ("target", "reference") if any(pd.isna(r.get(role)) for r in rows)]
+    if not absent:
+        return ""
+    caution = (
+        f"No {' or '.join(absent)} probe channel in the sheet for this sample: the classifier "
+        "saw an empty channel there, which it was never trained on, so its calls and "
+        "certainties are outside its training domain."
+    )
+    log.warning("%s (sheet %s): %s", sample, sheet, caution)
+    return caution
+
+
 def call_sample(
     sheet: str | Path,
     sample: str,
@@ -82,7 +162,8 @@ def call_sample(
     patch set), ``overlay`` (PNG, one panel per field), ``card`` (HTML report card),
     ``timing`` (JSON: seconds per stage, segmentation scores where truth exists).
     ``cell_labels``: a table (label, class_name and optionally field) of truth classes of
-    the mask instances. A field without nuclei gives empty rows and a warning.
+    the mask instances. A field without nuclei gives empty rows and a warning. (Ten
+    parameters: the workflow rule's inputs, settings and resources, passed as they are.)
     """
     # torch and Cellpose load here, not at import: the painting stages that import this
     # module (fish_paint, slides_train_fields) start 4 s faster without them
@@ -95,85 +176,30 @@ def call_sample(
     rows = frame[frame["sample"] == sample].to_dict("records")
     if not rows:
         raise InputError(str(sheet), f"no rows for sample '{sample}'", item="sample")
-    dev = setup_device(device, threads, 0)
-    cellpose, info = load_cellpose(nuclei_model, dev)
-    trained = float(info["metadata"]["object_diameter"])
+    cellpose, info = load_cellpose(nuclei_model, setup_device(device, threads, 0))
     loaded = models.load(classifier)
     classes = list(loaded[1]["class_names"])
     size = int(paint["patch_size"])
-    reference = settings["crops"]["diameter"] or reference_diameter(paint["nuclei"])
+    caller = _FieldCaller(
+        segment=lambda dapi, diameter: segment_dapi(cellpose, dapi, settings["segment"], diameter),
+        trained=float(info["metadata"]["object_diameter"]),
+        settings=settings,
+        reference=settings["crops"]["diameter"] or reference_diameter(paint["nuclei"]),
+        size=size,
+        labels=read_cell_labels(cell_labels) if cell_labels else None,
+    )
     intensity = {
         **settings["crops"]["intensity"],
         "target_colour": paint["probes"]["target"],
         "reference_colour": paint["probes"]["reference"],
     }
-    labels_table = read_cell_labels(cell_labels) if cell_labels else None
-    absent = [role for role in ("target", "reference") if any(pd.isna(r.get(role)) for r in rows)]
-    caution = (
-        f"No {' or '.join(absent)} probe channel in the sheet for this sample: the classifier "
-        "saw an empty channel there, which it was never trained on, so its calls and "
-        "certainties are outside its training domain."
-        if absent
-        else ""
-    )
-    if caution:
-        log.warning("%s (sheet %s): %s", sample, sheet, caution)
-    seconds = {"segmentation": 0.0, "cropping": 0.0, "classification": 0.0}
-    cell_parts, crops, panels, scores = [], [], [], []
+    caution = _missing_probe_caution(rows, sample, sheet)
+    cell_parts, crops, panels = [], [], []
     for row in progress_bar(rows, desc=f"fields of {sample}", unit="field"):
-        item = load_field(row, sheet, intensity)
-        started = time.perf_counter()
-        ratio = (
-            item.pixel_size / settings["pixel_size"]
-            if item.pixel_size and settings["pixel_size"]
-            else None
-        )
-        diameter = trained
-        if settings["segment"]["diameter_source"] == "estimate":
-            diameter = estimate_nucleus_diameter(item.channels[CHANNELS.index("dapi")]) or trained
-        elif ratio is not None:
-            diameter = trained / ratio
-        labels = segment_dapi(
-            cellpose, item.channels[CHANNELS.index("dapi")], settings["segment"], diameter
-        )
-        seconds["segmentation"] += time.perf_counter() - started
-        table = nucleus_table(labels)
-        if item.truth is not None:
-            for threshold in (0.5, 0.75):
-                scores.append(
-                    {
-                        "field": item.field,
-                        "iou": threshold,
-                        **instance_scores(item.truth, labels, threshold),
-                    }
-                )
-        started = time.perf_counter()
-        kept = table[~table["border"]].reset_index(drop=True)
-        scale = np.array(
-            [crop_scale(d, settings["crops"], reference, ratio) for d in kept["diameter"]]
-        )
-        patches = crop_cells(item.channels, labels, kept, size, scale, settings["crops"]["outside"])
-        seconds["cropping"] += time.perf_counter() - started
-        if len(kept) == 0:
-            message = f"{item.path} (sample {sample}, field {item.field}): no nuclei found"
-            warnings.warn(message, NoNucleiWarning, stacklevel=2)
-            log.warning("%s", message)
-        own = read_cell_labels(row["cell_labels"]) if pd.notna(row.get("cell_labels")) else None
-        matched = truth_classes(
-            item.truth, labels, kept, _field_labels(own if own is not None else labels_table, item)
-        )
-        kept = kept.merge(matched, on="cell")
-        kept.insert(0, "field", item.field)
-        kept.insert(0, "sample", sample)
-        kept["scale"] = scale
-        kept["image"] = item.path
+        kept, patches, panel = caller.cells(load_field(row, sheet, intensity), row, sample)
         cell_parts.append(kept)
         crops.append(patches)
-        panels.append((item, labels, table))
-        log.info(
-            "%s/%s: %d nuclei (%d at the border, excluded), diameter %.1f px",
-            sample, item.field, len(table), int(table["border"].sum()), diameter,
-        )  # fmt: skip
+        panels.append(panel)
     cells = pd.concat(cell_parts, ignore_index=True)
     cells.insert(2, "index", np.arange(len(cells)))
     stack = np.concatenate(crops) if crops else np.zeros((0, 3, size, size), np.float32)
@@ -191,28 +217,27 @@ def call_sample(
         predictions = predictions.drop(columns=["label", "class_name", "correct", "representation"])
     else:
         predictions = _empty_predictions(classes)
-    seconds["classification"] += time.perf_counter() - started
+    caller.seconds["classification"] += time.perf_counter() - started
     cells = cells.merge(predictions, on="index", how="left")
     cells["certain"] = cells["certainty"] >= settings["calls"]["min_certainty"]
+    calls = settings["calls"]
     summary = (
-        summarise(cells, classes, settings["calls"])
+        summarise(cells, classes, calls)
         if len(cells)
-        else _empty_summary(sample, len(rows), classes, settings["calls"])
+        else _empty_summary(sample, len(rows), classes, calls)
     )
     timing = {
         "sample": sample,
         "fields": len(rows),
         "cells": len(cells),
-        "seconds": {k: round(v, 3) for k, v in seconds.items()},
-        "segmentation": _pooled(scores),
+        "seconds": {k: round(v, 3) for k, v in caller.seconds.items()},
+        "segmentation": _pooled(caller.scores),
     }
     with atomic_outputs(outputs["cells"], outputs["timing"]) as (cells_temp, timing_temp):
         cells.to_parquet(cells_temp, index=False)
         timing_temp.write_text(json.dumps(timing, indent=2))
-    overlay_figure(panels, cells, classes, settings["calls"]["min_certainty"], outputs["overlay"])
-    sample_card(
-        summary.iloc[0].to_dict(), classes, settings["calls"], timing, outputs["card"], caution
-    )
+    overlay_figure(panels, cells, classes, calls["min_certainty"], outputs["overlay"])
+    sample_card(summary.iloc[0].to_dict(), classes, calls, timing, outputs["card"], caution)
     log.info("%s: %s", sample, summary.iloc[0].to_dict())
     return cells
 
