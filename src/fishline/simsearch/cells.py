@@ -33,7 +33,28 @@ def embed_views(
     extractor: FeatureExtractor, crops: Sequence[np.ndarray], rotations: bool = True
 ) -> np.ndarray:
     """(n, r, d) vectors of n C x h x w crops: r = 4 views each (the crop and its 90, 180
-    and 270 degree rotations; cells have no up) or r = 1 without ``rotations``."""
+    and 270 degree rotations; cells have no up) or r = 1 without ``rotations``.
+
+    Parameters
+    ----------
+    extractor : FeatureExtractor
+        The extractor whose ``embed`` turns each view into one L2-normalised vector.
+    crops : sequence of numpy.ndarray
+        n cell crops, each (C, h, w) of any size, uint8 0-255 or float in [0, 1].
+    rotations : bool, optional
+        Also embed each crop rotated by 90, 180 and 270 degrees (default True).
+
+    Returns
+    -------
+    numpy.ndarray
+        (n, r, d) float32 unit vectors, d = ``extractor.dimension``: ``[i, 0]`` is crop i as
+        given, ``[i, 1:]`` its rotations.
+
+    Raises
+    ------
+    InputError
+        If a crop is not (C, h, w) with the extractor's channel count.
+    """
     turns = range(4) if rotations else range(1)
     views = [np.rot90(np.asarray(crop), k, axes=(1, 2)) for crop in crops for k in turns]
     return extractor.embed(views).reshape(len(crops), len(turns), -1)
@@ -44,27 +65,48 @@ class CellClassifier:
 
     Parameters
     ----------
-    extractor
+    extractor : FeatureExtractor
         The feature extractor whose ``embed`` turns crops of any size into vectors, e.g.
         ``FeatureExtractor("efficientnet_lite0", (48, 48), in_channels=2)``.
-    temperature
-        Softmax temperature over the per-class cosine scores (see ``nearest_prototype``).
-    rotations
+    temperature : float, optional
+        Softmax temperature over the per-class cosine scores (see ``nearest_prototype``);
+        default: the schema's ``simsearch.cells.temperature``.
+    rotations : bool, optional
         Also use each prototype rotated by 90, 180 and 270 degrees (cells have no up).
-    head
+    head : str, optional
         ``prototypes``: nearest labelled example per class (cosine); ``linear``: a
         multinomial logistic regression fitted on the labelled vectors (frozen pretrained
         features, L2 penalty ``1 / strength``; with examples of one class only, the
         prototypes decide). On the demo's harder painted GFP cells (masked crops, separate
         channels, learned weights) the linear head was 99.0 % right with 5 examples per
         class against 97.0 % for prototypes (docs/simsearch.md).
-    strength
-        Inverse L2 penalty of the linear head (scikit-learn's ``C``).
-    learn_weights
+    strength : float, optional
+        Inverse L2 penalty of the linear head (scikit-learn's ``C``), default 10.
+    learn_weights : bool, optional
         With a separate-channel extractor, weigh the channels as the labelled examples say
         (:func:`~fishline.simsearch.features.learn_channel_weights`: the weighting under
         which examples of a class are most alike and least like the other classes) before
         either head sees the vectors; ``channel_weights`` holds the result.
+
+    Attributes
+    ----------
+    prototypes : numpy.ndarray
+        (k, d) float32 example vectors after :meth:`fit` (views and pseudo-labelled cells).
+    labels : numpy.ndarray
+        (k,) object array, the class of each prototype.
+    channel_weights : numpy.ndarray
+        (C,) channel weights summing to 1 that the vectors are compared at (learned with
+        ``learn_weights``, else the extractor's).
+    linear : LogisticRegression or None
+        The fitted linear head; None for ``prototypes`` or a single class.
+    pseudo_labelled : int
+        Unlabelled cells that joined the examples in the last fit.
+
+    Raises
+    ------
+    InputError
+        If ``head`` is not one of ``HEADS``, or ``learn_weights`` is set for an extractor
+        without ``channels='separate'``.
 
     Examples
     --------
@@ -113,7 +155,43 @@ class CellClassifier:
         crops, self-learn: the labels spread over the graph of every cell's ``neighbours``
         nearest cells (:func:`spread_labels`), and the unlabelled cells whose spread label
         holds at least ``min_confidence`` of their label mass join the examples with it
-        before the head is fitted again. Returns the classifier itself."""
+        before the head is fitted again. Returns the classifier itself.
+
+        Parameters
+        ----------
+        crops : sequence of numpy.ndarray
+            k labelled cell crops, each (C, h, w) of any size, uint8 0-255 or float in [0, 1].
+        labels : sequence of str
+            (k,) class of each crop.
+        unlabelled : sequence of numpy.ndarray or None, optional
+            Unlabelled (C, h, w) crops to self-learn from (not rotated); None or empty: no
+            self-learning.
+        min_confidence : float, optional
+            Least share (0-1) of its label mass the spread label needs for an unlabelled cell to
+            join the examples; default: the schema's
+            ``simsearch.cells.self_learning.min_confidence``.
+        neighbours : int, optional
+            Nearest neighbours per cell in the label-spreading graph; default: the schema's
+            ``simsearch.cells.self_learning.neighbours``.
+
+        Returns
+        -------
+        CellClassifier
+            The classifier itself, fitted.
+
+        Raises
+        ------
+        InputError
+            If ``labels`` is empty or not as long as ``crops``, or a crop has the wrong shape.
+
+        Examples
+        --------
+        >>> extractor = FeatureExtractor("resnet18", (32, 32), in_channels=1)
+        >>> crops = [np.random.default_rng(i).random((1, 20, 20), np.float32) for i in range(4)]
+        >>> classifier = CellClassifier(extractor).fit(crops, ["a", "a", "b", "b"])
+        >>> classifier.prototypes.shape  # 4 examples x 4 rotations, d = 256
+        (16, 256)
+        """
         labels = np.asarray(labels, dtype=object)
         if len(crops) != len(labels) or not len(labels):
             raise InputError("labels", f"{len(labels)} labels for {len(crops)} crops")
@@ -142,7 +220,30 @@ class CellClassifier:
         """:meth:`fit` on vectors already embedded: (k, d) ``prototypes`` (each view of each
         example, e.g. its rotations) with their ``labels``, and (n, d) ``unlabelled`` cells;
         ``groups`` numbers the example each view comes from (for learning channel weights).
-        For measuring many draws of prototypes without embedding the cells again."""
+        For measuring many draws of prototypes without embedding the cells again.
+
+        Parameters
+        ----------
+        prototypes : numpy.ndarray
+            (k, d) float vectors of the extractor (at its own channel weights), cast to float32.
+        labels : sequence of str
+            (k,) class of each vector.
+        unlabelled : numpy.ndarray or None, optional
+            (n, d) vectors of unlabelled cells to self-learn from; None or empty: no
+            self-learning.
+        min_confidence : float, optional
+            As for :meth:`fit`.
+        neighbours : int, optional
+            As for :meth:`fit`.
+        groups : sequence of int or None, optional
+            (k,) index of the example each vector is a view of; used only with
+            ``learn_weights`` (None: every vector its own example).
+
+        Returns
+        -------
+        CellClassifier
+            The classifier itself, fitted.
+        """
         self.labels = np.asarray(labels, dtype=object)
         self.channel_weights = self.extractor.channel_weights
         if self.learn_weights:
@@ -195,11 +296,50 @@ class CellClassifier:
 
     def predict(self, crops: Sequence[np.ndarray]) -> pd.DataFrame:
         """One row per crop: ``predicted_class``, ``certainty`` (1 - normalised entropy) and
-        ``p_<class>`` for each class in sorted order."""
+        ``p_<class>`` for each class in sorted order.
+
+        Parameters
+        ----------
+        crops : sequence of numpy.ndarray
+            n cell crops, each (C, h, w) of any size, uint8 0-255 or float in [0, 1].
+
+        Returns
+        -------
+        pandas.DataFrame
+            n rows in crop order: ``predicted_class`` (str), ``certainty`` (float, 0 = uniform,
+            1 = one-hot) and ``p_<class>`` (float probabilities, summing to 1 per row).
+
+        Raises
+        ------
+        InputError
+            If the classifier is not fitted yet, or a crop has the wrong shape.
+
+        Examples
+        --------
+        >>> calls = classifier.predict(crops)  # the classifier and crops of fit's example
+        >>> list(calls.columns)
+        ['predicted_class', 'certainty', 'p_a', 'p_b']
+        """
         return self._call(self._weighed(self.extractor.embed(list(crops))))
 
     def predict_vectors(self, vectors: np.ndarray) -> pd.DataFrame:
-        """:meth:`predict` on (n, d) vectors already embedded."""
+        """:meth:`predict` on (n, d) vectors already embedded.
+
+        Parameters
+        ----------
+        vectors : numpy.ndarray
+            (n, d) float vectors of the extractor (at its own channel weights).
+
+        Returns
+        -------
+        pandas.DataFrame
+            As :meth:`predict`: ``predicted_class``, ``certainty`` and ``p_<class>`` per vector.
+
+        Raises
+        ------
+        InputError
+            If the classifier is not fitted yet.
+        """
         return self._call(self._weighed(vectors))
 
 
@@ -215,7 +355,29 @@ def spread_labels(
     2004; ``alpha`` is the share of its neighbours' label a vector takes per step): the
     label with the most mass and that mass (0-1) per unlabelled vector. Cells of one class
     lie along the class's own manifold, so labels reach cells the nearest example would
-    miss."""
+    miss.
+
+    Parameters
+    ----------
+    labelled : numpy.ndarray
+        (k, d) float vectors with known classes.
+    labels : sequence of str
+        (k,) class of each labelled vector.
+    unlabelled : numpy.ndarray
+        (n, d) float vectors to label.
+    neighbours : int, optional
+        Neighbours per vector in the kNN graph (capped at k + n - 1); default: the schema's
+        ``simsearch.cells.self_learning.neighbours``.
+    alpha : float, optional
+        Clamping factor in (0, 1), default 0.5.
+
+    Returns
+    -------
+    names : numpy.ndarray
+        (n,) object array, the class with the most mass per unlabelled vector.
+    mass : numpy.ndarray
+        (n,) float64 in [0, 1], that class's share of the vector's label mass.
+    """
     names = sorted(set(np.asarray(labels, dtype=object).tolist()))
     points = np.concatenate([labelled, unlabelled]).astype(np.float64)
     targets = np.concatenate([[names.index(name) for name in labels], np.full(len(unlabelled), -1)])
@@ -230,7 +392,22 @@ def masked_cell_crops(image: np.ndarray, cells: np.ndarray) -> tuple[list[np.nda
     """One crop per cell of the label image ``cells`` (H x W, 0 = no cell): the C x H x W
     ``image`` inside the cell's bounding box, zero outside its own mask so no neighbour
     leaks in (crops of any size, as :meth:`CellClassifier.fit` takes them); and the cell
-    labels of the crops, in order."""
+    labels of the crops, in order.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        (C, H, W) image, any numeric dtype.
+    cells : numpy.ndarray
+        (H, W) integer cell labels, 0 = no cell.
+
+    Returns
+    -------
+    crops : list of numpy.ndarray
+        One (C, h, w) crop per cell present, in label order, dtype of ``image``.
+    labels : numpy.ndarray
+        (m,) int, the cell label of each crop, ascending.
+    """
     crops, labels = [], []
     for label, box in enumerate(ndimage.find_objects(cells), start=1):
         if box is not None:
@@ -244,7 +421,24 @@ def painted_cell_crops(
 ) -> tuple[list[np.ndarray], np.ndarray]:
     """Masked crops (:func:`masked_cell_crops`) of every cell of ``fields`` painted GFP
     fields (``fishline.paint.cellfields`` settings, noise-free) and their classes: a
-    labelled cell set to try heads and features on."""
+    labelled cell set to try heads and features on.
+
+    Parameters
+    ----------
+    settings : dict
+        Cell-field painter settings (``fishline.paint.cellfields``: size, cells, classes, ...).
+    fields : int
+        Number of fields to paint.
+    seed : int
+        Seed of the one random generator all fields draw from.
+
+    Returns
+    -------
+    crops : list of numpy.ndarray
+        One (2, h, w) float32 crop (dna, gfp) per cell, field after field.
+    classes : numpy.ndarray
+        (N,) str, the painted class of each crop.
+    """
     rng = np.random.default_rng(seed)
     crops, classes = [], []
     for _ in range(fields):
@@ -259,7 +453,22 @@ def window_crops(image_set: ImageSet, size: int) -> tuple[list[np.ndarray], pd.D
     """A ``size`` x ``size`` window centred on every truth point of an image set (zeros
     where the window leaves the image, never mirrored) and one row per window: image, x, y,
     class. These are the cells a per-cell call sees: the nucleus in the centre, its
-    neighbours wherever they touch."""
+    neighbours wherever they touch.
+
+    Parameters
+    ----------
+    image_set : ImageSet
+        (C, H, W) float32 images and their truth points [x, y, class] (px).
+    size : int
+        Window side, px; centred on the point rounded to the nearest pixel.
+
+    Returns
+    -------
+    crops : list of numpy.ndarray
+        One (C, size, size) float32 window per truth point, image by image in sheet order.
+    table : pandas.DataFrame
+        One row per window: image (name), x, y (px, as in the truth) and class.
+    """
     crops, rows = [], []
     half = size // 2
     for name in image_set.names:
@@ -299,10 +508,39 @@ def prototype_curve(
     truth. Rows carry the classifier's ``head`` (prototypes or linear), so curves of several
     heads concatenate.
 
-    ``views`` is (n, r, d) as :func:`embed_views` gives: each cell's vector first, then
-    those of its rotations (r = 1 without).
-    Returns (one row per count, draw and strategy: accuracy, mean certainty, pseudo-labelled
-    cells; the calls of the first draw at the largest count from the examples alone).
+    Parameters
+    ----------
+    classifier : CellClassifier
+        The classifier to refit for every draw (left fitted on the last one).
+    views : numpy.ndarray
+        (n, r, d) float vectors as :func:`embed_views` gives: each cell's vector first, then
+        those of its rotations (r = 1 without).
+    classes : numpy.ndarray
+        (n,) true class of each cell.
+    counts : sequence of int
+        Examples per class to try.
+    draws : int
+        Random draws of examples per count.
+    seed : int
+        Base seed; each draw uses ``numpy.random.default_rng([seed, count, draw])``.
+    min_confidence : float, optional
+        Self-learning threshold, as for :meth:`CellClassifier.fit`.
+    neighbours : int, optional
+        Label-spreading neighbours, as for :meth:`CellClassifier.fit`.
+
+    Returns
+    -------
+    curve : pandas.DataFrame
+        One row per count, draw and strategy: prototypes (count), head, strategy, draw,
+        accuracy (0-1), certainty (mean), pseudo_labelled and cells_called.
+    calls : pandas.DataFrame
+        The calls of the first draw at the largest count from the examples alone
+        (:meth:`CellClassifier.predict` columns), indexed by ``cell`` (position in ``views``).
+
+    Raises
+    ------
+    InputError
+        If a class has no more cells than the largest count.
     """
     names = sorted(set(classes.tolist()))
     sizes = {name: int((classes == name).sum()) for name in names}
@@ -351,7 +589,22 @@ def prototype_curve(
 
 
 def curve_summary(curve: pd.DataFrame, classes: int) -> pd.DataFrame:
-    """Mean ± std accuracy over draws per count, head and strategy, beside chance."""
+    """Mean ± std accuracy over draws per count, head and strategy, beside chance.
+
+    Parameters
+    ----------
+    curve : pandas.DataFrame
+        The per-draw table of :func:`prototype_curve`.
+    classes : int
+        Number of classes, for the chance accuracy ``1 / classes``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (prototypes, head, strategy): draws, accuracy_mean and accuracy_std
+        (0-1; std NaN with one draw), mean certainty and pseudo_labelled, and the text
+        columns accuracy (``"m ± s %"``) and chance (``"c %"``).
+    """
     grouped = curve.groupby(["prototypes", "head", "strategy"], sort=True)
     summary = grouped.agg(
         draws=("draw", "size"),

@@ -30,8 +30,40 @@ def nearest_prototype(
 
     A class's score is the highest cosine similarity to its prototypes; probabilities are
     the softmax of the scores / ``temperature``; certainty is 1 - normalised entropy (as for
-    the FISH classifier, no smoothing floor). Returns DataFrame[predicted_class, certainty,
-    p_<class> for each class in sorted order], one row per vector.
+    the FISH classifier, no smoothing floor).
+
+    Parameters
+    ----------
+    vectors : numpy.ndarray
+        (N, d) cell vectors, cast to float32; unit length, so dot products are cosines.
+    prototypes : numpy.ndarray
+        (k, d) labelled unit vectors, k >= 1, cast to float32.
+    labels : sequence of str
+        (k,) class of each prototype.
+    temperature : float, optional
+        Softmax temperature in cosine units (smaller: sharper probabilities); default: the
+        schema's ``simsearch.cells.temperature``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per vector: ``predicted_class`` (the class with the highest score),
+        ``certainty`` (float in [0, 1]) and ``p_<class>`` (probabilities) for each class in
+        sorted order.
+
+    Raises
+    ------
+    InputError
+        If ``prototypes`` is not 2-D, is empty or does not match ``labels`` in length, or
+        ``vectors`` is not (N, d) with the prototypes' d.
+
+    Examples
+    --------
+    >>> vectors = np.array([[1.0, 0.0], [0.6, 0.8]], np.float32)
+    >>> prototypes = np.array([[1.0, 0.0], [0.0, 1.0]], np.float32)
+    >>> calls = nearest_prototype(vectors, prototypes, ["neg", "pos"])
+    >>> calls["predicted_class"].tolist()
+    ['neg', 'pos']
     """
     vectors = np.asarray(vectors, dtype=np.float32)
     prototypes = np.asarray(prototypes, dtype=np.float32)
@@ -62,7 +94,25 @@ def nearest_prototype(
 
 
 def similarity_map(grid: FeatureGrid, prototypes: np.ndarray) -> np.ndarray:
-    """(gh, gw) float32: each window's highest cosine similarity to the (k, d) prototypes."""
+    """(gh, gw) float32: each window's highest cosine similarity to the (k, d) prototypes.
+
+    Parameters
+    ----------
+    grid : FeatureGrid
+        One image's (gh, gw, d) float32 unit window vectors.
+    prototypes : numpy.ndarray
+        (k, d) unit vectors, k >= 1, cast to float32.
+
+    Returns
+    -------
+    numpy.ndarray
+        (gh, gw) float32 cosine similarity in [-1, 1], on the grid's ``ys`` x ``xs`` centres.
+
+    Raises
+    ------
+    InputError
+        If ``prototypes`` is not (k >= 1, d) with the grid's d.
+    """
     prototypes = np.asarray(prototypes, dtype=np.float32)
     if prototypes.ndim != 2 or prototypes.shape[1] != grid.vectors.shape[-1] or not len(prototypes):
         raise InputError(
@@ -128,7 +178,26 @@ def propose(
     min_distance: float | None = None,
 ) -> pd.DataFrame:
     """Proposals [x, y, score]: local maxima of ``similarity`` >= ``threshold``, best first,
-    at least ``min_distance`` px apart (default half the patch width)."""
+    at least ``min_distance`` px apart (default half the patch width).
+
+    Parameters
+    ----------
+    grid : FeatureGrid
+        The grid ``similarity`` was computed on (window centres ``xs``, ``ys``, ``stride``
+        and ``patch`` in px).
+    similarity : numpy.ndarray
+        (gh, gw) float similarity map, as :func:`similarity_map` gives.
+    threshold : float
+        Least score (cosine similarity) of a proposal.
+    min_distance : float or None, optional
+        Least distance between proposals, px; None: half the patch width.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per proposal, best first: x, y (window centre, px, float64) and score
+        (float64).
+    """
     distance = grid.patch[1] / 2 if min_distance is None else float(min_distance)
     peaks = _ranked_peaks(grid, similarity, distance)
     peaks = peaks[peaks[:, 2] >= threshold]
@@ -141,6 +210,14 @@ class Searcher:
     Similarity maps and their ranked peaks are cached per prototype set (keyed by the
     vectors' bytes), so moving the threshold only filters a sorted table (milliseconds).
     ``min_distance`` (px) between proposals defaults to half the patch width.
+
+    Parameters
+    ----------
+    grids : dict of str to FeatureGrid
+        Each image's name and its cached window vectors.
+    min_distance : float or None, optional
+        Least distance between proposals of one image, px; None: half each grid's patch
+        width.
     """
 
     def __init__(self, grids: dict[str, FeatureGrid], min_distance: float | None = None) -> None:
@@ -153,7 +230,24 @@ class Searcher:
         return hashlib.sha1(array.tobytes() + str(array.shape).encode()).hexdigest()
 
     def peaks(self, prototypes: np.ndarray) -> pd.DataFrame:
-        """Every ranked peak [image, x, y, score] of every image (cached), best first."""
+        """Every ranked peak [image, x, y, score] of every image (cached), best first.
+
+        Parameters
+        ----------
+        prototypes : numpy.ndarray
+            (k, d) unit prototype vectors, k >= 1.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns image (name), x, y (px) and score (cosine similarity), sorted by score
+            descending; the cached table itself, so do not modify it.
+
+        Raises
+        ------
+        InputError
+            If ``prototypes`` is not (k >= 1, d) with the grids' d.
+        """
         key = self._key(prototypes)
         if key not in self._peaks:
             frames = []
@@ -170,7 +264,25 @@ class Searcher:
         return self._peaks[key]
 
     def proposals(self, prototypes: np.ndarray, threshold: float) -> pd.DataFrame:
-        """Proposals [image, x, y, score] with score >= ``threshold``, best first."""
+        """Proposals [image, x, y, score] with score >= ``threshold``, best first.
+
+        Parameters
+        ----------
+        prototypes : numpy.ndarray
+            (k, d) unit prototype vectors, k >= 1.
+        threshold : float
+            Least score (cosine similarity) of a proposal.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns image, x, y (px) and score, sorted by score descending, index 0..n-1.
+
+        Raises
+        ------
+        InputError
+            If ``prototypes`` is not (k >= 1, d) with the grids' d.
+        """
         table = self.peaks(prototypes)
         return table[table["score"] >= threshold].reset_index(drop=True)
 
@@ -193,6 +305,35 @@ def background_candidates(
 
     ``seed`` breaks ties between equal scores (a random order before the stable sort), so
     flat regions do not always give their top-left windows.
+
+    Parameters
+    ----------
+    grids : dict of str to FeatureGrid
+        Each image's name and its (gh, gw, d) unit window vectors.
+    mean_vector : numpy.ndarray
+        (d,) mean prototype vector (flattened, normalised here).
+    exclude : pandas.DataFrame
+        Points [image, x, y] (px) no candidate may come within ``radius`` of, e.g. the
+        prototypes and proposals.
+    count : int
+        Windows wanted in each table.
+    radius : float
+        Least distance, px, from the ``exclude`` points and between candidates of one image.
+    seed : int
+        Seed of the tie-breaking shuffle.
+
+    Returns
+    -------
+    hard : pandas.DataFrame
+        Up to ``count`` rows [image, x, y, score], score (cosine to the mean vector)
+        descending.
+    easy : pandas.DataFrame
+        Up to ``count`` rows [image, x, y, score], score ascending.
+
+    Raises
+    ------
+    InputError
+        If ``mean_vector`` is all zeros.
     """
     mean_vector = np.asarray(mean_vector, dtype=np.float32).ravel()
     norm = float(np.linalg.norm(mean_vector))

@@ -22,13 +22,38 @@ MATCH_IOU = 0.5
 
 
 def border_labels(labels: np.ndarray) -> np.ndarray:
-    """Ids of the instances that touch the image border (cut by it: excluded from calls)."""
+    """Ids of the instances that touch the image border (cut by it: excluded from calls).
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        (H, W) integer instance labels, 0 = background.
+
+    Returns
+    -------
+    numpy.ndarray
+        Sorted unique ids (dtype of ``labels``) with a pixel on the outer row or column.
+    """
     edge = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
     return np.unique(edge[edge > 0])
 
 
 def nucleus_table(labels: np.ndarray) -> pd.DataFrame:
-    """One row per instance: id, centre, area, equivalent diameter, border flag."""
+    """One row per instance: id, centre, area, equivalent diameter, border flag.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        (H, W) integer nucleus labels, 0 = background.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Rows in id order: ``cell`` (int64 id), ``centre_x`` and ``centre_y`` (float, mean
+        pixel position, px), ``area`` (int64, px), ``diameter`` (float, equivalent circle,
+        px) and ``border`` (bool, see :func:`border_labels`); empty with these columns when
+        there are no instances.
+    """
     ids = np.unique(labels[labels > 0])
     if len(ids) == 0:
         return pd.DataFrame(
@@ -64,6 +89,17 @@ def reference_diameter(nuclei: Mapping[str, Any]) -> float:
 
     The painter draws a major-axis diameter and squeezes the minor axis by ``aspect``, so
     the equivalent diameter is ``d * sqrt(aspect)``; the midpoints of both ranges are used.
+
+    Parameters
+    ----------
+    nuclei : mapping of str to Any
+        The painter's nucleus settings; ``diameter`` (px) and ``aspect`` are each a number
+        or a [low, high] range.
+
+    Returns
+    -------
+    float
+        Equivalent-circle diameter, px.
     """
     low, high = bounds(nuclei["diameter"])
     a_low, a_high = bounds(nuclei["aspect"])
@@ -77,6 +113,27 @@ def crop_scale(
 
     ``nucleus``: its diameter becomes ``reference``; ``pixel_size``: the field's pixel size
     over the painter's (``pixel_ratio``); ``none``: 1.
+
+    Parameters
+    ----------
+    diameter : float
+        The nucleus's equivalent diameter, px (below 1 counts as 1).
+    settings : mapping of str to Any
+        The ``slides.crops`` settings; ``scale`` is ``nucleus``, ``pixel_size`` or ``none``.
+    reference : float
+        Target nucleus diameter, px (see :func:`reference_diameter`).
+    pixel_ratio : float or None
+        Field pixel size over the painter's; needed for ``pixel_size``.
+
+    Returns
+    -------
+    float
+        Zoom factor (> 1 enlarges the nucleus).
+
+    Raises
+    ------
+    InputError
+        If ``scale`` is ``pixel_size`` and ``pixel_ratio`` is None.
     """
     mode = settings["scale"]
     if mode == "nucleus":
@@ -107,6 +164,27 @@ def crop_cells(
     pixels around the nucleus as they are (the painter's patches show background, haze and
     neighbouring nuclei, so the classifier was trained on them); ``'zero'`` blanks every
     pixel outside the cell's own mask.
+
+    Parameters
+    ----------
+    channels : numpy.ndarray
+        (C, H, W) float field in [0, 1] (C = 3 for the slide classifier).
+    labels : numpy.ndarray
+        (H, W) integer nucleus labels, 0 = background.
+    cells : pandas.DataFrame
+        N cells with ``cell`` (label id), ``centre_x`` and ``centre_y`` (px), as
+        :func:`nucleus_table` gives.
+    size : int
+        Crop side, px.
+    scales : numpy.ndarray
+        (N,) zoom of each cell (see :func:`crop_scale`).
+    outside : str
+        ``'keep'`` or ``'zero'`` (any other value keeps).
+
+    Returns
+    -------
+    numpy.ndarray
+        (N, C, size, size) float32 crops clipped to [0, 1].
     """
     out = np.zeros((len(cells), channels.shape[0], size, size), np.float32)
     if len(cells) == 0:
@@ -148,7 +226,25 @@ def truth_classes(
     cells: pd.DataFrame,
     labels_table: pd.DataFrame | None,
 ) -> pd.DataFrame:
-    """Truth instance (IoU >= 0.5 match) and its class for every predicted cell."""
+    """Truth instance (IoU >= 0.5 match) and its class for every predicted cell.
+
+    Parameters
+    ----------
+    truth : numpy.ndarray or None
+        (H, W) integer truth labels, 0 = background; None when the field has no truth.
+    pred : numpy.ndarray
+        (H, W) integer predicted labels, same shape.
+    cells : pandas.DataFrame
+        The predicted cells, with ``cell`` (label id in ``pred``).
+    labels_table : pandas.DataFrame or None
+        Truth ``label`` (int) to ``class_name``; None leaves every class ``UNKNOWN``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per cell: ``cell``, ``truth_cell`` (matched truth id, 0 = none), ``iou``
+        (0.0 = none) and ``truth_class`` (``UNKNOWN`` when unmatched or unlisted).
+    """
     out = pd.DataFrame({"cell": cells["cell"], "truth_cell": 0, "iou": 0.0, "truth_class": UNKNOWN})
     if truth is None or len(cells) == 0:
         return out

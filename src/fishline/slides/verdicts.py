@@ -14,7 +14,20 @@ from fishline.slides.cells import UNKNOWN
 
 
 def rule_text(calls: Mapping[str, Any]) -> str:
-    """The configured verdict rule in words (stated in the report and the summary)."""
+    """The configured verdict rule in words (stated in the report and the summary).
+
+    Parameters
+    ----------
+    calls : mapping of str to Any
+        The ``slides.calls`` settings: ``min_certainty``, ``min_cells``, ``too_few``,
+        ``rules`` (each with ``class``, ``min_fraction`` and ``verdict``) and ``otherwise``.
+
+    Returns
+    -------
+    str
+        One paragraph stating the certainty cut-off, the minimum cell count and the rules in
+        order.
+    """
     parts = [
         f"'{rule['verdict']}' if the {rule['class']} fraction >= {rule['min_fraction']:g}"
         for rule in calls["rules"]
@@ -29,7 +42,23 @@ def rule_text(calls: Mapping[str, Any]) -> str:
 
 
 def verdict(fractions: Mapping[str, float], certain: int, calls: Mapping[str, Any]) -> str:
-    """A sample's verdict from its certain-cell class fractions (rules in order)."""
+    """A sample's verdict from its certain-cell class fractions (rules in order).
+
+    Parameters
+    ----------
+    fractions : mapping of str to float
+        Each class's fraction (0-1) of the sample's certain cells; missing classes count 0.
+    certain : int
+        Number of certain cells in the sample.
+    calls : mapping of str to Any
+        The ``slides.calls`` settings (see :func:`rule_text`).
+
+    Returns
+    -------
+    str
+        ``too_few`` with fewer than ``min_cells`` certain cells, else the verdict of the
+        first rule whose class fraction reaches its ``min_fraction``, else ``otherwise``.
+    """
     if certain < calls["min_cells"]:
         return str(calls["too_few"])
     for rule in calls["rules"]:
@@ -42,7 +71,25 @@ def summarise(
     cells: pd.DataFrame, classes: Sequence[str], calls: Mapping[str, Any]
 ) -> pd.DataFrame:
     """Per sample: cells called, certain and uncertain counts, class counts and fractions
-    among certain cells, verdict (and, where truth exists, accuracy over matched cells)."""
+    among certain cells, verdict (and, where truth exists, accuracy over matched cells).
+
+    Parameters
+    ----------
+    cells : pandas.DataFrame
+        One row per called cell with ``sample``, ``field``, ``certainty`` (0-1),
+        ``predicted_class`` and ``truth_class`` (``UNKNOWN`` where no truth matched).
+    classes : sequence of str
+        The class names, in column order.
+    calls : mapping of str to Any
+        The ``slides.calls`` settings (see :func:`rule_text`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per sample, in order of first appearance: sample, fields, cells, certain,
+        uncertain, ``n_<class>``, ``fraction_<class>`` (0-1 of the certain cells), verdict
+        and accuracy_matched (0-1; NaN without matched truth).
+    """
     rows = []
     samples = list(dict.fromkeys(cells["sample"]))
     for sample in samples:
