@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 import numpy as np
@@ -288,3 +289,25 @@ def test_a_partial_block_keeps_the_defaults_of_its_place() -> None:
             "read_noise"
         ]
     )
+
+
+def test_readme_layout_lists_every_module() -> None:
+    """The README's layout section names every module of the package (a new module must be
+    placed in it, so a newcomer finds it)."""
+    text = (ROOT / "README.md").read_text()
+    layout = text.split("## Layout", 1)[1].split("```", 2)[1]
+    package = ROOT / "src" / "fishline"
+    modules = {
+        path.relative_to(package).with_suffix("").as_posix()
+        for path in package.rglob("*.py")
+        if path.name != "__init__.py"
+    }
+    missing = []
+    for module in sorted(modules):
+        parts = module.split("/")
+        line = next((row for row in layout.splitlines() if f"{parts[0]}/" in row), "")
+        shared = next(row for row in layout.splitlines() if row.strip().startswith("(shared)"))
+        words = set(re.findall(r"[\w/]+", line if len(parts) > 1 else shared))
+        if "/".join(parts[1:] if len(parts) > 1 else parts) not in words:
+            missing.append(module)
+    assert not missing, f"modules missing from the README layout: {missing}"
