@@ -19,7 +19,8 @@ import yaml
 from rows import Row, add_json_argument, write_rows
 
 from fishline import models
-from fishline.chromosomes.bbdm import Bridge, bbdm_loss, unet_spec
+from fishline.chromosomes.bbdm import unet_spec
+from fishline.chromosomes.bridge import Bridge, bbdm_loss
 from fishline.config import validate
 from fishline.nets.counter_noise import CounterNormal
 

@@ -14,7 +14,8 @@ import torch
 from conftest import killed_after_first_checkpoint
 
 from fishline import models
-from fishline.chromosomes.bbdm import Bridge, load_paired, sample_bbdm, train_bbdm
+from fishline.chromosomes.bbdm import load_paired, sample_bbdm, train_bbdm
+from fishline.chromosomes.bridge import Bridge
 from fishline.errors import InputError
 from fishline.io import encode_pages, read_patch_set, write_stack
 from fishline.nets.counter_noise import CounterNormal, hash32
