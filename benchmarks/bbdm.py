@@ -21,8 +21,8 @@ from rows import Row, add_json_argument, write_rows
 from fishline import models
 from fishline.chromosomes.bbdm import unet_spec
 from fishline.chromosomes.bridge import Bridge, bbdm_loss
-from fishline.config import validate
 from fishline.nets.counter_noise import CounterNormal
+from fishline.schema import validate
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER_CROPS, PAPER_STEPS = 31507, 200

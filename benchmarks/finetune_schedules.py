@@ -20,9 +20,9 @@ import torch
 from rows import Row, add_chromosome_model_arguments, add_json_argument, write_rows
 
 from fishline.chromosomes.finetune import fine_tune, subset_sheet
-from fishline.config import validate
 from fishline.instances import pooled_scores
 from fishline.metaphase_sheet import read_sheet
+from fishline.schema import validate
 from fishline.segment import new_model, score_spreads
 
 

@@ -31,8 +31,8 @@ def _peak_mb() -> float:
 def _reference(count: int, queue: mp.Queue) -> None:
     from fishpainter_reference import paint_one
 
-    from fishline.config import validate
     from fishline.paint.nuclei import procedural_nuclei
+    from fishline.schema import validate
 
     params = validate({}, "config", "defaults")["fish"]["paint"]["nuclei"]
     rng = np.random.default_rng(0)
@@ -46,8 +46,8 @@ def _reference(count: int, queue: mp.Queue) -> None:
 
 
 def _fishline(count: int, threads: int, queue: mp.Queue) -> None:
-    from fishline.config import validate
     from fishline.paint import paint_patch_set
+    from fishline.schema import validate
 
     paint = validate({}, "config", "defaults")["fish"]["paint"]
     paint["splits"]["bench"] = {"n": count}

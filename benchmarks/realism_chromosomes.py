@@ -19,9 +19,9 @@ from rows import Row, add_json_argument, write_rows
 
 from fishline.chromosomes.figures import realism_figure
 from fishline.chromosomes.realism import measure_sheet, side_by_side
-from fishline.config import validate
 from fishline.metaphase_sheet import iter_sheet
 from fishline.paint.metaphase import paint_spreads
+from fishline.schema import validate
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -20,10 +20,10 @@ import tifffile
 import yaml
 
 from fishline.chromosomes.realism import spread_statistics
-from fishline.config import validate
 from fishline.instances import object_diameter, watershed_nuclei
 from fishline.metaphase_sheet import iter_sheet
 from fishline.model_card import stardist_sheet
+from fishline.schema import validate
 from fishline.slides.stages import paint_training_fields
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -18,10 +18,10 @@ import torch
 from rows import Row, add_json_argument, write_rows
 
 from fishline.chromosomes.crops import crop_instance
-from fishline.config import validate
 from fishline.instances import instance_scores, threshold_components
 from fishline.metaphase_sheet import iter_sheet
 from fishline.paint.metaphase import paint_spreads
+from fishline.schema import validate
 from fishline.segment import estimate_diameter, load_cellpose, segment_dapi, train_cellpose
 
 

@@ -25,9 +25,9 @@ import torch
 from rows import Row, add_chromosome_model_arguments, add_json_argument, write_rows
 from skimage.segmentation import relabel_sequential
 
-from fishline.config import validate
 from fishline.instances import iou_matrix, overlap_counts, threshold_components
 from fishline.metaphase_sheet import iter_sheet
+from fishline.schema import validate
 from fishline.segment import load_cellpose, segment_spread
 
 MISSED = ("not found", "partly found", "split", "merged", "too big", "too small")

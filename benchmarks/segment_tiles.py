@@ -18,10 +18,10 @@ import pandas as pd
 import torch
 from rows import ROOT, Row, add_chromosome_model_arguments, add_json_argument, write_rows
 
-from fishline.config import validate
 from fishline.instances import instance_scores
 from fishline.metaphase_sheet import iter_sheet
 from fishline.model_card import paint_check_spreads
+from fishline.schema import validate
 from fishline.segment import estimate_diameter, load_cellpose, segment_dapi
 
 BASELINE = 224

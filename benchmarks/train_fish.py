@@ -19,12 +19,12 @@ import numpy as np
 import torch
 from rows import Row, add_json_argument, write_rows
 
-from fishline.config import validate
 from fishline.fish.classifier import prepare_set, stage_on_device, to_device
 from fishline.nets.fish import FishNet
 from fishline.paint import render_patches, split_settings
 from fishline.paint.fish import assign_conditions
 from fishline.paint.optics import quantise
+from fishline.schema import validate
 from fishline.train.augment import augment
 from fishline.train.loop import cpu_has_bf16_units
 from fishline.train.losses import joint_loss

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from fishline.config import validate
 from fishline.paint import split_settings
+from fishline.schema import validate
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,9 +11,11 @@ import pytest
 import tifffile
 import yaml
 
-from fishline.config import load_config, read_sample_sheet, read_yaml, validate
+from fishline.config import load_config, read_yaml
 from fishline.errors import InputError
+from fishline.schema import validate
 from fishline.seeds import stage_seed
+from fishline.sheets import read_sample_sheet
 
 ROOT = Path(__file__).resolve().parents[1]
 

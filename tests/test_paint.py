@@ -15,12 +15,12 @@ from conftest import realism_off
 from scipy import ndimage
 from skimage.measure import label
 
-from fishline.config import read_sample_sheet
 from fishline.errors import InputError
 from fishline.instances import estimate_nucleus_diameter, object_diameter, threshold_components
 from fishline.io import read_patch_set, read_stack
 from fishline.paint import paint_fields, paint_patch_set, render_patches, split_settings
 from fishline.paint.fish import CHANNELS, assign_conditions
+from fishline.sheets import read_sample_sheet
 
 RED, GREEN, DAPI = 0, 1, 2
 

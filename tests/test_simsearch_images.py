@@ -113,7 +113,7 @@ def test_bad_annotations_name_the_entry(change, message: str) -> None:
 
 
 def test_check_sheet_compares_named_channels_with_the_file(tmp_path: Path) -> None:
-    from fishline.config import check_sheet_images, read_sample_sheet
+    from fishline.sheets import check_sheet_images, read_sample_sheet
 
     write_image(tmp_path / "a.tif", np.zeros((2, 32, 32), np.uint8))
     sheet = tmp_path / "images.tsv"

@@ -11,8 +11,8 @@ import pytest
 
 from fishline.chromosomes.figures import realism_report
 from fishline.chromosomes.realism import STATISTICS, spread_statistics
-from fishline.config import validate
 from fishline.paint.metaphase import paint_spreads
+from fishline.schema import validate
 
 
 def _spread(noise: float = 0.0) -> tuple[np.ndarray, np.ndarray]:

@@ -7,9 +7,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from fishline.config import check_sheet_images, default, load_config, read_sample_sheet
+from fishline.config import load_config
 from fishline.errors import InputError
+from fishline.schema import default
 from fishline.seeds import stage_seed
+from fishline.sheets import check_sheet_images, read_sample_sheet
 
 
 def _validate(args: argparse.Namespace) -> None:

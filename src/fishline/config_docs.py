@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from fishline.config import load_schema, resolve_ref, validate
+from fishline.schema import load_schema, resolve_ref, validate
 
 HEADER = (
     "<!-- Generated from src/fishline/schemas/config.schema.yaml by `fishline config-docs`;"

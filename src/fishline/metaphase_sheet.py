@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fishline.config import read_sample_sheet
 from fishline.errors import InputError
 from fishline.images import (
     connected_pieces,
@@ -23,6 +22,7 @@ from fishline.images import (
     split_paths,
 )
 from fishline.io import atomic_outputs
+from fishline.sheets import read_sample_sheet
 
 SHEET_SCHEMA = "metaphase_sheet"
 

@@ -88,8 +88,8 @@ def non_defaults(settings: Mapping[str, Any], defaults: Mapping[str, Any]) -> di
 def paint_check_spreads(folder: Path) -> Path:
     """Paint the chromosome check set (``CHECK_IMAGES`` spreads of the default painter,
     ``CHECK_SEED``) into ``folder``; its sheet path."""
-    from fishline.config import validate
     from fishline.paint.metaphase import paint_spreads
+    from fishline.schema import validate
 
     paint = validate({}, "config", "defaults")["chromosomes"]["paint"]
     sheet = folder / "check" / "sheet.tsv"
@@ -102,7 +102,7 @@ def paint_check_spreads(folder: Path) -> Path:
 def paint_check_fields(folder: Path) -> Path:
     """Paint the nucleus check set (``CHECK_IMAGES`` whole fields of the default field
     painter, ``CHECK_SEED``) into ``folder``; its image sheet (sample, image, dapi, mask)."""
-    from fishline.config import validate
+    from fishline.schema import validate
     from fishline.slides.stages import paint_training_fields
 
     fish = validate({}, "config", "defaults")["fish"]

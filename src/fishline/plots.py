@@ -16,10 +16,10 @@ import seaborn as sns
 import tifffile
 from skimage.segmentation import find_boundaries
 
-from fishline.config import read_sample_sheet
 from fishline.io import atomic_outputs, read_patch_set
 from fishline.paint.fish import assign_conditions, render_patches, split_settings
 from fishline.paint.optics import quantise
+from fishline.sheets import read_sample_sheet
 
 CLASS_COLOURS = ["#2b8cbe", "#fdae61", "#d7191c", "#1a9641", "#984ea3", "#ff7f00"]
 

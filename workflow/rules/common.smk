@@ -9,13 +9,10 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 
 
-from fishline.config import (
-    read_sample_sheet,
-    real_sets_with_truth,
-    sheet_files,
-    simsearch_has_truth,
-    validate_config,
-)
+from fishline.config import real_sets_with_truth, simsearch_has_truth, validate_config
+
+
+from fishline.sheets import read_sample_sheet, sheet_files
 from fishline.errors import InputError
 from fishline.seeds import stage_seed as derive_seed
 

@@ -1,6 +1,6 @@
 """Slide sets, sheets, settings and targets of the slide calls (rules in slides.smk)."""
 
-from fishline.config import deep_merge
+from fishline.schema import deep_merge
 from fishline.slides.sheet import sheet_samples
 
 

@@ -1,9 +1,9 @@
 """Snakemake glue for rule chrom_release (make pretrain)."""
 
-from fishline.config import validate
 from fishline.logging import log_to
 from fishline.metaphase_sheet import sheet_path
 from fishline.model_card import provenance, release_cellpose
+from fishline.schema import validate
 
 with log_to(snakemake.log[0]):
     release_cellpose(

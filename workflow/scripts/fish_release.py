@@ -1,9 +1,9 @@
 """Snakemake glue for rule fish_release (make pretrain-fish)."""
 
-from fishline.config import validate
 from fishline.fish.release import release_classifier
 from fishline.logging import log_to
 from fishline.model_card import provenance
+from fishline.schema import validate
 
 with log_to(snakemake.log[0]):
     defaults = validate({}, "config", "defaults")["fish"]

@@ -3,9 +3,9 @@
 import tempfile
 from pathlib import Path
 
-from fishline.config import validate
 from fishline.logging import log_to
 from fishline.model_card import NUCLEI, provenance, release_cellpose, stardist_sheet
+from fishline.schema import validate
 
 with log_to(snakemake.log[0]), tempfile.TemporaryDirectory() as folder:
     defaults = validate({}, "config", "defaults")

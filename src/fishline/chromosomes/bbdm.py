@@ -16,11 +16,11 @@ import torch
 
 from fishline import models
 from fishline.chromosomes.bridge import Bridge, bbdm_loss, bridge_from
-from fishline.config import default
 from fishline.errors import InputError
 from fishline.io import atomic_outputs, encode_pages, read_patch_set, read_stack, write_stack
 from fishline.logging import get_logger, progress_bar
 from fishline.nets.counter_noise import CounterNormal
+from fishline.schema import default
 from fishline.seeds import stage_seed
 from fishline.train.loop import (
     data_hash,

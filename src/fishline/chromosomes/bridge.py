@@ -25,8 +25,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fishline.config import default
 from fishline.errors import InputError
+from fishline.schema import default
 
 OBJECTIVES = ("grad", "noise", "ysubx")
 

@@ -14,12 +14,12 @@ import torch.nn.functional as F
 from sklearn.metrics import precision_recall_fscore_support
 
 from fishline import models
-from fishline.config import default
 from fishline.errors import InputError
 from fishline.fish.classifier import prepare_set, to_device
 from fishline.io import atomic_outputs, read_patch_set, read_stack
 from fishline.logging import get_logger, progress_bar
 from fishline.nets.chrom import ChromNet
+from fishline.schema import default
 from fishline.train.augment import AUGMENTATIONS, augment
 from fishline.train.loop import setup_device
 

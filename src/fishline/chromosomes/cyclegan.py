@@ -16,11 +16,11 @@ import torch.nn.functional as F
 
 from fishline import models
 from fishline.chromosomes.bbdm import conditions_from, load_paired
-from fishline.config import default
 from fishline.errors import InputError
 from fishline.io import atomic_outputs, encode_pages, write_stack
 from fishline.logging import get_logger, progress_bar, rounded
 from fishline.nets.cyclegan import PatchDiscriminator
+from fishline.schema import default
 from fishline.train.loop import (
     data_hash,
     finish_training,

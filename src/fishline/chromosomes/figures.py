@@ -16,11 +16,11 @@ import pandas as pd
 from skimage.segmentation import find_boundaries
 
 from fishline.chromosomes.realism import measure_sheet, side_by_side
-from fishline.config import default
 from fishline.images import read_labels
 from fishline.io import atomic_outputs, read_patch_set
 from fishline.metaphase_sheet import iter_sheet, load_row
 from fishline.plots import save_figure
+from fishline.schema import default
 
 PRED_COLOUR = (1.0, 0.85, 0.0)
 TRUTH_COLOUR = (0.0, 0.9, 1.0)

@@ -12,12 +12,12 @@ import torch
 import torch.nn.functional as F
 
 from fishline import models
-from fishline.config import default
 from fishline.errors import InputError
 from fishline.evaluation import write_evaluation
 from fishline.io import read_patch_set, read_stack
 from fishline.logging import get_logger, progress_bar, rounded
 from fishline.nets.fish import FishNet
+from fishline.schema import default
 from fishline.train.augment import augment
 from fishline.train.loop import (
     bf16_autocast,

@@ -11,12 +11,12 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from fishline.config import read_sample_sheet
 from fishline.errors import InputError
 from fishline.images import pick_channel, read_channels, split_paths
 from fishline.io import atomic_outputs, write_unit_stack
 from fishline.logging import get_logger
 from fishline.paint.fish import CHANNELS
+from fishline.sheets import read_sample_sheet
 
 log = get_logger("real_patches")
 SHEET_SCHEMA = "patch_sheet"

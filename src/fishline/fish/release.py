@@ -40,7 +40,7 @@ def paint_check_patches(folder: Path) -> tuple[Path, Path]:
     cuts them, from fields of the default field painter (the default test split's painter
     settings, ``CHECK_SEED``), the cells the classifier meets in slide calling. Its stack and
     table paths."""
-    from fishline.config import validate
+    from fishline.schema import validate
     from fishline.slides.stages import paint_crop_set
 
     defaults = validate({}, "config", "defaults")

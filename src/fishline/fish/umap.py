@@ -11,12 +11,12 @@ import pandas as pd
 import seaborn as sns
 
 from fishline import models
-from fishline.config import default
 from fishline.fish.classifier import predict
 from fishline.io import atomic_outputs
 from fishline.jit import import_cached
 from fishline.logging import get_logger
 from fishline.plots import save_figure
+from fishline.schema import default
 
 log = get_logger("embedding")
 

@@ -28,13 +28,13 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from fishline.config import default
 from fishline.errors import InputError
 from fishline.io import atomic_outputs, write_image
 from fishline.logging import progress_bar
 from fishline.paint.draws import uniform
 from fishline.paint.noise import band_noise
 from fishline.paint.optics import add_camera_noise, quantise
+from fishline.schema import default
 from fishline.seeds import stage_seed
 
 CHANNELS = ("dna", "gfp")

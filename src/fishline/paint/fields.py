@@ -10,7 +10,6 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from fishline.config import deep_merge
 from fishline.errors import InputError
 from fishline.io import atomic_outputs, write_image
 from fishline.logging import get_logger, progress_bar
@@ -18,6 +17,7 @@ from fishline.paint.draws import bounds, integers, uniform
 from fishline.paint.fish import CHANNELS, check_settings, render_patches
 from fishline.paint.nuclei import NucleusLibrary
 from fishline.paint.optics import apply_optics, quantise
+from fishline.schema import deep_merge
 
 log = get_logger("paint.fields")
 

@@ -13,7 +13,6 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from fishline.config import deep_merge
 from fishline.errors import InputError
 from fishline.io import atomic_outputs, encode_pages, write_stack
 from fishline.logging import get_logger, progress_bar
@@ -28,6 +27,7 @@ from fishline.paint.signals import (
     sample_positions,
     single_spots,
 )
+from fishline.schema import deep_merge
 
 CHANNELS = ("red", "green", "dapi")
 OOD_CLASS = "ood"  # class name of out-of-distribution patches (no FISH signals)

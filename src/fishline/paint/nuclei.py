@@ -11,10 +11,10 @@ import cv2
 import numpy as np
 import tifffile
 
-from fishline.config import read_sample_sheet
 from fishline.errors import InputError
 from fishline.paint.draws import integers, uniform
 from fishline.paint.noise import band_noise
+from fishline.sheets import read_sample_sheet
 
 
 @dataclass

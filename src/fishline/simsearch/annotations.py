@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from fishline.config import validate
 from fishline.errors import InputError
 from fishline.io import atomic_outputs
+from fishline.schema import validate
 
 
 def _check_point(where: str, item: str, point: Mapping[str, Any], shapes: Mapping) -> None:

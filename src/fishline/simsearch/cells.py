@@ -14,9 +14,9 @@ from scipy import ndimage
 from sklearn.linear_model import LogisticRegression
 from sklearn.semi_supervised import LabelSpreading
 
-from fishline.config import default
 from fishline.errors import InputError
 from fishline.paint.cellfields import paint_cell_field
+from fishline.schema import default
 from fishline.simsearch.features import (
     FeatureExtractor,
     learn_channel_weights,

@@ -18,10 +18,10 @@ import torch.nn.functional as F
 from scipy import ndimage
 
 from fishline import models
-from fishline.config import default
 from fishline.errors import InputError
 from fishline.logging import get_logger, progress_bar
 from fishline.plots import CLASS_COLOURS, save_figure
+from fishline.schema import default
 from fishline.simsearch.images import ImageSet
 from fishline.simsearch.train import BACKGROUND, mixed_precision
 from fishline.train.loop import torch_settings

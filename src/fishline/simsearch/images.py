@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fishline.config import read_sample_sheet
 from fishline.errors import InputError
 from fishline.images import read_channels, split_paths
+from fishline.sheets import read_sample_sheet
 
 TRUTH_COLUMNS = ("x", "y", "class")
 

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from fishline.config import default
 from fishline.errors import InputError
+from fishline.schema import default
 from fishline.simsearch.features import FeatureGrid
 from fishline.uncertainty import certainty
 

@@ -24,11 +24,11 @@ import torch
 import torch.nn.functional as F
 
 from fishline import models
-from fishline.config import default
 from fishline.errors import InputError
 from fishline.io import atomic_outputs
 from fishline.logging import get_logger, progress_bar
 from fishline.nets.simsearch import SimSearchNet
+from fishline.schema import default
 from fishline.train.loop import torch_settings
 from fishline.train.losses import nt_xent
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from fishline.config import read_sample_sheet
 from fishline.errors import InputError
+from fishline.sheets import read_sample_sheet
 
 SHEET_SCHEMA = "slide_sheet"
 

@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fishline.config import default
 from fishline.errors import InputError
 from fishline.instances import (
     estimate_nucleus_diameter,
@@ -31,6 +30,7 @@ from fishline.paint import paint_fields
 from fishline.paint.fields import paint_field
 from fishline.paint.fish import CHANNELS, check_settings, split_settings
 from fishline.paint.nuclei import NucleusLibrary
+from fishline.schema import default
 from fishline.slides.cells import (
     crop_cells,
     crop_scale,

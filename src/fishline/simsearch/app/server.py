@@ -41,9 +41,9 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from fishline.config import default
 from fishline.errors import InputError
 from fishline.logging import get_logger, progress_bar
+from fishline.schema import default
 from fishline.simsearch.annotations import check_annotations, read_annotations, write_annotations
 from fishline.simsearch.features import (
     BACKBONES,

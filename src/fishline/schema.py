@@ -1,0 +1,188 @@
+"""The JSON Schemas shipped with the package (the workflow config and the sample sheets):
+loading, ``$ref`` resolution, defaults filled in (a block written in part merges over the
+defaults of its place), validation whose errors name the key and suggest the closest valid
+one, and :func:`default`, the schema's default of one key for library signatures.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+from collections.abc import Iterator, Mapping
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import jsonschema
+import yaml
+
+from fishline.errors import InputError
+
+SCHEMA_PACKAGE = "fishline.schemas"
+
+
+@cache
+def load_schema(name: str) -> dict[str, Any]:
+    """Load ``<name>.schema.yaml`` from the package's schema folder (with libyaml's safe
+    loader where PyYAML has it: the config schema is parsed at every workflow start)."""
+    text = resources.files(SCHEMA_PACKAGE).joinpath(f"{name}.schema.yaml").read_text()
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
+def _key_path(parts: list[Any]) -> str:
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "<root>"
+
+
+def _describe(error: jsonschema.ValidationError) -> tuple[str, str]:
+    """Return (key path, problem) for the most relevant validation error."""
+    path = list(error.absolute_path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
+        allowed = set(error.schema.get("properties", {}))
+        unknown = sorted(set(error.instance) - allowed)
+        key = unknown[0] if unknown else "?"
+        hint = difflib.get_close_matches(key, sorted(allowed), n=1)
+        problem = "unknown key" + (f" (did you mean '{hint[0]}'?)" if hint else "")
+        problem += f"; allowed: {', '.join(sorted(allowed))}"
+        return _key_path([*path, key]), problem
+    if error.validator == "required":
+        return _key_path(path), error.message
+    return _key_path(path), f"{error.message}"
+
+
+def resolve_ref(schema: Mapping[str, Any], root: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Merge a local ``$ref`` target with the referencing schema's own keywords."""
+    if "$ref" not in schema:
+        return schema
+    target: Any = root
+    for part in schema["$ref"].removeprefix("#/").split("/"):
+        target = target[part]
+    return {**resolve_ref(target, root), **{k: v for k, v in schema.items() if k != "$ref"}}
+
+
+def _named_entries(schema: Mapping[str, Any]) -> bool:
+    """Whether a setting is a mapping of named entries (splits, models) with default ones."""
+    default = schema.get("default")
+    return (
+        isinstance(schema.get("additionalProperties"), dict)
+        and isinstance(default, dict)
+        and bool(default)
+        and all(isinstance(entry, dict) for entry in default.values())
+    )
+
+
+def _fill_defaults(schema: Mapping[str, Any], instance: Any, root: Mapping[str, Any]) -> None:
+    """Insert schema defaults for missing keys, recursing into nested objects.
+
+    Sub-schemas marked ``x-no-defaults`` (partial overrides such as a split's realism
+    changes) are left as the user wrote them.
+    """
+    schema = resolve_ref(schema, root)
+    if schema.get("x-no-defaults"):
+        return
+    if isinstance(instance, list) and isinstance(schema.get("items"), dict):
+        for item in instance:
+            _fill_defaults(schema["items"], item, root)
+    if not isinstance(instance, dict):
+        return
+    for key, sub in schema.get("properties", {}).items():
+        sub = resolve_ref(sub, root)
+        default = sub.get("default")
+        if key not in instance and "default" in sub:
+            instance[key] = copy.deepcopy(default)
+        elif isinstance(default, dict) and default and isinstance(instance.get(key), dict):
+            # what the user writes merges over the setting's default block: a config that
+            # resizes the train split keeps the other splits, and a partial block keeps the
+            # defaults this place gives a shared block (a Cellpose block's epochs); an
+            # entry of a mapping of named entries (splits, models) set to null is left out
+            merged = deep_merge(default, instance[key])
+            if _named_entries(sub):
+                merged = {name: entry for name, entry in merged.items() if entry is not None}
+            instance[key] = merged
+        if key in instance:
+            _fill_defaults(sub, instance[key], root)
+    extra = schema.get("additionalProperties")
+    if isinstance(extra, dict):
+        for key in set(instance) - set(schema.get("properties", {})):
+            _fill_defaults(extra, instance[key], root)
+
+
+def _ordered(
+    validator: Any, ordered: bool, instance: Any, schema: Mapping[str, Any]
+) -> Iterator[jsonschema.ValidationError]:
+    """The ``x-ordered`` keyword: a two-number range ``[low, high]`` needs low <= high (a
+    reversed range would otherwise fail later with an error that names no key)."""
+    if (
+        ordered
+        and isinstance(instance, list)
+        and len(instance) == 2
+        and all(isinstance(value, int | float) for value in instance)
+        and instance[0] > instance[1]
+    ):
+        yield jsonschema.ValidationError(f"range {instance} is reversed: write it [low, high]")
+
+
+RangeCheckingValidator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator, {"x-ordered": _ordered}
+)
+
+
+def validate(instance: Any, schema_name: str, where: str) -> Any:
+    """Validate ``instance`` and return a copy with defaults filled in.
+
+    Raises :class:`InputError` naming ``where`` (a file) and the offending key.
+    """
+    schema = load_schema(schema_name)
+    filled = copy.deepcopy(instance) if instance is not None else {}
+    _fill_defaults(schema, filled, schema)
+    validator = RangeCheckingValidator(schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(filled))
+    if error is not None:
+        key, problem = _describe(error)
+        raise InputError(where, problem, item=key)
+    return _sorted(filled)
+
+
+@cache
+def _schema_defaults() -> dict[str, Any]:
+    """Every default in the schema's order (a mapping such as the painter's class shares
+    keeps the order it is written in)."""
+    schema = load_schema("config")
+    filled: dict[str, Any] = {}
+    _fill_defaults(schema, filled, schema)
+    return filled
+
+
+def default(key: str) -> Any:
+    """The schema's default for a dotted config key (a copy), e.g.
+    ``default("simsearch.cells.temperature")``: library signatures and the CLI take their
+    defaults from here, so a default is written once, in the schema."""
+    value: Any = _schema_defaults()
+    for part in key.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            raise KeyError(f"no config key {key!r} in the schema")
+        value = value[part]
+    return copy.deepcopy(value)
+
+
+def _sorted(value: Any) -> Any:
+    """Sort mapping keys recursively: reordering keys in a config file must not count as a
+    change of settings (Snakemake compares ``params`` values when deciding reruns)."""
+    if isinstance(value, dict):
+        return {key: _sorted(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted(item) for item in value]
+    return value
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Recursively merge ``override`` into a copy of ``base`` (mappings merge, rest replace)."""
+    merged = copy.deepcopy(dict(base))
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
