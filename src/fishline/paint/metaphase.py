@@ -5,6 +5,9 @@ slightly, scattered over a round spread, a few touching or crossing; interphase 
 debris around; paints colour chosen chromosomes (default 2 red, 4 green, 12 yellow).
 Reciprocal translocations exchange arm ends between two chromosomes, so both derivatives
 carry two segments. Optics and camera noise are the FISH painter's (:mod:`optics`).
+
+One module of about 650 lines: rendering a rod, placing rods (free, touching, crossing) and
+painting the spread are one process with one set of settings, read top to bottom.
 """
 
 from __future__ import annotations

@@ -13,6 +13,8 @@ Security: the app is meant to be served on 127.0.0.1 only (:func:`serve`); reque
 another host are refused (DNS rebinding), POST bodies must be JSON (a foreign web page
 cannot post JSON cross-origin without a preflight this app never answers), images are
 served by sheet name only (never by path) and the only file written is ``out``.
+
+About 620 lines: the session state, the JSON endpoints and their input checks form one app.
 """
 
 from __future__ import annotations
