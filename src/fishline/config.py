@@ -58,7 +58,25 @@ def _cross_key_problems(config: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
 
 def real_sets_with_truth(config: Mapping[str, Any]) -> list[str]:
     """Names of the real metaphase sets (``chromosomes.real``) whose sheets carry truth
-    masks; every sheet is validated on the way (an error names the key and the sheet row)."""
+    masks; every sheet is validated on the way (an error names the key and the sheet row).
+
+    Parameters
+    ----------
+    config : Mapping of str to Any
+        A workflow config with its defaults filled in (:func:`validate_config`).
+
+    Returns
+    -------
+    list of str
+        Keys of ``chromosomes.real`` whose sheet fills ``mask`` on at least one row, in config
+        order.
+
+    Raises
+    ------
+    InputError
+        If a set's sheet fails validation; ``item`` names ``chromosomes.real.<name>`` and the
+        row.
+    """
     scored = []
     for name, sheet in config["chromosomes"]["real"].items():
         rows = _read_named_sheet(sheet, "metaphase_sheet", f"chromosomes.real.{name}")
@@ -69,7 +87,24 @@ def real_sets_with_truth(config: Mapping[str, Any]) -> list[str]:
 
 def simsearch_has_truth(config: Mapping[str, Any]) -> bool:
     """Whether SimSearch runs on images with ground-truth points for every image (the
-    painted demo always has them; a user's sheet needs a ``points`` file per image)."""
+    painted demo always has them; a user's sheet needs a ``points`` file per image).
+
+    Parameters
+    ----------
+    config : Mapping of str to Any
+        A workflow config with its defaults filled in (:func:`validate_config`).
+
+    Returns
+    -------
+    bool
+        False when ``simsearch.enabled`` is false; True when ``simsearch.sheet`` is null (the
+        painted demo); else whether every row of that sheet names a ``points`` file.
+
+    Raises
+    ------
+    InputError
+        If ``simsearch.sheet`` fails validation; ``item`` names ``simsearch.sheet``.
+    """
     search = config["simsearch"]
     if not search["enabled"]:
         return False
@@ -115,7 +150,18 @@ def check(config: Mapping[str, Any], where: str) -> None:
     stage that needs truth masks or points must be given sheets that have them. The workflow
     and ``fishline validate`` both call it, so neither accepts what the other refuses.
 
-    Raises :class:`InputError` naming ``where`` and the key for the first problem.
+    Parameters
+    ----------
+    config : Mapping of str to Any
+        A workflow config with its defaults filled in (:func:`validate_config`).
+    where : str
+        The config file, named in the error.
+
+    Raises
+    ------
+    InputError
+        For the first problem found, naming ``where`` and the key (``item``); a sheet that
+        fails validation also raises it, naming the key that names the sheet.
     """
     for key, problem in chain(_cross_key_problems(config), _sheet_problems(config)):
         raise InputError(where, problem, item=key)
@@ -123,7 +169,25 @@ def check(config: Mapping[str, Any], where: str) -> None:
 
 def validate_config(data: Any, where: str) -> dict[str, Any]:
     """A workflow config validated against the schema (defaults filled in) and checked
-    across keys and sheets (:func:`check`), as the workflow checks it before any job."""
+    across keys and sheets (:func:`check`), as the workflow checks it before any job.
+
+    Parameters
+    ----------
+    data : Any
+        The parsed config (a mapping); None counts as an empty config. It is not modified.
+    where : str
+        The config file, named in errors.
+
+    Returns
+    -------
+    dict of str to Any
+        The config with every default filled in and keys sorted recursively.
+
+    Raises
+    ------
+    InputError
+        If the config breaks the schema or fails :func:`check`; names ``where`` and the key.
+    """
     config = validate(data, "config", where)
     check(config, where)
     return config
@@ -131,7 +195,24 @@ def validate_config(data: Any, where: str) -> dict[str, Any]:
 
 def read_yaml(path: str | Path) -> Any:
     """Parse a YAML file; a missing file or a syntax error is one message naming the file and
-    the line and column where parsing stopped (as an editor counts them, from 1)."""
+    the line and column where parsing stopped (as an editor counts them, from 1).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The YAML file.
+
+    Returns
+    -------
+    Any
+        The parsed document (None for an empty file).
+
+    Raises
+    ------
+    InputError
+        If the file cannot be read or is not valid YAML (with a hint when tabs indent the
+        line).
+    """
     path = Path(path)
     try:
         text = path.read_text()
@@ -153,7 +234,27 @@ def read_yaml(path: str | Path) -> Any:
 
 
 def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Read a YAML config (plus optional overrides) and validate it (``validate_config``)."""
+    """Read a YAML config (plus optional overrides) and validate it (``validate_config``).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The config file; an empty file counts as an empty config.
+    overrides : Mapping of str to Any or None, optional
+        Settings merged over the file's (:func:`~fishline.schema.deep_merge`) before
+        validation; None (default) for none.
+
+    Returns
+    -------
+    dict of str to Any
+        The validated config, defaults filled in, keys sorted recursively.
+
+    Raises
+    ------
+    InputError
+        If the file cannot be read or parsed, or the config is invalid (names the file and
+        the key).
+    """
     data = read_yaml(path) or {}
     if overrides:
         data = deep_merge(data, overrides)

@@ -24,7 +24,19 @@ SCHEMA_PACKAGE = "fishline.schemas"
 @cache
 def load_schema(name: str) -> dict[str, Any]:
     """Load ``<name>.schema.yaml`` from the package's schema folder (with libyaml's safe
-    loader where PyYAML has it: the config schema is parsed at every workflow start)."""
+    loader where PyYAML has it: the config schema is parsed at every workflow start).
+
+    Parameters
+    ----------
+    name : str
+        Schema name: ``"config"`` or a sheet's, e.g. ``"metaphase_sheet"``.
+
+    Returns
+    -------
+    dict of str to Any
+        The parsed JSON Schema, ``$ref`` not resolved. Cached per name: every call returns the
+        same dict, so callers must not modify it.
+    """
     text = resources.files(SCHEMA_PACKAGE).joinpath(f"{name}.schema.yaml").read_text()
     return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
@@ -53,7 +65,21 @@ def _describe(error: jsonschema.ValidationError) -> tuple[str, str]:
 
 
 def resolve_ref(schema: Mapping[str, Any], root: Mapping[str, Any]) -> Mapping[str, Any]:
-    """Merge a local ``$ref`` target with the referencing schema's own keywords."""
+    """Merge a local ``$ref`` target with the referencing schema's own keywords.
+
+    Parameters
+    ----------
+    schema : Mapping of str to Any
+        A (sub-)schema, with or without a local ``$ref`` (``"#/..."``).
+    root : Mapping of str to Any
+        The whole schema the ``$ref`` path is looked up in.
+
+    Returns
+    -------
+    Mapping of str to Any
+        ``schema`` itself without ``$ref``; else a new dict: the target (resolved in turn)
+        updated with ``schema``'s other keywords, which win.
+    """
     if "$ref" not in schema:
         return schema
     target: Any = root
@@ -132,7 +158,27 @@ RangeCheckingValidator = jsonschema.validators.extend(
 def validate(instance: Any, schema_name: str, where: str) -> Any:
     """Validate ``instance`` and return a copy with defaults filled in.
 
-    Raises :class:`InputError` naming ``where`` (a file) and the offending key.
+    Parameters
+    ----------
+    instance : Any
+        Parsed data (a config mapping or one sheet row as a dict); None counts as ``{}``. It
+        is not modified.
+    schema_name : str
+        The schema to validate against (:func:`load_schema`).
+    where : str
+        What the data came from (a file), named in the error.
+
+    Returns
+    -------
+    Any
+        A deep copy of ``instance`` with the schema's defaults inserted (a block written in
+        part merged over its defaults) and mapping keys sorted recursively.
+
+    Raises
+    ------
+    InputError
+        If the filled copy breaks the schema: names ``where`` and the offending key (dotted
+        path, as ``item``), with the closest allowed key for an unknown one.
     """
     schema = load_schema(schema_name)
     filled = copy.deepcopy(instance) if instance is not None else {}
@@ -158,7 +204,23 @@ def _schema_defaults() -> dict[str, Any]:
 def default(key: str) -> Any:
     """The schema's default for a dotted config key (a copy), e.g.
     ``default("simsearch.cells.temperature")``: library signatures and the CLI take their
-    defaults from here, so a default is written once, in the schema."""
+    defaults from here, so a default is written once, in the schema.
+
+    Parameters
+    ----------
+    key : str
+        Dotted config key; a key naming a block gives the whole block with its defaults.
+
+    Returns
+    -------
+    Any
+        A deep copy of the default (scalar, list or dict), safe to modify.
+
+    Raises
+    ------
+    KeyError
+        If the schema has no default for ``key`` (or for a part of it).
+    """
     value: Any = _schema_defaults()
     for part in key.split("."):
         if not isinstance(value, Mapping) or part not in value:
@@ -178,7 +240,21 @@ def _sorted(value: Any) -> Any:
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """Recursively merge ``override`` into a copy of ``base`` (mappings merge, rest replace)."""
+    """Recursively merge ``override`` into a copy of ``base`` (mappings merge, rest replace).
+
+    Parameters
+    ----------
+    base : Mapping of str to Any
+        The values to start from; not modified.
+    override : Mapping of str to Any
+        The values that win; a nested mapping merges key by key into the base's mapping,
+        anything else (lists included) replaces the base's value.
+
+    Returns
+    -------
+    dict of str to Any
+        A new dict of deep copies, sharing nothing with either argument.
+    """
     merged = copy.deepcopy(dict(base))
     for key, value in override.items():
         if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):

@@ -36,7 +36,24 @@ log = get_logger("segment")
 
 
 def named_model_file(name: str) -> Path:
-    """The local file of a named Cellpose model, or a clear error (nothing is downloaded)."""
+    """The local file of a named Cellpose model, or a clear error (nothing is downloaded).
+
+    Parameters
+    ----------
+    name : str
+        A model name in Cellpose's local model folder (``cyto``, ``cyto2`` and ``nuclei`` are
+        the files ``<name>torch_0``; any other name is the file name itself).
+
+    Returns
+    -------
+    pathlib.Path
+        The model file.
+
+    Raises
+    ------
+    InputError
+        If the file is not in the folder (``item`` is ``pretrained``).
+    """
     models = import_cached("cellpose.models")
 
     basename = f"{name}torch_0" if name in {"cyto", "cyto2", "nuclei"} else name
@@ -53,7 +70,24 @@ def named_model_file(name: str) -> Path:
 
 
 def resolve_pretrained(pretrained: str | None) -> Path | None:
-    """A pretrained setting as a local file: a path as given, a name from Cellpose's folder."""
+    """A pretrained setting as a local file: a path as given, a name from Cellpose's folder.
+
+    Parameters
+    ----------
+    pretrained : str or None
+        A file path (anything with a suffix or a '/') or a Cellpose model name
+        (:func:`named_model_file`); None or "" to train from scratch.
+
+    Returns
+    -------
+    pathlib.Path or None
+        The model file; None for from scratch.
+
+    Raises
+    ------
+    InputError
+        If the path is not a file or the named model is not present locally.
+    """
     if not pretrained:
         return None
     path = Path(pretrained)
@@ -66,7 +100,19 @@ def resolve_pretrained(pretrained: str | None) -> Path | None:
 
 def is_fishline_cellpose(path: Path) -> bool:
     """Whether ``path`` is a fishline model file of kind ``cellpose`` (such as the shipped
-    chromosome model) rather than a weights file in Cellpose's own format."""
+    chromosome model) rather than a weights file in Cellpose's own format.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        A model or weights file.
+
+    Returns
+    -------
+    bool
+        True when it loads (weights only) as a dict with ``kind`` ``"cellpose"``; False for
+        anything else, unreadable files included.
+    """
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:  # Cellpose's own files and foreign formats: not ours
@@ -76,7 +122,23 @@ def is_fishline_cellpose(path: Path) -> bool:
 
 def new_model(device: torch.device, diameter: float, pretrained: Path | None = None) -> Any:
     """A Cellpose network: fresh (random init, no download), from a fishline model file
-    (its own object diameter is kept) or from a weights file in Cellpose's format."""
+    (its own object diameter is kept) or from a weights file in Cellpose's format.
+
+    Parameters
+    ----------
+    device : torch.device
+        Where the network runs (a CUDA device turns on Cellpose's GPU mode).
+    diameter : float
+        Mean object diameter the network is built for (Cellpose's ``diam_mean``), px;
+        unused for a fishline model file.
+    pretrained : pathlib.Path or None, optional
+        A fishline model file, a Cellpose weights file, or None (default) for random init.
+
+    Returns
+    -------
+    Any
+        A ``cellpose.models.CellposeModel``.
+    """
     models = import_cached("cellpose.models")
 
     if pretrained is not None and is_fishline_cellpose(pretrained):
@@ -117,6 +179,43 @@ def train_cellpose(
 
     From scratch unless ``settings['pretrained']`` names a local model to fine-tune. The
     result is a fishline model file (kind ``cellpose``) so one loader serves every model.
+
+    Parameters
+    ----------
+    train_sheet : str or pathlib.Path
+        Metaphase sheet of the training images; every row needs a truth mask.
+    val_sheet : str or pathlib.Path or None
+        Metaphase sheet of validation images (every row with a mask), or None.
+    settings : Mapping of str to Any
+        The Cellpose settings: ``pretrained`` (:func:`resolve_pretrained`), ``diameter`` (px),
+        ``epochs``, ``batch_size``, ``learning_rate``, ``weight_decay``, ``images_per_epoch``
+        and ``tile`` (px).
+    seed : int
+        Random seed.
+    threads : int
+        CPU threads for torch.
+    device : str
+        ``cpu``, ``cuda`` or ``auto`` (CUDA when present), as :func:`setup_device` takes.
+    model_out : str or pathlib.Path
+        The fishline model file written; its metadata hold the training objects' diameter
+        (``object_diameter``, px), the seconds taken and the machine.
+    history_out : str or pathlib.Path
+        Parquet file of the returned loss history.
+    object_name : str, optional
+        The model's one class name; default ``"chromosome"``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per epoch: ``epoch`` (from 1), ``train_loss`` and ``val_loss`` (NaN on the
+        epochs Cellpose does not score: it scores at epoch 5 and every 10th, and only with
+        ``val_sheet``).
+
+    Raises
+    ------
+    InputError
+        If a training or validation row has no mask, the pretrained model is not found
+        locally, or ``device`` is ``cuda`` without a usable GPU.
     """
     from fishline import models as model_files
 
@@ -203,7 +302,28 @@ def _cellpose_progress() -> Iterator[None]:
 
 
 def load_cellpose(path: str | Path, device: torch.device) -> tuple[Any, dict[str, Any]]:
-    """A ready-to-run Cellpose model from a fishline model file."""
+    """A ready-to-run Cellpose model from a fishline model file.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        A fishline model file of kind ``cellpose`` (:func:`train_cellpose`).
+    device : torch.device
+        Where the network runs.
+
+    Returns
+    -------
+    model : Any
+        A ``cellpose.models.CellposeModel`` in eval mode on ``device``.
+    info : dict of str to Any
+        The file's other fields: ``kind``, ``spec`` (``diameter``, px), ``class_names`` and
+        ``metadata`` (e.g. ``object_diameter``, px).
+
+    Raises
+    ------
+    InputError
+        If the file cannot be read or is not of kind ``cellpose``.
+    """
     from fishline import models as model_files
 
     net, info = model_files.load(path)
@@ -223,6 +343,17 @@ def estimate_diameter(dapi: np.ndarray) -> float:
     Used when a sheet gives no scale: the median over objects is robust to a few touching
     chromosomes, and the per-object threshold to brightness varying between chromosomes, so
     the network sees objects at the size it was trained on.
+
+    Parameters
+    ----------
+    dapi : numpy.ndarray
+        (H, W) DAPI image.
+
+    Returns
+    -------
+    float
+        Median equivalent-disc diameter of the objects of at least 15 px area, px; 0.0 when
+        there are none.
     """
     return object_diameter(half_maximum_objects(dapi), min_area=15)
 
@@ -230,7 +361,25 @@ def estimate_diameter(dapi: np.ndarray) -> float:
 def segment_dapi(
     model: Any, dapi: np.ndarray, settings: Mapping[str, Any], diameter: float
 ) -> np.ndarray:
-    """Instance labels (int32) of one DAPI image."""
+    """Instance labels (int32) of one DAPI image.
+
+    Parameters
+    ----------
+    model : Any
+        A ``cellpose.models.CellposeModel``, e.g. from :func:`load_cellpose`.
+    dapi : numpy.ndarray
+        (H, W) DAPI image, any numeric dtype (run as float32).
+    settings : Mapping of str to Any
+        Cellpose settings: ``flow_threshold``, ``cellprob_threshold``, ``min_size`` (px) and
+        ``tile`` (px).
+    diameter : float
+        Object diameter to segment at, px (Cellpose rescales the image to its training size).
+
+    Returns
+    -------
+    numpy.ndarray
+        (H, W) int32 instance labels, 0 = background.
+    """
     masks, _, _ = model.eval(
         dapi.astype(np.float32),
         channels=[0, 0],
@@ -252,7 +401,30 @@ def segment_spread(
 ) -> tuple[np.ndarray, float, float]:
     """Instance labels of one image at the object size ``settings['diameter_source']`` says
     (``model``: the training objects' size; ``estimate``: per image, by ``estimate``), with
-    that diameter and the segmentation seconds."""
+    that diameter and the segmentation seconds.
+
+    Parameters
+    ----------
+    model : Any
+        A ``cellpose.models.CellposeModel``, e.g. from :func:`load_cellpose`.
+    dapi : numpy.ndarray
+        (H, W) DAPI image, any numeric dtype (run as float32).
+    settings : Mapping of str to Any
+        Cellpose settings: ``diameter_source`` and those of :func:`segment_dapi`.
+    trained_diameter : float
+        The training objects' diameter, px; also the fall-back when the estimate is 0.
+    estimate : callable, optional
+        (H, W) DAPI image -> object diameter, px; default :func:`estimate_diameter`.
+
+    Returns
+    -------
+    labels : numpy.ndarray
+        (H, W) int32 instance labels, 0 = background.
+    diameter : float
+        The diameter segmented at, px.
+    seconds : float
+        Wall-clock seconds of the segmentation (estimate excluded).
+    """
     diameter = trained_diameter
     if settings["diameter_source"] == "estimate":
         diameter = estimate(dapi) or trained_diameter
@@ -277,6 +449,37 @@ def segment_sheet(
     The masks sheet repeats the sample's columns with ``pred`` = the predicted labels, so
     cropping and evaluation read one file. Object scale: ``settings['diameter_source']`` is
     ``model`` (the training objects' size) or ``estimate`` (per image, :func:`estimate_diameter`).
+
+    Parameters
+    ----------
+    model_path : str or pathlib.Path
+        A fishline Cellpose model file (:func:`train_cellpose`).
+    sheet : str or pathlib.Path
+        Metaphase sheet of the images.
+    settings : Mapping of str to Any
+        Cellpose settings, as :func:`segment_spread` takes.
+    outdir : str or pathlib.Path
+        Folder for ``<sample>.pred.tif`` (uint16 labels; uint32 past 65535 instances).
+    masks_sheet : str or pathlib.Path
+        The TSV masks sheet written.
+    threads : int
+        CPU threads for torch.
+    device : str
+        ``cpu``, ``cuda`` or ``auto``, as :func:`setup_device` takes.
+    samples : Sequence of str or None, optional
+        Samples to segment; None (default) for every row.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The masks sheet: the row's filled columns plus ``pred`` (absolute path of the label
+        TIFF), ``instances`` (count), ``diameter`` (px) and ``seconds``.
+
+    Raises
+    ------
+    InputError
+        If ``samples`` names a sample without a row, or the model file is not a Cellpose
+        model.
     """
     table = read_sheet(sheet)
     if samples is not None:
@@ -325,7 +528,32 @@ def score_spreads(
     """Segment every annotated row of a metaphase sheet and score it at IoU 0.5 against its
     truth pieces (:attr:`Metaphase.truth_pieces`): one row per image with the model's and the
     ``baseline``'s TP/FP/FN, AP and F1, the instance counts, the estimated and true object
-    diameters and the segmentation seconds (model loaded)."""
+    diameters and the segmentation seconds (model loaded).
+
+    Parameters
+    ----------
+    model : Any
+        A ``cellpose.models.CellposeModel``, e.g. from :func:`load_cellpose`.
+    trained_diameter : float
+        The training objects' diameter, px (:func:`segment_spread`).
+    sheet : str or pathlib.Path
+        Metaphase sheet; rows without a truth mask are skipped.
+    settings : Mapping of str to Any
+        Cellpose settings, as :func:`segment_spread` takes.
+    name : str, optional
+        Label of the progress bar; default ``"spreads"``.
+    estimate : callable, optional
+        (H, W) DAPI image -> object diameter, px; default :func:`estimate_diameter`.
+    baseline : callable, optional
+        (H, W) DAPI image -> (H, W) instance labels; default :func:`threshold_components`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``sample``, ``truth`` and ``found`` (instance counts), ``tp``, ``fp``,
+        ``fn``, ``ap``, ``f1``, the same with prefix ``baseline_``, ``diameter`` and
+        ``truth_diameter`` (px) and ``seconds``.
+    """
     rows = []
     items = [item for item in iter_sheet(sheet) if item.truth is not None]
     for item in progress_bar(items, desc=f"score {name}", unit="image"):

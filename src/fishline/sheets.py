@@ -46,7 +46,21 @@ def _row_files(
 
 
 def sheet_files(frame: pd.DataFrame, schema_name: str) -> list[str]:
-    """Every file a read sheet names, each once, in sheet order."""
+    """Every file a read sheet names, each once, in sheet order.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        A sheet read by :func:`read_sample_sheet` (file columns resolved).
+    schema_name : str
+        Its schema, whose ``x-path`` columns hold files.
+
+    Returns
+    -------
+    list of str
+        The paths of those columns, values joined by ';' split into files, first seen first
+        (row by row, columns in schema order).
+    """
     columns = load_schema(schema_name)["properties"]
     files: dict[str, None] = {}
     for row in frame.to_dict("records"):
@@ -63,7 +77,32 @@ def check_sheet_images(frame: pd.DataFrame, schema_name: str, path: str | Path) 
     """Open every image and mask a read sheet (from ``path``) names, as its jobs would a
     minute later: readable (not truncated or empty), a channel axis that can be told apart,
     channel indices within the image's channels, masks of the image's height and width.
-    Errors name the sheet, row, column and file. Returns the number of image files opened."""
+    Errors name the sheet, row, column and file.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The sheet as :func:`read_sample_sheet` returns it.
+    schema_name : str
+        Its schema, whose ``x-path`` columns hold files; files ending in .tif, .tiff, .png,
+        .jpg or .jpeg are opened.
+    path : str or pathlib.Path
+        The sheet file, named in errors.
+
+    Returns
+    -------
+    int
+        The number of image files opened, masks included.
+
+    Raises
+    ------
+    InputError
+        If a file cannot be read; ``channels`` names another channel count than the row's
+        image (column ``image`` or ``path``) has; a channel index column (``dapi``,
+        ``target``, ``reference``, ``red``, ``green``) is past its channels; or another file
+        of the row differs from that image in height or width. ``item`` is "row N, column",
+        data rows counted from 2 (the header is row 1).
+    """
     columns = load_schema(schema_name)["properties"]
     opened = 0
     for number, row in enumerate(frame.to_dict("records"), start=2):
@@ -114,6 +153,27 @@ def read_sample_sheet(path: str | Path, schema_name: str) -> pd.DataFrame:
 
     Relative paths in columns the schema marks ``x-path`` are resolved against the sheet's
     own folder, so a sheet and its images can move together. Errors name sheet, row, column.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The tab-separated sheet: a header row, then one row per image; lines starting with '#'
+        are comments.
+    schema_name : str
+        The sheet's schema, e.g. ``"metaphase_sheet"`` or ``"simsearch_sheet"``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per sheet row: values converted to the schema's integer, number or boolean
+        types, empty cells given the schema's default (else NaN), ``x-path`` columns as
+        absolute paths (several joined by ';').
+
+    Raises
+    ------
+    InputError
+        If the file cannot be read or has no rows, a row breaks the schema, a named file is
+        missing, or the schema's ``x-unique`` column repeats a value.
     """
     path = Path(path)
     try:

