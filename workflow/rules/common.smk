@@ -5,16 +5,12 @@ every track; each track's settings, input functions and targets are in its own
 from functools import cache
 from pathlib import Path
 
-
 from snakemake.exceptions import WorkflowError
 
-
 from fishline.config import real_sets_with_truth, simsearch_has_truth, validate_config
-
-
-from fishline.sheets import read_sample_sheet, sheet_files
 from fishline.errors import InputError
 from fishline.seeds import stage_seed as derive_seed
+from fishline.sheets import read_sample_sheet, sheet_files
 
 try:
     config.update(
