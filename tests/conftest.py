@@ -6,13 +6,13 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
 from fishline.paint import split_settings
 from fishline.schema import validate
+from fishline.train import loop as trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,17 +35,18 @@ def paint(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def killed_after_first_checkpoint(
-    monkeypatch: pytest.MonkeyPatch, trainer: ModuleType, train: Callable[[], Any]
+    monkeypatch: pytest.MonkeyPatch, train: Callable[[], Any]
 ) -> list[int]:
-    """Run ``train`` as a job killed right after its first checkpoint (``trainer``'s
+    """Run ``train`` as a job killed right after its first checkpoint (the shared trainer's
     ``save_checkpoint`` raises KeyboardInterrupt once it has written); the real save is put
-    back afterwards. Returns the epochs (or steps) that were saved."""
+    back afterwards. Returns how many history rows (epochs, or checkpoint intervals) each
+saved checkpoint held."""
     original = trainer.save_checkpoint
     saved: list[int] = []
 
     def save_then_die(path: Path, state: dict[str, Any]) -> None:
         original(path, state)
-        saved.append(state["epoch"])
+        saved.append(len(state["history"]))
         raise KeyboardInterrupt
 
     monkeypatch.setattr(trainer, "save_checkpoint", save_then_die)

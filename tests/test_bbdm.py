@@ -235,17 +235,14 @@ def test_resume_from_checkpoint_matches_uninterrupted(tmp_path: Path, monkeypatc
     train_bbdm(tif, parquet, SETTINGS, 3, full, tmp_path / "h.parquet", tmp_path / "c.pt", "cpu")
     assert not (tmp_path / "c.pt").exists()  # a finished run removes its checkpoint
 
-    import fishline.chromosomes.bbdm as bbdm
-
     checkpoint = tmp_path / "c2.pt"
     killed_after_first_checkpoint(
         monkeypatch,
-        bbdm,
         lambda: train_bbdm(
             tif, parquet, SETTINGS, 3, tmp_path / "r.pt", tmp_path / "hr.parquet", checkpoint, "cpu"
         ),
     )
-    assert torch.load(checkpoint, weights_only=False)["epoch"] == 3
+    assert torch.load(checkpoint, weights_only=False)["done"] == 3
     train_bbdm(
         tif, parquet, SETTINGS, 3, tmp_path / "r.pt", tmp_path / "hr.parquet", checkpoint, "cpu"
     )

@@ -16,7 +16,6 @@ from conftest import killed_after_first_checkpoint
 from fishline import models
 from fishline.errors import InputError
 from fishline.evaluation import evaluate_predictions
-from fishline.fish import classifier as fish_training
 from fishline.fish.classifier import load_patches, prepare_set, train_fish_model
 from fishline.io import encode_pages, write_stack
 from fishline.nets.fish import FishNet
@@ -191,7 +190,6 @@ def test_training_is_deterministic_and_resumes(
 
     saves = killed_after_first_checkpoint(
         monkeypatch,
-        fish_training,
         lambda: _train(config, tiny_set, tmp_path / "c", precision=precision),
     )
     assert saves == [1] and (tmp_path / "c" / "joint.ckpt").exists()
@@ -207,7 +205,7 @@ def test_checkpoint_made_on_other_data_is_not_resumed(
     """Killed after epoch 1, the training set repainted (same settings and count, other
     seed): the rerun starts fresh, so it equals a clean training on the new data."""
     killed_after_first_checkpoint(
-        monkeypatch, fish_training, lambda: _train(config, tiny_set, tmp_path / "killed")
+        monkeypatch, lambda: _train(config, tiny_set, tmp_path / "killed")
     )
     paint = copy.deepcopy(paint)
     paint["splits"]["train"]["n"] = 24

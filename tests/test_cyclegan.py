@@ -66,10 +66,8 @@ def test_train_resume_and_sample(tmp_path: Path, monkeypatch) -> None:
     source = _crop_set(tmp_path, "unannotated", ["unmatched"] * 5, size=32, seed=3)
     _train(target, source, 4, "m", tmp_path)
 
-    import fishline.chromosomes.cyclegan as cyclegan
-
     killed_after_first_checkpoint(
-        monkeypatch, cyclegan, lambda: _train(target, source, 4, "r", tmp_path, "c2.pt")
+        monkeypatch, lambda: _train(target, source, 4, "r", tmp_path, "c2.pt")
     )
     _train(target, source, 4, "r", tmp_path, "c2.pt")
     a = torch.load(tmp_path / "m.pt", weights_only=False)

@@ -22,14 +22,7 @@ from fishline.logging import get_logger, progress_bar
 from fishline.nets.counter_noise import CounterNormal
 from fishline.schema import default
 from fishline.seeds import stage_seed
-from fishline.train.loop import (
-    data_hash,
-    finish_training,
-    load_checkpoint,
-    save_checkpoint,
-    setup_device,
-    spec_hash,
-)
+from fishline.train.loop import TrainingRun, setup_device
 
 log = get_logger("bbdm")
 
@@ -156,37 +149,36 @@ def train_bbdm(
         threshold=plateau["threshold"],
         min_lr=plateau["min_lr"],
     )
-    fingerprint = spec_hash(
-        {"settings": settings, "seed": seed, "n": len(x0_all), "shape": list(x0_all.shape)}
-    )
     generator = torch.Generator(device=dev).manual_seed(seed)
     order_generator = torch.Generator().manual_seed(seed + 1)
-    history: list[dict[str, Any]] = []
-    start = 0
-    checkpoint_path = Path(checkpoint_path)
-    data = data_hash(x0_all, y_all)
-    state = load_checkpoint(checkpoint_path, fingerprint, data)
-    if state is not None:
-        model.load_state_dict(state["model"])
-        ema.load_state_dict(state["ema"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        generator.set_state(state["generator"])
-        order_generator.set_state(state["order_generator"])
-        history, start = state["history"], state["epoch"]
+    run = TrainingRun(
+        checkpoint_path,
+        {"settings": settings, "seed": seed, "n": len(x0_all), "shape": list(x0_all.shape)},
+        [x0_all, y_all],
+        {
+            "model": model,
+            "ema": ema,
+            "optimizer": optimizer,
+            "scheduler": scheduler,
+            "generator": generator,
+            "order_generator": order_generator,
+        },
+        total=train["steps"],
+        every=train["checkpoint_every"],
+        unit="step",
+    )
     log.info(
         "BBDM: %d aberration crops %s, %d parameters, %d steps from %d",
         len(x0_all),
         tuple(x0_all.shape[1:]),
         sum(p.numel() for p in model.parameters()),
         train["steps"],
-        start,
+        run.done,
     )
     ema_settings = train["ema"]
     use_bf16 = dev.type == "cuda"
-    running, count = 0.0, 0
-    progress = progress_bar(range(start, train["steps"]), desc="bbdm train", unit="step")
-    for step in progress:
+
+    def step(i: int) -> dict[str, float]:
         model.train()
         index = torch.randint(0, len(x0_all), (train["batch_size"],), generator=order_generator)
         x0, y = x0_all[index], y_all[index]
@@ -203,34 +195,13 @@ def train_bbdm(
         optimizer.step()
         value = float(loss.detach())
         scheduler.step(value)
-        if step + 1 == ema_settings["start"] or not ema_settings["enabled"]:
+        if i + 1 == ema_settings["start"] or not ema_settings["enabled"]:
             ema.load_state_dict(model.state_dict())
-        elif step + 1 > ema_settings["start"] and (step + 1) % ema_settings["every"] == 0:
+        elif i + 1 > ema_settings["start"] and (i + 1) % ema_settings["every"] == 0:
             _ema_update(ema, model, ema_settings["decay"])
-        running, count = running + value, count + 1
-        progress.set_postfix(loss=f"{value:.4f}")
-        done = step + 1
-        if done % train["checkpoint_every"] == 0 or done == train["steps"]:
-            history.append(
-                {"step": done, "loss": running / count, "lr": optimizer.param_groups[0]["lr"]}
-            )
-            log.info("step %d: loss %.4f", done, running / count)
-            running, count = 0.0, 0
-            save_checkpoint(
-                checkpoint_path,
-                {
-                    "fingerprint": fingerprint,
-                    "data": data,
-                    "epoch": done,
-                    "model": model.state_dict(),
-                    "ema": ema.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "generator": generator.get_state(),
-                    "order_generator": order_generator.get_state(),
-                    "history": history,
-                },
-            )
+        return {"loss": value}
+
+    run.fit(step, lambda done: {"step": done, "lr": optimizer.param_groups[0]["lr"]}, "bbdm train")
     use_ema = ema_settings["enabled"] and ema_settings["start"] <= train["steps"]
     final = ema if use_ema else model
     metadata = {
@@ -242,9 +213,9 @@ def train_bbdm(
         "train_crops": len(x0_all),
         **info,
     }
-    finish_training(
-        pd.DataFrame(history, columns=["step", "loss", "lr"]), history_path, model_path, final,
-        "bbdm_unet", spec, info["channel_names"], metadata, checkpoint_path,
+    run.finish(
+        history_path, model_path, final, "bbdm_unet", spec, info["channel_names"], metadata,
+        columns=["step", "loss", "lr"],
     )  # fmt: skip
 
 

@@ -17,11 +17,11 @@ from fishline import models
 from fishline.errors import InputError
 from fishline.fish.classifier import prepare_set, to_device
 from fishline.io import atomic_outputs, read_patch_set, read_stack
-from fishline.logging import get_logger, progress_bar
+from fishline.logging import get_logger
 from fishline.nets.chrom import ChromNet
 from fishline.schema import default
 from fishline.train.augment import AUGMENTATIONS, augment
-from fishline.train.loop import setup_device
+from fishline.train.loop import TrainingRun, setup_device
 
 log = get_logger("chromosomes.classifier")
 CLASSES = ["normal", "aberration"]
@@ -106,22 +106,29 @@ def train_one(
     batch = settings["batch_size"]
     steps = max(1, len(labels) // batch)
     use_bf16 = dev.type == "cuda"
-    for epoch in range(settings["epochs"]):
-        model.train()
-        permutation = torch.randperm(len(labels), generator=order)
-        total = 0.0
-        for step in progress_bar(range(steps), desc=f"seed {seed} epoch {epoch + 1}", unit="step"):
-            index = permutation[step * batch : (step + 1) * batch]
-            x = to_device(images[index], dev)
-            if augmented:
-                x = augment(x, aug, aug_generator)
-            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_bf16):
-                loss = F.cross_entropy(model(x).float(), labels[index].to(dev))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += float(loss.detach()) / steps
-        log.info("seed %d epoch %d: loss %.4f", seed, epoch + 1, total)
+    run = TrainingRun(
+        None, settings, [], {}, settings["epochs"] * steps, steps, label=f"seed {seed}"
+    )
+    permutation = torch.empty(0, dtype=torch.long)
+
+    def step(i: int) -> dict[str, float]:
+        nonlocal permutation
+        position = i % steps
+        if position == 0:
+            model.train()
+            permutation = torch.randperm(len(labels), generator=order)
+        index = permutation[position * batch : (position + 1) * batch]
+        x = to_device(images[index], dev)
+        if augmented:
+            x = augment(x, aug, aug_generator)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_bf16):
+            loss = F.cross_entropy(model(x).float(), labels[index].to(dev))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return {"loss": float(loss.detach())}
+
+    run.fit(step, lambda done: {"epoch": done // steps}, desc=f"seed {seed}")
     return model.eval()
 
 

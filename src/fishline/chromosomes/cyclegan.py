@@ -18,17 +18,10 @@ from fishline import models
 from fishline.chromosomes.bbdm import conditions_from, load_paired
 from fishline.errors import InputError
 from fishline.io import atomic_outputs, encode_pages, write_stack
-from fishline.logging import get_logger, progress_bar, rounded
-from fishline.nets.cyclegan import PatchDiscriminator
+from fishline.logging import get_logger, progress_bar
+from fishline.nets.cyclegan import CycleGAN, PatchDiscriminator
 from fishline.schema import default
-from fishline.train.loop import (
-    data_hash,
-    finish_training,
-    load_checkpoint,
-    save_checkpoint,
-    setup_device,
-    spec_hash,
-)
+from fishline.train.loop import GLOBAL_RNG, TrainingRun, setup_device
 
 log = get_logger("cyclegan")
 
@@ -56,6 +49,15 @@ class HistoryPool:
                 out.append(image)
         return torch.stack(out)
 
+    def state_dict(self) -> dict[str, Any]:
+        """The stored fakes and the random state, for a resumable checkpoint."""
+        return {"images": self.images, "rng": self.rng.getstate()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Put back what :meth:`state_dict` returned."""
+        self.images = list(state["images"])
+        self.rng.setstate(state["rng"])
+
 
 def linear_decay(step: int, constant: int, decay: int) -> float:
     """LR factor: 1 for ``constant`` steps, then linearly down to 0 over ``decay`` steps."""
@@ -66,6 +68,49 @@ def _flip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     flips = torch.rand(2, generator=generator)
     dims = [d for d, f in zip((-1, -2), flips, strict=True) if f < 0.5]
     return x.flip(dims) if dims else x
+
+
+def _train_step(
+    net: CycleGAN,
+    discriminators: tuple[PatchDiscriminator, PatchDiscriminator],
+    optimizers: tuple[torch.optim.Optimizer, torch.optim.Optimizer],
+    pools: list[HistoryPool],
+    a: torch.Tensor,
+    b: torch.Tensor,
+    weights: tuple[float, float],
+) -> dict[str, float]:
+    """One step of least-squares CycleGAN: the generators against frozen discriminators
+    (adversarial + cycle + identity, ``weights`` = cycle and identity weight), then the
+    discriminators on real crops and pooled fakes. Returns the four losses."""
+    d_a, d_b = discriminators
+    opt_g, opt_d = optimizers
+    fake_b, fake_a = net.g_ab(a), net.g_ba(b)
+    for d in discriminators:
+        d.requires_grad_(False)
+    score_b, score_a = d_b(fake_b), d_a(fake_a)
+    loss_gan = F.mse_loss(score_b, torch.ones_like(score_b)) + F.mse_loss(
+        score_a, torch.ones_like(score_a)
+    )
+    loss_cycle = F.l1_loss(net.g_ba(fake_b), a) + F.l1_loss(net.g_ab(fake_a), b)
+    loss_identity = F.l1_loss(net.g_ab(b), b) + F.l1_loss(net.g_ba(a), a)
+    loss_g = loss_gan + weights[0] * loss_cycle + weights[1] * loss_identity
+    opt_g.zero_grad(set_to_none=True)
+    loss_g.backward()
+    opt_g.step()
+    for d in discriminators:
+        d.requires_grad_(True)
+    loss_d = torch.zeros((), device=a.device)
+    for d, real, fake, pool in ((d_a, a, fake_a, pools[0]), (d_b, b, fake_b, pools[1])):
+        real_score, fake_score = d(real), d(pool.query(fake.detach()))
+        loss_d = loss_d + 0.5 * (
+            F.mse_loss(real_score, torch.ones_like(real_score))
+            + F.mse_loss(fake_score, torch.zeros_like(fake_score))
+        )
+    opt_d.zero_grad(set_to_none=True)
+    loss_d.backward()
+    opt_d.step()
+    losses = {"gan": loss_gan, "cycle": loss_cycle, "identity": loss_identity, "disc": loss_d}
+    return {key: float(value.detach()) for key, value in losses.items()}
 
 
 def train_cyclegan(
@@ -109,103 +154,44 @@ def train_cyclegan(
     ]
     pools = [HistoryPool(settings["pool"], seed + 2), HistoryPool(settings["pool"], seed + 3)]
     order = torch.Generator().manual_seed(seed + 1)
-    fingerprint = spec_hash(
-        {"settings": settings, "seed": seed, "a": list(real_a.shape), "b": list(real_b.shape)}
+    run = TrainingRun(
+        checkpoint_path,
+        {"settings": settings, "seed": seed, "a": list(real_a.shape), "b": list(real_b.shape)},
+        [real_a, real_b],
+        {
+            "net": net,
+            "d_a": d_a,
+            "d_b": d_b,
+            "opt_g": opt_g,
+            "opt_d": opt_d,
+            "schedule_g": schedules[0],
+            "schedule_d": schedules[1],
+            "order": order,
+            "torch_rng": GLOBAL_RNG,
+            "pool_a": pools[0],
+            "pool_b": pools[1],
+        },
+        total=total,
+        every=settings["checkpoint_every"],
+        unit="step",
     )
-    history: list[dict[str, Any]] = []
-    start = 0
-    checkpoint_path = Path(checkpoint_path)
-    data = data_hash(real_a, real_b)
-    state = load_checkpoint(checkpoint_path, fingerprint, data)
-    if state is not None:
-        for module, key in (
-            (net, "net"),
-            (d_a, "d_a"),
-            (d_b, "d_b"),
-            (opt_g, "opt_g"),
-            (opt_d, "opt_d"),
-        ):
-            module.load_state_dict(state[key])
-        for schedule, saved in zip(schedules, state["schedules"], strict=True):
-            schedule.load_state_dict(saved)
-        order.set_state(state["order"])
-        torch.set_rng_state(state["torch_rng"])
-        for pool, (images, rng_state) in zip(pools, state["pools"], strict=True):
-            pool.images = list(images)
-            pool.rng.setstate(rng_state)
-        history, start = state["history"], state["epoch"]
     cycle, identity = (
         settings["cycle_weight"],
         settings["identity_weight"] * settings["cycle_weight"],
     )
     batch = settings["batch_size"]
-    sums: dict[str, float] = {}
-    for step in progress_bar(range(start, total), desc="cyclegan train", unit="step"):
+
+    def step(_: int) -> dict[str, float]:
         a = _flip(real_a[torch.randint(0, len(real_a), (batch,), generator=order)], order).to(dev)
         b = _flip(real_b[torch.randint(0, len(real_b), (batch,), generator=order)], order).to(dev)
-        fake_b, fake_a = net.g_ab(a), net.g_ba(b)
-        for d in (d_a, d_b):
-            d.requires_grad_(False)
-        score_b, score_a = d_b(fake_b), d_a(fake_a)
-        loss_gan = F.mse_loss(score_b, torch.ones_like(score_b)) + F.mse_loss(
-            score_a, torch.ones_like(score_a)
-        )
-        loss_cycle = F.l1_loss(net.g_ba(fake_b), a) + F.l1_loss(net.g_ab(fake_a), b)
-        loss_identity = F.l1_loss(net.g_ab(b), b) + F.l1_loss(net.g_ba(a), a)
-        loss_g = loss_gan + cycle * loss_cycle + identity * loss_identity
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        opt_g.step()
-        for d in (d_a, d_b):
-            d.requires_grad_(True)
-        loss_d = 0.0
-        for d, real, fake, pool in ((d_a, a, fake_a, pools[0]), (d_b, b, fake_b, pools[1])):
-            real_score, fake_score = d(real), d(pool.query(fake.detach()))
-            loss_d = loss_d + 0.5 * (
-                F.mse_loss(real_score, torch.ones_like(real_score))
-                + F.mse_loss(fake_score, torch.zeros_like(fake_score))
-            )
-        opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        opt_d.step()
+        losses = _train_step(net, (d_a, d_b), (opt_g, opt_d), pools, a, b, (cycle, identity))
         for schedule in schedules:
             schedule.step()
-        for key, value in (
-            ("gan", loss_gan),
-            ("cycle", loss_cycle),
-            ("identity", loss_identity),
-            ("disc", loss_d),
-        ):
-            sums[key] = sums.get(key, 0.0) + float(value.detach())
-        done = step + 1
-        if done % settings["checkpoint_every"] == 0 or done == total:
-            count = done - (history[-1]["step"] if history else start)
-            history.append({"step": done, **{k: v / max(count, 1) for k, v in sums.items()}})
-            log.info("step %d: %s", done, rounded(history[-1]))
-            sums = {}
-            save_checkpoint(
-                checkpoint_path,
-                {
-                    "fingerprint": fingerprint,
-                    "data": data,
-                    "epoch": done,
-                    "net": net.state_dict(),
-                    "d_a": d_a.state_dict(),
-                    "d_b": d_b.state_dict(),
-                    "opt_g": opt_g.state_dict(),
-                    "opt_d": opt_d.state_dict(),
-                    "schedules": [s.state_dict() for s in schedules],
-                    "order": order.get_state(),
-                    "torch_rng": torch.get_rng_state(),
-                    "pools": [(p.images, p.rng.getstate()) for p in pools],
-                    "history": history,
-                },
-            )
+        return losses
+
+    run.fit(step, lambda done: {"step": done}, "cyclegan train")
     metadata = {"size": list(real_b.shape[-2:]), "seed": seed, "steps": total, **info}
-    finish_training(
-        pd.DataFrame(history), history_path, model_path, net, "cyclegan", spec,
-        info["channel_names"], metadata, checkpoint_path,
-    )  # fmt: skip
+    run.finish(history_path, model_path, net, "cyclegan", spec, info["channel_names"], metadata)
 
 
 def sample_cyclegan(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -15,20 +14,11 @@ from fishline import models
 from fishline.errors import InputError
 from fishline.evaluation import write_evaluation
 from fishline.io import read_patch_set, read_stack
-from fishline.logging import get_logger, progress_bar, rounded
+from fishline.logging import get_logger, progress_bar
 from fishline.nets.fish import FishNet
 from fishline.schema import default
 from fishline.train.augment import augment
-from fishline.train.loop import (
-    bf16_autocast,
-    cosine_lr,
-    data_hash,
-    finish_training,
-    load_checkpoint,
-    save_checkpoint,
-    setup_device,
-    spec_hash,
-)
+from fishline.train.loop import GLOBAL_RNG, TrainingRun, bf16_autocast, cosine_lr, setup_device
 from fishline.train.losses import joint_loss, nt_xent
 from fishline.uncertainty import certainty
 
@@ -139,9 +129,6 @@ def train_fish_model(
     raw, labels, _, full_scale = load_patches(train_stack, train_table, classes)
     images = prepare_set(raw, full_scale, method["input_size"])
     settings = _augment_settings(augmentations, method)
-    fingerprint = spec_hash(
-        {"method": method, "augment": settings, "seed": seed, "n": len(labels), "classes": classes}
-    )
     use_bf16 = bf16_autocast(dev, method["precision"])
     channels_last = use_bf16 or dev.type == "cuda"
     model = FishNet(len(classes), weights=method.get("backbone_weights")).to(dev)
@@ -150,76 +137,59 @@ def train_fish_model(
     optimizer = torch.optim.Adam(model.parameters(), lr=method["lr"][1])
     data_order = torch.Generator().manual_seed(seed)
     aug_generator = torch.Generator(device=dev).manual_seed(seed + 1)
-    history: list[dict[str, Any]] = []
-    start_epoch = 0
-    checkpoint_path = Path(checkpoint_path)
-    data = data_hash(raw, labels)
-    state = load_checkpoint(checkpoint_path, fingerprint, data)
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        data_order.set_state(state["data_order"])
-        aug_generator.set_state(state["aug_generator"])
-        torch.set_rng_state(state["torch_rng"])  # dropout draws from the global generator
-        history, start_epoch = state["history"], state["epoch"]
-        log.info("resuming from %s after epoch %d", checkpoint_path, start_epoch)
-
+    schedule = [(objective, e) for objective, count in _phases(method) for e in range(count)]
     batch = method["batch_size"]
     steps_per_epoch = max(1, len(labels) // batch)
+    run = TrainingRun(
+        checkpoint_path,
+        {"method": method, "augment": settings, "seed": seed, "n": len(labels), "classes": classes},
+        [raw, labels],
+        {
+            "model": model,
+            "optimizer": optimizer,
+            "data_order": data_order,
+            "aug_generator": aug_generator,
+            "torch_rng": GLOBAL_RNG,  # dropout draws from the global generator
+        },
+        total=len(schedule) * steps_per_epoch,
+        every=steps_per_epoch,
+    )
     images, labels = stage_on_device(images, dev), labels.to(dev)
-    schedule = [(objective, e) for objective, count in _phases(method) for e in range(count)]
     log.info("bf16 autocast %s, channels-last %s", use_bf16, channels_last)
-    for epoch in range(start_epoch, len(schedule)):
-        started = time.perf_counter()
+    epoch_order = torch.empty(0, dtype=torch.long)
+
+    def step(i: int) -> dict[str, float]:
+        nonlocal epoch_order
+        epoch, position = divmod(i, steps_per_epoch)
         objective, phase_epoch = schedule[epoch]
-        _set_trainable(model, objective)
-        model.train()
-        order = torch.randperm(len(labels), generator=data_order)
-        totals: dict[str, float] = {}
-        progress = progress_bar(
-            range(steps_per_epoch), desc=f"epoch {epoch + 1}/{len(schedule)}", unit="step"
+        if position == 0:
+            _set_trainable(model, objective)
+            model.train()
+            epoch_order = torch.randperm(len(labels), generator=data_order)
+        lr = cosine_lr(
+            phase_epoch * steps_per_epoch + position,
+            method["warmup_steps"],
+            method["cycle_epochs"] * steps_per_epoch,
+            *method["lr"],
         )
-        for step in progress:
-            lr = cosine_lr(
-                phase_epoch * steps_per_epoch + step,
-                method["warmup_steps"],
-                method["cycle_epochs"] * steps_per_epoch,
-                *method["lr"],
-            )
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            index = order[step * batch : (step + 1) * batch].to(images.device)
-            x = to_device(images[index], dev, channels_last)
-            y = labels[index.to(dev)]
-            loss, parts = _objective(
-                model, objective, x, y, settings, aug_generator, method, use_bf16
-            )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            step_loss = float(loss.detach())
-            for key, value in {"loss": step_loss, **parts}.items():
-                totals[key] = totals.get(key, 0.0) + value / steps_per_epoch
-            progress.set_postfix(loss=f"{step_loss:.3f}")
-        seconds = time.perf_counter() - started
-        history.append(
-            {"epoch": epoch + 1, "objective": objective, "lr": lr, **totals, "seconds": seconds}
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        index = epoch_order[position * batch : (position + 1) * batch].to(images.device)
+        x = to_device(images[index], dev, channels_last)
+        loss, parts = _objective(
+            model, objective, x, labels[index.to(dev)], settings, aug_generator, method, use_bf16
         )
-        log.info("epoch %d %s: %s", epoch + 1, objective, rounded(totals))
-        save_checkpoint(
-            checkpoint_path,
-            {
-                "fingerprint": fingerprint,
-                "data": data,
-                "epoch": epoch + 1,
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "data_order": data_order.get_state(),
-                "aug_generator": aug_generator.get_state(),
-                "torch_rng": torch.get_rng_state(),
-                "history": history,
-            },
-        )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return {"loss": float(loss.detach()), **parts}
+
+    def row(done: int) -> dict[str, Any]:
+        epoch = done // steps_per_epoch
+        lr = optimizer.param_groups[0]["lr"]
+        return {"epoch": epoch, "objective": schedule[epoch - 1][0], "lr": lr}
+
+    run.fit(step, row, desc="fish train")
     spec = {"classes": len(classes), "in_channels": 3}
     metadata = {
         "method": method,
@@ -230,15 +200,12 @@ def train_fish_model(
         "epochs": len(schedule),
         "train_images": len(labels),
         # wall time of all epochs (a resumed training's included) and where the last ran
-        "seconds": sum(row["seconds"] for row in history),
+        "seconds": run.seconds,
         "device": str(dev),
         "threads": torch.get_num_threads(),
         "machine": models.machine(),
     }
-    finish_training(
-        pd.DataFrame(history), history_path, model_path, model, "fishnet", spec, classes,
-        metadata, checkpoint_path,
-    )  # fmt: skip
+    run.finish(history_path, model_path, model, "fishnet", spec, classes, metadata)
 
 
 def _augment_settings(presets: dict[str, Any], method: dict[str, Any]) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -29,10 +30,10 @@ import torch.nn.functional as F
 from fishline import models
 from fishline.errors import InputError
 from fishline.io import atomic_outputs
-from fishline.logging import get_logger, progress_bar
+from fishline.logging import get_logger
 from fishline.nets.simsearch import SimSearchNet
 from fishline.schema import default
-from fishline.train.loop import torch_settings
+from fishline.train.loop import TrainingRun, torch_settings
 from fishline.train.losses import nt_xent
 
 log = get_logger("simsearch.train")
@@ -203,6 +204,15 @@ def _stepped(
     return torch.optim.lr_scheduler.StepLR(optimizer, step_size=stage["step"], gamma=stage["gamma"])
 
 
+def _fit(
+    stage: dict[str, Any], steps: int, step: Callable[[int], dict[str, float]], name: str
+) -> list[dict[str, Any]]:
+    """Run one stage's epochs of ``steps`` steps; its history rows (stage, epoch from 0, loss,
+    seconds)."""
+    run = TrainingRun(None, stage, [], {}, stage["epochs"] * steps, steps)
+    return run.fit(step, lambda done: {"stage": name, "epoch": done // steps - 1}, name)
+
+
 def _simclr(
     model: SimSearchNet,
     images: torch.Tensor,
@@ -220,25 +230,28 @@ def _simclr(
     scheduler = _stepped(optimizer, stage)
     batch_size = min(stage["batch_size"], len(images))
     steps = max(1, len(images) // batch_size)
-    history = []
     model.train()
-    for epoch in progress_bar(range(stage["epochs"]), desc="simclr"):
-        order = oversample(labels, steps * batch_size, sampler).to(images.device)
-        total = 0.0
-        for step in range(steps):
-            batch = images[order[step * batch_size : (step + 1) * batch_size]]
-            first = augment_batch(batch, settings["augment"], generator)
-            second = augment_batch(batch, settings["augment"], generator)
-            with mixed_precision(images.device):
-                views = model.project(model.embed(torch.cat([first, second]))).float()
-            loss = nt_xent(*views.chunk(2), stage["temperature"])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total += float(loss.detach())
-        scheduler.step()
-        history.append({"stage": "simclr", "epoch": epoch, "loss": total / steps})
-    return history
+    order = torch.empty(0, dtype=torch.long)
+
+    def step(i: int) -> dict[str, float]:
+        nonlocal order
+        position = i % steps
+        if position == 0:
+            order = oversample(labels, steps * batch_size, sampler).to(images.device)
+        batch = images[order[position * batch_size : (position + 1) * batch_size]]
+        first = augment_batch(batch, settings["augment"], generator)
+        second = augment_batch(batch, settings["augment"], generator)
+        with mixed_precision(images.device):
+            views = model.project(model.embed(torch.cat([first, second]))).float()
+        loss = nt_xent(*views.chunk(2), stage["temperature"])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if position == steps - 1:
+            scheduler.step()
+        return {"loss": float(loss.detach())}
+
+    return _fit(stage, steps, step, "simclr")
 
 
 def _supcon(
@@ -260,35 +273,35 @@ def _supcon(
     batch_size = min(stage["batch_size"], len(images))
     steps = max(1, math.ceil(len(images) / batch_size))
     per_class = stage["negatives_per_class"]
-    history = []
     model.train()
-    for epoch in progress_bar(range(stage["epochs"]), desc="supcon"):
-        order = oversample(labels.cpu().numpy(), steps * batch_size, sampler).to(images.device)
-        total = 0.0
-        for step in range(steps):
-            chosen = order[step * batch_size : (step + 1) * batch_size]
-            views = [augment_batch(images[chosen], settings["augment"], generator)]
-            for pool in negatives.values():
-                pick = torch.randint(
-                    len(pool),
-                    (min(per_class, len(pool)),),
-                    generator=generator,
-                    device=pool.device,
-                )
-                views.append(augment_batch(pool[pick], settings["augment"], generator))
-            # one forward pass for anchors and negatives (batch norm never sees a batch of 1)
-            with mixed_precision(images.device):
-                projected = model.project(model.embed(torch.cat(views))).float()
-            z, *drawn = projected.split([len(v) for v in views])
-            class_negatives = dict(zip(negatives, drawn, strict=True))
-            loss = supcon_loss(z, labels[chosen], stage["temperature"], class_negatives)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total += float(loss.detach())
-        scheduler.step()
-        history.append({"stage": "supcon", "epoch": epoch, "loss": total / steps})
-    return history
+    order = torch.empty(0, dtype=torch.long)
+
+    def step(i: int) -> dict[str, float]:
+        nonlocal order
+        position = i % steps
+        if position == 0:
+            order = oversample(labels.cpu().numpy(), steps * batch_size, sampler).to(images.device)
+        chosen = order[position * batch_size : (position + 1) * batch_size]
+        views = [augment_batch(images[chosen], settings["augment"], generator)]
+        for pool in negatives.values():
+            pick = torch.randint(
+                len(pool), (min(per_class, len(pool)),), generator=generator, device=pool.device
+            )
+            views.append(augment_batch(pool[pick], settings["augment"], generator))
+        # one forward pass for anchors and negatives (batch norm never sees a batch of 1)
+        with mixed_precision(images.device):
+            projected = model.project(model.embed(torch.cat(views))).float()
+        z, *drawn = projected.split([len(v) for v in views])
+        class_negatives = dict(zip(negatives, drawn, strict=True))
+        loss = supcon_loss(z, labels[chosen], stage["temperature"], class_negatives)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if position == steps - 1:
+            scheduler.step()
+        return {"loss": float(loss.detach())}
+
+    return _fit(stage, steps, step, "supcon")
 
 
 def _linear(
@@ -313,19 +326,21 @@ def _linear(
     optimizer = torch.optim.Adam(model.classifier.parameters(), lr=stage["lr"])
     batch_size = min(stage["batch_size"], len(embedded))
     steps = max(1, math.ceil(len(embedded) / batch_size))
-    history = []
-    for epoch in range(stage["epochs"]):
-        order = oversample(targets.cpu().numpy(), steps * batch_size, sampler).to(images.device)
-        total = 0.0
-        for step in range(steps):
-            chosen = order[step * batch_size : (step + 1) * batch_size]
-            loss = F.cross_entropy(model.classify(embedded[chosen]), targets[chosen])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total += float(loss.detach())
-        history.append({"stage": "linear", "epoch": epoch, "loss": total / steps})
-    return history
+    order = torch.empty(0, dtype=torch.long)
+
+    def step(i: int) -> dict[str, float]:
+        nonlocal order
+        position = i % steps
+        if position == 0:
+            order = oversample(targets.cpu().numpy(), steps * batch_size, sampler).to(images.device)
+        chosen = order[position * batch_size : (position + 1) * batch_size]
+        loss = F.cross_entropy(model.classify(embedded[chosen]), targets[chosen])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return {"loss": float(loss.detach())}
+
+    return _fit(stage, steps, step, "linear")
 
 
 def train_simsearch(
