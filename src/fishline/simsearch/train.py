@@ -205,10 +205,34 @@ def _stepped(
 
 
 def _fit(
-    stage: dict[str, Any], steps: int, step: Callable[[int], dict[str, float]], name: str
+    stage: dict[str, Any],
+    name: str,
+    steps: int,
+    batch_size: int,
+    draw_order: Callable[[], torch.Tensor],
+    loss_of: Callable[[torch.Tensor], torch.Tensor],
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
 ) -> list[dict[str, Any]]:
-    """Run one stage's epochs of ``steps`` steps; its history rows (stage, epoch from 0, loss,
-    seconds)."""
+    """Run one stage: each epoch draws an order of items (``draw_order``), each of its
+    ``steps`` steps takes the next ``batch_size`` of them, computes ``loss_of(chosen)`` and
+    makes one optimiser step; the scheduler steps once per epoch. Returns the history rows
+    (stage, epoch from 0, loss, seconds)."""
+    order = torch.empty(0, dtype=torch.long)
+
+    def step(i: int) -> dict[str, float]:
+        nonlocal order
+        position = i % steps
+        if position == 0:
+            order = draw_order()
+        loss = loss_of(order[position * batch_size : (position + 1) * batch_size])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if scheduler is not None and position == steps - 1:
+            scheduler.step()
+        return {"loss": float(loss.detach())}
+
     run = TrainingRun(None, stage, [], {}, stage["epochs"] * steps, steps)
     return run.fit(step, lambda done: {"stage": name, "epoch": done // steps - 1}, name)
 
@@ -231,27 +255,19 @@ def _simclr(
     batch_size = min(stage["batch_size"], len(images))
     steps = max(1, len(images) // batch_size)
     model.train()
-    order = torch.empty(0, dtype=torch.long)
 
-    def step(i: int) -> dict[str, float]:
-        nonlocal order
-        position = i % steps
-        if position == 0:
-            order = oversample(labels, steps * batch_size, sampler).to(images.device)
-        batch = images[order[position * batch_size : (position + 1) * batch_size]]
+    def loss_of(chosen: torch.Tensor) -> torch.Tensor:
+        batch = images[chosen]
         first = augment_batch(batch, settings["augment"], generator)
         second = augment_batch(batch, settings["augment"], generator)
         with mixed_precision(images.device):
             views = model.project(model.embed(torch.cat([first, second]))).float()
-        loss = nt_xent(*views.chunk(2), stage["temperature"])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        if position == steps - 1:
-            scheduler.step()
-        return {"loss": float(loss.detach())}
+        return nt_xent(*views.chunk(2), stage["temperature"])
 
-    return _fit(stage, steps, step, "simclr")
+    def draw_order() -> torch.Tensor:
+        return oversample(labels, steps * batch_size, sampler).to(images.device)
+
+    return _fit(stage, "simclr", steps, batch_size, draw_order, loss_of, optimizer, scheduler)
 
 
 def _supcon(
@@ -274,14 +290,8 @@ def _supcon(
     steps = max(1, math.ceil(len(images) / batch_size))
     per_class = stage["negatives_per_class"]
     model.train()
-    order = torch.empty(0, dtype=torch.long)
 
-    def step(i: int) -> dict[str, float]:
-        nonlocal order
-        position = i % steps
-        if position == 0:
-            order = oversample(labels.cpu().numpy(), steps * batch_size, sampler).to(images.device)
-        chosen = order[position * batch_size : (position + 1) * batch_size]
+    def loss_of(chosen: torch.Tensor) -> torch.Tensor:
         views = [augment_batch(images[chosen], settings["augment"], generator)]
         for pool in negatives.values():
             pick = torch.randint(
@@ -293,15 +303,12 @@ def _supcon(
             projected = model.project(model.embed(torch.cat(views))).float()
         z, *drawn = projected.split([len(v) for v in views])
         class_negatives = dict(zip(negatives, drawn, strict=True))
-        loss = supcon_loss(z, labels[chosen], stage["temperature"], class_negatives)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        if position == steps - 1:
-            scheduler.step()
-        return {"loss": float(loss.detach())}
+        return supcon_loss(z, labels[chosen], stage["temperature"], class_negatives)
 
-    return _fit(stage, steps, step, "supcon")
+    def draw_order() -> torch.Tensor:
+        return oversample(labels.cpu().numpy(), steps * batch_size, sampler).to(images.device)
+
+    return _fit(stage, "supcon", steps, batch_size, draw_order, loss_of, optimizer, scheduler)
 
 
 def _linear(
@@ -326,21 +333,14 @@ def _linear(
     optimizer = torch.optim.Adam(model.classifier.parameters(), lr=stage["lr"])
     batch_size = min(stage["batch_size"], len(embedded))
     steps = max(1, math.ceil(len(embedded) / batch_size))
-    order = torch.empty(0, dtype=torch.long)
 
-    def step(i: int) -> dict[str, float]:
-        nonlocal order
-        position = i % steps
-        if position == 0:
-            order = oversample(targets.cpu().numpy(), steps * batch_size, sampler).to(images.device)
-        chosen = order[position * batch_size : (position + 1) * batch_size]
-        loss = F.cross_entropy(model.classify(embedded[chosen]), targets[chosen])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        return {"loss": float(loss.detach())}
+    def loss_of(chosen: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(model.classify(embedded[chosen]), targets[chosen])
 
-    return _fit(stage, steps, step, "linear")
+    def draw_order() -> torch.Tensor:
+        return oversample(targets.cpu().numpy(), steps * batch_size, sampler).to(images.device)
+
+    return _fit(stage, "linear", steps, batch_size, draw_order, loss_of, optimizer, None)
 
 
 def train_simsearch(
