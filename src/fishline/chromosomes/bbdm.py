@@ -109,6 +109,21 @@ def _ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> N
             e.copy_(b)
 
 
+def _draw_pairs(
+    x0_all: torch.Tensor, y_all: torch.Tensor, batch: int, flip: bool, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A random batch of (target, condition) pairs, mirrored alike when ``flip`` (the same
+    mirror for both keeps the pairs aligned)."""
+    index = torch.randint(0, len(x0_all), (batch,), generator=generator)
+    x0, y = x0_all[index], y_all[index]
+    if flip:
+        flips = torch.rand(2, generator=generator)
+        dims = [d for d, f in zip((-1, -2), flips, strict=True) if f < 0.5]
+        if dims:
+            x0, y = x0.flip(dims), y.flip(dims)
+    return x0, y
+
+
 def train_bbdm(
     stack: str | Path,
     table: str | Path,
@@ -124,7 +139,8 @@ def train_bbdm(
 
     Adam, ReduceLROnPlateau on the step loss, EMA of the weights (decay every ``every``
     steps from step ``start``), bf16 autocast on CUDA, a resumable checkpoint every
-    ``checkpoint_every`` steps. The model file holds the EMA weights when EMA ran.
+    ``checkpoint_every`` steps. The model file holds the EMA weights when EMA ran. (Over 80
+    lines: the step function is nested, so it shares the objects the checkpoint keeps.)
     """
     dev = setup_device(device, threads, seed)
     x0_all, y_all, _frame, info = load_paired(stack, table)
@@ -140,15 +156,7 @@ def train_bbdm(
     bridge = bridge_from(settings)
     train = settings["train"]
     optimizer = torch.optim.Adam(model.parameters(), lr=train["lr"])
-    plateau = train["plateau"]
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer,
-        factor=plateau["factor"],
-        patience=plateau["patience"],
-        cooldown=plateau["cooldown"],
-        threshold=plateau["threshold"],
-        min_lr=plateau["min_lr"],
-    )
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, **train["plateau"])
     generator = torch.Generator(device=dev).manual_seed(seed)
     order_generator = torch.Generator().manual_seed(seed + 1)
     run = TrainingRun(
@@ -180,13 +188,7 @@ def train_bbdm(
 
     def step(i: int) -> dict[str, float]:
         model.train()
-        index = torch.randint(0, len(x0_all), (train["batch_size"],), generator=order_generator)
-        x0, y = x0_all[index], y_all[index]
-        if train["flip"]:  # the same mirror for target and condition keeps pairs aligned
-            flips = torch.rand(2, generator=order_generator)
-            dims = [d for d, f in zip((-1, -2), flips, strict=True) if f < 0.5]
-            if dims:
-                x0, y = x0.flip(dims), y.flip(dims)
+        x0, y = _draw_pairs(x0_all, y_all, train["batch_size"], train["flip"], order_generator)
         x0, y = x0.to(dev), y.to(dev)
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_bf16):
             loss = bbdm_loss(model, bridge, x0, y, settings["objective"], train["loss"], generator)

@@ -123,7 +123,8 @@ def train_fish_model(
 
     ``method`` carries ``method`` (joint/ce/cl_detached/cl_attached), epochs, batch size,
     learning-rate range, warm-up steps, cycle epochs, lambda, smoothing, temperature,
-    ``input_size``, the augmentation preset and the augmentations switched off.
+    ``input_size``, the augmentation preset and the augmentations switched off. (Over 80
+    lines: the step function is nested, so it shares the objects the checkpoint keeps.)
     """
     dev = setup_device(device, threads, seed)
     raw, labels, _, full_scale = load_patches(train_stack, train_table, classes)
@@ -131,9 +132,7 @@ def train_fish_model(
     settings = _augment_settings(augmentations, method)
     use_bf16 = bf16_autocast(dev, method["precision"])
     channels_last = use_bf16 or dev.type == "cuda"
-    model = FishNet(len(classes), weights=method.get("backbone_weights")).to(dev)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
+    model = _new_model(len(classes), method, dev, channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=method["lr"][1])
     data_order = torch.Generator().manual_seed(seed)
     aug_generator = torch.Generator(device=dev).manual_seed(seed + 1)
@@ -166,14 +165,10 @@ def train_fish_model(
             _set_trainable(model, objective)
             model.train()
             epoch_order = torch.randperm(len(labels), generator=data_order)
-        lr = cosine_lr(
-            phase_epoch * steps_per_epoch + position,
-            method["warmup_steps"],
-            method["cycle_epochs"] * steps_per_epoch,
-            *method["lr"],
-        )
         for group in optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = _learning_rate(
+                method, phase_epoch * steps_per_epoch + position, steps_per_epoch
+            )
         index = epoch_order[position * batch : (position + 1) * batch].to(images.device)
         x = to_device(images[index], dev, channels_last)
         loss, parts = _objective(
@@ -206,6 +201,25 @@ def train_fish_model(
         "machine": models.machine(),
     }
     run.finish(history_path, model_path, model, "fishnet", spec, classes, metadata)
+
+
+def _new_model(
+    classes: int, method: dict[str, Any], device: torch.device, channels_last: bool
+) -> FishNet:
+    """The method's FishNet on ``device``, channels-last when asked."""
+    model = FishNet(classes, weights=method.get("backbone_weights")).to(device)
+    return model.to(memory_format=torch.channels_last) if channels_last else model
+
+
+def _learning_rate(method: dict[str, Any], phase_step: int, steps_per_epoch: int) -> float:
+    """The method's cosine schedule (warm-up, restarts every ``cycle_epochs``) at a step of
+    the current phase."""
+    return cosine_lr(
+        phase_step,
+        method["warmup_steps"],
+        method["cycle_epochs"] * steps_per_epoch,
+        *method["lr"],
+    )
 
 
 def _augment_settings(presets: dict[str, Any], method: dict[str, Any]) -> dict[str, Any]:
