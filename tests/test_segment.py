@@ -24,7 +24,7 @@ from fishline.instances import (
 )
 from fishline.io import read_patch_set, write_image
 from fishline.metaphase_sheet import load_row, read_sheet
-from fishline.segment import estimate_diameter, resolve_pretrained
+from fishline.segment import estimate_diameter, resolve_pretrained, with_gamma_copies
 
 
 def rod(
@@ -380,3 +380,26 @@ def test_no_chromosome_found_gives_a_valid_empty_crop_set(tmp_path: Path) -> Non
     crop_set(tmp_path / "masks.tsv", settings, "none", tmp_path / "c.tif", tmp_path / "c.parquet")
     stack, table = read_patch_set(tmp_path / "c.tif", tmp_path / "c.parquet")
     assert stack.shape == (0, 2, 32, 32) and len(table) == 0
+
+
+def test_gamma_copies_keep_the_masks_and_raise_the_scaled_image_to_one_gamma() -> None:
+    rng = np.random.default_rng(0)
+    images = [rng.uniform(10, 1000, (32, 32)) for _ in range(2)]
+    masks = [np.full((32, 32), i + 1, np.int32) for i in range(2)]
+    out_images, out_masks = with_gamma_copies(images, masks, 3, [0.5, 2.0], seed=7)
+    assert len(out_images) == len(out_masks) == 8
+    assert out_images[:2] == images and out_masks[:2] == masks
+    assert [int(m[0, 0]) for m in out_masks[2:]] == [1, 1, 1, 2, 2, 2]  # each copy beside its mask
+    gammas = []
+    for index, copy in enumerate(out_images[2:]):
+        source = images[index // 3]
+        floor, top = np.percentile(source, [1, 99.9])
+        unit = np.clip((source - floor) / (top - floor), 0, None)
+        inside = (unit > 0.05) & (unit < 0.95)
+        exponent = np.log(copy[inside]) / np.log(unit[inside])
+        assert copy.dtype == np.float32 and copy.min() >= 0
+        assert np.ptp(exponent) < 1e-3  # one gamma for the whole copy
+        gammas.append(float(exponent.mean()))
+    assert all(0.5 <= g <= 2.0 for g in gammas) and len(set(np.round(gammas, 3))) == 6
+    again, _ = with_gamma_copies(images, masks, 3, [0.5, 2.0], seed=7)
+    assert all(np.array_equal(a, b) for a, b in zip(again, out_images, strict=True))

@@ -167,6 +167,52 @@ def _training_pairs(sheet: str | Path) -> tuple[list[np.ndarray], list[np.ndarra
     return images, masks, names
 
 
+def with_gamma_copies(
+    images: list[np.ndarray],
+    masks: list[np.ndarray],
+    copies: int,
+    gamma: Sequence[float],
+    seed: int,
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The training images and masks followed by ``copies`` copies of each image with a random
+    intensity gamma, each beside its unchanged mask.
+
+    Annotators draw the edge of a chromosome or nucleus at different fractions of its
+    brightness (real dev metaphases: 0.28-0.79; painted: 0.64-0.70), so a network trained on
+    one painter learns one edge brightness; a copy under gamma g puts the same mask edge at
+    another relative brightness.
+
+    Parameters
+    ----------
+    images : list of numpy.ndarray
+        (H, W) training images, any scale.
+    masks : list of numpy.ndarray
+        Their instance masks.
+    copies : int
+        Copies per image.
+    gamma : sequence of float
+        [low, high] range of the gamma, drawn log-uniformly per copy.
+    seed : int
+        Random seed of the draws.
+
+    Returns
+    -------
+    images, masks : list of numpy.ndarray
+        The originals, then the copies (float32, the image scaled to 0 at its 1st and 1 at its
+        99.9th percentile, clipped below at 0, raised to the gamma) image by image.
+    """
+    rng = np.random.default_rng(seed)
+    low, high = np.log(gamma)
+    extra_images, extra_masks = [], []
+    for image, mask in zip(images, masks, strict=True):
+        floor, top = np.percentile(image, [1, 99.9])
+        unit = np.clip((image - floor) / max(top - floor, 1e-6), 0, None)
+        for _ in range(copies):
+            extra_images.append((unit ** np.exp(rng.uniform(low, high))).astype(np.float32))
+            extra_masks.append(mask)
+    return images + extra_images, masks + extra_masks
+
+
 def train_cellpose(
     train_sheet: str | Path,
     val_sheet: str | Path | None,
@@ -191,8 +237,8 @@ def train_cellpose(
         Metaphase sheet of validation images (every row with a mask), or None.
     settings : Mapping of str to Any
         The Cellpose settings: ``pretrained`` (:func:`resolve_pretrained`), ``diameter`` (px),
-        ``epochs``, ``batch_size``, ``learning_rate``, ``weight_decay``, ``images_per_epoch``
-        and ``tile`` (px).
+        ``epochs``, ``batch_size``, ``learning_rate``, ``weight_decay``, ``images_per_epoch``,
+        ``tile`` (px), ``gamma_copies`` and ``gamma`` (:func:`with_gamma_copies`).
     seed : int
         Random seed.
     threads : int
@@ -228,6 +274,15 @@ def train_cellpose(
     torch.use_deterministic_algorithms(False)  # Cellpose's flows use non-deterministic ops on CUDA
     pretrained = resolve_pretrained(settings["pretrained"])
     images, masks, names = _training_pairs(train_sheet)
+    if settings["gamma_copies"]:
+        images, masks = with_gamma_copies(
+            images, masks, settings["gamma_copies"], settings["gamma"], seed
+        )
+        log.info(
+            "%d gamma copies of each image: %d training images",
+            settings["gamma_copies"],
+            len(images),
+        )
     val_images, val_masks = (None, None)
     if val_sheet is not None:
         val_images, val_masks, _ = _training_pairs(val_sheet)
