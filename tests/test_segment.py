@@ -403,3 +403,7 @@ def test_gamma_copies_keep_the_masks_and_raise_the_scaled_image_to_one_gamma() -
     assert all(0.5 <= g <= 2.0 for g in gammas) and len(set(np.round(gammas, 3))) == 6
     again, _ = with_gamma_copies(images, masks, 3, [0.5, 2.0], seed=7)
     assert all(np.array_equal(a, b) for a, b in zip(again, out_images, strict=True))
+    squared, _ = with_gamma_copies(images[:1], masks[:1], 1, 2.0, seed=7)  # one number: constant
+    floor, top = np.percentile(images[0], [1, 99.9])
+    unit = np.clip((images[0] - floor) / (top - floor), 0, None)
+    np.testing.assert_allclose(squared[1], unit**2, rtol=1e-5)

@@ -33,6 +33,7 @@ from fishline.io import atomic_outputs, write_image
 from fishline.jit import import_cached
 from fishline.logging import get_logger, progress_bar
 from fishline.metaphase_sheet import iter_sheet, load_row, read_sheet
+from fishline.paint.draws import Range, bounds
 from fishline.train.loop import setup_device
 
 log = get_logger("segment")
@@ -171,7 +172,7 @@ def with_gamma_copies(
     images: list[np.ndarray],
     masks: list[np.ndarray],
     copies: int,
-    gamma: Sequence[float],
+    gamma: Range,
     seed: int,
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """The training images and masks followed by ``copies`` copies of each image with a random
@@ -190,8 +191,8 @@ def with_gamma_copies(
         Their instance masks.
     copies : int
         Copies per image.
-    gamma : sequence of float
-        [low, high] range of the gamma, drawn log-uniformly per copy.
+    gamma : float or sequence of float
+        [low, high] range of the gamma, drawn log-uniformly per copy (one number: that gamma).
     seed : int
         Random seed of the draws.
 
@@ -202,7 +203,7 @@ def with_gamma_copies(
         99.9th percentile, clipped below at 0, raised to the gamma) image by image.
     """
     rng = np.random.default_rng(seed)
-    low, high = np.log(gamma)
+    low, high = np.log(bounds(gamma))
     extra_images, extra_masks = [], []
     for image, mask in zip(images, masks, strict=True):
         floor, top = np.percentile(image, [1, 99.9])
