@@ -464,10 +464,8 @@ def segment_spread(
 
     Parameters
     ----------
-    model : Any
-        A ``cellpose.models.CellposeModel``, e.g. from :func:`load_cellpose`.
-    dapi : numpy.ndarray
-        (H, W) DAPI image, any numeric dtype (run as float32).
+    model, dapi : Any, numpy.ndarray
+        As in :func:`segment_dapi`.
     settings : Mapping of str to Any
         Cellpose settings: ``diameter_source`` and those of :func:`segment_dapi`.
     trained_diameter : float

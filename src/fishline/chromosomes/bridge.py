@@ -117,12 +117,8 @@ class Bridge:
         ----------
         objective : str
             ``"grad"``, ``"noise"`` or ``"ysubx"`` (module docstring).
-        x0 : torch.Tensor
-            (B, C, H, W) float tensor, the painted crops (target, t = 0).
-        y : torch.Tensor
-            (B, C, H, W) float tensor, the condition (DAPI repeated to C channels, t = T).
-        t : torch.Tensor
-            (B,) long tensor of time indices in 0 .. T-1.
+        x0, y, t : torch.Tensor
+            As in :meth:`q_sample`.
         noise : torch.Tensor
             (B, C, H, W) float tensor, the eps x_t was drawn with (:meth:`q_sample`).
 

@@ -237,7 +237,7 @@ class TrainingRun:
         label: str = "",
     ) -> None:
         self.checkpoint = None if checkpoint is None else Path(checkpoint)
-        self.fingerprint = spec_hash(settings)
+        self.fingerprint = spec_hash(settings) if self.checkpoint else ""
         self.data = data_hash(*data) if self.checkpoint else ""
         self.parts = parts
         self.total = total
