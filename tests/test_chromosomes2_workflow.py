@@ -75,6 +75,8 @@ def test_chromosomes2_rules_run(tmp_path: Path) -> None:
     _write_crops(crops, "unannotated", None, 10, 2)
     config = yaml.safe_load((ROOT / "tests/configs/tiny.yaml").read_text())
     config["chromosomes"]["compare"]["enabled"] = True
+    # plain only: the filter's features still come from the augmented real-data classifier
+    config["chromosomes"]["compare"]["augmentation"] = ["plain"]
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     command = [
@@ -95,7 +97,9 @@ def test_chromosomes2_rules_run(tmp_path: Path) -> None:
     assert kept["kept"].equals(kept["inside_weight"])  # the configured (paper) rule
     assert kept["max_ssim"].between(-1, 1).all()
     compare = pd.read_csv(results / "compare/compare.tsv", sep="\t")
-    assert len(compare) == 8 and set(compare["seeds"]) == {1}
+    assert len(compare) == 4 and set(compare["seeds"]) == {1}
+    assert not compare["augmentation"].any()
+    assert (results / "classifier/real/augmented/seed_0.pt").exists()  # the filter's features
     synthetic = dict(zip(compare["training data"], compare["synthetic crops"], strict=False))
     assert synthetic["real"] == 0 and synthetic["real + BBDM"] == 10
     assert synthetic["real + filtered BBDM"] == int(kept["kept"].sum())
@@ -120,6 +124,6 @@ def test_chromosomes2_rules_run(tmp_path: Path) -> None:
         "bbdm_sample": 1,
         "chrom_features": 1,
         "umap_filter": 1,
-        "chrom_train": 4,
+        "chrom_train": 2,  # BBDM and filtered BBDM, plain
         "chrom_compare": 1,
     }

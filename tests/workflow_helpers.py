@@ -40,7 +40,7 @@ SLIDES_TRAINING_PLAN = {"slides_train_fields": 1, "slides_cellpose_train": 1}
 CHROMOSOME2_PLAN = {
     "bbdm_train": 1,
     "bbdm_sample": 1,
-    "chrom_train": 6,  # real, BBDM, filtered BBDM; plain and augmented
+    "chrom_train": 3,  # real, BBDM, filtered BBDM; augmented (config/config.yaml)
     "chrom_features": 2,
     "umap_filter": 1,
     "chrom_compare": 1,

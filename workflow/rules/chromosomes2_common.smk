@@ -2,7 +2,7 @@
 
 CHROM2 = config["chromosomes"]
 CHROM_DATA = list(CHROM2["compare"]["data"])
-CHROM_AUGS = ["plain", "augmented"]
+CHROM_AUGS = list(CHROM2["compare"]["augmentation"])
 CHROM_GENERATORS = ["bbdm"] + (["cyclegan"] if CHROM2["cyclegan"]["enabled"] else [])
 CHROM_SEEDS = [
     stage_seed("chrom_train", i) for i in range(CHROM2["classifier"]["seeds"])
