@@ -24,7 +24,7 @@ from fishline.instances import object_diameter, watershed_nuclei
 from fishline.metaphase_sheet import iter_sheet
 from fishline.model_card import stardist_sheet
 from fishline.schema import validate
-from fishline.slides.stages import paint_training_fields
+from fishline.slides.training_sets import paint_training_fields
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECKLES = ROOT.parent / "shared/data/speckles-dev/1-162hrhoe2.tif"

@@ -30,7 +30,8 @@ from fishline.slides.cells import (
 from fishline.slides.fields import Field, load_field
 from fishline.slides.figures import BORDER_COLOUR, class_colour, gallery_rows, overlay_image
 from fishline.slides.sheet import read_slide_sheet
-from fishline.slides.stages import NoNucleiWarning, call_sample, paint_crop_set, summarise_set
+from fishline.slides.stages import NoNucleiWarning, call_sample, summarise_set
+from fishline.slides.training_sets import paint_crop_set
 from fishline.slides.verdicts import rule_text, summarise, verdict
 
 ROOT = Path(__file__).resolve().parents[1]

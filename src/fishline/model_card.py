@@ -103,7 +103,7 @@ def paint_check_fields(folder: Path) -> Path:
     """Paint the nucleus check set (``CHECK_IMAGES`` whole fields of the default field
     painter, ``CHECK_SEED``) into ``folder``; its image sheet (sample, image, dapi, mask)."""
     from fishline.schema import validate
-    from fishline.slides.stages import paint_training_fields
+    from fishline.slides.training_sets import paint_training_fields
 
     fish = validate({}, "config", "defaults")["fish"]
     return paint_training_fields(

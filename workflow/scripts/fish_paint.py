@@ -7,7 +7,7 @@ guard keeps them from painting too.
 
 from fishline.logging import log_to
 from fishline.paint import paint_patch_set
-from fishline.slides.stages import paint_crop_set
+from fishline.slides.training_sets import paint_crop_set
 
 if __name__ == "__main__":
     split = snakemake.wildcards.split

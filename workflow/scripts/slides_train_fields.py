@@ -1,7 +1,7 @@
 """Snakemake glue for rule slides_train_fields."""
 
 from fishline.logging import log_to
-from fishline.slides.stages import paint_training_fields
+from fishline.slides.training_sets import paint_training_fields
 
 with log_to(snakemake.log[0]):
     paint_training_fields(

@@ -41,7 +41,7 @@ def paint_check_patches(folder: Path) -> tuple[Path, Path]:
     settings, ``CHECK_SEED``), the cells the classifier meets in slide calling. Its stack and
     table paths."""
     from fishline.schema import validate
-    from fishline.slides.stages import paint_crop_set
+    from fishline.slides.training_sets import paint_crop_set
 
     defaults = validate({}, "config", "defaults")
     paint = copy.deepcopy(defaults["fish"]["paint"])

@@ -1,9 +1,8 @@
 """MYCN status of whole FISH slides, one stage each: fields -> Cellpose nuclei -> crops in
 the classifier's patch geometry -> per-cell class, probabilities and certainty ->
-per-sample verdict (``call_sample``), the set's summary (``summarise_set``) and the painted
-sets the nucleus model and the classifier's field crops are trained on. Every function takes
-plain values and paths and writes its outputs atomically, so tests and tools call it
-without Snakemake. (About 430 lines: one function per slides rule.)"""
+per-sample verdict (``call_sample``) and the set's summary (``summarise_set``); the painted
+training sets are in :mod:`fishline.slides.training_sets`. Every function takes plain values
+and paths and writes its outputs atomically, so tests and tools call it without Snakemake."""
 
 from __future__ import annotations
 
@@ -26,10 +25,7 @@ from fishline.instances import (
 )
 from fishline.io import atomic_outputs, read_stack, write_unit_stack
 from fishline.logging import get_logger, progress_bar
-from fishline.paint import paint_fields
-from fishline.paint.fields import paint_field
-from fishline.paint.fish import CHANNELS, check_settings, split_settings
-from fishline.paint.nuclei import NucleusLibrary
+from fishline.paint.fish import CHANNELS
 from fishline.schema import default
 from fishline.slides.cells import (
     crop_cells,
@@ -38,7 +34,7 @@ from fishline.slides.cells import (
     reference_diameter,
     truth_classes,
 )
-from fishline.slides.fields import Field, load_field, scale_channel
+from fishline.slides.fields import Field, load_field
 from fishline.slides.figures import certainty_gallery, overlay_figure, sample_card, summary_html
 from fishline.slides.sheet import read_slide_sheet
 from fishline.slides.verdicts import rule_text, summarise, verdict
@@ -332,109 +328,3 @@ def summarise_set(
     crops = {t["sample"]: read_stack(s)[0] for t, s in zip(timings, stacks, strict=True)}
     certainty_gallery(cells, crops, classes, gallery_size, outputs["gallery"])
     return summary
-
-
-def paint_training_fields(
-    paint: Mapping[str, Any],
-    fields: Mapping[str, Any],
-    count: int,
-    seed: int,
-    outdir: str | Path,
-) -> Path:
-    """Paint ``count`` whole fields (like fish.fields) to train the nucleus model on.
-
-    Writes the painter's sheet and nucleus table plus ``cellpose.tsv``, an image sheet
-    (sample, image, dapi, mask) that :func:`fishline.segment.train_cellpose` reads.
-    """
-
-    outdir = Path(outdir)
-    settings = {**fields, "n": count}
-    paint_fields(
-        dict(paint), settings, seed, outdir, outdir / "fields.tsv", outdir / "nuclei.parquet"
-    )
-    sheet = pd.read_csv(outdir / "fields.tsv", sep="\t")
-    training = sheet[["sample", "image", "dapi", "mask"]]
-    with atomic_outputs(outdir / "cellpose.tsv") as (temp,):
-        training.to_csv(temp, sep="\t", index=False)
-    return outdir / "cellpose.tsv"
-
-
-def paint_crop_set(
-    paint: Mapping[str, Any],
-    fields: Mapping[str, Any],
-    crops: Mapping[str, Any],
-    split: str,
-    seed: int,
-    stack: str | Path,
-    table: str | Path,
-) -> pd.DataFrame:
-    """Paint the ``split`` patch set as slide calling sees cells: whole painted fields
-    (``fields``) cut into one crop per nucleus clear of the border, with slide calling's zoom,
-    framing and intensity scaling (``crops``: the ``slides.crops`` settings), until the
-    split's ``n`` crops.
-
-    Patches painted one nucleus at a time lack what a field adds (neighbours cut by the crop,
-    the brightness spread, defocus, field-wide haze and illumination); a classifier trained on
-    these crops meets at call time what it was trained on. Writes the outputs of
-    :func:`fishline.paint.paint_patch_set` (a 16-bit stack, as slide calling writes its crops;
-    the table has the painter's per-nucleus truth plus ``field``, ``instance`` and
-    ``crop_scale``). Field ``k`` is painted from ``SeedSequence([seed, k])``.
-    """
-
-    settings = split_settings(dict(paint), split)
-    check_settings(settings)
-    if settings["stain"] != "fish":
-        raise InputError(
-            "config", "crops cut from fields need stain 'fish'", item=f"fish.paint.splits.{split}"
-        )
-    library = None
-    if settings["nuclei"]["source"] == "library":
-        library = NucleusLibrary.from_sheet(settings["nuclei"]["library"])
-    count, size, classes = settings["n"], settings["patch_size"], settings["classes"]
-    reference = crops["diameter"] or reference_diameter(settings["nuclei"])
-    top = float((1 << int(settings["bit_depth"])) - 1)
-    pieces: list[np.ndarray] = []
-    records: list[pd.DataFrame] = []
-    got = field = 0
-    progress = progress_bar(total=count, desc=f"paint {split} from fields", unit="img")
-    while got < count:
-        if field >= 20 and got == 0:
-            raise InputError(
-                "config",
-                "20 painted fields gave no nucleus clear of the border",
-                item="fish.fields",
-            )
-        rng = np.random.default_rng(np.random.SeedSequence([seed, field]))
-        image, labels, nuclei = paint_field(
-            rng, settings, dict(fields), field % len(classes), library
-        )
-        channels = np.stack([scale_channel(c, top, crops["intensity"]) for c in image])
-        cells = nucleus_table(labels)
-        kept = cells[~cells["border"]].reset_index(drop=True).iloc[: count - got]
-        scale = np.array([crop_scale(d, crops, reference, None) for d in kept["diameter"]])
-        pieces.append(
-            crop_cells(np.clip(channels, 0, 1), labels, kept, size, scale, crops["outside"])
-        )
-        truth = nuclei.rename(columns={"label": "instance"}).set_index("instance")
-        record = truth.loc[kept["cell"].to_numpy()].reset_index()
-        record.insert(0, "field", field)
-        record["crop_scale"] = np.round(scale, 4)
-        records.append(record)
-        got += len(kept)
-        progress.update(len(kept))
-        field += 1
-    progress.close()
-    frame = pd.concat(records, ignore_index=True)
-    frame.insert(0, "index", np.arange(count))
-    labels_of = frame["class_name"].map({name: i for i, name in enumerate(classes)})
-    frame.insert(1, "label", labels_of.astype(np.int64))
-    frame.insert(2, "split", split)
-    frame["seed"] = seed
-    with atomic_outputs(stack, table) as (stack_temp, table_temp):
-        write_unit_stack(stack_temp, np.concatenate(pieces), CHANNELS, settings["probes"]["target"])
-        frame.to_parquet(table_temp, index=False)
-    log.info(
-        "%d %s crops from %d fields; class counts %s",
-        count, split, field, frame["class_name"].value_counts().to_dict(),
-    )  # fmt: skip
-    return frame
