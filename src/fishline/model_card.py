@@ -27,7 +27,10 @@ from fishline.instances import (
 )
 from fishline.io import atomic_outputs, write_image
 from fishline.logging import get_logger
+from fishline.paint.metaphase import paint_spreads
+from fishline.schema import validate
 from fishline.segment import estimate_diameter, load_cellpose, score_spreads
+from fishline.slides.training_sets import paint_training_fields
 
 log = get_logger("model_card")
 
@@ -88,8 +91,6 @@ def non_defaults(settings: Mapping[str, Any], defaults: Mapping[str, Any]) -> di
 def paint_check_spreads(folder: Path) -> Path:
     """Paint the chromosome check set (``CHECK_IMAGES`` spreads of the default painter,
     ``CHECK_SEED``) into ``folder``; its sheet path."""
-    from fishline.paint.metaphase import paint_spreads
-    from fishline.schema import validate
 
     paint = validate({}, "config", "defaults")["chromosomes"]["paint"]
     sheet = folder / "check" / "sheet.tsv"
@@ -102,8 +103,6 @@ def paint_check_spreads(folder: Path) -> Path:
 def paint_check_fields(folder: Path) -> Path:
     """Paint the nucleus check set (``CHECK_IMAGES`` whole fields of the default field
     painter, ``CHECK_SEED``) into ``folder``; its image sheet (sample, image, dapi, mask)."""
-    from fishline.schema import validate
-    from fishline.slides.training_sets import paint_training_fields
 
     fish = validate({}, "config", "defaults")["fish"]
     return paint_training_fields(

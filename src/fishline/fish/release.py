@@ -25,6 +25,8 @@ from fishline.model_card import (
     markdown_table,
     write_release,
 )
+from fishline.schema import validate
+from fishline.slides.training_sets import paint_crop_set
 
 log = get_logger("fish.release")
 
@@ -40,8 +42,6 @@ def paint_check_patches(folder: Path) -> tuple[Path, Path]:
     cuts them, from fields of the default field painter (the default test split's painter
     settings, ``CHECK_SEED``), the cells the classifier meets in slide calling. Its stack and
     table paths."""
-    from fishline.schema import validate
-    from fishline.slides.training_sets import paint_crop_set
 
     defaults = validate({}, "config", "defaults")
     paint = copy.deepcopy(defaults["fish"]["paint"])
