@@ -15,15 +15,13 @@ from fishline.io import read_patch_set
 from fishline.paint.cellfields import DEFAULT_CELL_FIELDS, paint_cell_field, paint_cell_fields
 from fishline.simsearch.annotations import check_annotations
 from fishline.simsearch.cells import painted_cell_crops
+from fishline.simsearch.channels import channel_mix, learn_channel_weights, reweight_channels
 from fishline.simsearch.features import (
     FeatureExtractor,
     FeatureGrid,
-    channel_mix,
     gaussian_kernel,
     grid_index,
-    learn_channel_weights,
     load_grid,
-    reweight_channels,
     save_grid,
 )
 from fishline.simsearch.images import load_image_set

@@ -17,11 +17,8 @@ from sklearn.semi_supervised import LabelSpreading
 from fishline.errors import InputError
 from fishline.paint.cellfields import paint_cell_field
 from fishline.schema import default
-from fishline.simsearch.features import (
-    FeatureExtractor,
-    learn_channel_weights,
-    reweight_channels,
-)
+from fishline.simsearch.channels import learn_channel_weights, reweight_channels
+from fishline.simsearch.features import FeatureExtractor
 from fishline.simsearch.images import ImageSet
 from fishline.simsearch.search import nearest_prototype
 from fishline.uncertainty import certainty
@@ -84,7 +81,7 @@ class CellClassifier:
         Inverse L2 penalty of the linear head (scikit-learn's ``C``), default 10.
     learn_weights : bool, optional
         With a separate-channel extractor, weigh the channels as the labelled examples say
-        (:func:`~fishline.simsearch.features.learn_channel_weights`: the weighting under
+        (:func:`~fishline.simsearch.channels.learn_channel_weights`: the weighting under
         which examples of a class are most alike and least like the other classes) before
         either head sees the vectors; ``channel_weights`` holds the result.
 

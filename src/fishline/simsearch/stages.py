@@ -21,13 +21,8 @@ from fishline.errors import InputError
 from fishline.io import atomic_folder, atomic_outputs, read_patch_set
 from fishline.logging import get_logger
 from fishline.simsearch.annotations import read_annotations, write_annotations
-from fishline.simsearch.features import (
-    FeatureExtractor,
-    FeatureGrid,
-    load_grid,
-    normalised_channel_weights,
-    save_grid,
-)
+from fishline.simsearch.channels import normalised_channel_weights
+from fishline.simsearch.features import FeatureExtractor, FeatureGrid, load_grid, save_grid
 from fishline.simsearch.images import ImageSet, load_image_set, split_names
 
 LOG = get_logger("simsearch")
