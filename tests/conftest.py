@@ -38,8 +38,8 @@ def killed_after_first_checkpoint(
     monkeypatch: pytest.MonkeyPatch, train: Callable[[], Any]
 ) -> list[int]:
     """Run ``train`` as a job killed right after its first checkpoint (the shared trainer's
-        ``save_checkpoint`` raises KeyboardInterrupt once it has written); the real save is put
-        back afterwards. Returns how many history rows (epochs, or checkpoint intervals) each
+    ``save_checkpoint`` raises KeyboardInterrupt once it has written); the real save is put
+    back afterwards. Returns how many history rows (epochs, or checkpoint intervals) each
     saved checkpoint held."""
     original = trainer.save_checkpoint
     saved: list[int] = []
