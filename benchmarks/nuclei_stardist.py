@@ -5,7 +5,9 @@ FISH fields only. Usage:
 
 Prints AP (Cellpose's TP / (TP + FP + FN)), F1, precision and recall at IoU 0.5 and 0.75,
 for the object size taken from the model (painted nuclei) and estimated from the image, beside
-the classical baseline (fishline.instances.watershed_nuclei).
+the classical baseline (fishline.instances.watershed_nuclei); then the missed nuclei and the
+unmatched objects at IoU 0.5 sorted by cause (``segment_errors.error_causes``: merged, not
+found, too big, ...).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import argparse
 import numpy as np
 import pandas as pd
 import torch
+from segment_errors import EXTRA, MISSED, error_causes
 
 from fishline.config import load_config
 from fishline.instances import estimate_nucleus_diameter, instance_scores, watershed_nuclei
@@ -39,7 +42,7 @@ def main() -> None:
         "estimated (watershed)": estimate_nucleus_diameter(dapi),
     }
     true_d = np.median(2 * np.sqrt(np.unique(truth[truth > 0], return_counts=True)[1] / np.pi))
-    rows = []
+    rows, causes = [], {}
     predictions = {
         **{
             name: (d, lambda d=d: segment_dapi(model, dapi, settings, d))
@@ -49,6 +52,9 @@ def main() -> None:
     }
     for name, (diameter, segment) in predictions.items():
         pred = segment()
+        missed, extra, _ = error_causes(truth, pred)
+        causes[name] = {**{f"missed: {c}": missed[c] for c in MISSED},
+                        **{f"unmatched: {c}": extra[c] for c in EXTRA}}  # fmt: skip
         for iou in (0.5, 0.75):
             scores = instance_scores(truth, pred, iou)
             rows.append({"object size": name, "diameter px": round(diameter, 1), "iou": iou,
@@ -58,6 +64,8 @@ def main() -> None:
                             for k, v in scores.items()}})  # fmt: skip
     print(f"stardist test_image_nuclei_2d: {image.shape}, median truth diameter {true_d:.1f} px")
     print(pd.DataFrame(rows).to_string(index=False))
+    print("\nerrors at IoU 0.5 by cause (benchmarks/segment_errors.py):")
+    print(pd.DataFrame(causes).to_string())
 
 
 if __name__ == "__main__":
