@@ -82,7 +82,7 @@ def normalised_channel_weights(weights: Sequence[float] | None, in_channels: int
 def channel_blocks(vectors: np.ndarray, weights: Sequence[float]) -> np.ndarray:
     """(n, C, d / C) unit vector of each channel of separate-channel vectors made with
     ``weights``: each block of such a vector is its unit vector times the square root of its
-    weight (:meth:`FeatureExtractor._normalise`).
+    weight (:meth:`fishline.simsearch.features.FeatureExtractor._normalise`).
 
     Parameters
     ----------
@@ -111,8 +111,9 @@ def channel_blocks(vectors: np.ndarray, weights: Sequence[float]) -> np.ndarray:
 def reweight_channels(
     vectors: np.ndarray, weights_from: Sequence[float], weights_to: Sequence[float]
 ) -> np.ndarray:
-    """Vectors of separate channels (:class:`FeatureExtractor` with ``channels='separate'``)
-    made with ``weights_from`` as they would be with ``weights_to``, without the backbone.
+    """Vectors of separate channels (:class:`~fishline.simsearch.features.FeatureExtractor`
+    with ``channels='separate'``) made with ``weights_from`` as they would be with
+    ``weights_to``, without the backbone.
 
     Parameters
     ----------
