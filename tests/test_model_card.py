@@ -78,6 +78,8 @@ def test_release_writes_half_weights_with_their_card(tmp_path: Path, config: dic
     assert card["summary"]["mine"]["images"] == 1 and card["check"]["images"] == CHECK_IMAGES
     text = (out / "m.md").read_text()
     assert file_sha256(out / "m.pt") in text and "make pretrain" in text and "abc1234" in text
+    threshold = config["chromosomes"]["segment"]["cellprob_threshold"]
+    assert f"`cellprob_threshold` {threshold}" in text and "`diameter_source` estimate" in text
     scores = pd.read_csv(out / "scores.tsv", sep="\t")
     assert len(scores) == CHECK_IMAGES + 1
     assert scores["truth"].gt(0).all() and scores["baseline_f1"].between(0, 1).all()

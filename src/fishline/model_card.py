@@ -251,6 +251,7 @@ def release_cellpose(
         },
         "machine": model_files.machine(),
         "provenance": dict(provenance),
+        "inference": settings,
     }
     write_release(
         payload, half, card,
@@ -319,7 +320,8 @@ def _card_text(
         f"below; object diameter {metadata['object_diameter']:.2f} px",
         f"Training: {metadata['epochs']} epochs, {metadata['seconds'] / 60:.1f} min on "
         f"{metadata.get('device', 'cpu')}, {describe_machine(trained_on)}",
-        f"Scores measured on {describe_machine(box)}, one CPU thread",
+        f"Scores measured on {describe_machine(box)}, one CPU thread, at the inference "
+        f"settings {inference_text(card['inference'])}",
         f"Scores at IoU 0.5, pooled over {track.images} (TP/FP/FN summed): F1, and AP as "
         f"Cellpose and stardist define it (TP / (TP + FP + FN)); `baseline_*` is "
         f"{track.baseline_text} on the same {track.images}; seconds per image: segmentation "
@@ -351,6 +353,11 @@ every score below is of these half-precision weights, run in float32.
 
 {per_image}
 """
+
+
+def inference_text(settings: Mapping[str, Any]) -> str:
+    """The Cellpose inference settings of a card's scores as one inline list."""
+    return ", ".join(f"`{key}` {value}" for key, value in sorted(settings.items()))
 
 
 def describe_machine(box: Mapping[str, Any]) -> str:
