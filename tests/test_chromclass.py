@@ -19,6 +19,8 @@ from fishline.chromosomes.classifier import (
     train_classifiers,
 )
 from fishline.chromosomes.filter import (
+    FilterSettings,
+    MixtureFilter,
     chi2_radius2,
     component_levels,
     fit_mixture,
@@ -129,6 +131,34 @@ def test_mixture_needs_aberrations() -> None:
     gmm = fit_mixture(points, 2, 0, "f")
     assert sorted(np.round(gmm.means_[:, 0])) == [-5, 5]
     assert inside_ellipses(points, gmm, component_levels(gmm.weights_, "fixed", 0.99)).mean() > 0.9
+
+
+def test_mixture_filter_keeps_samples_that_look_like_real_aberrations() -> None:
+    """Real normals and aberrations are two clusters of 16-d features; synthetic samples
+    drawn near the aberrations pass, those near the normals or far from both do not."""
+    rng = np.random.default_rng(1)
+    centre = {"normal": np.zeros(16), "aberration": np.full(16, 6.0)}
+    labels = ["normal"] * 60 + ["aberration"] * 60 + ["unlabelled"] * 5
+    real = pd.DataFrame(
+        {
+            "label": labels,
+            "features": [
+                centre.get(lab, np.full(16, -6.0)) + rng.normal(0, 1, 16) for lab in labels
+            ],
+        }
+    )
+    settings = FilterSettings(components=1, rule="fixed", level=0.99)
+    chosen = MixtureFilter.fit(real, settings, seed=0)
+    assert len(chosen.real) == 120 and chosen.real_aberrations_inside()["fixed"] > 0.9
+    near = np.stack([centre["aberration"] + rng.normal(0, 1, 16) for _ in range(20)])
+    normal = np.stack([centre["normal"] + rng.normal(0, 1, 16) for _ in range(20)])
+    placed = chosen.place(np.concatenate([near, normal]))
+    assert list(placed.columns) == ["umap_x", "umap_y", "inside_weight", "inside_fixed", "kept"]
+    assert placed["kept"][:20].mean() >= 0.9 and not placed["kept"][20:].any()
+    assert placed["kept"].equals(placed["inside_fixed"])
+    assert FilterSettings.from_config({**vars(settings), "features_from": "plain"}) == settings
+    with pytest.raises(InputError, match=r"f.parquet \[label\]: no real aberration crops"):
+        MixtureFilter.fit(real[real["label"] != "aberration"], settings, 0, "f.parquet")
 
 
 def test_max_ssim_matches_skimage() -> None:

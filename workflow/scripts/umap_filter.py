@@ -1,22 +1,30 @@
 """Snakemake glue for rule umap_filter."""
 
-from fishline.chromosomes.filter import umap_filter
+from fishline.chromosomes.filter import FilterOutputs, FilterSettings, SyntheticSet, umap_filter
 from fishline.logging import log_to
 
 with log_to(snakemake.log[0]):
     generators = snakemake.params.generators
     umap_filter(
         snakemake.input.real,
-        {g: snakemake.input[f"{g}_features"] for g in generators},
-        {g: (snakemake.input[f"{g}_stack"], snakemake.input[f"{g}_table"]) for g in generators},
         (snakemake.input.train_stack, snakemake.input.train_table),
-        snakemake.params.settings,
+        {
+            g: SyntheticSet(
+                snakemake.input[f"{g}_features"],
+                snakemake.input[f"{g}_stack"],
+                snakemake.input[f"{g}_table"],
+            )
+            for g in generators
+        },
+        FilterSettings.from_config(snakemake.params.settings),
         snakemake.params.seed,
-        dict(zip(generators, snakemake.output.kept, strict=True)),
-        snakemake.output.coordinates,
-        snakemake.output.summary,
-        snakemake.output.summary_html,
-        snakemake.output.umap,
-        snakemake.output.ssim,
+        FilterOutputs(
+            kept=dict(zip(generators, snakemake.output.kept, strict=True)),
+            coordinates=snakemake.output.coordinates,
+            summary=snakemake.output.summary,
+            summary_html=snakemake.output.summary_html,
+            umap_figure=snakemake.output.umap,
+            ssim_figure=snakemake.output.ssim,
+        ),
         threads=snakemake.threads,
     )

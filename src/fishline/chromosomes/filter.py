@@ -6,9 +6,10 @@ ellipse. Also the max-SSIM-to-real quality check and the report figures."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import matplotlib
 
@@ -26,6 +27,7 @@ from fishline.io import atomic_outputs, read_patch_set
 from fishline.jit import import_cached
 from fishline.logging import get_logger
 from fishline.plots import save_figure
+from fishline.schema import default
 
 log = get_logger("filter")
 PAPER_KEPT = 24619 / 31507
@@ -111,86 +113,222 @@ def max_ssim(
     return best
 
 
-def umap_filter(
-    real_features: str | Path,
-    synthetic_features: dict[str, str | Path],
-    synthetic_sets: dict[str, tuple[str, str]],
-    real_train: tuple[str, str],
-    settings: dict[str, Any],
-    seed: int,
-    kept_paths: dict[str, str | Path],
-    coordinates_path: str | Path,
-    summary_path: str | Path,
-    summary_html: str | Path,
-    umap_figure: str | Path,
-    ssim_figure: str | Path,
-    threads: int = 1,
-) -> pd.DataFrame:
-    """Fit UMAP on the real crops' features, place each generator's samples in it, keep
-    those inside the real aberrations' mixture ellipses; write kept ids and the report."""
-    import numba
+@dataclass(frozen=True)
+class FilterSettings:
+    """Settings of the UMAP + mixture filter (config block ``chromosomes.filter``).
 
-    umap = import_cached("umap")
+    Parameters
+    ----------
+    n_neighbors, min_dist : int, float, optional
+        UMAP's neighbours and minimum distance (2-D map, euclidean).
+    components : int, optional
+        Gaussian-mixture components on the real aberrations' UMAP coordinates.
+    rule : str, optional
+        Ellipse level of component k: ``weight`` = its mixture weight (the paper),
+        ``fixed`` = ``level``.
+    level : float, optional
+        The fixed rule's confidence level.
+    ssim_references : int, optional
+        Real training crops compared in the max-SSIM check.
 
-    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
-    real = pd.read_parquet(real_features)
-    real = real[real["label"].isin(["normal", "aberration"])].reset_index(drop=True)
-    if not (real["label"] == "aberration").any():
-        raise InputError(str(real_features), "no real aberration crops (empty class)", item="label")
-    features = np.stack(real["features"].to_numpy())
-    reducer = umap.UMAP(
-        n_components=2,
-        n_neighbors=min(settings["n_neighbors"], len(real) - 1),
-        min_dist=settings["min_dist"],
-        metric="euclidean",
-        random_state=seed,
-    )
-    log.info("fitting UMAP on %d real crops", len(real))
-    real_xy = reducer.fit_transform(features)
-    frames = [
-        real.drop(columns="features").assign(
-            source="real", umap_x=real_xy[:, 0], umap_y=real_xy[:, 1]
+    Every default is the schema's (``chromosomes.filter``).
+    """
+
+    n_neighbors: int = default("chromosomes.filter.n_neighbors")
+    min_dist: float = default("chromosomes.filter.min_dist")
+    components: int = default("chromosomes.filter.components")
+    rule: str = default("chromosomes.filter.rule")
+    level: float = default("chromosomes.filter.level")
+    ssim_references: int = default("chromosomes.filter.ssim_references")
+
+    @classmethod
+    def from_config(cls, block: Mapping[str, Any]) -> FilterSettings:
+        """The settings of a validated ``chromosomes.filter`` block (its other keys, such
+        as ``features_from``, belong to the workflow)."""
+        return cls(**{field.name: block[field.name] for field in fields(cls)})
+
+
+@dataclass
+class MixtureFilter:
+    """A UMAP map fit on real crops' features and a Gaussian mixture on the real
+    aberrations in it; a synthetic crop passes when it lands inside a component's ellipse.
+
+    Build one with :meth:`fit`; :meth:`place` then scores any number of feature vectors.
+    """
+
+    reducer: Any  # umap.UMAP, fit
+    mixture: GaussianMixture
+    levels: dict[str, np.ndarray]  # ellipse level per component, for each rule
+    rule: str
+    real: pd.DataFrame  # the real crops' rows with umap_x, umap_y
+
+    @classmethod
+    def fit(
+        cls,
+        real: pd.DataFrame,
+        settings: FilterSettings,
+        seed: int,
+        where: str = "real features",
+    ) -> MixtureFilter:
+        """Fit the map on the ``normal`` and ``aberration`` rows of ``real`` (columns
+        ``label`` and ``features``, one vector each) and the mixture on its aberrations.
+
+        Parameters
+        ----------
+        real : pandas.DataFrame
+            Real crops' features; rows of other labels are left out.
+        settings : FilterSettings
+            UMAP and mixture settings.
+        seed : int
+            Seed of UMAP and of the mixture.
+        where : str, optional
+            What ``real`` was read from, named in errors.
+
+        Returns
+        -------
+        MixtureFilter
+            The fitted filter.
+
+        Raises
+        ------
+        InputError
+            If there is no real aberration, or too few for the mixture.
+        """
+        umap = import_cached("umap")
+        real = real[real["label"].isin(["normal", "aberration"])].reset_index(drop=True)
+        if not (real["label"] == "aberration").any():
+            raise InputError(where, "no real aberration crops (empty class)", item="label")
+        reducer = umap.UMAP(
+            n_components=2,
+            n_neighbors=min(settings.n_neighbors, len(real) - 1),
+            min_dist=settings.min_dist,
+            metric="euclidean",
+            random_state=seed,
         )
-    ]
-    aberrant = real_xy[(real["label"] == "aberration").to_numpy()]
-    gmm = fit_mixture(aberrant, settings["components"], seed, str(real_features))
-    levels = {
-        "weight": component_levels(gmm.weights_, "weight", settings["level"]),
-        "fixed": component_levels(gmm.weights_, "fixed", settings["level"]),
-    }
-    real_inside = {rule: inside_ellipses(aberrant, gmm, lv) for rule, lv in levels.items()}
-    train_images, train_table = read_patch_set(*real_train)
-    labelled = train_table["label"].isin(["normal", "aberration"]).to_numpy()
-    references = train_images[labelled][: settings["ssim_references"]]
-    full_scale = float(np.iinfo(train_images.dtype).max)
-    summary, ssim_frames = [], []
-    for name, path in synthetic_features.items():
-        synth = pd.read_parquet(path)
-        xy = (
-            reducer.transform(np.stack(synth["features"].to_numpy()))
-            if len(synth)
-            else np.zeros((0, 2))
+        log.info("fitting UMAP on %d real crops", len(real))
+        xy = reducer.fit_transform(np.stack(real["features"].to_numpy()))
+        real = real.drop(columns="features").assign(umap_x=xy[:, 0], umap_y=xy[:, 1])
+        mixture = fit_mixture(
+            xy[(real["label"] == "aberration").to_numpy()], settings.components, seed, where
         )
-        flags = {rule: inside_ellipses(xy, gmm, lv) for rule, lv in levels.items()}
-        kept = flags[settings["rule"]]
-        images, table = read_patch_set(*synthetic_sets[name])
-        if len(table) != len(synth) or not np.array_equal(table["index"], synth["index"]):
-            raise InputError(
-                str(path), f"features do not index the crops of {synthetic_sets[name][0]}"
-            )
-        ssim = max_ssim(images, references, full_scale) if len(images) else np.zeros(0)
-        out = pd.DataFrame(
+        levels = {
+            rule: component_levels(mixture.weights_, rule, settings.level)
+            for rule in ("weight", "fixed")
+        }
+        return cls(reducer, mixture, levels, settings.rule, real)
+
+    def place(self, vectors: np.ndarray) -> pd.DataFrame:
+        """Map (n, d) feature vectors and test them against the ellipses.
+
+        Returns
+        -------
+        pandas.DataFrame
+            n rows: ``umap_x``, ``umap_y``, ``inside_weight`` and ``inside_fixed`` (inside
+            an ellipse under each rule) and ``kept`` (under the settings' rule).
+        """
+        xy = self.reducer.transform(vectors) if len(vectors) else np.zeros((0, 2))
+        inside = {rule: inside_ellipses(xy, self.mixture, lv) for rule, lv in self.levels.items()}
+        return pd.DataFrame(
             {
-                "index": synth["index"].to_numpy(),
                 "umap_x": xy[:, 0],
                 "umap_y": xy[:, 1],
-                "inside_weight": flags["weight"],
-                "inside_fixed": flags["fixed"],
-                "kept": kept,
-                "max_ssim": ssim,
+                "inside_weight": inside["weight"],
+                "inside_fixed": inside["fixed"],
+                "kept": inside[self.rule],
             }
         )
-        with atomic_outputs(kept_paths[name]) as (temp,):
+
+    def real_aberrations_inside(self) -> dict[str, float]:
+        """Fraction of the real aberrations inside the ellipses, per rule."""
+        aberrant = self.real.loc[self.real["label"] == "aberration", ["umap_x", "umap_y"]]
+        return {
+            rule: float(inside_ellipses(aberrant.to_numpy(), self.mixture, lv).mean())
+            for rule, lv in self.levels.items()
+        }
+
+
+class SyntheticSet(NamedTuple):
+    """One generator's crops on disk: features (parquet), image stack (TIFF) and table."""
+
+    features: str | Path
+    stack: str | Path
+    table: str | Path
+
+
+@dataclass(frozen=True)
+class FilterOutputs:
+    """Where :func:`umap_filter` writes: kept flags per generator (parquet), all UMAP
+    coordinates (parquet), the summary (TSV and HTML) and the two figures (PNG)."""
+
+    kept: Mapping[str, str | Path]
+    coordinates: str | Path
+    summary: str | Path
+    summary_html: str | Path
+    umap_figure: str | Path
+    ssim_figure: str | Path
+
+
+def umap_filter(
+    real_features: str | Path,
+    real_train: tuple[str | Path, str | Path],
+    synthetic: Mapping[str, SyntheticSet],
+    settings: FilterSettings,
+    seed: int,
+    outputs: FilterOutputs,
+    threads: int = 1,
+) -> pd.DataFrame:
+    """Fit the filter (:class:`MixtureFilter`) on the real crops' features, place each
+    generator's samples in it, check their max SSIM to real training crops, and write the
+    kept flags, the coordinates, the summary and the report figures.
+
+    Parameters
+    ----------
+    real_features : str or pathlib.Path
+        Parquet of the real train crops' features (``label``, ``features``).
+    real_train : (str or pathlib.Path, str or pathlib.Path)
+        The real train crops' image stack and table (the SSIM references).
+    synthetic : Mapping of str to SyntheticSet
+        Generator name -> its crops; the features must index the crops' table.
+    settings : FilterSettings
+        The filter's settings.
+    seed : int
+        Seed of UMAP and of the mixture.
+    outputs : FilterOutputs
+        Output paths; every generator of ``synthetic`` needs its ``kept`` path.
+    threads : int, optional
+        Numba threads for UMAP.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The summary: one row per generator with samples, kept and kept fractions under
+        both rules, the real aberrations inside, and the median max SSIM.
+    """
+    import numba
+
+    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+    chosen = MixtureFilter.fit(pd.read_parquet(real_features), settings, seed, str(real_features))
+    real_inside = chosen.real_aberrations_inside()
+    train_images, train_table = read_patch_set(*real_train)
+    labelled = train_table["label"].isin(["normal", "aberration"]).to_numpy()
+    references = train_images[labelled][: settings.ssim_references]
+    full_scale = float(np.iinfo(train_images.dtype).max)
+    frames = [chosen.real.assign(source="real")]
+    summary, ssim_frames = [], []
+    for name, files in synthetic.items():
+        synth = pd.read_parquet(files.features)
+        images, table = read_patch_set(files.stack, files.table)
+        if len(table) != len(synth) or not np.array_equal(table["index"], synth["index"]):
+            raise InputError(
+                str(files.features), f"features do not index the crops of {files.stack}"
+            )
+        vectors = np.stack(synth["features"].to_numpy()) if len(synth) else np.zeros((0, 0))
+        placed = chosen.place(vectors)
+        ssim = max_ssim(images, references, full_scale) if len(images) else np.zeros(0)
+        out = placed.assign(max_ssim=ssim)
+        out.insert(0, "index", synth["index"].to_numpy())
+        kept = out["kept"].to_numpy()
+        with atomic_outputs(outputs.kept[name]) as (temp,):
             out.to_parquet(temp, index=False)
         frames.append(
             out.assign(source=name, label=np.where(kept, f"{name} kept", f"{name} rejected"))
@@ -202,34 +340,37 @@ def umap_filter(
                 "samples": len(out),
                 "kept": int(kept.sum()),
                 "kept_fraction": float(kept.mean()) if len(out) else 0.0,
-                "kept_fraction_weight_rule": float(flags["weight"].mean()) if len(out) else 0.0,
-                "kept_fraction_fixed_level": float(flags["fixed"].mean()) if len(out) else 0.0,
-                "real_aberrations_inside_weight_rule": float(real_inside["weight"].mean()),
-                "real_aberrations_inside_fixed_level": float(real_inside["fixed"].mean()),
+                "kept_fraction_weight_rule": float(out["inside_weight"].mean())
+                if len(out)
+                else 0.0,
+                "kept_fraction_fixed_level": float(out["inside_fixed"].mean()) if len(out) else 0.0,
+                "real_aberrations_inside_weight_rule": real_inside["weight"],
+                "real_aberrations_inside_fixed_level": real_inside["fixed"],
                 "median_max_ssim": float(np.median(ssim)) if len(ssim) else float("nan"),
                 "paper_kept_fraction": PAPER_KEPT if name == "bbdm" else float("nan"),
             }
         )
-        log.info("%s: kept %d of %d (%s rule)", name, int(kept.sum()), len(out), settings["rule"])
+        log.info("%s: kept %d of %d (%s rule)", name, int(kept.sum()), len(out), settings.rule)
     coordinates = pd.concat(frames, ignore_index=True)
     table = pd.DataFrame(summary)
+    levels = chosen.levels[settings.rule]
     components = ", ".join(
-        f"w={w:.2f} p={p:.2f}" for w, p in zip(gmm.weights_, levels[settings["rule"]], strict=True)
+        f"w={w:.2f} p={p:.2f}" for w, p in zip(chosen.mixture.weights_, levels, strict=True)
     )
-    with atomic_outputs(coordinates_path, summary_path, summary_html) as (c, s, h):
+    with atomic_outputs(outputs.coordinates, outputs.summary, outputs.summary_html) as (c, s, h):
         coordinates.to_parquet(c, index=False)
         table.to_csv(s, sep="\t", index=False)
         Path(h).write_text(
-            f"<p>Filter rule: {settings['rule']} (fixed level {settings['level']}); "
+            f"<p>Filter rule: {settings.rule} (fixed level {settings.level}); "
             f"mixture components: {components}. Paper: 24619 of 31507 BBDM samples kept "
             f"(78%).</p>\n" + table.to_html(index=False, float_format=lambda v: f"{v:.3f}")
         )
-    _umap_plot(coordinates, gmm, levels[settings["rule"]], settings["rule"], umap_figure)
+    _umap_plot(coordinates, chosen.mixture, levels, settings.rule, outputs.umap_figure)
     half = len(references) // 2  # real vs other real crops (a crop to itself would be 1)
     real_ssim = (
         max_ssim(references[:half][:200], references[half:], full_scale) if half else np.zeros(0)
     )
-    _ssim_plot(ssim_frames, real_ssim, ssim_figure)
+    _ssim_plot(ssim_frames, real_ssim, outputs.ssim_figure)
     return table
 
 
