@@ -6,9 +6,13 @@ from fishline.logging import log_to
 with log_to(snakemake.log[0]):
     fish_umap(
         snakemake.input.model,
-        snakemake.input.stacks,
-        snakemake.input.tables,
-        names=snakemake.params.names,
+        dict(
+            zip(
+                snakemake.params.names,
+                zip(snakemake.input.stacks, snakemake.input.tables, strict=True),
+                strict=True,
+            )
+        ),
         max_points=snakemake.params.max_points,
         seed=snakemake.params.seed,
         figure=snakemake.output.figure,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -76,9 +76,7 @@ def umap_figure(coordinates: pd.DataFrame, title: str, path: str | Path) -> None
 
 def fish_umap(
     model_path: str,
-    stacks: Sequence[str],
-    tables: Sequence[str],
-    names: Sequence[str],
+    sets: Mapping[str, tuple[str, str]],
     max_points: int,
     seed: int,
     figure: str,
@@ -86,9 +84,10 @@ def fish_umap(
     device: str = default("device"),
     threads: int = 1,
 ) -> None:
-    """Embed the named sets with one model and write the figure and the coordinates."""
-    sets = {n: (s, t) for n, s, t in zip(names, stacks, tables, strict=True)}
-    coordinates = embed_sets(model_path, sets, names[0], max_points, seed, device, threads)
+    """Embed the sets (name -> patch stack and table; the map is fit on the first) with one
+    model and write the figure and the coordinates."""
+    sets = dict(sets)
+    coordinates = embed_sets(model_path, sets, next(iter(sets)), max_points, seed, device, threads)
     umap_figure(coordinates, Path(model_path).stem, figure)
     with atomic_outputs(table) as (temp,):
         coordinates.to_parquet(temp, index=False)
