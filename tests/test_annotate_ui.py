@@ -73,7 +73,7 @@ def sheet(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @contextlib.contextmanager
 def running(sheet: Path, out: Path, **options: object) -> Iterator[int]:
     """Serve a fresh annotation app for ``sheet`` in a thread; yields its port."""
-    app = create_app(sheet, out, displayed=2, backbone="efficientnet_lite0", **options)
+    app = create_app(sheet, out, **{"displayed": 2, "backbone": "efficientnet_lite0", **options})
     sock = open_socket(0)
     server, _ = server_for(app, sock)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -221,6 +221,74 @@ def test_search_and_background(api: tuple[int, Path]) -> None:
         for other in exclude:
             if point["image"] == other["image"]:
                 assert np.hypot(point["x"] - other["x"], point["y"] - other["y"]) >= 16
+
+
+def test_channel_weights_learned_from_prototypes(tmp_path: Path) -> None:
+    """Discs of two classes with the same DNA, GFP in one class only: the weights learned
+    from two prototypes per class put GFP first, a "lit" prototype then scores the dark
+    discs lower, Save records the weights and a resumed app searches with them."""
+    rng = np.random.default_rng(5)
+    rows, cols = np.mgrid[:SIZE, :SIZE]
+    lit, dark = [(40, 40), (110, 35), (30, 125)], [(75, 90), (125, 120), (120, 75)]
+    image = rng.normal(300.0, 10.0, (2, SIZE, SIZE))
+    for centres, gfp in ((lit, 1500.0), (dark, 0.0)):
+        for x, y in centres:
+            disc = (cols - x) ** 2 + (rows - y) ** 2 <= RADIUS**2
+            image[0][disc] += 3000.0
+            image[1][disc] += gfp
+    write_image(tmp_path / "a.tif", image.clip(0, 65535).astype(np.uint16), ["dna", "gfp"])
+    (tmp_path / "sheet.tsv").write_text("image\tpath\tchannels\na\ta.tif\tdna,gfp\n")
+    out = tmp_path / "annotations.json"
+    classes = [  # two prototypes each: the weights come from pairs of one class's examples
+        {"name": "lit", "prototypes": [box("a", *p) for p in lit[:2]], "negatives": []},
+        {"name": "dark", "prototypes": [box("a", *p) for p in dark[:2]], "negatives": []},
+    ]
+
+    def dark_score(port: int) -> float:
+        """The best score of a "lit" prototype's proposals on the dark discs (-1: none)."""
+        status, body = request(
+            port, "POST", "/api/search", {"boxes": [box("a", *lit[0])], "threshold": -1}
+        )
+        assert status == 200, body
+        points = json.loads(body)["proposals"]
+        near = [
+            p["score"] for p in points for x, y in dark if np.hypot(p["x"] - x, p["y"] - y) <= 16
+        ]
+        return max(near, default=-1.0)
+
+    app = {"displayed": 1, "channel_mode": "separate"}
+    with running(tmp_path / "sheet.tsv", out, **app) as port:
+        status, body = request(port, "GET", "/api/info")
+        assert json.loads(body)["channel_weights"] == [0.5, 0.5]
+        before = dark_score(port)
+        assert before > 0.5  # same DNA: a dark disc looks like a lit one
+        status, body = request(port, "POST", "/api/channel_weights", {"classes": classes})
+        assert status == 200, body
+        learned = json.loads(body)["channel_weights"]
+        assert learned[1] > 0.7 and sum(learned) == pytest.approx(1, abs=1e-5)
+        after = dark_score(port)
+        assert after < before - 0.1  # GFP now counts: dark discs look less like "lit"
+        data = annotations(displayed=["a"], sheet=str(tmp_path / "sheet.tsv"))
+        data["classes"][0]["prototypes"] = [box("a", *lit[0])]
+        data["classes"][0]["positives"] = data["classes"][0]["negatives"] = []
+        data["background"] = {"proposed": [], "not_background": []}
+        status, body = request(port, "POST", "/api/save", data)
+        assert status == 200, body
+        assert json.loads(out.read_text())["channel_weights"] == pytest.approx(learned)
+        status, body = request(port, "POST", "/api/channel_weights", {"reset": True})
+        assert json.loads(body)["channel_weights"] == [0.5, 0.5]
+        assert dark_score(port) == pytest.approx(before)
+        status, body = request(port, "POST", "/api/channel_weights", {"classes": []})
+        assert status == 400 and json.loads(body)["item"] == "classes"
+    with running(tmp_path / "sheet.tsv", out, **app) as port:  # resumed
+        status, body = request(port, "GET", "/api/info")
+        assert json.loads(body)["channel_weights"] == pytest.approx(learned)
+        assert dark_score(port) == pytest.approx(after)
+    with running(
+        tmp_path / "sheet.tsv", tmp_path / "m.json", **{**app, "channel_mode": "mixed"}
+    ) as port:
+        status, body = request(port, "POST", "/api/channel_weights", {"classes": classes})
+        assert status == 400 and "separate" in json.loads(body)["error"]
 
 
 def annotations(**changes: object) -> dict:
@@ -504,14 +572,22 @@ def test_annotation_in_the_browser(sheet: Path, tmp_path: Path) -> None:
         squares.first.click()
         page.wait_for_selector("rect.bg.not-background")
 
+        assert page.inner_text("#channel-weights") == "Channel weights: dna 0.50, gfp 0.50"
         page.click("#save")
         page.wait_for_selector("#status:has-text('Saved')")
+        # weights learned from the prototypes and the flagged negative; searches follow them
+        page.click("#learn-weights")
+        page.wait_for_selector("#status:has-text('Weights learned')")
+        assert re.fullmatch(
+            r"Channel weights: dna 0\.\d\d, gfp 0\.\d\d", page.inner_text("#channel-weights")
+        )
         browser.close()
 
     saved = read_annotations(out, SHAPES)
     assert saved["patch"] == {"height": 32, "width": 32}
     assert saved["stride"] == pytest.approx(3.2)
     assert saved["displayed"] == ["a", "b"]
+    assert saved["channel_weights"] == [0.5, 0.5]  # saved before the weights were learned
     (entry,) = saved["classes"]
     assert entry["name"] == "disc"
     assert entry["prototypes"] == [box("a", 40, 40), box("b", 50, 60)]

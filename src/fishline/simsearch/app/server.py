@@ -27,6 +27,7 @@ import threading
 import time
 import webbrowser
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,11 @@ from fishline.errors import InputError
 from fishline.logging import get_logger, progress_bar
 from fishline.schema import default
 from fishline.simsearch.annotations import check_annotations, read_annotations, write_annotations
+from fishline.simsearch.channels import (
+    learn_channel_weights,
+    normalised_channel_weights,
+    reweight_channels,
+)
 from fishline.simsearch.features import (
     BACKBONES,
     CHANNEL_MODES,
@@ -172,9 +178,11 @@ class Session:
         self.correlation = channel_correlation(image_set)
         self.patch: tuple[int, int] | None = None
         self.extractor: FeatureExtractor | None = None
-        self.grids: dict[str, FeatureGrid] = {}
+        self.grids: dict[str, FeatureGrid] = {}  # at the current channel weights
+        self.start_grids: dict[str, FeatureGrid] = {}  # at the extractor's (start) weights
         self.searcher: Searcher | None = None
-        self.vectors: dict[tuple, np.ndarray] = {}
+        self.vectors: dict[tuple, np.ndarray] = {}  # per box, at the start weights
+        self.current_weights: np.ndarray | None = None  # set with the patch
         self.lock = threading.Lock()
         self.resumed: dict[str, Any] | None = None
         self.model_classes: list[str] = []
@@ -205,6 +213,14 @@ class Session:
             )
         self.displayed = list(data["displayed"])
         self.fix_patch((data["patch"]["height"], data["patch"]["width"]))
+        saved = data.get("channel_weights")
+        assert self.current_weights is not None  # set with the patch
+        if (
+            data.get("channel_mode") == "separate" == self.channel_mode
+            and saved is not None
+            and not np.allclose(saved, self.current_weights, atol=1e-6)
+        ):
+            self.set_channel_weights(saved)  # the saved thresholds hold for these weights
         self.resumed = data
         log.info("resuming %s: %d class(es)", self.out, len(data["classes"]))
 
@@ -277,6 +293,7 @@ class Session:
             ],
             "correlation": np.round(self.correlation.to_numpy(), 4).tolist(),
             "backbone": self.backbone,
+            **self.channel_settings(),
             "patch": self._patch_json(),
             "stride": self._stride(),
             "out": str(self.out),
@@ -361,7 +378,9 @@ class Session:
                 *grids[name].vectors.shape[:2],
                 time.perf_counter() - start,
             )
-        self.extractor, self.grids, self.searcher = extractor, grids, Searcher(grids)
+        self.extractor, self.start_grids = extractor, grids
+        self.grids, self.searcher = grids, Searcher(grids)
+        self.current_weights = extractor.channel_weights
         self.patch = patch
 
     def prototype_vectors(self, boxes: list[tuple[str, int, int, int, int]]) -> np.ndarray:
@@ -377,7 +396,95 @@ class Session:
                     self.vectors[box] = self.extractor.prototype_vectors(
                         self.image_set.images[image], tuple(rectangle)
                     )
-        return np.concatenate([self.vectors[box] for box in boxes])
+            return self._at_current_weights(np.concatenate([self.vectors[box] for box in boxes]))
+
+    def _at_current_weights(self, vectors: np.ndarray) -> np.ndarray:
+        """Vectors made at the start weights as the current channel weights make them."""
+        assert self.extractor is not None and self.current_weights is not None
+        start = self.extractor.channel_weights
+        if np.array_equal(start, self.current_weights):
+            return vectors
+        return reweight_channels(vectors, start, self.current_weights)
+
+    def channel_settings(self) -> dict[str, Any]:
+        """The channel mode and the current (normalised) channel weights."""
+        weights = self.current_weights
+        if weights is None:
+            weights = normalised_channel_weights(self.channel_weights, len(self.image_set.channels))
+        return {
+            "channel_mode": self.channel_mode,
+            "channel_weights": [round(float(w), 6) for w in weights],
+        }
+
+    def set_channel_weights(self, weights: Sequence[float]) -> None:
+        """Search at other channel weights (separate channels only): the feature grids are
+        reweighted from those made at the start weights, without the backbone."""
+        if self.channel_mode != "separate":
+            raise RequestError(
+                "channel weights apply to separate channels (start with --channel-mode separate)",
+                "channel_weights",
+            )
+        if self.extractor is None:
+            raise RequestError("draw a prototype first: it fixes the features", "channel_weights")
+        new = normalised_channel_weights(weights, len(self.image_set.channels))
+        start = self.extractor.channel_weights
+        grids = {}
+        for name, grid in self.start_grids.items():
+            flat = grid.vectors.reshape(-1, grid.vectors.shape[-1])
+            vectors = reweight_channels(flat, start, new).reshape(grid.vectors.shape)
+            grids[name] = replace(grid, vectors=vectors)
+        with self.lock:
+            self.grids, self.searcher = grids, Searcher(grids)
+            self.current_weights = new
+        log.info("channel weights now %s", np.round(new, 3).tolist())
+
+    def learn_weights(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Channel weights learned from the classes' prototypes (with their rotations) and
+        negatives (:func:`~fishline.simsearch.channels.learn_channel_weights`), then used
+        for every search; ``{"reset": true}`` goes back to the start weights."""
+        if body.get("reset") is True:
+            if self.extractor is not None:
+                self.set_channel_weights(self.extractor.channel_weights)
+            return self.channel_settings()
+        entries = body.get("classes")
+        if not isinstance(entries, list) or not entries:
+            raise RequestError("expected a non-empty list of classes", "classes")
+        vectors, labels, groups, negatives, negative_labels = [], [], [], [], []
+        example = 0  # the views of one prototype (its rotations) share a group
+        for index, entry in enumerate(entries):
+            item = f"classes[{index}]"
+            if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+                raise RequestError("expected an object with a name", item)
+            for box in self.boxes(entry.get("prototypes"), f"{item}.prototypes"):
+                self.prototype_vectors([box])  # fixes the patch and caches the views
+                views = self.vectors[box]
+                vectors.append(views)
+                labels += [entry["name"]] * len(views)
+                groups += [example] * len(views)
+                example += 1
+            for number, point in enumerate(entry.get("negatives", [])):
+                negatives.append(self._start_vector(point, f"{item}.negatives[{number}]"))
+                negative_labels.append(entry["name"])
+        assert self.extractor is not None
+        learned = learn_channel_weights(
+            np.concatenate(vectors),
+            labels,
+            self.extractor.channel_weights,
+            np.stack(negatives) if negatives else None,
+            negative_labels or None,
+            groups,
+        )
+        self.set_channel_weights(learned)
+        return self.channel_settings()
+
+    def _start_vector(self, point: Any, item: str) -> np.ndarray:
+        """The start-weight vector of the grid window nearest a point on a displayed image."""
+        if not isinstance(point, dict) or point.get("image") not in self.start_grids:
+            raise RequestError(f"expected a point on a displayed image, got {point!r}", item)
+        grid = self.start_grids[point["image"]]
+        row = int(np.abs(grid.ys - _number(point.get("y"), f"{item}.y")).argmin())
+        column = int(np.abs(grid.xs - _number(point.get("x"), f"{item}.x")).argmin())
+        return grid.vectors[row, column]
 
     def search(self, body: dict[str, Any]) -> dict[str, Any]:
         """Proposals of one class: local similarity maxima of its prototypes above the threshold."""
@@ -439,8 +546,7 @@ class Session:
         for index, entry in enumerate(data["classes"]):
             self.boxes(entry["prototypes"], f"classes[{index}].prototypes")
         # The thresholds hold for these features only, so the file says how they were made.
-        assert self.extractor is not None  # made with the patch
-        data = {**data, **self.extractor.channel_settings()}
+        data = {**data, **self.channel_settings()}
         write_annotations(self.out, data)
         log.info("wrote %s", self.out)
         return {
@@ -572,6 +678,7 @@ def create_app(
         Route("/api/search", action(session.search), methods=["POST"]),
         Route("/api/background", action(session.background), methods=["POST"]),
         Route("/api/save", action(session.save), methods=["POST"]),
+        Route("/api/channel_weights", action(session.learn_weights), methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     app = Starlette(

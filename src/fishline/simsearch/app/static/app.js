@@ -16,6 +16,7 @@ const state = {
   views: new Map(),  // image name -> {img, svg, layer, width, height}
   model: null,  // {classes, stride, detections} when the app has a trained model
   confidence: new Map(),  // model class -> confidence threshold
+  weights: null,  // channel weights the server searches with (separate channels)
 };
 
 const $ = (id) => document.getElementById(id);
@@ -72,6 +73,30 @@ function buildChannels() {
     element("th", {}, line).textContent = state.info.channels[i];
     row.forEach((value) => { element("td", {}, line).textContent = value.toFixed(2); });
   });
+}
+
+function renderWeights() {
+  if (state.info.channel_mode !== "separate") return;
+  $("weights-box").hidden = false;
+  const parts = state.info.channels.map((c, i) => `${c} ${state.weights[i].toFixed(2)}`);
+  $("channel-weights").textContent = `Channel weights: ${parts.join(", ")}`;
+}
+
+async function learnWeights(reset) {
+  const classes = state.classes.filter((c) => c.prototypes.length).map((c) => ({
+    name: c.name, prototypes: c.prototypes, negatives: [...c.negatives.values()],
+  }));
+  if (!reset && !classes.length) { setStatus("Draw prototypes first.", true); return; }
+  try {
+    const result = await api("/api/channel_weights", reset ? { reset: true } : { classes });
+    state.weights = result.channel_weights;
+    for (const cls of state.classes) await search(cls);
+    setStatus(reset ? "Searching at the start weights again."
+      : "Weights learned; proposals and thresholds now use them, and Save records them (the workflow needs the same simsearch.search.channel_weights).");
+  } catch (error) {
+    setStatus(error.message, true);
+  }
+  render();
 }
 
 function toImage(svg, event) {
@@ -332,6 +357,7 @@ function render() {
   }
   renderClasses();
   renderConfidence();
+  renderWeights();
 }
 
 function visibleDetections() {
@@ -447,6 +473,7 @@ async function start() {
   state.patch = state.info.patch;
   state.stride = state.info.stride;
   state.info.channels.forEach((c) => state.shown.add(c));
+  state.weights = state.info.channel_weights;
   buildChannels();
   buildImages();
   if (state.info.model) {
@@ -472,6 +499,8 @@ async function start() {
   $("remove-prototype").addEventListener("click", removePrototype);
   $("background").addEventListener("click", showBackground);
   $("save").addEventListener("click", save);
+  $("learn-weights").addEventListener("click", () => learnWeights(false));
+  $("reset-weights").addEventListener("click", () => learnWeights(true));
   if (state.info.annotations) await restore(state.info.annotations);
   render();
   document.body.dataset.ready = "1";
