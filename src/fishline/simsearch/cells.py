@@ -2,7 +2,9 @@
 pretrained SimSearch features, call every other cell by its nearest prototypes or a linear
 head, optionally with channel weights learned from the examples and with self-learning (the
 examples' labels spread over the unlabelled cells' nearest-neighbour graph). Nothing is
-written to disk and no global torch setting is changed."""
+written to disk and no global torch setting is changed.
+
+About 620 lines, more than half of them the numpydoc (with run examples) of the notebook API."""
 
 from __future__ import annotations
 

@@ -14,7 +14,8 @@ another host are refused (DNS rebinding), POST bodies must be JSON (a foreign we
 cannot post JSON cross-origin without a preflight this app never answers), images are
 served by sheet name only (never by path) and the only file written is ``out``.
 
-About 620 lines: the session state, the JSON endpoints and their input checks form one app.
+About 730 lines: the session state (feature grids, channel weights), the JSON endpoints and
+their input checks form one app.
 """
 
 from __future__ import annotations
