@@ -27,7 +27,7 @@ from workflow_helpers import (
 
 from fishline.config import load_config
 from fishline.errors import InputError
-from fishline.simsearch.stages import annotated_patches
+from fishline.simsearch.stages import SheetImages, annotated_patches
 
 # The first test here also runs the module's tiny workflow (3 min on a 2-core EPYC without AMX
 # beside the other worker, 8.6 min held to 0.8 of its cores as the slower kind), so the limit
@@ -422,10 +422,11 @@ def test_simsearch_user_annotations_replace_the_simulated_user(finished_run: Pat
     }
     with pytest.raises(InputError, match=r"my_annotations.json \[patch\]: prototypes are 64 x 64"):
         annotated_patches(
-            str(finished_run / "results/simsearch/demo/sheet.tsv"),
+            SheetImages(
+                str(finished_run / "results/simsearch/demo/sheet.tsv"), {"displayed": 2, "test": 2}
+            ),
             str(finished_run / "results/simsearch/features"),
             str(mine),
-            {"displayed": 2, "test": 2},
             settings["classes"],
             settings["noisy"],
             settings["search"],

@@ -1,16 +1,14 @@
 """Snakemake glue for rule ss_detect."""
 
 from fishline.logging import log_to
-from fishline.simsearch.stages import detect_test_images
+from fishline.simsearch.stages import SheetImages, detect_test_images
 
 with log_to(snakemake.log[0]):
     detect_test_images(
-        snakemake.input.sheet,
+        SheetImages(snakemake.input.sheet, snakemake.params.roles, snakemake.params.channels),
         snakemake.input.model,
         snakemake.input.annotations,
-        snakemake.params.roles,
         snakemake.params.detect,
-        snakemake.params.channels,
         device=snakemake.params.device,
         threads=snakemake.threads,
         detections=snakemake.output.detections,

@@ -1,14 +1,12 @@
 """Snakemake glue for rule ss_supervised_patches."""
 
 from fishline.logging import log_to
-from fishline.simsearch.stages import supervised_patch_set
+from fishline.simsearch.stages import SheetImages, supervised_patch_set
 
 with log_to(snakemake.log[0]):
     supervised_patch_set(
-        snakemake.input.sheet,
-        snakemake.params.roles,
+        SheetImages(snakemake.input.sheet, snakemake.params.roles, snakemake.params.channels),
         snakemake.params.classes,
-        snakemake.params.channels,
         snakemake.params.search,
         snakemake.params.noisy,
         snakemake.params.seed,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,23 @@ def extractor_for(
 def roles_of(image_set: ImageSet, roles: Mapping[str, Any]) -> dict[str, list[str]]:
     """Displayed, noisy and test image names of a sheet (see ``split_names``)."""
     return split_names(image_set.names, roles["displayed"], roles["test"], image_set.sheet)
+
+
+@dataclass(frozen=True)
+class SheetImages:
+    """A SimSearch sheet as a stage reads it: its images, with ``channels`` kept (all when
+    None), and the ``roles`` (``displayed`` and ``test``: counts or names, the settings
+    ``simsearch.displayed`` and ``simsearch.test``) that split them."""
+
+    sheet: str
+    roles: Mapping[str, Any]
+    channels: list[str] | None = None
+
+    def load(self, channels: list[str] | None = None) -> tuple[ImageSet, dict[str, list[str]]]:
+        """The image set (with ``channels`` instead of :attr:`channels` when given) and its
+        displayed, noisy and test image names."""
+        image_set = load_image_set(self.sheet, self.channels if channels is None else channels)
+        return image_set, roles_of(image_set, self.roles)
 
 
 def compute_features(
@@ -179,19 +197,17 @@ def _simulated_annotations(
 
 
 def simulate_user(
-    sheet: str,
+    images: SheetImages,
     features: str,
-    roles: Mapping[str, Any],
     classes: list[str],
     user: Mapping[str, Any],
     search: Mapping[str, Any],
-    channels: list[str] | None,
     seed: int,
     out: str,
 ) -> dict[str, Any]:
     """Annotations of the simulated user (P prototypes, N negatives per class) as JSON."""
-    image_set = load_image_set(sheet, channels)
-    displayed = roles_of(image_set, roles)["displayed"]
+    image_set, split = images.load()
+    displayed = split["displayed"]
     annotations = _simulated_annotations(
         image_set, features, displayed, classes, user, search, seed
     )
@@ -239,26 +255,26 @@ def _patch_sets(
 
 
 def annotated_patches(
-    sheet: str,
+    images: SheetImages,
     features: str,
     annotations: str,
-    roles: Mapping[str, Any],
     classes: list[str],
     noisy: Mapping[str, Any],
     search: Mapping[str, Any],
     seed: int,
     outputs: Mapping[str, str],
 ) -> None:
-    """Clean (marked) and noisy (searched on the images not displayed) patch sets."""
+    """Clean (marked) and noisy (searched on the images not displayed) patch sets; the
+    channels are the annotations' (``images.channels`` is not used)."""
     from fishline.simsearch.patches import write_patch_set
 
-    image_set = load_image_set(sheet, None)
+    image_set, _ = images.load()
     marked = _checked_annotations(annotations, image_set, list(classes), search)
-    image_set = load_image_set(sheet, marked["channels"])
+    image_set, split = images.load(marked["channels"])
     names = [
         name
         for name in image_set.names
-        if name not in marked["displayed"] and name not in roles_of(image_set, roles)["test"]
+        if name not in marked["displayed"] and name not in split["test"]
     ]
     clean, pseudo = _patch_sets(image_set, features, marked, names, noisy, search, seed)
     write_patch_set(*clean, image_set.channels, outputs["clean_stack"], outputs["clean_table"])
@@ -266,10 +282,8 @@ def annotated_patches(
 
 
 def supervised_patch_set(
-    sheet: str,
-    roles: Mapping[str, Any],
+    images: SheetImages,
     classes: list[str],
-    channels: list[str] | None,
     search: Mapping[str, Any],
     noisy: Mapping[str, Any],
     seed: int,
@@ -279,8 +293,7 @@ def supervised_patch_set(
     """Every truth object of the training images (displayed + noisy): the supervised baseline."""
     from fishline.simsearch.patches import supervised_patches, write_patch_set
 
-    image_set = load_image_set(sheet, channels)
-    split = roles_of(image_set, roles)
+    image_set, split = images.load()
     patch, _ = search_geometry(search)
     patches = supervised_patches(
         image_set,
@@ -324,12 +337,10 @@ def confidences(annotations: Mapping[str, Any], default: float) -> dict[str, flo
 
 
 def detect_test_images(
-    sheet: str,
+    images: SheetImages,
     model: str,
     annotations: str,
-    roles: Mapping[str, Any],
     detect: Mapping[str, Any],
-    channels: list[str] | None,
     device: str,
     threads: int,
     detections: str,
@@ -339,8 +350,8 @@ def detect_test_images(
     from fishline.simsearch.detect import detect as run_detection
     from fishline.simsearch.detect import overlay_figure
 
-    image_set = load_image_set(sheet, channels)
-    test = roles_of(image_set, roles)["test"] or image_set.names
+    image_set, split = images.load()
+    test = split["test"] or image_set.names
     marked = json.loads(Path(annotations).read_text())
     found = run_detection(
         model,
@@ -622,12 +633,10 @@ def detection_report(
 
 
 def segment_test_images(
-    sheet: str,
+    images: SheetImages,
     model: str,
     annotations: str,
-    roles: Mapping[str, Any],
     detect: Mapping[str, Any],
-    channels: list[str] | None,
     device: str,
     threads: int,
     out_dir: str,
@@ -644,11 +653,11 @@ def segment_test_images(
     chosen = setup_device(device, threads, 0)
     network, info = models.load(model)
     classes = info["class_names"]
-    image_set = load_image_set(sheet, channels)
+    image_set, split = images.load()
     marked = json.loads(Path(annotations).read_text())
     confidence = confidences(marked, detect["confidence"])
     with atomic_folder(out_dir) as temp:
-        for name in roles_of(image_set, roles)["test"] or image_set.names:
+        for name in split["test"] or image_set.names:
             probs, ys, xs = probability_maps(
                 network,
                 image_set.images[name],
