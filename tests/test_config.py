@@ -331,3 +331,36 @@ def test_long_modules_say_why_at_the_top() -> None:
         if not stated or abs(stated[0] - lines) > 60:
             unexplained.append(f"{path.relative_to(package)} ({lines} lines; docstring: {stated})")
     assert not unexplained, f"long modules without an up-to-date reason: {unexplained}"
+
+
+def test_long_or_wide_functions_say_why() -> None:
+    """A function of more than 80 code lines (docstring excluded) or more than 8 parameters
+    states why in its docstring, "(N parameters: ..." or "(Over 80 lines: ..." (for
+    ``__init__``, in its class's docstring): the layout goal, new debt is named."""
+    package = ROOT / "src" / "fishline"
+    unexplained = []
+    for path in sorted(package.rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        owners = {
+            id(item): node
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ClassDef)
+            for item in node.body
+        }
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            arguments = node.args
+            count = len(arguments.posonlyargs + arguments.args + arguments.kwonlyargs)
+            count -= bool(arguments.args) and arguments.args[0].arg in ("self", "cls")
+            lines = node.end_lineno - node.lineno + 1
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                lines -= first.end_lineno - first.lineno + 1
+            if count <= 8 and lines <= 80:
+                continue
+            holder = owners.get(id(node)) if node.name == "__init__" else node
+            doc = (ast.get_docstring(holder) if holder else None) or ""
+            if not re.search(r"\((\d+\s+(constructor\s+)?parameters|Over\s+80\s+lines)[:,]", doc):
+                unexplained.append(f"{path.relative_to(package)}:{node.name} ({count}, {lines})")
+    assert not unexplained, f"functions over 8 parameters or 80 lines, no reason: {unexplained}"

@@ -269,7 +269,8 @@ def _card_text(
     model_out: str | Path,
     track: Track,
 ) -> str:
-    """The model card as Markdown."""
+    """The model card as Markdown.
+    (Over 80 lines: the card's Markdown template written out.)"""
     metadata, provenance, box = payload["metadata"], card["provenance"], card["machine"]
     summary = pd.DataFrame(card["summary"]).T.astype({"images": int})
     summary_table = markdown_table(

@@ -226,6 +226,8 @@ def train_cellpose(
     object_name: str = "chromosome",
 ) -> pd.DataFrame:
     """Train Cellpose on the DAPI channel and the truth masks of ``train_sheet``.
+    (9 parameters, over 80 lines: Cellpose's training call wrapped with the data (gamma
+    copies, validation), progress, seeding and the weights file fishline writes.)
 
     From scratch unless ``settings['pretrained']`` names a local model to fine-tune. The
     result is a fishline model file (kind ``cellpose``) so one loader serves every model.

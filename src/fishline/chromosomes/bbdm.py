@@ -234,6 +234,7 @@ def sample_bbdm(
     threads: int = 1,
 ) -> pd.DataFrame:
     """Translate DAPI crops into painted aberration crops, in batches, into a patch set.
+    (10 parameters: the rule's inputs, settings, outputs and resources as it passes them.)
 
     Each output i draws its noise from (seed, source index) by a counter-based hash on the
     sampling device, so a sample does not depend on the batch size or on which other crops

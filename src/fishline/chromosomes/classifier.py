@@ -171,6 +171,8 @@ def train_classifiers(
 ) -> pd.DataFrame:
     """Train one classifier per seed on real crops (+ synthetic aberrations) and score each
     on the real test crops; write the models, a per-seed metrics table and predictions.
+    (11 parameters, over 80 lines: the rule's inputs, settings, outputs and resources as it
+    passes them; every seed's training shares the crops loaded once.)
 
     ``synthetic`` lists (stack, table, kept table or None) of generated aberration sets.
     """

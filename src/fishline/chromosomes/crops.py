@@ -119,6 +119,8 @@ def crop_set(
     instances: str | Path | None = None,
 ) -> pd.DataFrame:
     """Crop every predicted instance of every image in ``masks_sheet`` into one patch set.
+    (Over 80 lines: cropping, the truth match of every crop and the atomic write of the
+    stack share the per-image loop.)
 
     Where the sheet has truth masks, each crop is matched to a truth instance by IoU
     (>= ``settings['match_iou']``); painter ``instances`` tables then give its truth

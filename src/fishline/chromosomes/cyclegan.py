@@ -126,7 +126,8 @@ def train_cyclegan(
     device: str = default("device"),
     threads: int = 1,
 ) -> None:
-    """Train both generators and discriminators; save the generators (kind ``cyclegan``)."""
+    """Train both generators and discriminators; save the generators (kind ``cyclegan``).
+    (11 parameters: the rule's inputs, settings, outputs and resources as it passes them.)"""
     dev = setup_device(device, threads, seed)
     real_b, _, _, info = load_paired(target_stack, target_table)
     if min(real_b.shape[-2:]) < 32:
@@ -205,7 +206,8 @@ def sample_cyclegan(
     device: str = default("device"),
     threads: int = 1,
 ) -> pd.DataFrame:
-    """Translate DAPI crops with the DAPI -> painted generator into a patch set."""
+    """Translate DAPI crops with the DAPI -> painted generator into a patch set.
+    (9 parameters: the rule's inputs, settings, outputs and resources as it passes them.)"""
     dev = setup_device(device, threads, seed)
     net, payload = models.load(model_path)
     net = net.to(dev)

@@ -60,7 +60,8 @@ def finetune_curve(
     ``sheet`` and score it on the rest (F1@0.5 pooled over those spreads), for each K of
     ``curve['ks']`` and ``curve['draws']`` draws; write one row per (K, draw) and the mean
     curve with its spread over draws. Each row also scores the start model on the same
-    held-out spreads (``start_f1``), as the draws leave out different spreads."""
+    held-out spreads (``start_f1``), as the draws leave out different spreads.
+    (10 parameters: the rule's inputs, settings, outputs and resources as it passes them.)"""
     sheet = Path(sheet)
     rows = read_sheet(sheet)
     rows = rows[rows["mask"].notna()].reset_index(drop=True)

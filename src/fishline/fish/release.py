@@ -143,7 +143,8 @@ def _card_text(
     sha256: str,
     model_out: str | Path,
 ) -> str:
-    """The model card as Markdown."""
+    """The model card as Markdown.
+    (Over 80 lines: the card's Markdown template written out.)"""
     metadata, provenance = payload["metadata"], card["provenance"]
     classes = payload["class_names"]
     percent = scores.copy()

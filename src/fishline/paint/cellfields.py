@@ -122,7 +122,9 @@ def paint_cell_field(
     rng: np.random.Generator, settings: dict[str, Any]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, pd.DataFrame]:
     """One noise-free field: (2 x H x W float32 image, nucleus labels, cell labels (H x W
-    int32, 0 = none, row i of the table = label i + 1), one row per cell [x, y, class, ...])."""
+    int32, 0 = none, row i of the table = label i + 1), one row per cell [x, y, class, ...]).
+    (Over 80 lines: placing the cells, painting nucleus and GFP by class and the labels
+    share one generator and read top to bottom.)"""
     height, width = (int(v) for v in settings["size"])
     low, high = (int(v) for v in settings["cells"])
     count = int(rng.integers(low, high + 1))

@@ -500,7 +500,10 @@ def paint_spread(
 ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
     """One spread: (3 x H x W image quantised to paint['bit_depth'] (uint8 for 8, uint16
     otherwise), H x W int32 instance labels (0 background; chromosomes only, not
-    nuclei/debris), one row per chromosome instance)."""
+    nuclei/debris), one row per chromosome instance).
+    (Over 80 lines: the painting order (karyotype, translocations, rods, placement, brightness,
+    rendering, nuclei and debris, masks, instance table) reads top to bottom with one shared
+    generator.)"""
     check_settings(paint)
     height, width = paint["size"]
     colours = paint_of(paint)

@@ -179,6 +179,8 @@ def detect_image(
     """Detections of one image: per target class, the local maxima of its probability map
     that are >= its confidence and where it is the most probable class; classes missing
     from ``confidence`` are not detected.
+    (11 parameters: the model's geometry (patch, stride, input size) and the detection
+    settings, kept apart so a notebook can call it on one image.)
 
     Parameters
     ----------

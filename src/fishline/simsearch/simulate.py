@@ -78,6 +78,8 @@ def simulate_annotations(
     sheet: str,
 ) -> dict[str, Any]:
     """A valid annotations dict as a user following the protocol would save it.
+    (10 parameters, about 80 lines: the protocol's steps (prototypes, threshold, negatives,
+    background) in the order a user takes them, each needing the settings passed here.)
 
     Per class: ``prototypes`` random truth objects of the displayed images become prototype
     boxes; the threshold is lowered until ``negatives`` false proposals (farther than

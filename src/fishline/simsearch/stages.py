@@ -459,6 +459,8 @@ def ablation_cell(
 ) -> pd.DataFrame:
     """One simulated user (P prototypes, N negatives) and every ablation strategy trained on
     its patches ``train_repeats`` times, each evaluated on the test images: one row per model.
+    (Over 80 lines: one simulated user and every strategy trained and evaluated on it, in
+    one scratch folder.)
 
     ``settings``: the simsearch config sections roles, classes, user, search, channels, noisy,
     train, detect, evaluate, ablation, device (as the rule passes them).

@@ -355,6 +355,8 @@ def train_simsearch(
     history_path: str,
 ) -> dict[str, Any]:
     """Train a SimSearch detector with one ``strategy`` (module docstring) and save it.
+    (9 parameters, over 80 lines: the rule's inputs, settings and outputs; the strategy's
+    stages (SimCLR, SupCon, linear head) share one seeded torch session.)
 
     ``clean`` / ``noisy`` are (uint8 N x C x h x w stack, table) patch sets; the table needs
     ``index`` and ``label`` (class name or ``background``), and ``role`` / ``negative_of``

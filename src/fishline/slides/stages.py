@@ -158,7 +158,7 @@ def call_sample(
     patch set), ``overlay`` (PNG, one panel per field), ``card`` (HTML report card),
     ``timing`` (JSON: seconds per stage, segmentation scores where truth exists).
     ``cell_labels``: a table (label, class_name and optionally field) of truth classes of
-    the mask instances. A field without nuclei gives empty rows and a warning. (Ten
+    the mask instances. A field without nuclei gives empty rows and a warning. (10
     parameters: the workflow rule's inputs, settings and resources, passed as they are.)
     """
     # torch and Cellpose load here, not at import: the painting stages that import this

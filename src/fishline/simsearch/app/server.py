@@ -583,6 +583,8 @@ def create_app(
     channel_weights: Sequence[float] | None = None,
 ) -> Starlette:
     """The annotation app for ``sheet``; Save writes ``out``, the only file the app writes.
+    (11 parameters, about 105 lines: one per option of `fishline annotate`, and the routes
+    are closures over the one session they serve.)
 
     ``displayed`` is a count (the sheet's first images), image names or None (the first
     three); ``channels`` picks
