@@ -417,14 +417,17 @@ class Session:
             "channel_weights": [round(float(w), 6) for w in weights],
         }
 
-    def set_channel_weights(self, weights: Sequence[float]) -> None:
-        """Search at other channel weights (separate channels only): the feature grids are
-        reweighted from those made at the start weights, without the backbone."""
+    def _require_separate_channels(self) -> None:
         if self.channel_mode != "separate":
             raise RequestError(
                 "channel weights apply to separate channels (start with --channel-mode separate)",
                 "channel_weights",
             )
+
+    def set_channel_weights(self, weights: Sequence[float]) -> None:
+        """Search at other channel weights (separate channels only): the feature grids are
+        reweighted from those made at the start weights, without the backbone."""
+        self._require_separate_channels()
         if self.extractor is None:
             raise RequestError("draw a prototype first: it fixes the features", "channel_weights")
         new = normalised_channel_weights(weights, len(self.image_set.channels))
@@ -443,6 +446,7 @@ class Session:
         """Channel weights learned from the classes' prototypes (with their rotations) and
         negatives (:func:`~fishline.simsearch.channels.learn_channel_weights`), then used
         for every search; ``{"reset": true}`` goes back to the start weights."""
+        self._require_separate_channels()
         if body.get("reset") is True:
             if self.extractor is not None:
                 self.set_channel_weights(self.extractor.channel_weights)
@@ -463,7 +467,10 @@ class Session:
                 labels += [entry["name"]] * len(views)
                 groups += [example] * len(views)
                 example += 1
-            for number, point in enumerate(entry.get("negatives", [])):
+            points = entry.get("negatives", [])
+            if not isinstance(points, list):
+                raise RequestError("expected a list of points", f"{item}.negatives")
+            for number, point in enumerate(points):
                 negatives.append(self._start_vector(point, f"{item}.negatives[{number}]"))
                 negative_labels.append(entry["name"])
         assert self.extractor is not None
