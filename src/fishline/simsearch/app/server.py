@@ -59,6 +59,7 @@ from fishline.simsearch.features import (
     CHANNEL_MODES,
     FeatureExtractor,
     FeatureGrid,
+    grid_index,
 )
 from fishline.simsearch.images import ImageSet, channel_correlation, load_image_set
 from fishline.simsearch.search import Searcher, background_candidates
@@ -385,7 +386,12 @@ class Session:
         self.patch = patch
 
     def prototype_vectors(self, boxes: list[tuple[str, int, int, int, int]]) -> np.ndarray:
-        """Vectors of the boxes and their rotations (k x d), cached per box."""
+        """Vectors of the boxes and their rotations (k x d) at the current channel weights."""
+        return self._at_current_weights(np.concatenate(self._start_vectors(boxes)))
+
+    def _start_vectors(self, boxes: list[tuple[str, int, int, int, int]]) -> list[np.ndarray]:
+        """Per box, its vector and its rotations' at the start weights, cached per box (the
+        first box fixes the patch)."""
         with self.lock:
             if self.patch is None:
                 self.fix_patch((boxes[0][4], boxes[0][3]))
@@ -397,7 +403,7 @@ class Session:
                     self.vectors[box] = self.extractor.prototype_vectors(
                         self.image_set.images[image], tuple(rectangle)
                     )
-            return self._at_current_weights(np.concatenate([self.vectors[box] for box in boxes]))
+            return [self.vectors[box] for box in boxes]
 
     def _at_current_weights(self, vectors: np.ndarray) -> np.ndarray:
         """Vectors made at the start weights as the current channel weights make them."""
@@ -460,9 +466,8 @@ class Session:
             item = f"classes[{index}]"
             if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
                 raise RequestError("expected an object with a name", item)
-            for box in self.boxes(entry.get("prototypes"), f"{item}.prototypes"):
-                self.prototype_vectors([box])  # fixes the patch and caches the views
-                views = self.vectors[box]
+            boxes = self.boxes(entry.get("prototypes"), f"{item}.prototypes")
+            for views in self._start_vectors(boxes):
                 vectors.append(views)
                 labels += [entry["name"]] * len(views)
                 groups += [example] * len(views)
@@ -490,9 +495,8 @@ class Session:
         if not isinstance(point, dict) or point.get("image") not in self.start_grids:
             raise RequestError(f"expected a point on a displayed image, got {point!r}", item)
         grid = self.start_grids[point["image"]]
-        row = int(np.abs(grid.ys - _number(point.get("y"), f"{item}.y")).argmin())
-        column = int(np.abs(grid.xs - _number(point.get("x"), f"{item}.x")).argmin())
-        return grid.vectors[row, column]
+        x, y = _number(point.get("x"), f"{item}.x"), _number(point.get("y"), f"{item}.y")
+        return grid.vectors[grid_index(grid, x, y)]
 
     def search(self, body: dict[str, Any]) -> dict[str, Any]:
         """Proposals of one class: local similarity maxima of its prototypes above the threshold."""
