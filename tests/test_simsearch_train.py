@@ -33,6 +33,7 @@ from fishline.simsearch.images import ImageSet
 from fishline.simsearch.train import (
     DEFAULT_TRAINING,
     augment_batch,
+    confirmed_labels,
     oversample,
     supcon_loss,
     train_simsearch,
@@ -99,12 +100,15 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     clean, noisy = patch_set(0), patch_set(1, per_class=12)
     noisy[1]["label"] = noisy[1]["label"].where(noisy[1]["role"] != "negative", "background")
     paths = {}
+    settings = tiny_settings()
+    settings["self_learning"] = ["simclr", "pseudo_labels"]
+    settings["pseudo_labels"]["supcon"] = True
     for strategy in ("pos_neg", "pos_selflearn"):
         paths[strategy] = folder / f"{strategy}.pt"
         info = train_simsearch(
             clean,
             noisy,
-            tiny_settings(),
+            settings,
             strategy,
             3,
             "cpu",
@@ -210,11 +214,33 @@ def test_trained_models_load_and_separate(trained: dict, tmp_path: Path) -> None
         truth = table.loc[keep, "label"].map({"disc": 0, "ring": 1}).to_numpy()
         assert np.mean(predicted == truth) >= 0.9, strategy
         history = pd.read_parquet(str(trained[strategy]).replace(".pt", ".parquet"))
-        stages = ["supcon", "linear"] if strategy == "pos_neg" else ["simclr", "supcon", "linear"]
+        stages = ["supcon", "linear"]
+        if strategy == "pos_selflearn":  # both ways of self-learning, SupCon again on the pseudo
+            stages = ["simclr", "supcon", "linear", "supcon_pseudo", "linear_pseudo"]
         assert list(dict.fromkeys(history["stage"])) == stages
     assert trained["pos_neg_info"]["negatives"] == 8
+    assert trained["pos_neg_info"]["pseudo_labelled"] == 0
     assert trained["pos_selflearn_info"]["clean"] == 96  # negatives dropped
     assert trained["pos_selflearn_info"]["noisy"] == 52
+    # the noisy set's 48 discs, rings and backgrounds are easy: most are confirmed
+    assert 30 <= trained["pos_selflearn_info"]["pseudo_labelled"] <= 52
+
+
+def test_pseudo_labels_confirmed_only_where_the_model_agrees(trained: dict) -> None:
+    """The confidence filter keeps the right labels of discs and rings and drops swapped ones."""
+    model, _ = models.load(trained["pos_neg"])
+    stack, table = patch_set(11, per_class=8)
+    keep = (table["role"] == "positive").to_numpy()
+    images = torch.as_tensor(stack[keep]).float() / 255
+    right = torch.as_tensor(
+        table.loc[keep, "label"].map({"disc": 0, "ring": 1}).to_numpy(copy=True)
+    )
+    confirmed = confirmed_labels(model, images, right, 0.9)
+    swapped = confirmed_labels(model, images, 1 - right, 0.9)
+    assert confirmed.dtype == torch.bool and confirmed.shape == (16,)
+    assert confirmed.sum() >= 12
+    assert swapped.sum() == 0
+    assert confirmed_labels(model, images, right, 0.0).all()  # no bar: every label kept
 
 
 def test_training_is_seeded(tmp_path: Path, trained: dict) -> None:

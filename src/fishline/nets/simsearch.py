@@ -123,6 +123,12 @@ class SimSearchNet(nn.Module):
         """Freeze the whole trunk (the linear-classifier stage)."""
         self.freeze([self.trunk])
 
+    def unfreeze(self) -> None:
+        """Train every part again (a second SupCon stage after the linear head's)."""
+        for module in self._frozen:
+            module.requires_grad_(True)
+        self._frozen.clear()
+
     def train(self, mode: bool = True) -> SimSearchNet:
         """Switch modes, keeping frozen parts in eval mode (their batch norms stay fixed)."""
         super().train(mode)

@@ -1,18 +1,22 @@
-"""SimSearch training: SimCLR on noisy patches, SupCon with class negatives on clean patches,
-then a linear classifier on the frozen embedding (notes, "Training").
+"""SimSearch training: SupCon with class negatives on clean patches, then a linear classifier
+on the frozen embedding (notes, "Training"); strategies that self-learn also use the noisy
+patches: SimCLR on them first (the paper's way) and/or pseudo-labels (the noisy patches whose
+search label the trained model confirms train the head again; the default, by measurement:
+docs/simsearch.md).
 
 Strategies (the ablation of the notes):
 
 - ``pos``: SupCon on the clean positives (+ background); the negatives are dropped.
 - ``pos_neg``: SupCon with each anchor's class negatives added to its denominator. Negatives
   are never trained as background: a false proposal of one class may be a cell of another.
-- ``pos_selflearn`` / ``pos_neg_selflearn``: the same after SimCLR on the noisy patches.
+- ``pos_selflearn`` / ``pos_neg_selflearn``: the same, self-learning from the noisy patches
+  (``self_learning``: ``simclr`` and/or ``pseudo_labels``).
 - ``supervised``: the baseline; ``clean`` is the fully labelled set (every truth object and
   background windows), trained with the same SupCon + linear recipe and no negatives, so
   that only the labels differ from the human-in-the-loop strategies.
 
-About 420 lines: the four strategies share one schedule (SimCLR, SupCon, linear head) and
-its checks; splitting them would split the recipe the ablation compares.
+About 480 lines: the four strategies share one schedule (SimCLR, SupCon, linear head,
+pseudo-labels) and its checks; splitting them would split the recipe the ablation compares.
 """
 
 from __future__ import annotations
@@ -278,8 +282,10 @@ def _supcon(
     settings: dict[str, Any],
     generator: torch.Generator,
     sampler: torch.Generator,
+    name: str = "supcon",
 ) -> list[dict[str, Any]]:
-    """Supervised contrastive stage on the clean patches, class negatives in the denominators."""
+    """Supervised contrastive stage on the clean patches, class negatives in the denominators;
+    ``name`` labels its history rows."""
     stage = settings["supcon"]
     if stage["freeze_early"]:
         model.freeze_early()
@@ -308,7 +314,29 @@ def _supcon(
     def draw_order() -> torch.Tensor:
         return oversample(labels.cpu().numpy(), steps * batch_size, sampler).to(images.device)
 
-    return _fit(stage, "supcon", steps, batch_size, draw_order, loss_of, optimizer, scheduler)
+    return _fit(stage, name, steps, batch_size, draw_order, loss_of, optimizer, scheduler)
+
+
+def dihedral_views(images: torch.Tensor) -> list[torch.Tensor]:
+    """The 8 views of N x C x h x w patches under 90-degree rotations and a flip (cells
+    have no up and no handedness)."""
+    views = [torch.rot90(images, k, dims=(2, 3)) for k in range(4)]
+    return views + [view.flip(-1) for view in views]
+
+
+def confirmed_labels(
+    model: SimSearchNet, images: torch.Tensor, labels: torch.Tensor, min_confidence: float
+) -> torch.Tensor:
+    """(N,) bool: the patches whose given label (the search's, for noisy patches) the trained
+    model confirms, i.e. gives a probability of at least ``min_confidence``, averaged over the
+    patch's 8 dihedral views. The confidence filter of pseudo-label self-learning."""
+    model.eval()
+    probabilities = torch.zeros(len(images), len(model.classes), device=images.device)
+    with torch.no_grad(), mixed_precision(images.device):
+        for chunk in torch.arange(len(images), device=images.device).split(256):
+            for view in dihedral_views(images[chunk]):
+                probabilities[chunk] += F.softmax(model(view).float(), dim=1) / 8
+    return probabilities.gather(1, labels[:, None])[:, 0] >= min_confidence
 
 
 def _linear(
@@ -318,14 +346,15 @@ def _linear(
     settings: dict[str, Any],
     generator: torch.Generator,
     sampler: torch.Generator,
+    name: str = "linear",
 ) -> list[dict[str, Any]]:
     """Linear stage: the trunk frozen, one fc layer with cross-entropy on the embeddings of
-    the clean patches and their flips/rotations (computed once: the trunk does not change)."""
+    the clean patches and their flips/rotations (computed once: the trunk does not change);
+    ``name`` labels its history rows."""
     stage = settings["linear"]
     model.freeze_backbone()
     model.eval()
-    views = [torch.rot90(images, k, dims=(2, 3)) for k in range(4)]
-    views += [view.flip(-1) for view in views]
+    views = dihedral_views(images)
     with torch.no_grad(), mixed_precision(images.device):
         embedded = torch.cat([model.embed(view) for view in views]).float()
     targets = labels.repeat(len(views))
@@ -340,7 +369,7 @@ def _linear(
     def draw_order() -> torch.Tensor:
         return oversample(targets.cpu().numpy(), steps * batch_size, sampler).to(images.device)
 
-    return _fit(stage, "linear", steps, batch_size, draw_order, loss_of, optimizer, None)
+    return _fit(stage, name, steps, batch_size, draw_order, loss_of, optimizer, None)
 
 
 def train_simsearch(
@@ -398,8 +427,10 @@ def train_simsearch(
             weights=settings["weights"],
         ).to(chosen)
         history: list[dict[str, Any]] = []
-        if selflearn:
+        methods = settings["self_learning"] if selflearn else []
+        if methods:
             noisy_images = prepare(noisy[0], size, chosen)
+        if "simclr" in methods:
             history += _simclr(
                 model, noisy_images, noisy[1]["label"].to_numpy(), settings, generator, sampler
             )
@@ -415,6 +446,28 @@ def train_simsearch(
                     negatives[index[name]] = pool[torch.as_tensor(rows, device=chosen)]
         history += _supcon(model, images, labels, negatives, settings, generator, sampler)
         history += _linear(model, images, labels, settings, generator, sampler)
+        pseudo_labelled = 0
+        if "pseudo_labels" in methods:
+            known = noisy[1]["label"].isin(classes).to_numpy(copy=True)
+            noisy_labels = torch.as_tensor(
+                noisy[1]["label"][known].map(index).to_numpy(copy=True), device=chosen
+            )
+            noisy_known = noisy_images[torch.as_tensor(known, device=chosen)]
+            keep = confirmed_labels(
+                model, noisy_known, noisy_labels, settings["pseudo_labels"]["min_confidence"]
+            )
+            pseudo_labelled = int(keep.sum())
+            log.info(
+                "%d of %d noisy patches confirmed as pseudo-labels", pseudo_labelled, len(keep)
+            )
+            images = torch.cat([images, noisy_known[keep]])
+            labels = torch.cat([labels, noisy_labels[keep]])
+            if settings["pseudo_labels"]["supcon"]:
+                model.unfreeze()
+                history += _supcon(
+                    model, images, labels, negatives, settings, generator, sampler, "supcon_pseudo"
+                )
+            history += _linear(model, images, labels, settings, generator, sampler, "linear_pseudo")
         model.cpu().eval()
     metadata = {
         "strategy": strategy,
@@ -423,6 +476,7 @@ def train_simsearch(
         "seed": seed,
         "clean": len(table),
         "noisy": len(noisy[1]) if selflearn else 0,
+        "pseudo_labelled": pseudo_labelled,
         "negatives": int(sum(len(v) for v in negatives.values())),
     }
     spec = {
