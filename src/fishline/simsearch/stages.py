@@ -2,8 +2,9 @@
 its outputs atomically. Plain values and paths in, so tests call them without Snakemake.
 
 Each stage imports the library parts it uses itself: every SimSearch job imports this module,
-which takes 1.6 s so, 3.1 s with training, patches and the simulated user imported at the
-top and 4.7 s with everything there (matplotlib, scikit-learn; 2-core EPYC without AMX).
+which takes 0.4 s so (torch only where features are computed or a network trained), 1.6 s
+with the feature extractor imported at the top and 4.7 s with everything there (torch,
+matplotlib, scikit-learn; 2-core EPYC without AMX).
 About 740 lines: one function per SimSearch rule (16), so a rule's code is found here.
 """
 
@@ -13,7 +14,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -23,8 +24,10 @@ from fishline.io import atomic_folder, atomic_outputs, read_patch_set
 from fishline.logging import get_logger
 from fishline.simsearch.annotations import read_annotations, write_annotations
 from fishline.simsearch.channels import normalised_channel_weights
-from fishline.simsearch.features import FeatureExtractor, FeatureGrid, load_grid, save_grid
 from fishline.simsearch.images import ImageSet, load_image_set, split_names
+
+if TYPE_CHECKING:  # torch: imported by the stages that compute features only
+    from fishline.simsearch.features import FeatureExtractor, FeatureGrid
 
 LOG = get_logger("simsearch")
 
@@ -40,6 +43,8 @@ def extractor_for(
     search: Mapping[str, Any], channels: int, seed: int, device: str = "cpu"
 ) -> FeatureExtractor:
     """The feature network the search settings name."""
+    from fishline.simsearch.features import FeatureExtractor
+
     patch, stride = search_geometry(search)
     return FeatureExtractor(
         search["backbone"],
@@ -89,6 +94,7 @@ def compute_features(
 
     Written to a sibling folder first and renamed, so a killed job leaves no partial cache.
     """
+    from fishline.simsearch.features import save_grid
     from fishline.train.loop import setup_device
 
     torch_device = setup_device(device, threads, seed)
@@ -104,6 +110,8 @@ def compute_features(
 
 def load_grids(features: str, names: Sequence[str]) -> dict[str, FeatureGrid]:
     """Cached feature grids of ``names`` (an error names a missing image)."""
+    from fishline.simsearch.features import load_grid
+
     grids = {}
     for name in names:
         path = Path(features) / f"{name}.npz"
