@@ -35,6 +35,7 @@ from fishline.simsearch.train import (
     augment_batch,
     confirmed_labels,
     oversample,
+    sized_schedule,
     supcon_loss,
     train_simsearch,
 )
@@ -190,6 +191,15 @@ def test_augmentations_shapes_and_determinism() -> None:
     }
     ones = augment_batch(torch.ones(4, 2, SIZE, SIZE), holes, torch.Generator().manual_seed(2))
     assert ((ones == 0).sum(dim=(1, 2, 3)) == 2 * 36).all()
+
+
+def test_schedule_sized_to_the_data() -> None:
+    """Few patches get whole epochs added up to min_steps, with the decays stretched alike."""
+    stage = {"epochs": 3, "step": 2, "min_steps": 60, "lr": 0.001}
+    assert sized_schedule(stage, 4) == {**stage, "epochs": 15, "step": 10}  # 60 steps
+    assert sized_schedule(stage, 7)["epochs"] == 9  # 63 steps: whole epochs
+    assert sized_schedule(stage, 40) == stage  # 120 steps already
+    assert sized_schedule({**stage, "min_steps": 0}, 1) == {**stage, "min_steps": 0}
 
 
 def test_oversampling_balances_classes() -> None:

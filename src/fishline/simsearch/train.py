@@ -15,7 +15,7 @@ Strategies (the ablation of the notes):
   background windows), trained with the same SupCon + linear recipe and no negatives, so
   that only the labels differ from the human-in-the-loop strategies.
 
-About 480 lines: the four strategies share one schedule (SimCLR, SupCon, linear head,
+About 500 lines: the four strategies share one schedule (SimCLR, SupCon, linear head,
 pseudo-labels) and its checks; splitting them would split the recipe the ablation compares.
 """
 
@@ -208,6 +208,16 @@ def _stepped(
     return torch.optim.lr_scheduler.StepLR(optimizer, step_size=stage["step"], gamma=stage["gamma"])
 
 
+def sized_schedule(stage: dict[str, Any], steps: int) -> dict[str, Any]:
+    """``stage`` with enough whole epochs of ``steps`` optimiser steps to make at least
+    ``stage['min_steps']`` steps, and its learning-rate ``step`` stretched alike (the same
+    number of decays): a user marks 20-100 patches, which 3 epochs of 32 train for 3-12 steps.
+    """
+    epochs = max(stage["epochs"], math.ceil(stage["min_steps"] / steps))
+    stretch = epochs / stage["epochs"]
+    return {**stage, "epochs": epochs, "step": max(1, round(stage["step"] * stretch))}
+
+
 def _fit(
     stage: dict[str, Any],
     name: str,
@@ -289,11 +299,12 @@ def _supcon(
     stage = settings["supcon"]
     if stage["freeze_early"]:
         model.freeze_early()
+    batch_size = min(stage["batch_size"], len(images))
+    steps = max(1, math.ceil(len(images) / batch_size))
+    stage = sized_schedule(stage, steps)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=stage["lr"])
     scheduler = _stepped(optimizer, stage)
-    batch_size = min(stage["batch_size"], len(images))
-    steps = max(1, math.ceil(len(images) / batch_size))
     per_class = stage["negatives_per_class"]
     model.train()
 
