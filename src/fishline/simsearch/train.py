@@ -350,6 +350,24 @@ def confirmed_labels(
     return probabilities.gather(1, labels[:, None])[:, 0] >= min_confidence
 
 
+def _confirmed_noisy(
+    model: SimSearchNet,
+    images: torch.Tensor,
+    table: pd.DataFrame,
+    index: dict[str, int],
+    min_confidence: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The noisy patches whose search label (a class of ``index``) the trained model confirms
+    (:func:`confirmed_labels`), with those labels as class indices: the pseudo-labels."""
+    device = images.device
+    known = table["label"].isin(list(index)).to_numpy(copy=True)
+    labels = torch.as_tensor(table["label"][known].map(index).to_numpy(copy=True), device=device)
+    images = images[torch.as_tensor(known, device=device)]
+    keep = confirmed_labels(model, images, labels, min_confidence)
+    log.info("%d of %d noisy patches confirmed as pseudo-labels", int(keep.sum()), len(keep))
+    return images[keep], labels[keep]
+
+
 def _linear(
     model: SimSearchNet,
     images: torch.Tensor,
@@ -459,20 +477,12 @@ def train_simsearch(
         history += _linear(model, images, labels, settings, generator, sampler)
         pseudo_labelled = 0
         if "pseudo_labels" in methods:
-            known = noisy[1]["label"].isin(classes).to_numpy(copy=True)
-            noisy_labels = torch.as_tensor(
-                noisy[1]["label"][known].map(index).to_numpy(copy=True), device=chosen
+            pseudo_images, pseudo_labels = _confirmed_noisy(
+                model, noisy_images, noisy[1], index, settings["pseudo_labels"]["min_confidence"]
             )
-            noisy_known = noisy_images[torch.as_tensor(known, device=chosen)]
-            keep = confirmed_labels(
-                model, noisy_known, noisy_labels, settings["pseudo_labels"]["min_confidence"]
-            )
-            pseudo_labelled = int(keep.sum())
-            log.info(
-                "%d of %d noisy patches confirmed as pseudo-labels", pseudo_labelled, len(keep)
-            )
-            images = torch.cat([images, noisy_known[keep]])
-            labels = torch.cat([labels, noisy_labels[keep]])
+            pseudo_labelled = len(pseudo_labels)
+            images = torch.cat([images, pseudo_images])
+            labels = torch.cat([labels, pseudo_labels])
             if settings["pseudo_labels"]["supcon"]:
                 model.unfreeze()
                 history += _supcon(
