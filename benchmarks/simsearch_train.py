@@ -1,4 +1,4 @@
-"""SimSearch training and detection speed with the CPU-demo defaults (DEFAULT_TRAINING):
+"""SimSearch training and detection speed with the CPU-demo defaults (TrainSettings()):
 seconds to train each strategy on a synthetic set of ~300 clean and ~1500 noisy 2-channel
 48 px patches, and sliding-window detection seconds per 1024 x 1024 image. Random patches:
 this measures speed, not accuracy (the ablation does that). No baseline. Usage:
@@ -20,7 +20,8 @@ from rows import Row, add_json_argument, write_rows
 
 from fishline import models
 from fishline.simsearch.detect import probability_maps
-from fishline.simsearch.train import DEFAULT_TRAINING, STRATEGIES, train_simsearch
+from fishline.simsearch.settings import TrainSettings
+from fishline.simsearch.train import STRATEGIES, train_simsearch
 
 CLASSES = ["nuclear", "cytoplasmic", "background"]
 
@@ -55,7 +56,7 @@ def main() -> None:
             info = train_simsearch(
                 clean,
                 noisy,
-                DEFAULT_TRAINING,
+                TrainSettings(),
                 strategy,
                 0,
                 args.device,
@@ -67,7 +68,7 @@ def main() -> None:
         model, _ = models.load(model_path)
         image = rng.random((2, 1024, 1024), dtype=np.float32)
         device = torch.device("cuda" if args.device == "cuda" else "cpu")
-        size = DEFAULT_TRAINING["input_size"]
+        size = TrainSettings().input_size
         probability_maps(model, image[:, :256, :256], (48, 48), args.stride, device, 512, size)
         started = time.perf_counter()
         probability_maps(model, image, (48, 48), args.stride, device, 512, size)

@@ -19,7 +19,7 @@ from fishline.errors import InputError
 from fishline.instances import estimate_nucleus_diameter, object_diameter, threshold_components
 from fishline.io import read_patch_set, read_stack
 from fishline.paint import paint_fields, paint_patch_set, render_patches, split_settings
-from fishline.paint.fish import CHANNELS, assign_conditions
+from fishline.paint.fish import CHANNELS, _eroded, assign_conditions
 from fishline.sheets import read_sample_sheet
 
 RED, GREEN, DAPI = 0, 1, 2
@@ -84,6 +84,22 @@ def test_clusters_are_one_blob_each(clean_settings: dict[str, Any]) -> None:
     assert np.mean(np.asarray(blobs) == 1) >= 0.9  # a walk rarely folds into two pieces
     # overlapping copies add up above a single spot's peak, so exposure had to scale down
     assert (record["exposure"] < 1).all()
+
+
+def test_nucleus_too_small_for_its_signals_is_capped(clean_settings: dict[str, Any]) -> None:
+    """Elongated nuclei from valid ranges can be drawn too small for a condition's signals:
+    the target spots are cut to the room the nucleus has (reference spots kept), the record
+    holds the counts painted, and the run does not fail."""
+    settings = _amplified(clean_settings, target_spots=20, reference_spots=2)
+    settings["nuclei"] = {**settings["nuclei"], "diameter": [36, 36], "aspect": [0.5, 0.5]}
+    images, masks, record = render_patches(np.random.default_rng(2), settings, np.zeros(6, int))
+    allowed = _eroded(masks, 4)  # margin: 2 x the largest spot sigma (2 px)
+    room = np.floor(allowed.sum(axis=(1, 2)) / (np.pi * 2.0**2)).astype(int)
+    assert (room < 22).all()  # none could hold 20 + 2
+    assert list(record["reference_spots"]) == [2] * 6
+    assert list(record["target_spots"]) == list(room - 2)
+    assert [len(xs) for xs in record["target_x"]] == list(room - 2)
+    assert images.shape == (6, 3, 128, 128) and np.isfinite(images).all()
 
 
 def test_conditions_are_balanced_by_weight(config: dict[str, Any]) -> None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import copy
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from fishline import models
 from fishline.errors import InputError
+from fishline.schema import default
 from fishline.simsearch.detect import (
     detect,
     detect_image,
@@ -30,8 +31,15 @@ from fishline.simsearch.evaluate import (
     precision_recall,
 )
 from fishline.simsearch.images import ImageSet
+from fishline.simsearch.settings import (
+    AugmentSettings,
+    Dropout,
+    PseudoLabelSettings,
+    Solarize,
+    SupConSettings,
+    TrainSettings,
+)
 from fishline.simsearch.train import (
-    DEFAULT_TRAINING,
     augment_batch,
     confirmed_labels,
     oversample,
@@ -84,13 +92,16 @@ def patch_set(seed: int, per_class: int = 24) -> tuple[np.ndarray, pd.DataFrame]
     return np.stack(images), table
 
 
-def tiny_settings() -> dict:
-    settings = copy.deepcopy(DEFAULT_TRAINING)
-    settings["input_size"] = SIZE
-    settings["simclr"].update(epochs=1, batch_size=48)
-    settings["supcon"].update(epochs=2, batch_size=32)
-    settings["linear"].update(epochs=30)
-    return settings
+def tiny_settings(**changes: object) -> TrainSettings:
+    defaults = TrainSettings()
+    return replace(
+        defaults,
+        input_size=SIZE,
+        simclr=replace(defaults.simclr, epochs=1, batch_size=48),
+        supcon=replace(defaults.supcon, epochs=2, batch_size=32),
+        linear=replace(defaults.linear, epochs=30),
+        **changes,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -101,9 +112,9 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     clean, noisy = patch_set(0), patch_set(1, per_class=12)
     noisy[1]["label"] = noisy[1]["label"].where(noisy[1]["role"] != "negative", "background")
     paths = {}
-    settings = tiny_settings()
-    settings["self_learning"] = ["simclr", "pseudo_labels"]
-    settings["pseudo_labels"]["supcon"] = True
+    settings = tiny_settings(
+        self_learning=("simclr", "pseudo_labels"), pseudo_labels=PseudoLabelSettings(supcon=True)
+    )
     for strategy in ("pos_neg", "pos_selflearn"):
         paths[strategy] = folder / f"{strategy}.pt"
         info = train_simsearch(
@@ -158,7 +169,7 @@ def test_supcon_matches_a_loop() -> None:
 
 def test_augmentations_shapes_and_determinism() -> None:
     images = torch.rand(16, 2, SIZE, SIZE, generator=torch.Generator().manual_seed(0))
-    settings = DEFAULT_TRAINING["augment"]
+    settings = AugmentSettings()
     first = augment_batch(images, settings, torch.Generator().manual_seed(5))
     second = augment_batch(images, settings, torch.Generator().manual_seed(5))
     other = augment_batch(images, settings, torch.Generator().manual_seed(6))
@@ -166,14 +177,14 @@ def test_augmentations_shapes_and_determinism() -> None:
     assert torch.equal(first, second) and not torch.equal(first, other)
     assert float(first.min()) >= 0.0 and float(first.max()) <= 1.0
     # geometry only: every output is one of the 8 flips/rotations of its input
-    plain = {
-        "flip": True,
-        "rotate": True,
-        "solarize": {"p": 0.0, "threshold": 1.0},
-        "dropout": {"p": 0.0, "size": 0.2},
-        "brightness": 0.0,
-        "contrast": [1.0, 1.0],
-    }
+    plain = AugmentSettings(
+        flip=True,
+        rotate=True,
+        solarize=Solarize(p=0.0, threshold=1.0),
+        dropout=Dropout(p=0.0, size=0.2),
+        brightness=0.0,
+        contrast=(1.0, 1.0),
+    )
     moved = augment_batch(images, plain, torch.Generator().manual_seed(1))
     for source, result in zip(images, moved, strict=True):
         views = [
@@ -181,25 +192,18 @@ def test_augmentations_shapes_and_determinism() -> None:
         ]
         assert any(torch.allclose(result, view) for view in views)
     # dropout with p = 1 zeroes one square of side 0.25 * 24 = 6 px in every channel
-    holes = {
-        "flip": False,
-        "rotate": False,
-        "solarize": {"p": 0.0, "threshold": 1.0},
-        "dropout": {"p": 1.0, "size": 0.25},
-        "brightness": 0.0,
-        "contrast": [1.0, 1.0],
-    }
+    holes = replace(plain, flip=False, rotate=False, dropout=Dropout(p=1.0, size=0.25))
     ones = augment_batch(torch.ones(4, 2, SIZE, SIZE), holes, torch.Generator().manual_seed(2))
     assert ((ones == 0).sum(dim=(1, 2, 3)) == 2 * 36).all()
 
 
 def test_schedule_sized_to_the_data() -> None:
     """Few patches get whole epochs added up to min_steps, with the decays stretched alike."""
-    stage = {"epochs": 3, "step": 2, "min_steps": 60, "lr": 0.001}
-    assert sized_schedule(stage, 4) == {**stage, "epochs": 15, "step": 10}  # 60 steps
-    assert sized_schedule(stage, 7)["epochs"] == 9  # 63 steps: whole epochs
+    stage = SupConSettings(epochs=3, step=2, min_steps=60, lr=0.001)
+    assert sized_schedule(stage, 4) == replace(stage, epochs=15, step=10)  # 60 steps
+    assert sized_schedule(stage, 7).epochs == 9  # 63 steps: whole epochs
     assert sized_schedule(stage, 40) == stage  # 120 steps already
-    assert sized_schedule({**stage, "min_steps": 0}, 1) == {**stage, "min_steps": 0}
+    assert sized_schedule(replace(stage, min_steps=0), 1) == replace(stage, min_steps=0)
 
 
 def test_oversampling_balances_classes() -> None:
@@ -271,6 +275,26 @@ def test_training_is_seeded(tmp_path: Path, trained: dict) -> None:
     assert all(torch.equal(first[k], again[k]) for k in first)
 
 
+def test_settings_from_a_config_block() -> None:
+    """The schema's block gives the dataclass defaults; a misspelled or missing key, at any
+    depth, is an error naming it instead of a silent default."""
+    block = default("simsearch.train")
+    settings = TrainSettings.from_config(block)
+    assert settings == TrainSettings() and settings.augment.contrast == (0.7, 1.3)
+    assert settings.as_dict()["supcon"] == block["supcon"]
+    del block["supcon"]["temperature"]
+    block["linaer"] = {}
+    with pytest.raises(InputError, match=r"unknown key\(s\) \['linaer'\]"):
+        TrainSettings.from_config(block)
+    del block["linaer"]
+    with pytest.raises(InputError, match=r"\[supcon\].*missing key\(s\) \['temperature'\]"):
+        TrainSettings.from_config(block)
+    block["supcon"] = default("simsearch.train.supcon")
+    block["augment"]["dropout"] = 0.3
+    with pytest.raises(InputError, match=r"\[augment.dropout\]: expected a mapping"):
+        TrainSettings.from_config(block)
+
+
 def test_training_rejects_bad_input(tmp_path: Path) -> None:
     stack, table = patch_set(0, per_class=3)
     with pytest.raises(InputError, match="unknown strategy"):
@@ -279,14 +303,6 @@ def test_training_rejects_bad_input(tmp_path: Path) -> None:
         train_simsearch(
             (stack, table), None, tiny_settings(), "pos_selflearn", 0, "cpu", 1, "m", "h"
         )
-    broken = tiny_settings()
-    del broken["supcon"]["temperature"]
-    broken["linaer"] = {}
-    with pytest.raises(InputError, match=r"unknown key\(s\) \['linaer'\]"):
-        train_simsearch((stack, table), None, broken, "pos", 0, "cpu", 1, "m", "h")
-    del broken["linaer"]
-    with pytest.raises(InputError, match=r"\[supcon\].*missing key\(s\) \['temperature'\]"):
-        train_simsearch((stack, table), None, broken, "pos", 0, "cpu", 1, "m", "h")
     with pytest.raises(InputError, match="1 channels, the clean ones 2"):
         train_simsearch(
             (stack, table),
@@ -462,8 +478,11 @@ def test_single_class_negative_trains(tmp_path: Path) -> None:
     stack, table = patch_set(2, per_class=3)
     assert (table["role"] == "negative").sum() == 1
     settings = tiny_settings()
-    settings["supcon"]["epochs"] = 1
-    settings["linear"]["epochs"] = 1
+    settings = replace(
+        settings,
+        supcon=replace(settings.supcon, epochs=1),
+        linear=replace(settings.linear, epochs=1),
+    )
     info = train_simsearch(
         (stack, table),
         None,
@@ -515,9 +534,7 @@ def test_pretrained_backbone_fine_tunes_from_the_search_features(tmp_path: Path)
     from fishline.nets.simsearch import SimSearchNet
     from fishline.simsearch.features import efficientnet_trunk
 
-    settings = tiny_settings()
-    settings["backbone"] = "efficientnet_lite0"
-    settings["input_size"] = 32
+    settings = replace(tiny_settings(), backbone="efficientnet_lite0", input_size=32)
     path = tmp_path / "lite.pt"
     train_simsearch(
         patch_set(0), None, settings, "pos", 3, "cpu", 1, str(path), str(tmp_path / "h.pq")

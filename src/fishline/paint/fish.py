@@ -37,6 +37,8 @@ CHANNELS = ("red", "green", "dapi")
 OOD_CLASS = "ood"  # class name of out-of-distribution patches (no FISH signals)
 SPOT_WINDOW = 21
 CLUSTER_WINDOW = 41
+# the signals that need a place of their own in the nucleus (double minutes may touch)
+SIGNAL_KEYS = ("target_spots", "reference_spots", "target_clusters", "reference_clusters")
 log = get_logger("paint")
 
 
@@ -84,10 +86,7 @@ def check_settings(settings: dict[str, Any]) -> None:
             sigma_low,
             settings["spot_sigma"],
         )
-        most = sum(
-            bounds(condition[key])[1]
-            for key in ("target_spots", "reference_spots", "target_clusters", "reference_clusters")
-        )
+        most = sum(bounds(condition[key])[1] for key in SIGNAL_KEYS)
         if capacity is not None and most > capacity:
             raise InputError(
                 where,
@@ -241,10 +240,9 @@ def render_patches(
     allowed = _eroded(nuclei.mask, margin)
     surface = settings["stain"] == "surface"
     counts = {
-        key: _per_condition(rng, settings, cond, key, "int") * (not surface)
-        for key in ("target_spots", "reference_spots", "target_clusters", "reference_clusters")
+        key: _per_condition(rng, settings, cond, key, "int") * (not surface) for key in SIGNAL_KEYS
     }
-    _check_room(allowed, counts, nuclei, settings, cond)
+    _fit_room(allowed, counts, nuclei, settings, cond)
 
     images = np.zeros((count, 3, size, size), np.float32)
     images[:, 2] = nuclei.dapi
@@ -320,27 +318,40 @@ def _add_surface_stain(
         images[index, channels[1]] += cytoplasm * texture[index, 1] * rng.uniform(0.1, 0.4)
 
 
-def _check_room(
+def _fit_room(
     allowed: np.ndarray,
     counts: dict[str, np.ndarray],
     nuclei: Nuclei,
     settings: dict,
     cond: np.ndarray,
 ) -> None:
-    """Fail clearly when a nucleus cannot hold the signals its condition asks for."""
+    """Cap, in place, the signals of a nucleus drawn too small for its condition's counts
+    (size and aspect ranges that :func:`check_settings` accepts can still draw a small,
+    elongated nucleus): target spots go first, then reference spots, then clusters. One such
+    draw among hundreds of fields must not fail the run; the record keeps the counts painted.
+    """
     sigma = bounds(settings["spot_sigma"])[0]
-    room = allowed.sum(axis=(1, 2)) / (math.pi * (2 * sigma) ** 2)
-    wanted = sum(counts.values())
-    bad = np.flatnonzero(wanted > np.floor(room))
-    if len(bad):
-        first = bad[0]
-        condition = settings["conditions"][cond[first]]["name"]
-        raise InputError(
-            f"nucleus {nuclei.source[first]}",
-            f"{int(wanted[first])} signals of condition '{condition}' do not fit: the nucleus "
-            f"(diameter {nuclei.diameter[first]:.0f} px) has room for {int(room[first])}",
-            item="fish.paint.conditions",
-        )
+    room = np.floor(allowed.sum(axis=(1, 2)) / (math.pi * (2 * sigma) ** 2)).astype(np.int64)
+    excess = np.maximum(sum(counts.values()) - room, 0)
+    short = np.flatnonzero(excess)
+    if not len(short):
+        return
+    first = short[0]
+    wanted = int(sum(counts.values())[first])
+    for key in SIGNAL_KEYS:
+        cut = np.minimum(excess, counts[key])
+        counts[key] -= cut
+        excess -= cut
+    log.warning(
+        "%d nucleus(es) too small for their signals, counts capped to fit; first: nucleus %s, "
+        "condition '%s', diameter %.0f px, %d signals wanted, room for %d",
+        len(short),
+        nuclei.source[first],
+        settings["conditions"][cond[first]]["name"],
+        nuclei.diameter[first],
+        wanted,
+        room[first],
+    )
 
 
 def _add_neighbours(

@@ -325,16 +325,17 @@ def train_model(
     model: str,
     history: str,
 ) -> dict[str, Any]:
-    """Train one strategy on its clean (and, when it self-learns, noisy) patch sets."""
+    """Train one strategy on its clean (and, when it self-learns, noisy) patch sets;
+    ``settings``: the ``simsearch.train`` block."""
+    from fishline.simsearch.settings import TrainSettings
     from fishline.simsearch.train import train_simsearch
 
     clean = read_patch_set(inputs["clean_stack"], inputs["clean_table"])
     noisy = None
     if strategy.endswith("selflearn"):
         noisy = read_patch_set(inputs["noisy_stack"], inputs["noisy_table"])
-    return train_simsearch(
-        clean, noisy, dict(settings), strategy, seed, device, threads, model, history
-    )
+    typed = TrainSettings.from_config(settings)
+    return train_simsearch(clean, noisy, typed, strategy, seed, device, threads, model, history)
 
 
 def confidences(annotations: Mapping[str, Any], default: float) -> dict[str, float]:
@@ -477,9 +478,11 @@ def ablation_cell(
 
     from fishline.simsearch.detect import detect as run_detection
     from fishline.simsearch.evaluate import evaluate_detections
+    from fishline.simsearch.settings import TrainSettings
     from fishline.simsearch.train import train_simsearch
 
     prototypes, negatives, repeat = parse_cell(cell)
+    training = TrainSettings.from_config(settings["train"])
     classes = list(settings["classes"])
     image_set = load_image_set(sheet, settings["channels"])
     split = roles_of(image_set, settings["roles"])
@@ -508,7 +511,7 @@ def ablation_cell(
                 train_simsearch(
                     clean,
                     pseudo if strategy.endswith("selflearn") else None,
-                    dict(settings["train"]),
+                    training,
                     strategy,
                     seed + 7919 * (train_repeat + 1),
                     settings["device"],

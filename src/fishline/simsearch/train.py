@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from dataclasses import asdict, replace
 from typing import Any
 
 import numpy as np
@@ -36,7 +37,13 @@ from fishline.errors import InputError
 from fishline.io import atomic_outputs
 from fishline.logging import get_logger
 from fishline.nets.simsearch import SimSearchNet
-from fishline.schema import default
+from fishline.simsearch.settings import (
+    AugmentSettings,
+    LinearSettings,
+    SimCLRSettings,
+    SupConSettings,
+    TrainSettings,
+)
 from fishline.train.loop import TrainingRun, torch_settings
 from fishline.train.losses import nt_xent
 
@@ -46,9 +53,6 @@ STRATEGIES = ("pos", "pos_neg", "pos_selflearn", "pos_neg_selflearn", "supervise
 WITH_NEGATIVES = ("pos_neg", "pos_neg_selflearn")
 SELF_LEARNING = ("pos_selflearn", "pos_neg_selflearn")
 BACKGROUND = "background"
-
-# every training setting as the schema defines it (simsearch.train), documented there
-DEFAULT_TRAINING: dict[str, Any] = default("simsearch.train")
 
 
 def mixed_precision(device: torch.device) -> torch.autocast:
@@ -98,11 +102,11 @@ def supcon_loss(
 
 
 def augment_batch(
-    images: torch.Tensor, settings: dict[str, Any], generator: torch.Generator
+    images: torch.Tensor, settings: AugmentSettings, generator: torch.Generator
 ) -> torch.Tensor:
     """Augment a float batch (B x C x S x S in [0, 1]) on its device, every draw from
     ``generator``: flips, 90-degree rotations, solarize, coarse dropout, brightness and
-    contrast (see ``DEFAULT_TRAINING["augment"]``)."""
+    contrast (:class:`~fishline.simsearch.settings.AugmentSettings`)."""
     batch, _, height, width = images.shape
     device = images.device
 
@@ -110,29 +114,29 @@ def augment_batch(
         return torch.rand(shape, generator=generator, device=device)
 
     out = images
-    if settings["flip"]:
+    if settings.flip:
         flip = (draw(batch) < 0.5).view(batch, 1, 1, 1)
         out = torch.where(flip, out.flip(-1), out)
-    if settings["rotate"] and height == width:
+    if settings.rotate and height == width:
         turns = (draw(batch) * 4).long().clamp_max(3)
         rotated = torch.stack([torch.rot90(out, k, dims=(2, 3)) for k in range(4)])
         out = rotated[turns, torch.arange(batch, device=device)]
-    solarize = settings["solarize"]
-    chosen = (draw(batch) < solarize["p"]).view(batch, 1, 1, 1)
-    out = torch.where(chosen & (out >= solarize["threshold"]), 1.0 - out, out)
-    dropout = settings["dropout"]
-    side_y = max(1, round(dropout["size"] * height))
-    side_x = max(1, round(dropout["size"] * width))
+    solarize = settings.solarize
+    chosen = (draw(batch) < solarize.p).view(batch, 1, 1, 1)
+    out = torch.where(chosen & (out >= solarize.threshold), 1.0 - out, out)
+    dropout = settings.dropout
+    side_y = max(1, round(dropout.size * height))
+    side_x = max(1, round(dropout.size * width))
     top = (draw(batch) * (height - side_y + 1)).long().view(batch, 1, 1, 1)
     left = (draw(batch) * (width - side_x + 1)).long().view(batch, 1, 1, 1)
     rows = torch.arange(height, device=device).view(1, 1, height, 1)
     cols = torch.arange(width, device=device).view(1, 1, 1, width)
     hole = (rows >= top) & (rows < top + side_y) & (cols >= left) & (cols < left + side_x)
-    drop = (draw(batch) < dropout["p"]).view(batch, 1, 1, 1)
+    drop = (draw(batch) < dropout.p).view(batch, 1, 1, 1)
     out = out.masked_fill(hole & drop, 0.0)
-    low, high = settings["contrast"]
+    low, high = settings.contrast
     contrast = (low + (high - low) * draw(batch)).view(batch, 1, 1, 1)
-    brightness = (settings["brightness"] * (2 * draw(batch) - 1)).view(batch, 1, 1, 1)
+    brightness = (settings.brightness * (2 * draw(batch) - 1)).view(batch, 1, 1, 1)
     mean = out.mean(dim=(1, 2, 3), keepdim=True)
     out = (out - mean) * contrast + mean + brightness
     return out.clamp(0.0, 1.0)
@@ -167,24 +171,6 @@ def _check_set(stack: np.ndarray, table: pd.DataFrame, where: str) -> None:
         raise InputError(where, f"table rows do not index the {len(stack)} stack patches")
 
 
-def check_settings(settings: dict[str, Any], reference: dict[str, Any] | None = None) -> None:
-    """Every key of ``DEFAULT_TRAINING`` (nested) must be present; a missing or unknown key is
-    an InputError naming it (a misspelled key must not fall back silently)."""
-    reference = DEFAULT_TRAINING if reference is None else reference
-    missing = sorted(set(reference) - set(settings))
-    unknown = sorted(set(settings) - set(reference))
-    if missing or unknown:
-        raise InputError("training settings", f"missing key(s) {missing}, unknown key(s) {unknown}")
-    for key, value in reference.items():
-        if isinstance(value, dict):
-            if not isinstance(settings[key], dict):
-                raise InputError("training settings", "expected a mapping", item=key)
-            try:
-                check_settings(settings[key], value)
-            except InputError as error:
-                raise InputError("training settings", error.problem, item=key) from error
-
-
 def _split_negatives(
     stack: np.ndarray, table: pd.DataFrame
 ) -> tuple[np.ndarray, pd.DataFrame, np.ndarray, pd.DataFrame]:
@@ -202,24 +188,24 @@ def _split_negatives(
 
 
 def _stepped(
-    optimizer: torch.optim.Optimizer, stage: dict[str, Any]
+    optimizer: torch.optim.Optimizer, stage: SimCLRSettings | SupConSettings
 ) -> torch.optim.lr_scheduler.StepLR:
     """Step decay: the learning rate times ``gamma`` every ``step`` epochs."""
-    return torch.optim.lr_scheduler.StepLR(optimizer, step_size=stage["step"], gamma=stage["gamma"])
+    return torch.optim.lr_scheduler.StepLR(optimizer, step_size=stage.step, gamma=stage.gamma)
 
 
-def sized_schedule(stage: dict[str, Any], steps: int) -> dict[str, Any]:
+def sized_schedule(stage: SupConSettings, steps: int) -> SupConSettings:
     """``stage`` with enough whole epochs of ``steps`` optimiser steps to make at least
-    ``stage['min_steps']`` steps, and its learning-rate ``step`` stretched alike (the same
+    ``stage.min_steps`` steps, and its learning-rate ``step`` stretched alike (the same
     number of decays): a user marks 20-100 patches, which 3 epochs of 32 train for 3-12 steps.
     """
-    epochs = max(stage["epochs"], math.ceil(stage["min_steps"] / steps))
-    stretch = epochs / stage["epochs"]
-    return {**stage, "epochs": epochs, "step": max(1, round(stage["step"] * stretch))}
+    epochs = max(stage.epochs, math.ceil(stage.min_steps / steps))
+    stretch = epochs / stage.epochs
+    return replace(stage, epochs=epochs, step=max(1, round(stage.step * stretch)))
 
 
 def _fit(
-    stage: dict[str, Any],
+    stage: SimCLRSettings | SupConSettings | LinearSettings,
     name: str,
     steps: int,
     batch_size: int,
@@ -247,7 +233,7 @@ def _fit(
             scheduler.step()
         return {"loss": float(loss.detach())}
 
-    run = TrainingRun(None, stage, [], {}, stage["epochs"] * steps, steps)
+    run = TrainingRun(None, asdict(stage), [], {}, stage.epochs * steps, steps)
     return run.fit(step, lambda done: {"stage": name, "epoch": done // steps - 1}, name)
 
 
@@ -255,28 +241,28 @@ def _simclr(
     model: SimSearchNet,
     images: torch.Tensor,
     labels: np.ndarray,
-    settings: dict[str, Any],
+    settings: TrainSettings,
     generator: torch.Generator,
     sampler: torch.Generator,
 ) -> list[dict[str, Any]]:
     """Self-supervised stage: NT-Xent on two augmented views of the noisy patches."""
-    stage = settings["simclr"]
-    if stage["freeze_early"]:
+    stage = settings.simclr
+    if stage.freeze_early:
         model.freeze_early()
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(params, lr=stage["lr"])
+    optimizer = torch.optim.Adam(params, lr=stage.lr)
     scheduler = _stepped(optimizer, stage)
-    batch_size = min(stage["batch_size"], len(images))
+    batch_size = min(stage.batch_size, len(images))
     steps = max(1, len(images) // batch_size)
     model.train()
 
     def loss_of(chosen: torch.Tensor) -> torch.Tensor:
         batch = images[chosen]
-        first = augment_batch(batch, settings["augment"], generator)
-        second = augment_batch(batch, settings["augment"], generator)
+        first = augment_batch(batch, settings.augment, generator)
+        second = augment_batch(batch, settings.augment, generator)
         with mixed_precision(images.device):
             views = model.project(model.embed(torch.cat([first, second]))).float()
-        return nt_xent(*views.chunk(2), stage["temperature"])
+        return nt_xent(*views.chunk(2), stage.temperature)
 
     def draw_order() -> torch.Tensor:
         return oversample(labels, steps * batch_size, sampler).to(images.device)
@@ -289,38 +275,38 @@ def _supcon(
     images: torch.Tensor,
     labels: torch.Tensor,
     negatives: dict[int, torch.Tensor],
-    settings: dict[str, Any],
+    settings: TrainSettings,
     generator: torch.Generator,
     sampler: torch.Generator,
     name: str = "supcon",
 ) -> list[dict[str, Any]]:
     """Supervised contrastive stage on the clean patches, class negatives in the denominators;
     ``name`` labels its history rows."""
-    stage = settings["supcon"]
-    if stage["freeze_early"]:
+    stage = settings.supcon
+    if stage.freeze_early:
         model.freeze_early()
-    batch_size = min(stage["batch_size"], len(images))
+    batch_size = min(stage.batch_size, len(images))
     steps = max(1, math.ceil(len(images) / batch_size))
     stage = sized_schedule(stage, steps)
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(params, lr=stage["lr"])
+    optimizer = torch.optim.Adam(params, lr=stage.lr)
     scheduler = _stepped(optimizer, stage)
-    per_class = stage["negatives_per_class"]
+    per_class = stage.negatives_per_class
     model.train()
 
     def loss_of(chosen: torch.Tensor) -> torch.Tensor:
-        views = [augment_batch(images[chosen], settings["augment"], generator)]
+        views = [augment_batch(images[chosen], settings.augment, generator)]
         for pool in negatives.values():
             pick = torch.randint(
                 len(pool), (min(per_class, len(pool)),), generator=generator, device=pool.device
             )
-            views.append(augment_batch(pool[pick], settings["augment"], generator))
+            views.append(augment_batch(pool[pick], settings.augment, generator))
         # one forward pass for anchors and negatives (batch norm never sees a batch of 1)
         with mixed_precision(images.device):
             projected = model.project(model.embed(torch.cat(views))).float()
         z, *drawn = projected.split([len(v) for v in views])
         class_negatives = dict(zip(negatives, drawn, strict=True))
-        return supcon_loss(z, labels[chosen], stage["temperature"], class_negatives)
+        return supcon_loss(z, labels[chosen], stage.temperature, class_negatives)
 
     def draw_order() -> torch.Tensor:
         return oversample(labels.cpu().numpy(), steps * batch_size, sampler).to(images.device)
@@ -372,7 +358,7 @@ def _linear(
     model: SimSearchNet,
     images: torch.Tensor,
     labels: torch.Tensor,
-    settings: dict[str, Any],
+    settings: TrainSettings,
     generator: torch.Generator,
     sampler: torch.Generator,
     name: str = "linear",
@@ -380,7 +366,7 @@ def _linear(
     """Linear stage: the trunk frozen, one fc layer with cross-entropy on the embeddings of
     the clean patches and their flips/rotations (computed once: the trunk does not change);
     ``name`` labels its history rows."""
-    stage = settings["linear"]
+    stage = settings.linear
     model.freeze_backbone()
     model.eval()
     views = dihedral_views(images)
@@ -388,8 +374,8 @@ def _linear(
         embedded = torch.cat([model.embed(view) for view in views]).float()
     targets = labels.repeat(len(views))
     model.classifier.reset_parameters()
-    optimizer = torch.optim.Adam(model.classifier.parameters(), lr=stage["lr"])
-    batch_size = min(stage["batch_size"], len(embedded))
+    optimizer = torch.optim.Adam(model.classifier.parameters(), lr=stage.lr)
+    batch_size = min(stage.batch_size, len(embedded))
     steps = max(1, math.ceil(len(embedded) / batch_size))
 
     def loss_of(chosen: torch.Tensor) -> torch.Tensor:
@@ -404,7 +390,7 @@ def _linear(
 def train_simsearch(
     clean: tuple[np.ndarray, pd.DataFrame],
     noisy: tuple[np.ndarray, pd.DataFrame] | None,
-    settings: dict[str, Any],
+    settings: TrainSettings,
     strategy: str,
     seed: int,
     device: str,
@@ -419,17 +405,17 @@ def train_simsearch(
     ``clean`` / ``noisy`` are (uint8 N x C x h x w stack, table) patch sets; the table needs
     ``index`` and ``label`` (class name or ``background``), and ``role`` / ``negative_of``
     for the negatives (role ``negative``, label background, negative_of = the class).
-    ``settings`` as ``DEFAULT_TRAINING``. The classes are the target labels of the clean
-    set (sorted) + ``background``. Writes the model (models.save, kind ``simsearch``) and the
-    per-epoch history (stage, epoch, loss) as Parquet; returns the saved metadata with the
-    classes and the training seconds (kept out of the file: same seed, same bytes).
+    ``settings``: :class:`~fishline.simsearch.settings.TrainSettings`. The classes are the
+    target labels of the clean set (sorted) + ``background``. Writes the model (models.save,
+    kind ``simsearch``) and the per-epoch history (stage, epoch, loss) as Parquet; returns
+    the saved metadata with the classes and the training seconds (kept out of the file:
+    same seed, same bytes).
     """
     if strategy not in STRATEGIES:
         raise InputError("strategy", f"unknown strategy '{strategy}'; known: {list(STRATEGIES)}")
     selflearn = strategy in SELF_LEARNING
     if selflearn and noisy is None:
         raise InputError("strategy", f"'{strategy}' needs noisy patches, none given")
-    check_settings(settings)
     stack, table = clean
     _check_set(stack, table, "clean patches")
     if selflearn:
@@ -447,16 +433,16 @@ def train_simsearch(
     with torch_settings(device, threads, seed) as chosen:
         generator = torch.Generator(device=chosen).manual_seed(seed)  # augmentations
         sampler = torch.Generator().manual_seed(seed + 1)  # oversampling (CPU weights)
-        size = settings["input_size"]
+        size = settings.input_size
         model = SimSearchNet(
             classes,
             stack.shape[1],
-            settings["backbone"],
-            projection=settings["projection"],
-            weights=settings["weights"],
+            settings.backbone,
+            projection=settings.projection,
+            weights=settings.weights,
         ).to(chosen)
         history: list[dict[str, Any]] = []
-        methods = settings["self_learning"] if selflearn else []
+        methods = settings.self_learning if selflearn else ()
         if methods:
             noisy_images = prepare(noisy[0], size, chosen)
         if "simclr" in methods:
@@ -478,12 +464,12 @@ def train_simsearch(
         pseudo_labelled = 0
         if "pseudo_labels" in methods:
             pseudo_images, pseudo_labels = _confirmed_noisy(
-                model, noisy_images, noisy[1], index, settings["pseudo_labels"]["min_confidence"]
+                model, noisy_images, noisy[1], index, settings.pseudo_labels.min_confidence
             )
             pseudo_labelled = len(pseudo_labels)
             images = torch.cat([images, pseudo_images])
             labels = torch.cat([labels, pseudo_labels])
-            if settings["pseudo_labels"]["supcon"]:
+            if settings.pseudo_labels.supcon:
                 model.unfreeze()
                 history += _supcon(
                     model, images, labels, negatives, settings, generator, sampler, "supcon_pseudo"
@@ -503,8 +489,8 @@ def train_simsearch(
     spec = {
         "classes": classes,
         "in_channels": int(stack.shape[1]),
-        "backbone": settings["backbone"],
-        "projection": settings["projection"],
+        "backbone": settings.backbone,
+        "projection": settings.projection,
     }
     with atomic_outputs(history_path) as (temp,):
         pd.DataFrame(history, columns=["stage", "epoch", "loss"]).to_parquet(temp, index=False)

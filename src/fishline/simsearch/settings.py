@@ -1,0 +1,162 @@
+"""Typed settings of SimSearch training (config block ``simsearch.train``): one frozen
+dataclass per part of the recipe, every default the schema's (what each setting means:
+config/README.md). Build them from a config block with :meth:`TrainSettings.from_config`,
+or change a default with :func:`dataclasses.replace`::
+
+    settings = TrainSettings()
+    settings = replace(settings, supcon=replace(settings.supcon, epochs=10))
+"""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from typing import Any, TypeVar
+
+from fishline.errors import InputError
+from fishline.schema import default
+
+Settings = TypeVar("Settings")
+
+
+def _schema(key: str) -> Any:
+    """A field default from the schema's ``simsearch.train.<key>`` (lists as tuples: frozen)."""
+    value = default(f"simsearch.train.{key}")
+    return tuple(value) if isinstance(value, list) else value
+
+
+@dataclass(frozen=True)
+class Solarize:
+    """Invert pixels at or above ``threshold`` in a share ``p`` of the patches."""
+
+    p: float = _schema("augment.solarize.p")
+    threshold: float = _schema("augment.solarize.threshold")
+
+
+@dataclass(frozen=True)
+class Dropout:
+    """Zero one square of ``size`` x the patch side in a share ``p`` of the patches."""
+
+    p: float = _schema("augment.dropout.p")
+    size: float = _schema("augment.dropout.size")
+
+
+@dataclass(frozen=True)
+class AugmentSettings:
+    """The training augmentations (``simsearch.train.augment``)."""
+
+    flip: bool = _schema("augment.flip")
+    rotate: bool = _schema("augment.rotate")
+    solarize: Solarize = field(default_factory=Solarize)
+    dropout: Dropout = field(default_factory=Dropout)
+    brightness: float = _schema("augment.brightness")
+    contrast: tuple[float, float] = _schema("augment.contrast")
+
+
+@dataclass(frozen=True)
+class SimCLRSettings:
+    """The SimCLR stage on the noisy patches (``simsearch.train.simclr``)."""
+
+    epochs: int = _schema("simclr.epochs")
+    batch_size: int = _schema("simclr.batch_size")
+    lr: float = _schema("simclr.lr")
+    step: int = _schema("simclr.step")
+    gamma: float = _schema("simclr.gamma")
+    temperature: float = _schema("simclr.temperature")
+    freeze_early: bool = _schema("simclr.freeze_early")
+
+
+@dataclass(frozen=True)
+class SupConSettings:
+    """The supervised contrastive stage (``simsearch.train.supcon``)."""
+
+    epochs: int = _schema("supcon.epochs")
+    min_steps: int = _schema("supcon.min_steps")
+    batch_size: int = _schema("supcon.batch_size")
+    lr: float = _schema("supcon.lr")
+    step: int = _schema("supcon.step")
+    gamma: float = _schema("supcon.gamma")
+    temperature: float = _schema("supcon.temperature")
+    freeze_early: bool = _schema("supcon.freeze_early")
+    negatives_per_class: int = _schema("supcon.negatives_per_class")
+
+
+@dataclass(frozen=True)
+class LinearSettings:
+    """The linear head on the frozen embedding (``simsearch.train.linear``)."""
+
+    epochs: int = _schema("linear.epochs")
+    batch_size: int = _schema("linear.batch_size")
+    lr: float = _schema("linear.lr")
+
+
+@dataclass(frozen=True)
+class PseudoLabelSettings:
+    """Pseudo-label self-learning (``simsearch.train.pseudo_labels``)."""
+
+    supcon: bool = _schema("pseudo_labels.supcon")
+    min_confidence: float = _schema("pseudo_labels.min_confidence")
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Everything :func:`fishline.simsearch.train.train_simsearch` needs besides the data
+    (config block ``simsearch.train``; each default is the schema's).
+
+    Examples
+    --------
+    >>> TrainSettings().supcon.epochs
+    3
+    >>> TrainSettings.from_config(config["simsearch"]["train"]).backbone  # a validated config
+    'resnet18'
+    """
+
+    input_size: int = _schema("input_size")
+    projection: int = _schema("projection")
+    backbone: str = _schema("backbone")
+    weights: str | None = _schema("weights")
+    self_learning: tuple[str, ...] = _schema("self_learning")
+    pseudo_labels: PseudoLabelSettings = field(default_factory=PseudoLabelSettings)
+    simclr: SimCLRSettings = field(default_factory=SimCLRSettings)
+    supcon: SupConSettings = field(default_factory=SupConSettings)
+    linear: LinearSettings = field(default_factory=LinearSettings)
+    augment: AugmentSettings = field(default_factory=AugmentSettings)
+
+    @classmethod
+    def from_config(cls, block: Mapping[str, Any]) -> TrainSettings:
+        """The settings of a ``simsearch.train`` block with every key given (as the
+        validated config has it); a missing or unknown key, at any depth, is an InputError
+        naming it: a misspelled key must not fall back to its default silently."""
+        return typed_settings(cls, block, "training settings")
+
+    def as_dict(self) -> dict[str, Any]:
+        """The settings as the config block they came from (nested dicts and tuples)."""
+        return asdict(self)
+
+
+def typed_settings(kind: type[Settings], block: Mapping[str, Any], where: str) -> Settings:
+    """The frozen settings dataclass ``kind`` with the values of ``block``: nested
+    dataclasses from nested mappings, lists as tuples. Every field's key must be in
+    ``block`` and no other (InputError naming ``where``, and the nested key as the item)."""
+    names = [item.name for item in fields(kind)]  # type: ignore[arg-type]
+    missing = sorted(set(names) - set(block))
+    unknown = sorted(set(block) - set(names))
+    if missing or unknown:
+        raise InputError(where, f"missing key(s) {missing}, unknown key(s) {unknown}")
+    hints = typing.get_type_hints(kind)
+    values = {}
+    for name in names:
+        value = block[name]
+        if is_dataclass(hints[name]):
+            if not isinstance(value, Mapping):
+                raise InputError(where, "expected a mapping", item=name)
+            try:
+                value = typed_settings(hints[name], value, where)
+            except InputError as error:
+                item = name if error.item is None else f"{name}.{error.item}"
+                raise InputError(where, error.problem, item=item) from error
+        elif isinstance(value, list):
+            value = tuple(value)
+        values[name] = value
+    return kind(**values)
