@@ -23,7 +23,7 @@ from fishline.chromosomes.finetune import fine_tune, subset_sheet
 from fishline.instances import pooled_scores
 from fishline.metaphase_sheet import read_sheet
 from fishline.schema import validate
-from fishline.segment import new_model, score_spreads
+from fishline.segment import CellposeTrainSettings, SegmentSettings, new_model, score_spreads
 
 
 def parse_schedule(text: str) -> dict[str, float]:
@@ -54,6 +54,8 @@ def main() -> None:
     chosen = sorted(samples[i] for i in picked)
     print(f"fine-tuned on {args.k} spreads: {' '.join(chosen)}")
     device = torch.device("cpu")
+    cellpose = CellposeTrainSettings.from_config(config["cellpose"])
+    segment = SegmentSettings.from_config(config["segment"])
     results = []
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
@@ -62,8 +64,8 @@ def main() -> None:
         subset_sheet(rows, chosen, args.sheet, train)
 
         def scores(model_path: Path, sheet: Path) -> dict[str, float]:
-            model = new_model(device, config["cellpose"]["diameter"], model_path)
-            table = score_spreads(model, model.net.diam_labels.item(), sheet, config["segment"])
+            model = new_model(device, cellpose.diameter, model_path)
+            table = score_spreads(model, model.net.diam_labels.item(), sheet, segment)
             return pooled_scores(table)
 
         start = scores(args.model, held_out)
@@ -72,7 +74,7 @@ def main() -> None:
                         "f1 on its K": scores(args.model, train)["f1"]})  # fmt: skip
         for text, schedule in schedules.items():
             started = time.perf_counter()
-            tuned = fine_tune(args.model, train, config["cellpose"], schedule, args.draw,
+            tuned = fine_tune(args.model, train, cellpose, schedule, args.draw,
                               args.threads, folder)  # fmt: skip
             seconds = time.perf_counter() - started
             result = scores(tuned, held_out)

@@ -21,7 +21,7 @@ from segment_errors import EXTRA, MISSED, error_causes
 
 from fishline.config import load_config
 from fishline.instances import estimate_nucleus_diameter, instance_scores, watershed_nuclei
-from fishline.segment import load_cellpose, segment_dapi
+from fishline.segment import SegmentSettings, load_cellpose, segment_dapi
 
 
 def main() -> None:
@@ -35,7 +35,7 @@ def main() -> None:
     image, truth = test_image_nuclei_2d(return_mask=True)
     model, info = load_cellpose(args.model, torch.device("cpu"))
     settings = load_config("config/config.yaml")["slides"]["segment"]
-    settings = {**settings, "min_size": 15}  # the image's nuclei are ~24 px across
+    settings = SegmentSettings.from_config({**settings, "min_size": 15})  # nuclei ~24 px across
     dapi = image.astype(np.float32) / float(image.max())
     sizes = {
         "model (painted nuclei)": info["metadata"]["object_diameter"],

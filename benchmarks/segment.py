@@ -22,7 +22,14 @@ from fishline.instances import instance_scores, threshold_components
 from fishline.metaphase_sheet import iter_sheet
 from fishline.paint.metaphase import paint_spreads
 from fishline.schema import validate
-from fishline.segment import estimate_diameter, load_cellpose, segment_dapi, train_cellpose
+from fishline.segment import (
+    CellposeTrainSettings,
+    SegmentSettings,
+    estimate_diameter,
+    load_cellpose,
+    segment_dapi,
+    train_cellpose,
+)
 
 
 def main() -> None:
@@ -51,7 +58,9 @@ def main() -> None:
             )
         paint_seconds = (time.perf_counter() - started) / (8 + args.images)
         rows.append(("paint spread (517x645)", "s/image", paint_seconds, None))
-        settings = {**config["cellpose"], "epochs": args.epochs, "images_per_epoch": 16}
+        settings = CellposeTrainSettings.from_config(
+            {**config["cellpose"], "epochs": args.epochs, "images_per_epoch": 16}
+        )
         train_cellpose(
             folder / "train/sheet.tsv",
             None,
@@ -68,10 +77,11 @@ def main() -> None:
             ("Cellpose training, 16 tiles of 128 px", "s/epoch", trained["seconds_per_epoch"], None)
         )
         model, _ = load_cellpose(model_path, torch.device("cpu"))
+        segment = SegmentSettings.from_config(config["segment"])
         segment_times, baseline_times, crop_times, scores = [], [], [], []
         for item in iter_sheet(folder / "test/sheet.tsv"):
             started = time.perf_counter()
-            labels = segment_dapi(model, item.dapi, config["segment"], estimate_diameter(item.dapi))
+            labels = segment_dapi(model, item.dapi, segment, estimate_diameter(item.dapi))
             segment_times.append(time.perf_counter() - started)
             started = time.perf_counter()
             baseline = threshold_components(item.dapi)

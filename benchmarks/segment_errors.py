@@ -27,8 +27,7 @@ from skimage.segmentation import relabel_sequential
 
 from fishline.instances import iou_matrix, overlap_counts, threshold_components
 from fishline.metaphase_sheet import iter_sheet
-from fishline.schema import validate
-from fishline.segment import load_cellpose, segment_spread
+from fishline.segment import SegmentSettings, load_cellpose, segment_spread
 
 MISSED = ("not found", "partly found", "split", "merged", "too big", "too small")
 EXTRA = ("background", "merge", "piece", "size")
@@ -80,7 +79,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     model, info = load_cellpose(args.model, torch.device("cpu"))
-    settings = validate({}, "config", "defaults")["chromosomes"]["segment"]
+    settings = SegmentSettings.of_track("chromosomes")
     trained = info["metadata"]["object_diameter"]
     totals = {name: [Counter(), Counter(), 0] for name in ("model", "baseline")}
     for item in iter_sheet(args.sheet):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -21,15 +22,14 @@ from rows import ROOT, Row, add_chromosome_model_arguments, add_json_argument, w
 from fishline.instances import instance_scores
 from fishline.metaphase_sheet import iter_sheet
 from fishline.model_card import paint_check_spreads
-from fishline.schema import validate
-from fishline.segment import estimate_diameter, load_cellpose, segment_dapi
+from fishline.segment import SegmentSettings, estimate_diameter, load_cellpose, segment_dapi
 
 BASELINE = 224
 
 
 def measure(model, sheet: Path, tiles: list[int]) -> pd.DataFrame:
     """Pooled F1@0.5 and mean segmentation seconds per spread at every tile size."""
-    settings = validate({}, "config", "defaults")["chromosomes"]["segment"]
+    settings = SegmentSettings.of_track("chromosomes")
     totals = {tile: np.zeros(4) for tile in tiles}
     spreads = 0
     for item in iter_sheet(sheet):
@@ -39,7 +39,7 @@ def measure(model, sheet: Path, tiles: list[int]) -> pd.DataFrame:
         diameter = estimate_diameter(item.dapi)
         for tile in tiles:
             started = time.perf_counter()
-            labels = segment_dapi(model, item.dapi, {**settings, "tile": tile}, diameter)
+            labels = segment_dapi(model, item.dapi, replace(settings, tile=tile), diameter)
             seconds = time.perf_counter() - started
             scores = instance_scores(item.truth_pieces, labels, 0.5)
             totals[tile] += [scores["tp"], scores["fp"], scores["fn"], seconds]

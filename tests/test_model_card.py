@@ -3,6 +3,7 @@ scores; fine-tuning from a fishline model file."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,13 @@ from fishline.model_card import (
 )
 from fishline.paint import paint_patch_set
 from fishline.paint.metaphase import paint_spreads
-from fishline.segment import is_fishline_cellpose, load_cellpose, train_cellpose
+from fishline.segment import (
+    CellposeTrainSettings,
+    SegmentSettings,
+    is_fishline_cellpose,
+    load_cellpose,
+    train_cellpose,
+)
 
 
 def small_paint(config: dict[str, Any]) -> dict[str, Any]:
@@ -65,7 +72,7 @@ def test_release_writes_half_weights_with_their_card(tmp_path: Path, config: dic
     card = release_cellpose(
         untrained_model(tmp_path / "cp.pt"),
         {"mine": sheet},
-        config["chromosomes"]["segment"],
+        SegmentSettings.from_config(config["chromosomes"]["segment"]),
         provenance,
         out / "m.pt",
         out / "m.md",
@@ -96,15 +103,15 @@ def test_fine_tuning_starts_from_a_fishline_model_file(tmp_path: Path, config: d
     paint_spreads(paint, "train", 2, 4, tmp_path / "train", sheet, tmp_path / "train.parquet")
     start = untrained_model(tmp_path / "start.pt")
     # a different diameter in the settings: fine-tuning keeps the start model's own
-    settings = {
-        **config["chromosomes"]["cellpose"],
-        "pretrained": str(start),
-        "diameter": 30.0,
-        "epochs": 1,
-        "batch_size": 2,
-        "images_per_epoch": 2,
-        "tile": 64,
-    }
+    settings = replace(
+        CellposeTrainSettings.from_config(config["chromosomes"]["cellpose"]),
+        pretrained=str(start),
+        diameter=30.0,
+        epochs=1,
+        batch_size=2,
+        images_per_epoch=2,
+        tile=64,
+    )
     assert is_fishline_cellpose(start) and not is_fishline_cellpose(sheet)
     train_cellpose(
         sheet, None, settings, 0, 1, "cpu", tmp_path / "tuned.pt", tmp_path / "h.parquet"
@@ -130,13 +137,15 @@ def test_fine_tuning_curve_scores_the_spreads_left_out(tmp_path: Path, config: d
     sheet = tmp_path / "real/sheet.tsv"
     paint_spreads(small_paint(config), "real", 3, 5, tmp_path / "real", sheet, tmp_path / "r.pq")
     curve = {"ks": [0, 1], "draws": 1, "epochs": 1, "images_per_epoch": 2, "learning_rate": 5e-4}
-    cellpose = {**config["chromosomes"]["cellpose"], "batch_size": 2, "tile": 64}
+    cellpose = CellposeTrainSettings.from_config(
+        {**config["chromosomes"]["cellpose"], "batch_size": 2, "tile": 64}
+    )
     table = finetune_curve(
         untrained_model(tmp_path / "start.pt"),
         sheet,
         curve,
         cellpose,
-        config["chromosomes"]["segment"],
+        SegmentSettings.from_config(config["chromosomes"]["segment"]),
         seed=1,
         threads=1,
         device="cpu",

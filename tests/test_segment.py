@@ -304,7 +304,12 @@ def test_tiny_cellpose_training_segments_a_painted_spread(tmp_path: Path, config
 
     from fishline.instances import evaluate_segmentation
     from fishline.paint.metaphase import paint_spreads
-    from fishline.segment import segment_sheet, train_cellpose
+    from fishline.segment import (
+        CellposeTrainSettings,
+        SegmentSettings,
+        segment_sheet,
+        train_cellpose,
+    )
 
     paint = {
         **config["chromosomes"]["paint"],
@@ -327,15 +332,17 @@ def test_tiny_cellpose_training_segments_a_painted_spread(tmp_path: Path, config
             tmp_path / f"{split}/sheet.tsv",
             tmp_path / f"{split}.parquet",
         )
-    settings = {
-        **config["chromosomes"]["cellpose"],
-        "pretrained": None,
-        "learning_rate": 0.005,
-        "epochs": 50,  # 30 sat at the edge: a 13-pixel change in the masks gave no instance
-        "images_per_epoch": 16,
-        "tile": 64,
-        "diameter": 12.0,
-    }
+    settings = CellposeTrainSettings.from_config(
+        {
+            **config["chromosomes"]["cellpose"],
+            "pretrained": None,
+            "learning_rate": 0.005,
+            "epochs": 50,  # 30 sat at the edge: a 13-pixel change in the masks gave no instance
+            "images_per_epoch": 16,
+            "tile": 64,
+            "diameter": 12.0,
+        }
+    )
     history = train_cellpose(
         tmp_path / "train/sheet.tsv",
         None,
@@ -355,7 +362,7 @@ def test_tiny_cellpose_training_segments_a_painted_spread(tmp_path: Path, config
     masks = segment_sheet(
         tmp_path / "cp.pt",
         tmp_path / "test/sheet.tsv",
-        config["chromosomes"]["segment"],
+        SegmentSettings.from_config(config["chromosomes"]["segment"]),
         tmp_path / "seg",
         tmp_path / "seg/masks.tsv",
         1,

@@ -31,7 +31,13 @@ from fishline.model_card import (
 )
 from fishline.paint import paint_fields
 from fishline.paint.metaphase import paint_spreads
-from fishline.segment import estimate_diameter, load_cellpose, score_spreads, segment_dapi
+from fishline.segment import (
+    SegmentSettings,
+    estimate_diameter,
+    load_cellpose,
+    score_spreads,
+    segment_dapi,
+)
 from fishline.slides.stages import call_sample
 from fishline.slides.verdicts import summarise
 
@@ -80,9 +86,8 @@ def test_shipped_model_reproduces_its_painted_check_score(
     check = info["metadata"]["card"]["check"]
     assert check["images"] == CHECK_IMAGES
     sheet = paint_check_spreads(tmp_path)
-    scores = score_spreads(
-        model, info["metadata"]["object_diameter"], sheet, config["chromosomes"]["segment"]
-    )
+    settings = SegmentSettings.from_config(config["chromosomes"]["segment"])
+    scores = score_spreads(model, info["metadata"]["object_diameter"], sheet, settings)
     assert pooled_scores(scores)["f1"] == pytest.approx(check["f1"], abs=0.02)
     assert pooled_scores(scores)["f1"] >= 0.9
 
@@ -96,7 +101,7 @@ def test_shipped_model_on_a_real_metaphase(chromosome_model: tuple, config: dict
         pytest.skip(f"real dev metaphases not present ({SHARED})")
     model = chromosome_model[0]
     item = next(item for item in iter_sheet(REAL_SHEET) if item.sample == "A0105XY")
-    settings = config["chromosomes"]["segment"]
+    settings = SegmentSettings.from_config(config["chromosomes"]["segment"])
     labels = segment_dapi(model, item.dapi, settings, estimate_diameter(item.dapi))
     assert instance_scores(item.truth, labels, 0.5)["f1"] >= 0.8
 
@@ -142,7 +147,7 @@ def test_shipped_nucleus_model_reproduces_its_painted_check_score(
         model,
         info["metadata"]["object_diameter"],
         paint_check_fields(tmp_path),
-        {**config["slides"]["segment"], "diameter_source": "estimate"},
+        SegmentSettings.from_config({**config["slides"]["segment"], "diameter_source": "estimate"}),
         estimate=estimate_nucleus_diameter,
     )
     assert pooled_scores(scores)["f1"] == pytest.approx(check["f1"], abs=0.02)
@@ -156,7 +161,7 @@ def test_shipped_nucleus_model_on_stardist_real_nuclei(nucleus_model: tuple, con
 
     image, truth = test_image_nuclei_2d(return_mask=True)
     dapi = image.astype(np.float32)
-    settings = {**config["slides"]["segment"], "min_size": 15}
+    settings = SegmentSettings.from_config({**config["slides"]["segment"], "min_size": 15})
     labels = segment_dapi(nucleus_model[0], dapi, settings, estimate_nucleus_diameter(dapi))
     assert instance_scores(truth, labels, 0.5)["ap"] >= STARDIST_AP
 
@@ -180,9 +185,8 @@ def test_shipped_nucleus_model_splits_a_painted_clump(
     dapi = tifffile.imread(tmp_path / "field_000.tif")[2].astype(np.float32)
     truth = tifffile.imread(tmp_path / "field_000.mask.tif")
     assert len(np.unique(truth)) - 1 == 12
-    labels = segment_dapi(
-        nucleus_model[0], dapi, config["slides"]["segment"], estimate_nucleus_diameter(dapi)
-    )
+    settings = SegmentSettings.from_config(config["slides"]["segment"])
+    labels = segment_dapi(nucleus_model[0], dapi, settings, estimate_nucleus_diameter(dapi))
     assert instance_scores(truth, labels, 0.5)["tp"] >= 10
 
 

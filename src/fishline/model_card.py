@@ -9,7 +9,7 @@ import os
 import subprocess
 import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from fishline.io import atomic_outputs, write_image
 from fishline.logging import get_logger
 from fishline.paint.metaphase import paint_spreads
 from fishline.schema import validate
-from fishline.segment import estimate_diameter, load_cellpose, score_spreads
+from fishline.segment import SegmentSettings, estimate_diameter, load_cellpose, score_spreads
 from fishline.slides.training_sets import paint_training_fields
 
 log = get_logger("model_card")
@@ -191,7 +191,7 @@ NUCLEI = Track(
 def release_cellpose(
     model_in: str | Path,
     sets: Mapping[str, str | Path],
-    segment_settings: Mapping[str, Any],
+    segment_settings: SegmentSettings,
     provenance: Mapping[str, Any],
     model_out: str | Path,
     card_out: str | Path,
@@ -217,7 +217,7 @@ def release_cellpose(
         model, info = load_cellpose(weights, device)
         trained = info["metadata"]["object_diameter"]
         named = {"painted check": track.paint_check(folder), **sets}
-        settings = {**segment_settings, "diameter_source": "estimate"}
+        settings = replace(segment_settings, diameter_source="estimate")
         frames = []
         for name, sheet in named.items():
             frame = score_spreads(
@@ -251,7 +251,7 @@ def release_cellpose(
         },
         "machine": model_files.machine(),
         "provenance": dict(provenance),
-        "inference": settings,
+        "inference": asdict(settings),
     }
     write_release(
         payload, half, card,

@@ -1,17 +1,20 @@
 """The JSON Schemas shipped with the package (the workflow config and the sample sheets):
 loading, ``$ref`` resolution, defaults filled in (a block written in part merges over the
 defaults of its place), validation whose errors name the key and suggest the closest valid
-one, and :func:`default`, the schema's default of one key for library signatures.
+one, :func:`default`, the schema's default of one key for library signatures, and
+:func:`typed_settings`, a config block as the typed settings dataclass library code takes.
 """
 
 from __future__ import annotations
 
 import copy
 import difflib
-from collections.abc import Iterator, Mapping
+import typing
+from collections.abc import Collection, Iterator, Mapping
+from dataclasses import fields, is_dataclass
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 
 import jsonschema
 import yaml
@@ -19,6 +22,7 @@ import yaml
 from fishline.errors import InputError
 
 SCHEMA_PACKAGE = "fishline.schemas"
+Settings = TypeVar("Settings")
 
 
 @cache
@@ -262,3 +266,34 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
         else:
             merged[key] = copy.deepcopy(value)
     return merged
+
+
+def typed_settings(
+    kind: type[Settings], block: Mapping[str, Any], where: str, ignore: Collection[str] = ()
+) -> Settings:
+    """The frozen settings dataclass ``kind`` with the values of config ``block``: nested
+    dataclasses from nested mappings, lists as tuples. Every field's key must be in
+    ``block`` and no other but those of ``ignore`` (keys of the block that the workflow
+    reads, such as a sheet path): else an InputError naming ``where`` and the nested key.
+    Library code takes these typed settings; the workflow builds them from its config."""
+    names = [item.name for item in fields(kind)]  # type: ignore[arg-type]
+    missing = sorted(set(names) - set(block))
+    unknown = sorted(set(block) - set(names) - set(ignore))
+    if missing or unknown:
+        raise InputError(where, f"missing key(s) {missing}, unknown key(s) {unknown}")
+    hints = typing.get_type_hints(kind)
+    values = {}
+    for name in names:
+        value = block[name]
+        if is_dataclass(hints[name]):
+            if not isinstance(value, Mapping):
+                raise InputError(where, "expected a mapping", item=name)
+            try:
+                value = typed_settings(hints[name], value, where)
+            except InputError as error:
+                item = name if error.item is None else f"{name}.{error.item}"
+                raise InputError(where, error.problem, item=item) from error
+        elif isinstance(value, list):
+            value = tuple(value)
+        values[name] = value
+    return kind(**values)

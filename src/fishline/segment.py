@@ -15,6 +15,7 @@ import logging
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +35,90 @@ from fishline.jit import import_cached
 from fishline.logging import get_logger, progress_bar
 from fishline.metaphase_sheet import iter_sheet, load_row, read_sheet
 from fishline.paint.draws import Range, bounds
+from fishline.schema import default, typed_settings
 from fishline.train.loop import setup_device
 
 log = get_logger("segment")
+TRACKS = ("chromosomes", "slides")  # the config blocks <track>.segment and <track>.cellpose
+
+
+@dataclass(frozen=True)
+class SegmentSettings:
+    """Cellpose inference settings (config blocks ``chromosomes.segment`` and
+    ``slides.segment``; their defaults differ, so take a track's with :meth:`of_track`).
+
+    Parameters
+    ----------
+    flow_threshold : float
+        Cellpose's flow error threshold: masks whose flows disagree more are dropped.
+    cellprob_threshold : float
+        Cell-probability logit above which a pixel belongs to a mask.
+    min_size : int
+        Masks smaller than this (px) are dropped.
+    tile : int
+        Side of Cellpose's inference tiles, px.
+    diameter_source : str
+        ``estimate`` (per image) or ``model`` (the training objects' size).
+
+    Examples
+    --------
+    >>> settings = SegmentSettings.of_track("slides")  # cellprob 0, tiles of 224 px
+    >>> labels = segment_dapi(model, dapi, settings, diameter=26.0)
+    """
+
+    flow_threshold: float
+    cellprob_threshold: float
+    min_size: int
+    tile: int
+    diameter_source: str
+
+    @classmethod
+    def of_track(cls, track: str) -> SegmentSettings:
+        """The schema's defaults of ``<track>.segment`` (``chromosomes`` or ``slides``)."""
+        return cls.from_config(default(f"{_track(track)}.segment"))
+
+    @classmethod
+    def from_config(cls, block: Mapping[str, Any]) -> SegmentSettings:
+        """The settings of a ``<track>.segment`` block (every key given)."""
+        return typed_settings(cls, block, "segment settings")
+
+
+@dataclass(frozen=True)
+class CellposeTrainSettings:
+    """Cellpose training settings (config blocks ``chromosomes.cellpose`` and
+    ``slides.cellpose``, whose defaults differ: :meth:`of_track`); what each means:
+    config/README.md. ``pretrained`` names the model to fine-tune (None: from scratch; see
+    :func:`resolve_pretrained`), ``diameter`` the object size the network is trained at (px),
+    ``tile`` its training crop (px), ``gamma_copies`` / ``gamma`` the copies of each image
+    at a random intensity gamma (:func:`with_gamma_copies`)."""
+
+    pretrained: str | None
+    diameter: float
+    epochs: int
+    batch_size: int
+    images_per_epoch: int
+    learning_rate: float
+    weight_decay: float
+    tile: int
+    gamma_copies: int
+    gamma: tuple[float, float]
+
+    @classmethod
+    def of_track(cls, track: str) -> CellposeTrainSettings:
+        """The schema's defaults of ``<track>.cellpose`` (``chromosomes`` or ``slides``)."""
+        return cls.from_config(default(f"{_track(track)}.cellpose"))
+
+    @classmethod
+    def from_config(cls, block: Mapping[str, Any]) -> CellposeTrainSettings:
+        """The settings of a ``<track>.cellpose`` block; its keys for the workflow (the
+        training sheet, the painted fields, the shipped model) are left to it."""
+        return typed_settings(cls, block, "Cellpose settings", ignore=("sheet", "model", "fields"))
+
+
+def _track(track: str) -> str:
+    if track not in TRACKS:
+        raise InputError("track", f"unknown track '{track}'; known: {list(TRACKS)}")
+    return track
 
 
 def named_model_file(name: str) -> Path:
@@ -217,7 +299,7 @@ def with_gamma_copies(
 def train_cellpose(
     train_sheet: str | Path,
     val_sheet: str | Path | None,
-    settings: Mapping[str, Any],
+    settings: CellposeTrainSettings,
     seed: int,
     threads: int,
     device: str,
@@ -229,7 +311,7 @@ def train_cellpose(
     (9 parameters, over 80 lines: Cellpose's training call wrapped with the data (gamma
     copies, validation), progress, seeding and the weights file fishline writes.)
 
-    From scratch unless ``settings['pretrained']`` names a local model to fine-tune. The
+    From scratch unless ``settings.pretrained`` names a local model to fine-tune. The
     result is a fishline model file (kind ``cellpose``) so one loader serves every model.
 
     Parameters
@@ -238,10 +320,8 @@ def train_cellpose(
         Metaphase sheet of the training images; every row needs a truth mask.
     val_sheet : str or pathlib.Path or None
         Metaphase sheet of validation images (every row with a mask), or None.
-    settings : Mapping of str to Any
-        The Cellpose settings: ``pretrained`` (:func:`resolve_pretrained`), ``diameter`` (px),
-        ``epochs``, ``batch_size``, ``learning_rate``, ``weight_decay``, ``images_per_epoch``,
-        ``tile`` (px), ``gamma_copies`` and ``gamma`` (:func:`with_gamma_copies`).
+    settings : CellposeTrainSettings
+        The training settings (e.g. ``CellposeTrainSettings.of_track("chromosomes")``).
     seed : int
         Random seed.
     threads : int
@@ -275,26 +355,26 @@ def train_cellpose(
 
     chosen = setup_device(device, threads, seed)
     torch.use_deterministic_algorithms(False)  # Cellpose's flows use non-deterministic ops on CUDA
-    pretrained = resolve_pretrained(settings["pretrained"])
+    pretrained = resolve_pretrained(settings.pretrained)
     images, masks, names = _training_pairs(train_sheet)
-    if settings["gamma_copies"]:
+    if settings.gamma_copies:
         images, masks = with_gamma_copies(
-            images, masks, settings["gamma_copies"], settings["gamma"], seed
+            images, masks, settings.gamma_copies, settings.gamma, seed
         )
         log.info(
             "%d gamma copies of each image: %d training images",
-            settings["gamma_copies"],
+            settings.gamma_copies,
             len(images),
         )
     val_images, val_masks = (None, None)
     if val_sheet is not None:
         val_images, val_masks, _ = _training_pairs(val_sheet)
-    net = new_model(chosen, settings["diameter"], pretrained)
+    net = new_model(chosen, settings.diameter, pretrained)
     log.info(
         "training Cellpose on %d images (%s), %d epochs, device %s",
         len(images),
         "fine-tuning " + str(pretrained) if pretrained else "from scratch",
-        settings["epochs"],
+        settings.epochs,
         chosen,
     )
     started = time.perf_counter()
@@ -306,12 +386,12 @@ def train_cellpose(
             test_data=val_images,
             test_labels=val_masks,
             channels=[0, 0],
-            batch_size=settings["batch_size"],
-            learning_rate=settings["learning_rate"],
-            weight_decay=settings["weight_decay"],
-            n_epochs=settings["epochs"],
-            nimg_per_epoch=settings["images_per_epoch"],
-            bsize=settings["tile"],
+            batch_size=settings.batch_size,
+            learning_rate=settings.learning_rate,
+            weight_decay=settings.weight_decay,
+            n_epochs=settings.epochs,
+            nimg_per_epoch=settings.images_per_epoch,
+            bsize=settings.tile,
             rescale=True,
             min_train_masks=1,
             save_path=folder,
@@ -330,9 +410,9 @@ def train_cellpose(
     spec = {"diameter": float(net.net.diam_mean.item())}
     metadata = {
         "train_images": names,
-        "epochs": settings["epochs"],
+        "epochs": settings.epochs,
         "seconds": seconds,
-        "seconds_per_epoch": seconds / max(settings["epochs"], 1),
+        "seconds_per_epoch": seconds / max(settings.epochs, 1),
         "pretrained": str(pretrained) if pretrained else None,
         "object_diameter": float(net.net.diam_labels.item()),
         "device": str(chosen),
@@ -420,7 +500,7 @@ def estimate_diameter(dapi: np.ndarray) -> float:
 
 
 def segment_dapi(
-    model: Any, dapi: np.ndarray, settings: Mapping[str, Any], diameter: float
+    model: Any, dapi: np.ndarray, settings: SegmentSettings, diameter: float
 ) -> np.ndarray:
     """Instance labels (int32) of one DAPI image.
 
@@ -430,9 +510,8 @@ def segment_dapi(
         A ``cellpose.models.CellposeModel``, e.g. from :func:`load_cellpose`.
     dapi : numpy.ndarray
         (H, W) DAPI image, any numeric dtype (run as float32).
-    settings : Mapping of str to Any
-        Cellpose settings: ``flow_threshold``, ``cellprob_threshold``, ``min_size`` (px) and
-        ``tile`` (px).
+    settings : SegmentSettings
+        Cellpose's inference settings (``diameter_source`` is not used here).
     diameter : float
         Object diameter to segment at, px (Cellpose rescales the image to its training size).
 
@@ -445,10 +524,10 @@ def segment_dapi(
         dapi.astype(np.float32),
         channels=[0, 0],
         diameter=diameter,
-        flow_threshold=settings["flow_threshold"],
-        cellprob_threshold=settings["cellprob_threshold"],
-        min_size=settings["min_size"],
-        bsize=settings["tile"],
+        flow_threshold=settings.flow_threshold,
+        cellprob_threshold=settings.cellprob_threshold,
+        min_size=settings.min_size,
+        bsize=settings.tile,
     )
     return masks.astype(np.int32)
 
@@ -456,11 +535,11 @@ def segment_dapi(
 def segment_spread(
     model: Any,
     dapi: np.ndarray,
-    settings: Mapping[str, Any],
+    settings: SegmentSettings,
     trained_diameter: float,
     estimate: Callable[[np.ndarray], float] = estimate_diameter,
 ) -> tuple[np.ndarray, float, float]:
-    """Instance labels of one image at the object size ``settings['diameter_source']`` says
+    """Instance labels of one image at the object size ``settings.diameter_source`` says
     (``model``: the training objects' size; ``estimate``: per image, by ``estimate``), with
     that diameter and the segmentation seconds.
 
@@ -468,8 +547,8 @@ def segment_spread(
     ----------
     model, dapi : Any, numpy.ndarray
         As in :func:`segment_dapi`.
-    settings : Mapping of str to Any
-        Cellpose settings: ``diameter_source`` and those of :func:`segment_dapi`.
+    settings : SegmentSettings
+        Cellpose's inference settings, ``diameter_source`` included.
     trained_diameter : float
         The training objects' diameter, px; also the fall-back when the estimate is 0.
     estimate : callable, optional
@@ -485,7 +564,7 @@ def segment_spread(
         Wall-clock seconds of the segmentation (estimate excluded).
     """
     diameter = trained_diameter
-    if settings["diameter_source"] == "estimate":
+    if settings.diameter_source == "estimate":
         diameter = estimate(dapi) or trained_diameter
     started = time.perf_counter()
     labels = segment_dapi(model, dapi, settings, diameter)
@@ -495,7 +574,7 @@ def segment_spread(
 def segment_sheet(
     model_path: str | Path,
     sheet: str | Path,
-    settings: Mapping[str, Any],
+    settings: SegmentSettings,
     outdir: str | Path,
     masks_sheet: str | Path,
     threads: int,
@@ -506,7 +585,7 @@ def segment_sheet(
     TIFF per sample and a masks sheet.
 
     The masks sheet repeats the sample's columns with ``pred`` = the predicted labels, so
-    cropping and evaluation read one file. Object scale: ``settings['diameter_source']`` is
+    cropping and evaluation read one file. Object scale: ``settings.diameter_source`` is
     ``model`` (the training objects' size) or ``estimate`` (per image, :func:`estimate_diameter`).
 
     Parameters
@@ -515,8 +594,8 @@ def segment_sheet(
         A fishline Cellpose model file (:func:`train_cellpose`).
     sheet : str or pathlib.Path
         Metaphase sheet of the images.
-    settings : Mapping of str to Any
-        Cellpose settings, as :func:`segment_spread` takes.
+    settings : SegmentSettings
+        As :func:`segment_spread` takes.
     outdir : str or pathlib.Path
         Folder for ``<sample>.pred.tif`` (uint16 labels; uint32 past 65535 instances).
     masks_sheet : str or pathlib.Path
@@ -579,7 +658,7 @@ def score_spreads(
     model: Any,
     trained_diameter: float,
     sheet: str | Path,
-    settings: Mapping[str, Any],
+    settings: SegmentSettings,
     name: str = "spreads",
     estimate: Callable[[np.ndarray], float] = estimate_diameter,
     baseline: Callable[[np.ndarray], np.ndarray] = threshold_components,
@@ -597,8 +676,8 @@ def score_spreads(
         The training objects' diameter, px (:func:`segment_spread`).
     sheet : str or pathlib.Path
         Metaphase sheet; rows without a truth mask are skipped.
-    settings : Mapping of str to Any
-        Cellpose settings, as :func:`segment_spread` takes.
+    settings : SegmentSettings
+        As :func:`segment_spread` takes.
     name : str, optional
         Label of the progress bar; default ``"spreads"``.
     estimate : callable, optional

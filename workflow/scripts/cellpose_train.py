@@ -1,12 +1,14 @@
 """Snakemake glue for rule cellpose_train."""
 
+from dataclasses import replace
+
 from fishline.logging import log_to
 from fishline.metaphase_sheet import sheet_path
-from fishline.segment import train_cellpose
+from fishline.segment import CellposeTrainSettings, train_cellpose
 
-settings = dict(snakemake.params.settings)
+settings = CellposeTrainSettings.from_config(snakemake.params.settings)
 if snakemake.input.pretrained:  # a weights file, as the workflow resolved its path
-    settings["pretrained"] = snakemake.input.pretrained[0]
+    settings = replace(settings, pretrained=snakemake.input.pretrained[0])
 
 with log_to(snakemake.log[0]):
     train_cellpose(

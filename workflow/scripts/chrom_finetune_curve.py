@@ -2,14 +2,15 @@
 
 from fishline.chromosomes.finetune import finetune_curve
 from fishline.logging import log_to
+from fishline.segment import CellposeTrainSettings, SegmentSettings
 
 with log_to(snakemake.log[0]):
     finetune_curve(
         snakemake.input.start[0],
         snakemake.input.sheet[0],
         snakemake.params.curve,
-        snakemake.params.cellpose,
-        snakemake.params.segment,
+        CellposeTrainSettings.from_config(snakemake.params.cellpose),
+        SegmentSettings.from_config(snakemake.params.segment),
         seed=snakemake.params.seed,
         threads=snakemake.threads,
         device=snakemake.params.device,

@@ -4,6 +4,7 @@ from fishline.logging import log_to
 from fishline.metaphase_sheet import sheet_path
 from fishline.model_card import provenance, release_cellpose
 from fishline.schema import validate
+from fishline.segment import SegmentSettings
 
 with log_to(snakemake.log[0]):
     release_cellpose(
@@ -12,7 +13,7 @@ with log_to(snakemake.log[0]):
             "painted test": sheet_path(snakemake.input.test),
             **dict(zip(snakemake.params.real, snakemake.input.real, strict=True)),
         },
-        snakemake.params.segment,
+        SegmentSettings.from_config(snakemake.params.segment),
         provenance(
             snakemake.params.configfiles,
             snakemake.params.seed,

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from fishline.logging import log_to
 from fishline.metaphase_sheet import sheet_path
-from fishline.segment import segment_sheet
+from fishline.segment import SegmentSettings, segment_sheet
 
 sample = getattr(snakemake.wildcards, "sample", None)  # segment_spread: one sheet row
 with log_to(snakemake.log[0]):
@@ -12,7 +12,7 @@ with log_to(snakemake.log[0]):
     segment_sheet(
         snakemake.input.model,
         sheet_path(snakemake.input.images),
-        snakemake.params.settings,
+        SegmentSettings.from_config(snakemake.params.settings),
         outdir=outdir,
         masks_sheet=outdir / "masks.tsv",
         threads=snakemake.threads,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,13 @@ from fishline.io import atomic_outputs
 from fishline.logging import get_logger
 from fishline.metaphase_sheet import read_sheet
 from fishline.plots import save_figure
-from fishline.segment import new_model, score_spreads, train_cellpose
+from fishline.segment import (
+    CellposeTrainSettings,
+    SegmentSettings,
+    new_model,
+    score_spreads,
+    train_cellpose,
+)
 from fishline.train.loop import setup_device
 
 log = get_logger("finetune")
@@ -48,8 +55,8 @@ def finetune_curve(
     model_path: str | Path,
     sheet: str | Path,
     curve: Mapping[str, Any],
-    cellpose: Mapping[str, Any],
-    segment: Mapping[str, Any],
+    cellpose: CellposeTrainSettings,
+    segment: SegmentSettings,
     seed: int,
     threads: int,
     device: str,
@@ -67,7 +74,7 @@ def finetune_curve(
     rows = rows[rows["mask"].notna()].reset_index(drop=True)
     samples = list(rows["sample"])
     chosen_device = setup_device(device, threads, seed)
-    start = new_model(chosen_device, cellpose["diameter"], Path(model_path))
+    start = new_model(chosen_device, cellpose.diameter, Path(model_path))
     records = []
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
@@ -85,7 +92,7 @@ def finetune_curve(
                 tuned = fine_tune(
                     model_path, train_sheet, cellpose, curve, seed + draw, threads, folder
                 )
-                model = new_model(chosen_device, cellpose["diameter"], tuned)
+                model = new_model(chosen_device, cellpose.diameter, tuned)
                 scores = score_spreads(
                     model, model.net.diam_labels.item(), held_out, segment, f"K={k} draw {draw}"
                 )
@@ -117,7 +124,7 @@ def finetune_curve(
 def fine_tune(
     model_path: str | Path,
     train_sheet: Path,
-    cellpose: Mapping[str, Any],
+    cellpose: CellposeTrainSettings,
     schedule: Mapping[str, Any],
     seed: int,
     threads: int,
@@ -127,11 +134,11 @@ def fine_tune(
     ``epochs``, ``images_per_epoch`` and ``learning_rate`` of ``schedule`` (the rest as
     ``cellpose``); the tuned model file in ``folder``."""
     tuned = folder / "tuned.pt"
-    settings = {
-        **cellpose,
+    settings = replace(
+        cellpose,
         **{key: schedule[key] for key in ("epochs", "images_per_epoch", "learning_rate")},
-        "pretrained": str(model_path),
-    }
+        pretrained=str(model_path),
+    )
     train_cellpose(
         train_sheet, None, settings, seed, threads, "cpu", tuned, folder / "history.parquet"
     )

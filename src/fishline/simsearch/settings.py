@@ -9,15 +9,11 @@ or change a default with :func:`dataclasses.replace`::
 
 from __future__ import annotations
 
-import typing
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields, is_dataclass
-from typing import Any, TypeVar
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
-from fishline.errors import InputError
-from fishline.schema import default
-
-Settings = TypeVar("Settings")
+from fishline.schema import default, typed_settings
 
 
 def _schema(key: str) -> Any:
@@ -133,30 +129,3 @@ class TrainSettings:
     def as_dict(self) -> dict[str, Any]:
         """The settings as the config block they came from (nested dicts and tuples)."""
         return asdict(self)
-
-
-def typed_settings(kind: type[Settings], block: Mapping[str, Any], where: str) -> Settings:
-    """The frozen settings dataclass ``kind`` with the values of ``block``: nested
-    dataclasses from nested mappings, lists as tuples. Every field's key must be in
-    ``block`` and no other (InputError naming ``where``, and the nested key as the item)."""
-    names = [item.name for item in fields(kind)]  # type: ignore[arg-type]
-    missing = sorted(set(names) - set(block))
-    unknown = sorted(set(block) - set(names))
-    if missing or unknown:
-        raise InputError(where, f"missing key(s) {missing}, unknown key(s) {unknown}")
-    hints = typing.get_type_hints(kind)
-    values = {}
-    for name in names:
-        value = block[name]
-        if is_dataclass(hints[name]):
-            if not isinstance(value, Mapping):
-                raise InputError(where, "expected a mapping", item=name)
-            try:
-                value = typed_settings(hints[name], value, where)
-            except InputError as error:
-                item = name if error.item is None else f"{name}.{error.item}"
-                raise InputError(where, error.problem, item=item) from error
-        elif isinstance(value, list):
-            value = tuple(value)
-        values[name] = value
-    return kind(**values)

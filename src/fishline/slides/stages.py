@@ -165,7 +165,7 @@ def call_sample(
     # module (fish_paint, slides_train_fields) start 4 s faster without them
     from fishline import models
     from fishline.fish.classifier import predict
-    from fishline.segment import load_cellpose, segment_dapi
+    from fishline.segment import SegmentSettings, load_cellpose, segment_dapi
     from fishline.train.loop import setup_device
 
     frame = read_slide_sheet(sheet)
@@ -176,8 +176,9 @@ def call_sample(
     loaded = models.load(classifier)
     classes = list(loaded[1]["class_names"])
     size = int(paint["patch_size"])
+    segment_settings = SegmentSettings.from_config(settings["segment"])
     caller = _FieldCaller(
-        segment=lambda dapi, diameter: segment_dapi(cellpose, dapi, settings["segment"], diameter),
+        segment=lambda dapi, diameter: segment_dapi(cellpose, dapi, segment_settings, diameter),
         trained=float(info["metadata"]["object_diameter"]),
         settings=settings,
         reference=settings["crops"]["diameter"] or reference_diameter(paint["nuclei"]),
