@@ -508,6 +508,7 @@ def test_prototype_curve_scores_every_draw_on_the_other_cells(extractors, painte
         CellClassifier,
         curve_summary,
         embed_views,
+        example_draws,
         prototype_curve,
     )
 
@@ -528,6 +529,16 @@ def test_prototype_curve_scores_every_draw_on_the_other_cells(extractors, painte
     assert len(calls) == len(classes) - 15 and calls["certainty"].between(0, 1).all()
     again, _ = prototype_curve(classifier, views, classes, [1, 5], 3, seed=0)
     pd.testing.assert_frame_equal(curve, again)  # seeded draws
+    # only the examples' rotations are read (the workflow rotates no other cell)
+    examples = np.unique(
+        np.concatenate([chosen for *_, chosen in example_draws(classes, [1, 5], 3, 0)])
+    )
+    sparse = views.copy()
+    sparse[np.setdiff1d(np.arange(len(classes)), examples), 1:] = np.nan
+    assert len(examples) < len(classes)
+    pd.testing.assert_frame_equal(
+        prototype_curve(classifier, sparse, classes, [1, 5], 3, 0)[0], curve
+    )
     summary = curve_summary(curve, 3)
     assert list(summary["prototypes"]) == [1, 1, 5, 5] and set(summary["draws"]) == {3}
     assert summary["chance"].iloc[0] == "33.3 %"

@@ -513,7 +513,8 @@ def prototype_curve(
         The classifier to refit for every draw (left fitted on the last one).
     views : numpy.ndarray
         (n, r, d) float vectors as :func:`embed_views` gives: each cell's vector first, then
-        those of its rotations (r = 1 without).
+        those of its rotations (r = 1 without). Rotations are read only for the cells that a
+        draw picks as examples (:func:`example_draws`); the others' may be anything.
     classes : numpy.ndarray
         (n,) true class of each cell.
     counts : sequence of int
@@ -541,6 +542,67 @@ def prototype_curve(
     InputError
         If a class has no more cells than the largest count.
     """
+    rows, example_calls = [], pd.DataFrame()
+    copies = views.shape[1]
+    largest = max(counts)
+    for count, draw, chosen in example_draws(classes, counts, draws, seed):
+        rest = np.setdiff1d(np.arange(len(classes)), chosen)
+        for strategy, unlabelled in (("examples", None), ("self-learning", views[rest, 0])):
+            classifier.fit_vectors(
+                views[chosen].reshape(-1, views.shape[2]),
+                np.repeat(classes[chosen], copies),
+                unlabelled,
+                min_confidence,
+                neighbours,
+                groups=np.repeat(np.arange(len(chosen)), copies),
+            )
+            calls = classifier.predict_vectors(views[rest, 0])
+            correct = calls["predicted_class"].to_numpy() == classes[rest]
+            rows.append(
+                {
+                    "prototypes": count,
+                    "head": classifier.head,
+                    "strategy": strategy,
+                    "draw": draw,
+                    "accuracy": float(correct.mean()),
+                    "certainty": float(calls["certainty"].mean()),
+                    "pseudo_labelled": classifier.pseudo_labelled,
+                    "cells_called": len(rest),
+                }
+            )
+            if count == largest and draw == 0 and strategy == "examples":
+                example_calls = calls.set_index(pd.Index(rest, name="cell"))
+    return pd.DataFrame(rows), example_calls
+
+
+def example_draws(
+    classes: np.ndarray, counts: Sequence[int], draws: int, seed: int
+) -> list[tuple[int, int, np.ndarray]]:
+    """The labelled cells of every (count, draw) of :func:`prototype_curve`: ``count``
+    cells per class at random, from ``numpy.random.default_rng([seed, count, draw])``.
+
+    Parameters
+    ----------
+    classes : numpy.ndarray
+        (n,) true class of each cell.
+    counts : sequence of int
+        Examples per class.
+    draws : int
+        Random draws per count.
+    seed : int
+        Base seed.
+
+    Returns
+    -------
+    list of (int, int, numpy.ndarray)
+        (count, draw, positions of the chosen cells in ``classes``), counts in the given
+        order, draws from 0.
+
+    Raises
+    ------
+    InputError
+        If a class has no more cells than the largest count.
+    """
     names = sorted(set(classes.tolist()))
     sizes = {name: int((classes == name).sum()) for name in names}
     largest = max(counts)
@@ -551,40 +613,14 @@ def prototype_curve(
             f"{largest} examples per class need more than {largest} cells of each class; "
             f"the truth has {short}",
         )
-    rows, example_calls = [], pd.DataFrame()
-    copies = views.shape[1]
+    picks = [np.flatnonzero(classes == name) for name in names]
+    plan = []
     for count in counts:
         for draw in range(draws):
             rng = np.random.default_rng([seed, count, draw])
-            picks = [np.flatnonzero(classes == name) for name in names]
             chosen = np.concatenate([rng.choice(pick, count, replace=False) for pick in picks])
-            rest = np.setdiff1d(np.arange(len(classes)), chosen)
-            for strategy, unlabelled in (("examples", None), ("self-learning", views[rest, 0])):
-                classifier.fit_vectors(
-                    views[chosen].reshape(-1, views.shape[2]),
-                    np.repeat(classes[chosen], copies),
-                    unlabelled,
-                    min_confidence,
-                    neighbours,
-                    groups=np.repeat(np.arange(len(chosen)), copies),
-                )
-                calls = classifier.predict_vectors(views[rest, 0])
-                correct = calls["predicted_class"].to_numpy() == classes[rest]
-                rows.append(
-                    {
-                        "prototypes": count,
-                        "head": classifier.head,
-                        "strategy": strategy,
-                        "draw": draw,
-                        "accuracy": float(correct.mean()),
-                        "certainty": float(calls["certainty"].mean()),
-                        "pseudo_labelled": classifier.pseudo_labelled,
-                        "cells_called": len(rest),
-                    }
-                )
-                if count == largest and draw == 0 and strategy == "examples":
-                    example_calls = calls.set_index(pd.Index(rest, name="cell"))
-    return pd.DataFrame(rows), example_calls
+            plan.append((count, draw, chosen))
+    return plan
 
 
 def curve_summary(curve: pd.DataFrame, classes: int) -> pd.DataFrame:

@@ -699,13 +699,14 @@ def cell_call_curve(
     outputs: Mapping[str, str],
 ) -> pd.DataFrame:
     """Per-cell calls on a sheet with truth points: a window centred on every cell, embedded
-    once (with its rotations), then :func:`fishline.simsearch.cells.prototype_curve`.
+    once (with its rotations when some draw picks it as an example: only examples are
+    rotated), then :func:`fishline.simsearch.cells.prototype_curve`.
     ``outputs`` names the files: curve (TSV, one row per draw), summary (TSV), table (HTML),
     figure (PNG) and calls (Parquet: the example draw's calls beside the truth, per head)."""
     from fishline.simsearch.cells import (
         CellClassifier,
         curve_summary,
-        embed_views,
+        example_draws,
         prototype_curve,
         window_crops,
     )
@@ -718,8 +719,16 @@ def cell_call_curve(
         raise InputError(sheet, "per-cell calls are scored against truth points; none given")
     crops, table = window_crops(image_set, int(cells["window"]))
     extractor = extractor_for(search, len(image_set.channels), seed, str(torch_device))
-    views = embed_views(extractor, crops)
     classes = table["class"].to_numpy(dtype=object)
+    plan = example_draws(classes, cells["prototypes"], cells["draws"], seed)
+    examples = np.unique(np.concatenate([chosen for *_, chosen in plan]))
+    turned = [np.rot90(crops[i], k, axes=(1, 2)) for i in examples for k in (1, 2, 3)]
+    views = np.full((len(crops), 4, extractor.dimension), np.nan, np.float32)
+    views[:, 0] = extractor.embed(crops)
+    views[examples, 1:] = extractor.embed(turned).reshape(len(examples), 3, -1)
+    LOG.info(
+        "%d of the cells are examples in some draw: embedded with their rotations", len(examples)
+    )
     LOG.info("%d cells of %d classes, %d-d vectors", len(crops), len(set(classes)), views.shape[2])
     curves, calls = [], []
     for head in cells["heads"]:
