@@ -12,6 +12,8 @@ from skimage.metrics import structural_similarity
 from sklearn.mixture import GaussianMixture
 
 from fishline.chromosomes.classifier import (
+    ClassifierAugment,
+    ClassifierSettings,
     aberration_scores,
     compare_table,
     extract_features,
@@ -29,15 +31,11 @@ from fishline.chromosomes.filter import (
 )
 from fishline.errors import InputError
 from fishline.io import encode_pages, write_stack
+from fishline.schema import default
 
-SETTINGS = {
-    "epochs": 6,
-    "batch_size": 16,
-    "lr": 0.001,
-    "input_size": 32,
-    "seeds": 1,
-    "augment": {"rotation": 20, "scale": [0.9, 1.1]},
-}
+SETTINGS = ClassifierSettings(
+    epochs=6, batch_size=16, lr=0.001, input_size=32, augment=ClassifierAugment(20, (0.9, 1.1))
+)
 
 
 def _crops(folder: Path, name: str, labels: list[str], seed: int = 0) -> tuple[str, str]:
@@ -59,6 +57,15 @@ def _crops(folder: Path, name: str, labels: list[str], seed: int = 0) -> tuple[s
     )
     table.to_parquet(parquet, index=False)
     return str(tif), str(parquet)
+
+
+def test_settings_from_the_config_block() -> None:
+    """The schema's block (its seed count is the workflow's) gives the defaults."""
+    block = default("chromosomes.classifier")
+    assert ClassifierSettings.from_config(block) == ClassifierSettings()
+    assert ClassifierSettings().augment.scale == tuple(block["augment"]["scale"])
+    with pytest.raises(InputError, match=r"unknown key\(s\) \['epoch'\]"):
+        ClassifierSettings.from_config({**block, "epoch": 3})
 
 
 def test_scores_of_the_aberration_class() -> None:

@@ -1,6 +1,6 @@
 """Snakemake glue for rule chrom_train."""
 
-from fishline.chromosomes.classifier import train_classifiers
+from fishline.chromosomes.classifier import ClassifierSettings, train_classifiers
 from fishline.logging import log_to
 
 with log_to(snakemake.log[0]):
@@ -17,7 +17,7 @@ with log_to(snakemake.log[0]):
         (snakemake.input.train_stack, snakemake.input.train_table),
         synthetic,
         (snakemake.input.test_stack, snakemake.input.test_table),
-        snakemake.params.settings,
+        ClassifierSettings.from_config(snakemake.params.settings),
         snakemake.params.augmented,
         snakemake.params.seeds,
         snakemake.output.models,

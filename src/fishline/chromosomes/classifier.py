@@ -3,7 +3,8 @@ synthetic crops, precision/recall/F1 of the aberration class over seeds, 512-d f
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from fishline.fish.classifier import prepare_set, to_device
 from fishline.io import atomic_outputs, read_patch_set, read_stack
 from fishline.logging import get_logger
 from fishline.nets.chrom import ChromNet
-from fishline.schema import default
+from fishline.schema import default, typed_settings
 from fishline.train.augment import AUGMENTATIONS, augment
 from fishline.train.loop import TrainingRun, setup_device
 
@@ -78,19 +79,47 @@ def load_crops(
     return prepared, label_tensor, frame
 
 
-def augment_settings(settings: dict[str, Any]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ClassifierAugment:
+    """The paper's augmentations besides flips: rotation up to ``rotation`` degrees either
+    way and a zoom factor drawn from ``scale``."""
+
+    rotation: float = default("chromosomes.classifier.augment.rotation")
+    scale: tuple[float, float] = tuple(default("chromosomes.classifier.augment.scale"))
+
+
+@dataclass(frozen=True)
+class ClassifierSettings:
+    """Training settings of the chromosome classifier (config block
+    ``chromosomes.classifier``; each default is the schema's, its meaning in
+    config/README.md). The block's ``seeds`` (how many) is the workflow's: it passes the
+    seeds themselves to :func:`train_classifiers`."""
+
+    epochs: int = default("chromosomes.classifier.epochs")
+    batch_size: int = default("chromosomes.classifier.batch_size")
+    lr: float = default("chromosomes.classifier.lr")
+    input_size: int = default("chromosomes.classifier.input_size")
+    augment: ClassifierAugment = field(default_factory=ClassifierAugment)
+
+    @classmethod
+    def from_config(cls, block: Mapping[str, Any]) -> ClassifierSettings:
+        """The settings of a ``chromosomes.classifier`` block (every key given)."""
+        return typed_settings(cls, block, "chromosomes.classifier", ignore=("seeds",))
+
+
+def augment_settings(settings: ClassifierAugment) -> dict[str, Any]:
     """The paper's augmentations (flips, rotation, crop-like zoom) for :func:`augment`."""
     chosen = {name: {"enabled": False} for name in AUGMENTATIONS}
-    chosen["rotation"] = {"enabled": True, "degrees": settings["rotation"]}
+    chosen["rotation"] = {"enabled": True, "degrees": settings.rotation}
     chosen["flip"] = {"enabled": True}
-    chosen["scale"] = {"enabled": True, "range": list(settings["scale"])}
+    chosen["scale"] = {"enabled": True, "range": list(settings.scale)}
     return chosen
 
 
 def train_one(
     images: torch.Tensor,
     labels: torch.Tensor,
-    settings: dict[str, Any],
+    settings: ClassifierSettings,
     augmented: bool,
     seed: int,
     dev: torch.device,
@@ -99,15 +128,15 @@ def train_one(
     ``augmented`` (applied on the device, batched, seeded)."""
     torch.manual_seed(seed)
     model = ChromNet(len(CLASSES), images.shape[1]).to(dev)
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings["lr"])
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
     order = torch.Generator().manual_seed(seed)
     aug_generator = torch.Generator(device=dev).manual_seed(seed + 1)
-    aug = augment_settings(settings["augment"])
-    batch = settings["batch_size"]
+    aug = augment_settings(settings.augment)
+    batch = settings.batch_size
     steps = max(1, len(labels) // batch)
     use_bf16 = dev.type == "cuda"
     run = TrainingRun(
-        None, settings, [], {}, settings["epochs"] * steps, steps, label=f"seed {seed}"
+        None, asdict(settings), [], {}, settings.epochs * steps, steps, label=f"seed {seed}"
     )
     permutation = torch.empty(0, dtype=torch.long)
 
@@ -160,7 +189,7 @@ def train_classifiers(
     train: tuple[str, str],
     synthetic: Sequence[tuple[str, str, str | None]],
     test: tuple[str, str],
-    settings: dict[str, Any],
+    settings: ClassifierSettings,
     augmented: bool,
     seeds: Sequence[int],
     model_paths: Sequence[str | Path],
@@ -179,7 +208,7 @@ def train_classifiers(
     if len(model_paths) != len(seeds):
         raise InputError("chromosomes.classifier.seeds", "one model path per seed is needed")
     dev = setup_device(device, threads, int(seeds[0]))
-    size = settings["input_size"]
+    size = settings.input_size
     images, labels, _ = load_crops(*train, size)
     if not (labels == 1).any():
         raise InputError(train[1], "no 'aberration' crops to train on (empty class)", item="label")
@@ -233,7 +262,12 @@ def train_classifiers(
                 }
             )
         )
-        metadata = {"seed": int(seed), "augmented": augmented, "settings": settings, **counts}
+        metadata = {
+            "seed": int(seed),
+            "augmented": augmented,
+            "settings": asdict(settings),
+            **counts,
+        }
         models.save(
             path,
             model.cpu(),
