@@ -4,8 +4,8 @@ and segment the images of a sample sheet (scores: fishline.instances).
 Nothing is downloaded: a model is trained here, read from a local file, or taken by name
 from Cellpose's local model folder when it is already there.
 
-About 580 lines, half of them the numpydoc of its public API: Cellpose's glue for both
-tracks (model files, training, inference, scoring a sheet) in one place.
+About 720 lines, half of them the numpydoc of its public API: Cellpose's glue for both
+tracks (typed settings, model files, training, inference, scoring a sheet) in one place.
 """
 
 from __future__ import annotations
