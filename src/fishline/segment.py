@@ -101,7 +101,7 @@ class CellposeTrainSettings:
     weight_decay: float
     tile: int
     gamma_copies: int
-    gamma: tuple[float, float]
+    gamma: float | tuple[float, float]
 
     @classmethod
     def of_track(cls, track: str) -> CellposeTrainSettings:
