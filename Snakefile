@@ -6,14 +6,9 @@ from snakemake.utils import min_version
 
 from fishline.config import read_yaml
 from fishline.errors import InputError
-from fishline.malloc import keep_freed_memory
 from fishline.runlock import clear_stale_lock, record_lock_owner
 
 min_version("9.0")
-
-# Freed tensors stay in each job's heap instead of being page-faulted in again at every
-# batch (fishline.malloc; jobs inherit the environment): `python benchmarks/malloc_env.py`.
-keep_freed_memory()
 
 # A run killed by kill -9 leaves Snakemake's lock: removed here when its process is gone.
 if workflow.is_main_process and (cleared := clear_stale_lock()):
