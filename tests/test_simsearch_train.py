@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -281,7 +281,7 @@ def test_settings_from_a_config_block() -> None:
     block = default("simsearch.train")
     settings = TrainSettings.from_config(block)
     assert settings == TrainSettings() and settings.augment.contrast == (0.7, 1.3)
-    assert settings.as_dict()["supcon"] == block["supcon"]
+    assert asdict(settings)["supcon"] == block["supcon"]
     del block["supcon"]["temperature"]
     block["linaer"] = {}
     with pytest.raises(InputError, match=r"unknown key\(s\) \['linaer'\]"):

@@ -2,7 +2,8 @@
 loading, ``$ref`` resolution, defaults filled in (a block written in part merges over the
 defaults of its place), validation whose errors name the key and suggest the closest valid
 one, :func:`default`, the schema's default of one key for library signatures, and
-:func:`typed_settings`, a config block as the typed settings dataclass library code takes.
+:func:`typed_settings` / :func:`setting_default`, a config block as the typed settings
+dataclass library code takes and the defaults of its fields.
 """
 
 from __future__ import annotations
@@ -293,7 +294,16 @@ def typed_settings(
             except InputError as error:
                 item = name if error.item is None else f"{name}.{error.item}"
                 raise InputError(where, error.problem, item=item) from error
-        elif isinstance(value, list):
-            value = tuple(value)
-        values[name] = value
+        values[name] = _frozen(value)
     return kind(**values)
+
+
+def setting_default(key: str) -> Any:
+    """The schema's default of a dotted config key as a frozen settings dataclass field holds
+    it (a list as a tuple), e.g. ``lr: float = setting_default("chromosomes.classifier.lr")``."""
+    return _frozen(default(key))
+
+
+def _frozen(value: Any) -> Any:
+    """A config value as a frozen dataclass field holds it: lists become tuples."""
+    return tuple(value) if isinstance(value, list) else value

@@ -20,7 +20,7 @@ from fishline.fish.classifier import prepare_set, to_device
 from fishline.io import atomic_outputs, read_patch_set, read_stack
 from fishline.logging import get_logger
 from fishline.nets.chrom import ChromNet
-from fishline.schema import default, typed_settings
+from fishline.schema import default, setting_default, typed_settings
 from fishline.train.augment import AUGMENTATIONS, augment
 from fishline.train.loop import TrainingRun, setup_device
 
@@ -84,8 +84,8 @@ class ClassifierAugment:
     """The paper's augmentations besides flips: rotation up to ``rotation`` degrees either
     way and a zoom factor drawn from ``scale``."""
 
-    rotation: float = default("chromosomes.classifier.augment.rotation")
-    scale: tuple[float, float] = tuple(default("chromosomes.classifier.augment.scale"))
+    rotation: float = setting_default("chromosomes.classifier.augment.rotation")
+    scale: tuple[float, float] = setting_default("chromosomes.classifier.augment.scale")
 
 
 @dataclass(frozen=True)
@@ -95,10 +95,10 @@ class ClassifierSettings:
     config/README.md). The block's ``seeds`` (how many) is the workflow's: it passes the
     seeds themselves to :func:`train_classifiers`."""
 
-    epochs: int = default("chromosomes.classifier.epochs")
-    batch_size: int = default("chromosomes.classifier.batch_size")
-    lr: float = default("chromosomes.classifier.lr")
-    input_size: int = default("chromosomes.classifier.input_size")
+    epochs: int = setting_default("chromosomes.classifier.epochs")
+    batch_size: int = setting_default("chromosomes.classifier.batch_size")
+    lr: float = setting_default("chromosomes.classifier.lr")
+    input_size: int = setting_default("chromosomes.classifier.input_size")
     augment: ClassifierAugment = field(default_factory=ClassifierAugment)
 
     @classmethod

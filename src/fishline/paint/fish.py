@@ -332,12 +332,12 @@ def _fit_room(
     """
     sigma = bounds(settings["spot_sigma"])[0]
     room = np.floor(allowed.sum(axis=(1, 2)) / (math.pi * (2 * sigma) ** 2)).astype(np.int64)
-    excess = np.maximum(sum(counts.values()) - room, 0)
+    wanted = sum(counts.values())
+    excess = np.maximum(wanted - room, 0)
     short = np.flatnonzero(excess)
     if not len(short):
         return
     first = short[0]
-    wanted = int(sum(counts.values())[first])
     for key in SIGNAL_KEYS:
         cut = np.minimum(excess, counts[key])
         counts[key] -= cut
@@ -349,7 +349,7 @@ def _fit_room(
         nuclei.source[first],
         settings["conditions"][cond[first]]["name"],
         nuclei.diameter[first],
-        wanted,
+        wanted[first],
         room[first],
     )
 

@@ -10,16 +10,15 @@ or change a default with :func:`dataclasses.replace`::
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
-from fishline.schema import default, typed_settings
+from fishline.schema import setting_default, typed_settings
 
 
 def _schema(key: str) -> Any:
-    """A field default from the schema's ``simsearch.train.<key>`` (lists as tuples: frozen)."""
-    value = default(f"simsearch.train.{key}")
-    return tuple(value) if isinstance(value, list) else value
+    """The field default of ``simsearch.train.<key>`` (:func:`setting_default`)."""
+    return setting_default(f"simsearch.train.{key}")
 
 
 @dataclass(frozen=True)
@@ -125,7 +124,3 @@ class TrainSettings:
         validated config has it); a missing or unknown key, at any depth, is an InputError
         naming it: a misspelled key must not fall back to its default silently."""
         return typed_settings(cls, block, "training settings")
-
-    def as_dict(self) -> dict[str, Any]:
-        """The settings as the config block they came from (nested dicts and tuples)."""
-        return asdict(self)
