@@ -16,10 +16,16 @@ from conftest import killed_after_first_checkpoint
 from fishline import models
 from fishline.errors import InputError
 from fishline.evaluation import evaluate_predictions
-from fishline.fish.classifier import load_patches, prepare_set, train_fish_model
+from fishline.fish.classifier import (
+    FishTrainSettings,
+    load_patches,
+    prepare_set,
+    train_fish_model,
+)
 from fishline.io import encode_pages, write_stack
 from fishline.nets.fish import FishNet
 from fishline.paint import paint_patch_set
+from fishline.schema import default, settings_as_config
 from fishline.train.augment import AUGMENTATIONS, augment
 from fishline.train.loop import CPU_BF16_VARIABLE, bf16_autocast, cosine_lr
 from fishline.train.losses import joint_loss, nt_xent
@@ -132,22 +138,17 @@ def tiny_set(paint: dict[str, Any], tmp_path: Path) -> tuple[str, str]:
     return str(stack), str(table)
 
 
-def _method(config: dict[str, Any], kind: str) -> dict[str, Any]:
-    return {
-        **config["fish"]["train"],
-        "method": kind,
-        "epochs": 2,
-        "pretrain_epochs": 1,
-        "batch_size": 8,
-        "input_size": 32,
-    }
+def _method(kind: str, precision: str = "auto") -> FishTrainSettings:
+    return FishTrainSettings(
+        kind, epochs=2, pretrain_epochs=1, batch_size=8, input_size=32, precision=precision
+    )
 
 
 def _train(config, tiny_set, folder: Path, kind: str = "joint", precision: str = "auto") -> Path:
     model = folder / f"{kind}.pt"
     train_fish_model(
         *tiny_set,
-        {**_method(config, kind), "precision": precision},
+        _method(kind, precision),
         config["fish"]["augment"],
         CLASSES,
         5,
@@ -158,6 +159,25 @@ def _train(config, tiny_set, folder: Path, kind: str = "joint", precision: str =
         threads=1,
     )
     return model
+
+
+def test_settings_of_a_model_from_its_merged_block() -> None:
+    """fish.train with a model's entry over it; config key ``lambda`` is field ``lambda_``,
+    and the model file keeps the settings as that block."""
+    block = {**default("fish.train"), **default("fish.models")["ce"]}
+    settings = FishTrainSettings.from_config(block, "ce")
+    assert settings == FishTrainSettings("ce", smoothing=0.0)
+    assert settings.lambda_ == block["lambda"] and settings.lr == tuple(block["lr"])
+    assert settings_as_config(settings) == block
+    assert settings.phases() == [("ce", block["epochs"])]
+    assert FishTrainSettings("cl_detached", epochs=3, pretrain_epochs=2).phases() == [
+        ("contrastive", 2),
+        ("detached", 3),
+    ]
+    with pytest.raises(InputError, match=r"fish\.models\.ce.*unknown key\(s\) \['lamda'\]"):
+        FishTrainSettings.from_config({**block, "lamda": 0.1}, "ce")
+    with pytest.raises(InputError, match=r"missing key\(s\) \['lambda'\]"):
+        FishTrainSettings.from_config({k: v for k, v in block.items() if k != "lambda"}, "ce")
 
 
 @pytest.mark.parametrize("kind", ["joint", "ce", "cl_detached", "cl_attached"])

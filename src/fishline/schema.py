@@ -277,25 +277,46 @@ def typed_settings(
     ``block`` and no other but those of ``ignore`` (keys of the block that the workflow
     reads, such as a sheet path): else an InputError naming ``where`` and the nested key.
     Library code takes these typed settings; the workflow builds them from its config."""
-    names = [item.name for item in fields(kind)]  # type: ignore[arg-type]
-    missing = sorted(set(names) - set(block))
-    unknown = sorted(set(block) - set(names) - set(ignore))
+    keys = {item.name: setting_key(item.name) for item in fields(kind)}  # type: ignore[arg-type]
+    missing = sorted(set(keys.values()) - set(block))
+    unknown = sorted(set(block) - set(keys.values()) - set(ignore))
     if missing or unknown:
         raise InputError(where, f"missing key(s) {missing}, unknown key(s) {unknown}")
     hints = typing.get_type_hints(kind)
     values = {}
-    for name in names:
-        value = block[name]
+    for name, key in keys.items():
+        value = block[key]
         if is_dataclass(hints[name]):
             if not isinstance(value, Mapping):
-                raise InputError(where, "expected a mapping", item=name)
+                raise InputError(where, "expected a mapping", item=key)
             try:
                 value = typed_settings(hints[name], value, where)
             except InputError as error:
-                item = name if error.item is None else f"{name}.{error.item}"
+                item = key if error.item is None else f"{key}.{error.item}"
                 raise InputError(where, error.problem, item=item) from error
         values[name] = _frozen(value)
     return kind(**values)
+
+
+def setting_key(name: str) -> str:
+    """The config key of a settings field: the name without the trailing underscore that a
+    Python keyword needs (field ``lambda_`` holds key ``lambda``)."""
+    return name.removesuffix("_")
+
+
+def settings_as_config(settings: Any) -> dict[str, Any]:
+    """A settings dataclass as its config block (keys as in the config, tuples as lists),
+    e.g. for a model file's metadata or a model card."""
+    return {
+        setting_key(item.name): (
+            settings_as_config(value)
+            if is_dataclass(value := getattr(settings, item.name))
+            else list(value)
+            if isinstance(value, tuple)
+            else value
+        )
+        for item in fields(settings)
+    }
 
 
 def setting_default(key: str) -> Any:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -16,7 +18,7 @@ from fishline.evaluation import write_evaluation
 from fishline.io import read_patch_set, read_stack
 from fishline.logging import get_logger, progress_bar
 from fishline.nets.fish import FishNet
-from fishline.schema import default
+from fishline.schema import default, setting_default, settings_as_config, typed_settings
 from fishline.train.augment import augment
 from fishline.train.loop import GLOBAL_RNG, TrainingRun, bf16_autocast, cosine_lr, setup_device
 from fishline.train.losses import joint_loss, nt_xent
@@ -95,23 +97,51 @@ def to_device(
     return images
 
 
-def _phases(method: dict[str, Any]) -> list[tuple[str, int]]:
-    """(objective, epochs) per training phase of a method."""
-    kind, epochs = method["method"], method["epochs"]
-    if kind == "joint":
-        return [("joint", epochs)]
-    if kind == "ce":
-        return [("ce", epochs)]
-    pretrain = method["pretrain_epochs"]
-    return [("contrastive", pretrain), ("detached" if kind == "cl_detached" else "ce", epochs)]
+@dataclass(frozen=True)
+class FishTrainSettings:
+    """How one FISH classifier trains: its ``method`` and the ``fish.train`` block with the
+    model's own changes (config ``fish.models.<name>``; each default is the schema's
+    ``fish.train`` value, its meaning in config/README.md). Field ``lambda_`` is config
+    key ``lambda``."""
+
+    method: Literal["joint", "ce", "cl_detached", "cl_attached"]
+    epochs: int = setting_default("fish.train.epochs")
+    pretrain_epochs: int = setting_default("fish.train.pretrain_epochs")
+    batch_size: int = setting_default("fish.train.batch_size")
+    lr: tuple[float, float] = setting_default("fish.train.lr")
+    warmup_steps: int = setting_default("fish.train.warmup_steps")
+    cycle_epochs: int = setting_default("fish.train.cycle_epochs")
+    lambda_: float = setting_default("fish.train.lambda")
+    smoothing: float = setting_default("fish.train.smoothing")
+    temperature: float = setting_default("fish.train.temperature")
+    input_size: int = setting_default("fish.train.input_size")
+    augment: Literal["heavy", "light", "none"] = setting_default("fish.train.augment")
+    augment_off: tuple[str, ...] = setting_default("fish.train.augment_off")
+    backbone_weights: str | None = setting_default("fish.train.backbone_weights")
+    precision: Literal["auto", "bf16", "fp32"] = setting_default("fish.train.precision")
+
+    @classmethod
+    def from_config(cls, block: Mapping[str, Any], name: str) -> FishTrainSettings:
+        """The settings of model ``name`` from its block: the ``fish.train`` block (every key
+        given) with the model's entry of ``fish.models`` over it, as the workflow merges
+        them."""
+        return typed_settings(cls, block, f"fish.models.{name}")
+
+    def phases(self) -> list[tuple[str, int]]:
+        """(objective, epochs) per training phase: contrastive pre-training first for the
+        ``cl_*`` methods."""
+        if self.method in ("joint", "ce"):
+            return [(self.method, self.epochs)]
+        final = "detached" if self.method == "cl_detached" else "ce"
+        return [("contrastive", self.pretrain_epochs), (final, self.epochs)]
 
 
 def train_fish_model(
     train_stack: str,
     train_table: str,
-    method: dict[str, Any],
-    augmentations: dict[str, Any],
-    classes: list[str],
+    method: FishTrainSettings,
+    augmentations: Mapping[str, Any],
+    classes: Sequence[str],
     seed: int,
     model_path: str | Path,
     history_path: str | Path,
@@ -121,27 +151,51 @@ def train_fish_model(
 ) -> None:
     """Train one FISH classifier as ``method`` says; checkpoint every epoch and resume.
 
-    ``method`` carries ``method`` (joint/ce/cl_detached/cl_attached), epochs, batch size,
-    learning-rate range, warm-up steps, cycle epochs, lambda, smoothing, temperature,
-    ``input_size``, the augmentation preset and the augmentations switched off. (Over 80
-    lines: the step function is nested, so it shares the objects the checkpoint keeps.)
+    Parameters
+    ----------
+    train_stack, train_table
+        The painted (or real) training patches and their table.
+    method
+        The model's training settings; the model file's metadata keep them as a config
+        block.
+    augmentations
+        The augmentation presets (config ``fish.augment``) that ``method.augment`` names.
+    classes
+        Class names in label order.
+    seed
+        Seeds the initialisation, the data order and the augmentations.
+    model_path, history_path, checkpoint_path
+        The model file, its per-epoch history (Parquet) and the checkpoint it resumes from.
+    device, threads
+        Where it trains, and torch's CPU threads.
+
+    (11 parameters, over 80 lines: the step function is nested, so it shares the objects
+    the checkpoint keeps; the paths are the rule's outputs.)
     """
     dev = setup_device(device, threads, seed)
+    classes = list(classes)
     raw, labels, _, full_scale = load_patches(train_stack, train_table, classes)
-    images = prepare_set(raw, full_scale, method["input_size"])
+    images = prepare_set(raw, full_scale, method.input_size)
     settings = _augment_settings(augmentations, method)
-    use_bf16 = bf16_autocast(dev, method["precision"])
+    use_bf16 = bf16_autocast(dev, method.precision)
     channels_last = use_bf16 or dev.type == "cuda"
     model = _new_model(len(classes), method, dev, channels_last)
-    optimizer = torch.optim.Adam(model.parameters(), lr=method["lr"][1])
+    optimizer = torch.optim.Adam(model.parameters(), lr=method.lr[1])
     data_order = torch.Generator().manual_seed(seed)
     aug_generator = torch.Generator(device=dev).manual_seed(seed + 1)
-    schedule = [(objective, e) for objective, count in _phases(method) for e in range(count)]
-    batch = method["batch_size"]
+    schedule = [(objective, e) for objective, count in method.phases() for e in range(count)]
+    batch = method.batch_size
     steps_per_epoch = max(1, len(labels) // batch)
+    recorded = settings_as_config(method)
     run = TrainingRun(
         checkpoint_path,
-        {"method": method, "augment": settings, "seed": seed, "n": len(labels), "classes": classes},
+        {
+            "method": recorded,
+            "augment": settings,
+            "seed": seed,
+            "n": len(labels),
+            "classes": classes,
+        },
         [raw, labels],
         {
             "model": model,
@@ -187,11 +241,11 @@ def train_fish_model(
     run.fit(step, row, desc="fish train")
     spec = {"classes": len(classes), "in_channels": 3}
     metadata = {
-        "method": method,
+        "method": recorded,
         "augment": settings,
         "seed": seed,
         "full_scale": full_scale,
-        "input_size": method["input_size"],
+        "input_size": method.input_size,
         "epochs": len(schedule),
         "train_images": len(labels),
         # wall time of all epochs (a resumed training's included) and where the last ran
@@ -204,31 +258,28 @@ def train_fish_model(
 
 
 def _new_model(
-    classes: int, method: dict[str, Any], device: torch.device, channels_last: bool
+    classes: int, method: FishTrainSettings, device: torch.device, channels_last: bool
 ) -> FishNet:
     """The method's FishNet on ``device``, channels-last when asked."""
-    model = FishNet(classes, weights=method.get("backbone_weights")).to(device)
+    model = FishNet(classes, weights=method.backbone_weights).to(device)
     return model.to(memory_format=torch.channels_last) if channels_last else model
 
 
-def _learning_rate(method: dict[str, Any], phase_step: int, steps_per_epoch: int) -> float:
+def _learning_rate(method: FishTrainSettings, phase_step: int, steps_per_epoch: int) -> float:
     """The method's cosine schedule (warm-up, restarts every ``cycle_epochs``) at a step of
     the current phase."""
     return cosine_lr(
-        phase_step,
-        method["warmup_steps"],
-        method["cycle_epochs"] * steps_per_epoch,
-        *method["lr"],
+        phase_step, method.warmup_steps, method.cycle_epochs * steps_per_epoch, *method.lr
     )
 
 
-def _augment_settings(presets: dict[str, Any], method: dict[str, Any]) -> dict[str, Any]:
+def _augment_settings(presets: Mapping[str, Any], method: FishTrainSettings) -> dict[str, Any]:
     """The method's augmentation preset with its switched-off steps disabled."""
-    if method["augment"] == "none":
+    if method.augment == "none":
         chosen = {key: {**value, "enabled": False} for key, value in presets["heavy"].items()}
     else:
-        chosen = {key: dict(value) for key, value in presets[method["augment"]].items()}
-    for key in method["augment_off"]:
+        chosen = {key: dict(value) for key, value in presets[method.augment].items()}
+    for key in method.augment_off:
         chosen[key]["enabled"] = False
     return chosen
 
@@ -249,7 +300,7 @@ def _objective(
     y: torch.Tensor,
     settings: dict[str, Any],
     generator: torch.Generator,
-    method: dict[str, Any],
+    method: FishTrainSettings,
     use_bf16: bool,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """The step's loss and its parts; views are augmented in fp32, the network runs under
@@ -262,20 +313,20 @@ def _objective(
             _, z1, logits1 = model(first)
             _, z2, logits2 = model(second)
         if objective == "contrastive":
-            loss = nt_xent(z1.float(), z2.float(), method["temperature"])
+            loss = nt_xent(z1.float(), z2.float(), method.temperature)
             return loss, {"contrastive": float(loss.detach())}
         return joint_loss(
             (z1.float(), z2.float()),
             (logits1.float(), logits2.float()),
             y,
-            method["lambda"],
-            method["smoothing"],
-            method["temperature"],
+            method.lambda_,
+            method.smoothing,
+            method.temperature,
         )
     view = augment(x, settings, generator)
     with bf16:
         _, _, logits = model(view)
-    loss = F.cross_entropy(logits.float(), y, label_smoothing=method["smoothing"])
+    loss = F.cross_entropy(logits.float(), y, label_smoothing=method.smoothing)
     return loss, {"cross_entropy": float(loss.detach())}
 
 
