@@ -21,7 +21,7 @@ from rows import Row, add_json_argument, write_rows
 
 from fishline.config import load_config
 from fishline.paint import paint_fields
-from fishline.slides.stages import call_sample
+from fishline.slides.stages import SlideSettings, call_sample
 from fishline.slides.verdicts import summarise
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,7 +35,8 @@ def call_fields(
     config: dict, folder: Path, seed: int, nuclei: str, classifier: str, threads: int
 ) -> tuple[list[dict], pd.DataFrame]:
     """Paint one field per class from ``seed`` into ``folder`` and call each as a sample."""
-    paint, calls = config["fish"]["paint"], config["slides"]["calls"]
+    paint, settings = config["fish"]["paint"], SlideSettings.from_config(config["slides"])
+    calls = settings.calls
     sheet, truth = folder / "sheet.tsv", folder / "nuclei.parquet"
     if not sheet.exists():
         fields = {**config["fish"]["fields"], "n": len(paint["classes"])}
@@ -51,7 +52,7 @@ def call_fields(
             sample,
             nuclei,
             classifier,
-            config["slides"],
+            settings,
             paint,
             out,
             cell_labels=truth,
@@ -61,8 +62,7 @@ def call_fields(
         known = cells.dropna(subset=["truth_class"])
         right = known["truth_class"] == known["predicted_class"]
         expected = next(
-            (rule["verdict"] for rule in calls["rules"] if rule["class"] == status),
-            calls["otherwise"],
+            (rule.verdict for rule in calls.rules if rule.class_ == status), calls.otherwise
         )
         rows.append(
             {

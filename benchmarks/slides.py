@@ -20,7 +20,7 @@ import pandas as pd
 from rows import Row, add_json_argument, write_rows
 
 from fishline.config import load_config
-from fishline.slides.stages import call_sample
+from fishline.slides.stages import SlideSettings, call_sample
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,7 +56,8 @@ def main() -> None:
                 }  # fmt: skip
                 started = time.perf_counter()
                 cells = call_sample(folder / "sheet.tsv", sample, args.nuclei, args.classifier,
-                                    config["slides"], paint, outputs, device="cpu",
+                                    SlideSettings.from_config(config["slides"]), paint,
+                                    outputs, device="cpu",
                                     threads=threads)  # fmt: skip
                 total = time.perf_counter() - started
                 seconds = json.loads(outputs["timing"].read_text())["seconds"]

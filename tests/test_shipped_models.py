@@ -38,7 +38,7 @@ from fishline.segment import (
     score_spreads,
     segment_dapi,
 )
-from fishline.slides.stages import call_sample
+from fishline.slides.stages import SlideSettings, call_sample
 from fishline.slides.verdicts import summarise
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -216,9 +216,10 @@ def test_shipped_models_call_a_painted_sample(
     sheet, truth = tmp_path / "s.tsv", tmp_path / "nuclei.parquet"
     paint_fields(paint, fields, 21, tmp_path, sheet, truth)
     outputs = {key: tmp_path / "out" / name for key, name in SLIDE_OUTPUTS.items()}
-    cells = call_sample(sheet, f"field_{index:03d}", NUCLEI, FISH_CLASSIFIER, config["slides"],
-                        paint, outputs, cell_labels=truth, threads=2)  # fmt: skip
-    summary = summarise(cells, paint["classes"], config["slides"]["calls"]).iloc[0]
+    settings = SlideSettings.from_config(config["slides"])
+    cells = call_sample(sheet, f"field_{index:03d}", NUCLEI, FISH_CLASSIFIER, settings, paint,
+                        outputs, cell_labels=truth, threads=2)  # fmt: skip
+    summary = summarise(cells, paint["classes"], settings.calls).iloc[0]
     assert summary["verdict"] == expected
     assert cells["certain"].mean() >= 0.6
     known = cells.dropna(subset=["truth_class"])

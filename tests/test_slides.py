@@ -4,6 +4,7 @@ verdict rule, bad input, and one sample end to end on constructed fields."""
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -20,7 +21,10 @@ from fishline.errors import InputError
 from fishline.images import read_file
 from fishline.io import read_stack
 from fishline.nets.fish import FishNet
+from fishline.schema import default, settings_as_config
 from fishline.slides.cells import (
+    CropIntensity,
+    CropSettings,
     border_labels,
     crop_cells,
     crop_scale,
@@ -30,9 +34,9 @@ from fishline.slides.cells import (
 from fishline.slides.fields import Field, load_field
 from fishline.slides.figures import BORDER_COLOUR, class_colour, gallery_rows, overlay_image
 from fishline.slides.sheet import read_slide_sheet
-from fishline.slides.stages import NoNucleiWarning, call_sample, summarise_set
+from fishline.slides.stages import NoNucleiWarning, SlideSettings, call_sample, summarise_set
 from fishline.slides.training_sets import paint_crop_set
-from fishline.slides.verdicts import rule_text, summarise, verdict
+from fishline.slides.verdicts import CallRule, CallSettings, rule_text, summarise, verdict
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ["normal", "gain", "amplification"]
@@ -44,8 +48,8 @@ def config() -> dict:
 
 
 @pytest.fixture
-def calls(config: dict) -> dict:
-    return copy.deepcopy(config["slides"]["calls"])
+def calls(config: dict) -> CallSettings:
+    return CallSettings.from_config(config["slides"]["calls"])
 
 
 def _cells(sample: str, predicted: list[str], certainty: list[float]) -> pd.DataFrame:
@@ -63,15 +67,33 @@ def _cells(sample: str, predicted: list[str], certainty: list[float]) -> pd.Data
 # ---------------------------------------------------------------- fractions and verdict
 
 
-def test_fractions_count_only_certain_cells(calls: dict) -> None:
+def test_settings_from_the_config_blocks(config: dict) -> None:
+    """The schema's blocks give the defaults; config key ``class`` is field ``class_``; a
+    misspelled key names its place in the rule list."""
+    assert CallSettings.from_config(default("slides.calls")) == CallSettings()
+    assert SlideSettings.from_config(default("slides")) == SlideSettings()
+    assert SlideSettings.from_config(config["slides"]).crops == CropSettings()
+    rules = CallSettings().rules
+    assert rules[0] == CallRule("amplification", 0.2, "MYCN amplified")
+    assert settings_as_config(CallSettings()) == default("slides.calls")
+    block = copy.deepcopy(default("slides"))
+    block["calls"]["rules"][1]["min_fractoin"] = 0.3
+    misspelled = r"\[calls\.rules\[1\]\].*unknown key\(s\) \['min_fractoin'\]"
+    with pytest.raises(InputError, match=misspelled):
+        SlideSettings.from_config(block)
+    block["calls"]["rules"] = "amplification"
+    with pytest.raises(InputError, match=r"\[calls\.rules\]: expected a list"):
+        SlideSettings.from_config(block)
+
+
+def test_fractions_count_only_certain_cells(calls: CallSettings) -> None:
     # 10 cells: 4 certain amplification, 4 certain normal, 2 uncertain gain.
     cells = _cells(
         "s1",
         ["amplification"] * 4 + ["normal"] * 4 + ["gain"] * 2,
         [0.9] * 8 + [0.2, 0.49],
     )
-    calls["min_cells"] = 5
-    row = summarise(cells, CLASSES, calls).iloc[0]
+    row = summarise(cells, CLASSES, replace(calls, min_cells=5)).iloc[0]
     assert (row["cells"], row["certain"], row["uncertain"]) == (10, 8, 2)
     assert row["n_gain"] == 0  # the uncertain gain cells are set aside, not counted
     assert row["fraction_amplification"] == pytest.approx(0.5)
@@ -79,18 +101,18 @@ def test_fractions_count_only_certain_cells(calls: dict) -> None:
     assert row["verdict"] == "MYCN amplified"
 
 
-def test_verdict_rule_order_threshold_and_too_few(calls: dict) -> None:
-    calls["min_cells"] = 10
+def test_verdict_rule_order_threshold_and_too_few(calls: CallSettings) -> None:
+    calls = replace(calls, min_cells=10)
     assert verdict({"amplification": 0.2, "gain": 0.5}, 50, calls) == "MYCN amplified"
     assert verdict({"amplification": 0.19, "gain": 0.5}, 50, calls) == "MYCN gain"
     assert verdict({"amplification": 0.1, "gain": 0.1}, 50, calls) == "MYCN not amplified"
     assert verdict({"amplification": 1.0}, 9, calls) == "too few certain cells"
-    calls["rules"] = [{"class": "amplification", "min_fraction": 0.05, "verdict": "AMP"}]
+    calls = replace(calls, rules=(CallRule("amplification", 0.05, "AMP"),))
     assert verdict({"amplification": 0.06}, 50, calls) == "AMP"
 
 
-def test_summary_per_sample_and_accuracy(calls: dict) -> None:
-    calls["min_cells"] = 1
+def test_summary_per_sample_and_accuracy(calls: CallSettings) -> None:
+    calls = replace(calls, min_cells=1)
     first = _cells("a", ["normal", "normal", "gain"], [0.9, 0.8, 0.7])
     first["truth_class"] = ["normal", "gain", "unknown"]
     second = _cells("b", ["gain", "amplification"], [0.95, 0.1])
@@ -104,7 +126,7 @@ def test_summary_per_sample_and_accuracy(calls: dict) -> None:
     assert np.isnan(b["accuracy_matched"])
 
 
-def test_rule_is_stated_with_its_numbers(calls: dict) -> None:
+def test_rule_is_stated_with_its_numbers(calls: CallSettings) -> None:
     text = rule_text(calls)
     assert "certainty >= 0.5" in text
     assert "'MYCN amplified' if the amplification fraction >= 0.2" in text
@@ -142,7 +164,7 @@ def test_crop_centres_and_scales_the_nucleus_to_the_training_size() -> None:
     channels[2][labels == 1] = 0.6  # DAPI
     channels[1][_disk(shape, (150.0, 60.0), 2)] = 1.0  # a green spot at the centre
     table = nucleus_table(labels)
-    scale = crop_scale(float(table["diameter"][0]), {"scale": "nucleus"}, 60.0, None)
+    scale = crop_scale(float(table["diameter"][0]), "nucleus", 60.0, None)
     assert scale == pytest.approx(60.0 / table["diameter"][0])
     crops = crop_cells(channels, labels, table, 128, np.array([scale]), "keep")
     assert crops.shape == (1, 3, 128, 128)
@@ -169,7 +191,7 @@ def test_crop_beyond_the_field_is_filled_with_background() -> None:
 def test_crop_set_cuts_painted_fields_as_slide_calling_does(tmp_path: Path, config: dict) -> None:
     paint = copy.deepcopy(config["fish"]["paint"])
     paint["splits"]["train"] = {"n": 40, "source": "fields", "stain": "fish"}
-    fields, crops = config["fish"]["fields"], config["slides"]["crops"]
+    fields, crops = config["fish"]["fields"], CropSettings.from_config(config["slides"]["crops"])
     outputs = [tmp_path / "a.tif", tmp_path / "a.parquet"]
     frame = paint_crop_set(paint, fields, crops, "train", 5, *outputs)
     images, meta = read_stack(outputs[0])
@@ -200,15 +222,15 @@ def test_crop_set_cuts_painted_fields_as_slide_calling_does(tmp_path: Path, conf
 def test_reference_diameter_and_pixel_scale(config: dict) -> None:
     nuclei = config["fish"]["paint"]["nuclei"]
     assert reference_diameter(nuclei) == pytest.approx(57 * np.sqrt(0.85))
-    assert crop_scale(30.0, {"scale": "pixel_size"}, 57.0, 0.5) == 0.5
+    assert crop_scale(30.0, "pixel_size", 57.0, 0.5) == 0.5
     with pytest.raises(InputError, match="pixel_size"):
-        crop_scale(30.0, {"scale": "pixel_size"}, 57.0, None)
+        crop_scale(30.0, "pixel_size", 57.0, None)
 
 
 # ---------------------------------------------------------------- sheets and bad input
 
-INTENSITY = {"mode": "bit_depth", "percentiles": [1, 99.9], "target_colour": "green",
-             "reference_colour": "red"}  # fmt: skip
+INTENSITY = CropIntensity("bit_depth", (1, 99.9))
+PROBES = {"target": "green", "reference": "red"}
 
 
 def _sheet(folder: Path, rows: list[dict]) -> Path:
@@ -256,7 +278,7 @@ def test_grayscale_where_three_channels_are_expected(tmp_path: Path) -> None:
                                "reference": 0}])  # fmt: skip
     row = read_slide_sheet(sheet).iloc[0].to_dict()
     with pytest.raises(InputError, match="grayscale image") as error:
-        load_field(row, sheet, INTENSITY)
+        load_field(row, sheet, INTENSITY, PROBES)
     assert "gray.tif" in str(error.value) and "dapi=2" in str(error.value)
 
 
@@ -266,7 +288,7 @@ def test_channel_index_out_of_range(tmp_path: Path) -> None:
                                "reference": 2}])  # fmt: skip
     row = read_slide_sheet(sheet).iloc[0].to_dict()
     with pytest.raises(InputError, match=r"\[reference\]: channel 2 requested .* 2 channel") as e:
-        load_field(row, sheet, INTENSITY)
+        load_field(row, sheet, INTENSITY, PROBES)
     assert "two.tif" in str(e.value)
 
 
@@ -278,11 +300,11 @@ def test_bit_depth_and_percentile_scaling(tmp_path: Path) -> None:
     sheet = _sheet(tmp_path, [{"sample": "s", "image": "f.tif", "dapi": 0, "target": 1,
                                "bit_depth": 12}])  # fmt: skip
     row = read_slide_sheet(sheet).iloc[0].to_dict()
-    field = load_field(row, sheet, INTENSITY)
+    field = load_field(row, sheet, INTENSITY, PROBES)
     assert field.channels[2].max() == pytest.approx(1.0)  # DAPI full scale at 12 bit
     assert field.channels[1].max() == pytest.approx(1000 / 4095)  # green = target
     assert field.channels[0].max() == 0  # no reference column: empty red channel
-    stretched = load_field(row, sheet, {**INTENSITY, "mode": "percentile", "percentiles": [0, 100]})
+    stretched = load_field(row, sheet, CropIntensity("percentile", (0, 100)), PROBES)
     assert stretched.channels[1].max() == pytest.approx(1.0)
 
 
@@ -332,7 +354,7 @@ def test_sample_end_to_end_and_bad_samples(
 ) -> None:
     """One good two-field sample (segmentation replaced by the truth labels, so crops and
     calls are checked exactly), one field with no nuclei, one corrupt TIFF."""
-    import fishline.segment
+    import fishline.slides.stages
 
     nuclei_model, classifier = model_files
     labels = _field_with_nuclei(tmp_path)
@@ -351,14 +373,14 @@ def test_sample_end_to_end_and_bad_samples(
             {"sample": "bad", "image": "corrupt.tif", **base},
         ],
     )  # fmt: skip
-    settings = copy.deepcopy(config["slides"])
-    settings["calls"]["min_cells"] = 1
+    settings = SlideSettings.from_config(config["slides"])
+    settings = replace(settings, calls=replace(settings.calls, min_cells=1))
     paint = config["fish"]["paint"]
 
     def fake_segment(model, dapi, segment, diameter):
         return labels.copy() if dapi.shape == labels.shape else np.zeros(dapi.shape, np.int32)
 
-    monkeypatch.setattr(fishline.segment, "segment_dapi", fake_segment)
+    monkeypatch.setattr(fishline.slides.stages, "segment_dapi", fake_segment)
     out = _outputs(tmp_path / "good")
     with pytest.warns(NoNucleiWarning, match="empty.tif.*no nuclei"):
         cells = call_sample(sheet, "good", nuclei_model, classifier, settings, paint, out)
@@ -400,7 +422,7 @@ def test_sample_end_to_end_and_bad_samples(
     set_out = {k: tmp_path / f"set.{k}" for k in ("cells", "summary", "html", "gallery")}
     summary = summarise_set(
         [out["cells"], none["cells"]], [out["timing"], none["timing"]],
-        [out["stack"], none["stack"]], CLASSES, settings["calls"], 4, set_out, "demo",
+        [out["stack"], none["stack"]], CLASSES, settings.calls, 4, set_out, "demo",
     )  # fmt: skip
     assert summary["sample"].tolist() == ["good", "none"]
     assert summary["cells"].tolist() == [3, 0]
@@ -415,13 +437,13 @@ def test_missing_probe_channel_is_flagged_on_the_card(
 ) -> None:
     """A sheet without a reference probe (as speckles-dev): the sample is called, and its card
     says the classifier saw an empty channel it was never trained on."""
-    import fishline.segment
+    import fishline.slides.stages
 
     nuclei_model, classifier = model_files
     labels = _field_with_nuclei(tmp_path)
     sheet = _sheet(tmp_path, [{"sample": "s", "image": "cells.tif", "dapi": 2, "target": 1}])
-    monkeypatch.setattr(fishline.segment, "segment_dapi", lambda *args: labels.copy())
-    settings = copy.deepcopy(config["slides"])
+    monkeypatch.setattr(fishline.slides.stages, "segment_dapi", lambda *args: labels.copy())
+    settings = SlideSettings.from_config(config["slides"])
     out = _outputs(tmp_path / "s")
     cells = call_sample(
         sheet, "s", nuclei_model, classifier, settings, config["fish"]["paint"], out

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import difflib
 import typing
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import fields, is_dataclass
 from functools import cache
 from importlib import resources
@@ -285,17 +285,37 @@ def typed_settings(
     hints = typing.get_type_hints(kind)
     values = {}
     for name, key in keys.items():
-        value = block[key]
-        if is_dataclass(hints[name]):
-            if not isinstance(value, Mapping):
-                raise InputError(where, "expected a mapping", item=key)
-            try:
-                value = typed_settings(hints[name], value, where)
-            except InputError as error:
-                item = key if error.item is None else f"{key}.{error.item}"
-                raise InputError(where, error.problem, item=item) from error
+        value, hint = block[key], hints[name]
+        item_kind = _tuple_item(hint)
+        if is_dataclass(hint):
+            value = _nested(hint, value, where, key)
+        elif item_kind is not None:
+            if not isinstance(value, Sequence) or isinstance(value, str):
+                raise InputError(where, "expected a list", item=key)
+            value = tuple(
+                _nested(item_kind, entry, where, f"{key}[{i}]") for i, entry in enumerate(value)
+            )
         values[name] = _frozen(value)
     return kind(**values)
+
+
+def _tuple_item(hint: Any) -> type | None:
+    """The dataclass of a ``tuple[Item, ...]`` hint, else None."""
+    arguments = typing.get_args(hint)
+    if typing.get_origin(hint) is tuple and len(arguments) == 2 and arguments[1] is Ellipsis:
+        return arguments[0] if is_dataclass(arguments[0]) else None
+    return None
+
+
+def _nested(kind: type[Settings], value: Any, where: str, key: str) -> Settings:
+    """A nested settings block, its errors naming ``key`` before the nested key."""
+    if not isinstance(value, Mapping):
+        raise InputError(where, "expected a mapping", item=key)
+    try:
+        return typed_settings(kind, value, where)
+    except InputError as error:
+        item = key if error.item is None else f"{key}.{error.item}"
+        raise InputError(where, error.problem, item=item) from error
 
 
 def setting_key(name: str) -> str:
@@ -308,15 +328,18 @@ def settings_as_config(settings: Any) -> dict[str, Any]:
     """A settings dataclass as its config block (keys as in the config, tuples as lists),
     e.g. for a model file's metadata or a model card."""
     return {
-        setting_key(item.name): (
-            settings_as_config(value)
-            if is_dataclass(value := getattr(settings, item.name))
-            else list(value)
-            if isinstance(value, tuple)
-            else value
-        )
+        setting_key(item.name): _as_config(getattr(settings, item.name))
         for item in fields(settings)
     }
+
+
+def _as_config(value: Any) -> Any:
+    """One settings value as the config holds it."""
+    if is_dataclass(value):
+        return settings_as_config(value)
+    if isinstance(value, tuple):
+        return [_as_config(entry) for entry in value]
+    return value
 
 
 def setting_default(key: str) -> Any:

@@ -7,6 +7,7 @@ guard keeps them from painting too.
 
 from fishline.logging import log_to
 from fishline.paint import paint_patch_set
+from fishline.slides.cells import CropSettings
 from fishline.slides.training_sets import paint_crop_set
 
 if __name__ == "__main__":
@@ -18,7 +19,7 @@ if __name__ == "__main__":
             paint_crop_set(
                 paint,
                 snakemake.params.fields,
-                snakemake.params.crops,
+                CropSettings.from_config(snakemake.params.crops),
                 split=split,
                 seed=snakemake.params.seed,
                 **outputs,

@@ -1,7 +1,7 @@
 """Snakemake glue for rule slides_call."""
 
 from fishline.logging import log_to
-from fishline.slides.stages import call_sample
+from fishline.slides.stages import SlideSettings, call_sample
 
 with log_to(snakemake.log[0]):
     call_sample(
@@ -9,7 +9,7 @@ with log_to(snakemake.log[0]):
         snakemake.wildcards.sample,
         snakemake.input.nuclei,
         snakemake.input.classifier,
-        snakemake.params.settings,
+        SlideSettings.from_config(snakemake.params.settings),
         snakemake.params.paint,
         outputs=dict(snakemake.output.items()),
         cell_labels=snakemake.input.get("labels"),

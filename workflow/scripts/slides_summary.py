@@ -2,6 +2,7 @@
 
 from fishline.logging import log_to
 from fishline.slides.stages import summarise_set
+from fishline.slides.verdicts import CallSettings
 
 with log_to(snakemake.log[0]):
     summarise_set(
@@ -9,7 +10,7 @@ with log_to(snakemake.log[0]):
         snakemake.input.timing,
         snakemake.input.stacks,
         snakemake.params.classes,
-        snakemake.params.calls,
+        CallSettings.from_config(snakemake.params.calls),
         snakemake.params.gallery,
         outputs=dict(snakemake.output.items()),
         name=snakemake.wildcards.slide_set,

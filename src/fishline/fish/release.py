@@ -26,6 +26,7 @@ from fishline.model_card import (
     write_release,
 )
 from fishline.schema import validate
+from fishline.slides.cells import CropSettings
 from fishline.slides.training_sets import paint_crop_set
 
 log = get_logger("fish.release")
@@ -48,9 +49,8 @@ def paint_check_patches(folder: Path) -> tuple[Path, Path]:
     paint["splits"]["test"].update(n=CHECK_PATCHES, source="fields")
     stack, table = folder / "check.tif", folder / "check.parquet"
     paint_crop_set(
-        paint, defaults["fish"]["fields"], defaults["slides"]["crops"], "test", CHECK_SEED,
-        stack, table,
-    )  # fmt: skip
+        paint, defaults["fish"]["fields"], CropSettings(), "test", CHECK_SEED, stack, table
+    )
     return stack, table
 
 

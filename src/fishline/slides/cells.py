@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import cv2
 import numpy as np
@@ -16,9 +17,39 @@ from fishline.instances import (
     match_instances,
 )
 from fishline.paint.draws import bounds
+from fishline.schema import setting_default, typed_settings
 
 UNKNOWN = "unknown"  # class_name of a cell without truth
 MATCH_IOU = 0.5
+
+
+@dataclass(frozen=True)
+class CropIntensity:
+    """How a field's channels are put in the classifier's units: by the image's bit depth
+    (``bit_depth``) or stretched per channel between two ``percentiles`` (``percentile``,
+    for real data whose exposure differs from the painter's)."""
+
+    mode: Literal["bit_depth", "percentile"] = setting_default("slides.crops.intensity.mode")
+    percentiles: tuple[float, float] = setting_default("slides.crops.intensity.percentiles")
+
+
+@dataclass(frozen=True)
+class CropSettings:
+    """How cells are cut from a field (config block ``slides.crops``; each default is the
+    schema's, its meaning in config/README.md): the zoom (``scale``: ``nucleus``,
+    ``pixel_size`` or ``none``; ``diameter``, the target nucleus diameter, None = the
+    painter's typical one), what is kept ``outside`` the nucleus, and the intensity
+    scaling."""
+
+    scale: Literal["nucleus", "pixel_size", "none"] = setting_default("slides.crops.scale")
+    diameter: float | None = setting_default("slides.crops.diameter")
+    outside: Literal["keep", "zero"] = setting_default("slides.crops.outside")
+    intensity: CropIntensity = field(default_factory=CropIntensity)
+
+    @classmethod
+    def from_config(cls, block: Mapping[str, Any]) -> CropSettings:
+        """The settings of a ``slides.crops`` block (every key given)."""
+        return typed_settings(cls, block, "slides.crops")
 
 
 def border_labels(labels: np.ndarray) -> np.ndarray:
@@ -106,9 +137,7 @@ def reference_diameter(nuclei: Mapping[str, Any]) -> float:
     return float((low + high) / 2 * math.sqrt((a_low + a_high) / 2))
 
 
-def crop_scale(
-    diameter: float, settings: Mapping[str, Any], reference: float, pixel_ratio: float | None
-) -> float:
+def crop_scale(diameter: float, mode: str, reference: float, pixel_ratio: float | None) -> float:
     """Zoom that brings one nucleus to the classifier's training geometry.
 
     ``nucleus``: its diameter becomes ``reference``; ``pixel_size``: the field's pixel size
@@ -118,8 +147,8 @@ def crop_scale(
     ----------
     diameter : float
         The nucleus's equivalent diameter, px (below 1 counts as 1).
-    settings : mapping of str to Any
-        The ``slides.crops`` settings; ``scale`` is ``nucleus``, ``pixel_size`` or ``none``.
+    mode : str
+        ``nucleus``, ``pixel_size`` or ``none`` (:attr:`CropSettings.scale`).
     reference : float
         Target nucleus diameter, px (see :func:`reference_diameter`).
     pixel_ratio : float or None
@@ -135,7 +164,6 @@ def crop_scale(
     InputError
         If ``scale`` is ``pixel_size`` and ``pixel_ratio`` is None.
     """
-    mode = settings["scale"]
     if mode == "nucleus":
         return reference / max(diameter, 1.0)
     if mode == "pixel_size":

@@ -14,6 +14,7 @@ import pandas as pd
 from fishline.errors import InputError
 from fishline.images import pick_channel, read_channels, read_labels, split_paths
 from fishline.paint.fish import CHANNELS
+from fishline.slides.cells import CropIntensity
 
 ROLES = ("dapi", "target", "reference")
 
@@ -37,12 +38,19 @@ def _full_scale(image: np.ndarray, bit_depth: Any) -> float:
     return float((1 << bits) - 1)
 
 
-def load_field(row: Mapping[str, Any], sheet: str | Path, intensity: Mapping[str, Any]) -> Field:
+def load_field(
+    row: Mapping[str, Any],
+    sheet: str | Path,
+    intensity: CropIntensity,
+    probes: Mapping[str, str],
+) -> Field:
     """Read one row's image (and truth mask); every error names the file and the column.
 
-    Channels are scaled by the row's bit depth (``intensity['mode'] == 'bit_depth'``) or
+    Channels are scaled by the row's bit depth (``intensity.mode == 'bit_depth'``) or
     stretched per channel between two percentiles (``'percentile'``, for real data whose
-    exposure differs from the painter's). A missing reference channel stays zero.
+    exposure differs from the painter's), and put in the painter's channel order by its
+    ``probes`` colours (``target`` and ``reference``: ``red`` or ``green``). A missing
+    reference channel stays zero.
     """
     path = row["image"]
     where = f"{sheet} (sample {row['sample']}, field {row['field']}, image {path})"
@@ -59,8 +67,8 @@ def load_field(row: Mapping[str, Any], sheet: str | Path, intensity: Mapping[str
     top = _full_scale(image, row.get("bit_depth"))
     roles = {
         "dapi": "dapi",
-        intensity["target_colour"]: "target",
-        intensity["reference_colour"]: "reference",
+        probes["target"]: "target",
+        probes["reference"]: "reference",
     }
     channels = np.zeros((len(CHANNELS), *image.shape[1:]), np.float32)
     for index, name in enumerate(CHANNELS):
@@ -80,11 +88,11 @@ def load_field(row: Mapping[str, Any], sheet: str | Path, intensity: Mapping[str
     return Field(str(row["sample"]), str(row["field"]), path, np.clip(channels, 0, 1), truth, pixel)
 
 
-def scale_channel(raw: np.ndarray, top: float, intensity: Mapping[str, Any]) -> np.ndarray:
+def scale_channel(raw: np.ndarray, top: float, intensity: CropIntensity) -> np.ndarray:
     """One channel as float32 in the classifier's units: divided by the full scale ``top``
-    (``intensity['mode'] == 'bit_depth'``) or stretched between two percentiles."""
+    (``intensity.mode == 'bit_depth'``) or stretched between two percentiles."""
     raw = raw.astype(np.float32)
-    if intensity["mode"] == "percentile":
-        low, high = np.percentile(raw, intensity["percentiles"])
+    if intensity.mode == "percentile":
+        low, high = np.percentile(raw, intensity.percentiles)
         return (raw - low) / max(high - low, 1e-6)
     return raw / top

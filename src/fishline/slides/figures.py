@@ -14,7 +14,7 @@ import pandas as pd
 
 from fishline.io import atomic_outputs
 from fishline.plots import CLASS_COLOURS, plt, save_figure
-from fishline.slides.verdicts import rule_text
+from fishline.slides.verdicts import CallSettings, rule_text
 
 BORDER_COLOUR = (0.55, 0.55, 0.55)
 
@@ -162,7 +162,7 @@ def overlay_figure(
 def sample_card(
     summary: Mapping[str, Any],
     classes: Sequence[str],
-    calls: Mapping[str, Any],
+    calls: CallSettings,
     timing: Mapping[str, Any],
     path: str | Path,
     caution: str = "",

@@ -17,7 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fishline import models
 from fishline.errors import InputError
+from fishline.fish.classifier import predict
 from fishline.instances import (
     estimate_nucleus_diameter,
     instance_scores,
@@ -26,8 +28,10 @@ from fishline.instances import (
 from fishline.io import atomic_outputs, read_stack, write_unit_stack
 from fishline.logging import get_logger, progress_bar
 from fishline.paint.fish import CHANNELS
-from fishline.schema import default
+from fishline.schema import default, setting_default, typed_settings
+from fishline.segment import SegmentSettings, load_cellpose, segment_dapi
 from fishline.slides.cells import (
+    CropSettings,
     crop_cells,
     crop_scale,
     nucleus_table,
@@ -37,7 +41,8 @@ from fishline.slides.cells import (
 from fishline.slides.fields import Field, load_field
 from fishline.slides.figures import certainty_gallery, overlay_figure, sample_card, summary_html
 from fishline.slides.sheet import read_slide_sheet
-from fishline.slides.verdicts import rule_text, summarise, verdict
+from fishline.slides.verdicts import CallSettings, rule_text, summarise, verdict
+from fishline.train.loop import setup_device
 
 log = get_logger("slides")
 STAGES = ("segmentation", "cropping", "classification")  # timed per sample
@@ -45,6 +50,43 @@ STAGES = ("segmentation", "cropping", "classification")  # timed per sample
 
 class NoNucleiWarning(UserWarning):
     """A field (or a whole sample) in which no nucleus was found: outputs are empty."""
+
+
+@dataclass(frozen=True)
+class SlideSettings:
+    """How a sample's fields are called (config block ``slides``, with a real set's
+    ``segment`` and ``crops`` changes merged over it; each default is the schema's, its
+    meaning in config/README.md).
+
+    Parameters
+    ----------
+    pixel_size : float or None
+        The painter's pixel size (um), for fields whose sheet gives theirs; None = unknown.
+    segment : SegmentSettings
+        Cellpose's inference settings for nuclei.
+    crops : CropSettings
+        How cells are cut and scaled.
+    calls : CallSettings
+        The verdict rules.
+
+    Examples
+    --------
+    >>> from dataclasses import replace
+    >>> settings = SlideSettings()
+    >>> settings = replace(settings, calls=replace(settings.calls, min_cells=5))
+    """
+
+    pixel_size: float | None = setting_default("slides.pixel_size")
+    segment: SegmentSettings = field(default_factory=lambda: SegmentSettings.of_track("slides"))
+    crops: CropSettings = field(default_factory=CropSettings)
+    calls: CallSettings = field(default_factory=CallSettings)
+
+    @classmethod
+    def from_config(cls, block: Mapping[str, Any]) -> SlideSettings:
+        """The settings of a ``slides`` block (every key given; the keys that name the
+        models, the training and the sets are the workflow's)."""
+        ignored = ("painted", "real", "classifier", "cellpose", "report")
+        return typed_settings(cls, block, "slides", ignore=ignored)
 
 
 def _empty_predictions(classes: Sequence[str]) -> pd.DataFrame:
@@ -69,7 +111,7 @@ class _FieldCaller:
 
     segment: Callable[[np.ndarray, float], np.ndarray]  # DAPI, diameter -> nucleus labels
     trained: float  # the nucleus model's object diameter
-    settings: Mapping[str, Any]  # slides settings
+    settings: SlideSettings
     reference: float  # the painter's typical nucleus diameter
     size: int  # crop side (the classifier's patch size)
     labels: pd.DataFrame | None  # truth classes of the mask instances, for every field
@@ -80,11 +122,11 @@ class _FieldCaller:
         """The nucleus diameter Cellpose is given for a field, and its pixel-size ratio."""
         settings = self.settings
         ratio = (
-            item.pixel_size / settings["pixel_size"]
-            if item.pixel_size and settings["pixel_size"]
+            item.pixel_size / settings.pixel_size
+            if item.pixel_size and settings.pixel_size
             else None
         )
-        if settings["segment"]["diameter_source"] == "estimate":
+        if settings.segment.diameter_source == "estimate":
             dapi = item.channels[CHANNELS.index("dapi")]
             return estimate_nucleus_diameter(dapi) or self.trained, ratio
         return (self.trained / ratio if ratio is not None else self.trained), ratio
@@ -103,10 +145,12 @@ class _FieldCaller:
                 scores = instance_scores(item.truth, labels, threshold)
                 self.scores.append({"field": item.field, "iou": threshold, **scores})
         started = time.perf_counter()
-        crops = self.settings["crops"]
+        crops = self.settings.crops
         kept = table[~table["border"]].reset_index(drop=True)
-        scale = np.array([crop_scale(d, crops, self.reference, ratio) for d in kept["diameter"]])
-        patches = crop_cells(item.channels, labels, kept, self.size, scale, crops["outside"])
+        scale = np.array(
+            [crop_scale(d, crops.scale, self.reference, ratio) for d in kept["diameter"]]
+        )
+        patches = crop_cells(item.channels, labels, kept, self.size, scale, crops.outside)
         self.seconds["cropping"] += time.perf_counter() - started
         if len(kept) == 0:
             message = f"{item.path} (sample {sample}, field {item.field}): no nuclei found"
@@ -145,7 +189,7 @@ def call_sample(
     sample: str,
     nuclei_model: str | Path,
     classifier: str | Path,
-    settings: Mapping[str, Any],
+    settings: SlideSettings,
     paint: Mapping[str, Any],
     outputs: Mapping[str, str | Path],
     cell_labels: str | Path | None = None,
@@ -161,13 +205,6 @@ def call_sample(
     the mask instances. A field without nuclei gives empty rows and a warning. (10
     parameters: the workflow rule's inputs, settings and resources, passed as they are.)
     """
-    # torch and Cellpose load here, not at import: the painting stages that import this
-    # module (fish_paint, slides_train_fields) start 4 s faster without them
-    from fishline import models
-    from fishline.fish.classifier import predict
-    from fishline.segment import SegmentSettings, load_cellpose, segment_dapi
-    from fishline.train.loop import setup_device
-
     frame = read_slide_sheet(sheet)
     rows = frame[frame["sample"] == sample].to_dict("records")
     if not rows:
@@ -176,24 +213,19 @@ def call_sample(
     loaded = models.load(classifier)
     classes = list(loaded[1]["class_names"])
     size = int(paint["patch_size"])
-    segment_settings = SegmentSettings.from_config(settings["segment"])
     caller = _FieldCaller(
-        segment=lambda dapi, diameter: segment_dapi(cellpose, dapi, segment_settings, diameter),
+        segment=lambda dapi, diameter: segment_dapi(cellpose, dapi, settings.segment, diameter),
         trained=float(info["metadata"]["object_diameter"]),
         settings=settings,
-        reference=settings["crops"]["diameter"] or reference_diameter(paint["nuclei"]),
+        reference=settings.crops.diameter or reference_diameter(paint["nuclei"]),
         size=size,
         labels=read_cell_labels(cell_labels) if cell_labels else None,
     )
-    intensity = {
-        **settings["crops"]["intensity"],
-        "target_colour": paint["probes"]["target"],
-        "reference_colour": paint["probes"]["reference"],
-    }
     caution = _missing_probe_caution(rows, sample, sheet)
     cell_parts, crops, panels = [], [], []
     for row in progress_bar(rows, desc=f"fields of {sample}", unit="field"):
-        kept, patches, panel = caller.cells(load_field(row, sheet, intensity), row, sample)
+        item = load_field(row, sheet, settings.crops.intensity, paint["probes"])
+        kept, patches, panel = caller.cells(item, row, sample)
         cell_parts.append(kept)
         crops.append(patches)
         panels.append(panel)
@@ -216,8 +248,8 @@ def call_sample(
         predictions = _empty_predictions(classes)
     caller.seconds["classification"] += time.perf_counter() - started
     cells = cells.merge(predictions, on="index", how="left")
-    cells["certain"] = cells["certainty"] >= settings["calls"]["min_certainty"]
-    calls = settings["calls"]
+    calls = settings.calls
+    cells["certain"] = cells["certainty"] >= calls.min_certainty
     summary = (
         summarise(cells, classes, calls)
         if len(cells)
@@ -233,7 +265,7 @@ def call_sample(
     with atomic_outputs(outputs["cells"], outputs["timing"]) as (cells_temp, timing_temp):
         cells.to_parquet(cells_temp, index=False)
         timing_temp.write_text(json.dumps(timing, indent=2))
-    overlay_figure(panels, cells, classes, calls["min_certainty"], outputs["overlay"])
+    overlay_figure(panels, cells, classes, calls.min_certainty, outputs["overlay"])
     sample_card(summary.iloc[0].to_dict(), classes, calls, timing, outputs["card"], caution)
     log.info("%s: %s", sample, summary.iloc[0].to_dict())
     return cells
@@ -261,7 +293,7 @@ def _field_labels(table: pd.DataFrame | None, item: Field) -> pd.DataFrame | Non
 
 
 def _empty_summary(
-    sample: str, fields: int, classes: Sequence[str], calls: Mapping[str, Any]
+    sample: str, fields: int, classes: Sequence[str], calls: CallSettings
 ) -> pd.DataFrame:
     row: dict[str, Any] = {
         "sample": sample,
@@ -294,7 +326,7 @@ def summarise_set(
     timing_files: Sequence[str | Path],
     stacks: Sequence[str | Path],
     classes: Sequence[str],
-    calls: Mapping[str, Any],
+    calls: CallSettings,
     gallery_size: int,
     outputs: Mapping[str, str | Path],
     name: str,

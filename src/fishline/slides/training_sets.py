@@ -19,7 +19,13 @@ from fishline.paint import paint_fields
 from fishline.paint.fields import paint_field
 from fishline.paint.fish import CHANNELS, check_settings, split_settings
 from fishline.paint.nuclei import NucleusLibrary
-from fishline.slides.cells import crop_cells, crop_scale, nucleus_table, reference_diameter
+from fishline.slides.cells import (
+    CropSettings,
+    crop_cells,
+    crop_scale,
+    nucleus_table,
+    reference_diameter,
+)
 from fishline.slides.fields import scale_channel
 
 log = get_logger("slides")
@@ -53,7 +59,7 @@ def paint_training_fields(
 def paint_crop_set(
     paint: Mapping[str, Any],
     fields: Mapping[str, Any],
-    crops: Mapping[str, Any],
+    crops: CropSettings,
     split: str,
     seed: int,
     stack: str | Path,
@@ -61,7 +67,7 @@ def paint_crop_set(
 ) -> pd.DataFrame:
     """Paint the ``split`` patch set as slide calling sees cells: whole painted fields
     (``fields``) cut into one crop per nucleus clear of the border, with slide calling's zoom,
-    framing and intensity scaling (``crops``: the ``slides.crops`` settings), until the
+    framing and intensity scaling (``crops``), until the
     split's ``n`` crops.
 
     Patches painted one nucleus at a time lack what a field adds (neighbours cut by the crop,
@@ -82,7 +88,7 @@ def paint_crop_set(
     if settings["nuclei"]["source"] == "library":
         library = NucleusLibrary.from_sheet(settings["nuclei"]["library"])
     count, size, classes = settings["n"], settings["patch_size"], settings["classes"]
-    reference = crops["diameter"] or reference_diameter(settings["nuclei"])
+    reference = crops.diameter or reference_diameter(settings["nuclei"])
     top = float((1 << int(settings["bit_depth"])) - 1)
     pieces: list[np.ndarray] = []
     records: list[pd.DataFrame] = []
@@ -99,13 +105,11 @@ def paint_crop_set(
         image, labels, nuclei = paint_field(
             rng, settings, dict(fields), field % len(classes), library
         )
-        channels = np.stack([scale_channel(c, top, crops["intensity"]) for c in image])
+        channels = np.stack([scale_channel(c, top, crops.intensity) for c in image])
         cells = nucleus_table(labels)
         kept = cells[~cells["border"]].reset_index(drop=True).iloc[: count - got]
-        scale = np.array([crop_scale(d, crops, reference, None) for d in kept["diameter"]])
-        pieces.append(
-            crop_cells(np.clip(channels, 0, 1), labels, kept, size, scale, crops["outside"])
-        )
+        scale = np.array([crop_scale(d, crops.scale, reference, None) for d in kept["diameter"]])
+        pieces.append(crop_cells(np.clip(channels, 0, 1), labels, kept, size, scale, crops.outside))
         truth = nuclei.rename(columns={"label": "instance"}).set_index("instance")
         record = truth.loc[kept["cell"].to_numpy()].reset_index()
         record.insert(0, "field", field)
