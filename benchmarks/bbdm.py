@@ -19,7 +19,7 @@ import yaml
 from rows import Row, add_json_argument, write_rows
 
 from fishline import models
-from fishline.chromosomes.bbdm import unet_spec
+from fishline.chromosomes.bbdm import BBDMSettings, unet_spec
 from fishline.chromosomes.bridge import Bridge, bbdm_loss
 from fishline.nets.counter_noise import CounterNormal
 from fishline.schema import validate
@@ -28,10 +28,10 @@ ROOT = Path(__file__).resolve().parents[1]
 PAPER_CROPS, PAPER_STEPS = 31507, 200
 
 
-def _settings(name: str) -> dict:
+def _settings(name: str) -> BBDMSettings:
     file = ROOT / "config" / f"{'config' if name == 'default' else name}.yaml"
     config = yaml.safe_load(file.read_text())
-    return validate(config, "config", name)["chromosomes"]["bbdm"]
+    return BBDMSettings.from_config(validate(config, "config", name)["chromosomes"]["bbdm"])
 
 
 def _sync(device: torch.device) -> None:
@@ -61,7 +61,7 @@ def _rate(work: Callable[[], object], repeats: int, device: torch.device) -> flo
 def measure(name: str, device: torch.device, compiled: bool, args: argparse.Namespace) -> dict:
     """Train-step, network-call and reverse-step rates of one net on one device."""
     settings = _settings(name)
-    model = models.build("bbdm_unet", unet_spec(settings, 3)).to(device)
+    model = models.build("bbdm_unet", unet_spec(settings.unet, 3)).to(device)
     bf16 = device.type == "cuda"
     if bf16:
         model = model.to(memory_format=torch.channels_last)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,12 +15,23 @@ import torch
 from conftest import killed_after_first_checkpoint
 
 from fishline import models
-from fishline.chromosomes.bbdm import load_paired, sample_bbdm, train_bbdm
+from fishline.chromosomes.bbdm import (
+    BBDMSampleSettings,
+    BBDMSettings,
+    BBDMTrainSettings,
+    EMASettings,
+    PlateauSettings,
+    UNetSettings,
+    load_paired,
+    sample_bbdm,
+    train_bbdm,
+)
 from fishline.chromosomes.bridge import Bridge
 from fishline.errors import InputError
 from fishline.io import encode_pages, read_patch_set, write_stack
 from fishline.nets.counter_noise import CounterNormal, hash32
 from fishline.nets.unet import UNet
+from fishline.schema import default, settings_as_config
 
 BRIDGE = Bridge(1000, 0.001, 0.999, 1.0)
 
@@ -149,44 +161,32 @@ def _crop_set(folder: Path, name: str, labels: list[str], size: int = 16, seed: 
     return tif, parquet
 
 
-SETTINGS = {
-    "timesteps": 1000,
-    "m_range": [0.001, 0.999],
-    "max_var": 1.0,
-    "objective": "grad",
-    "unet": {
-        "base": 8,
-        "multipliers": [1, 2],
-        "blocks": 1,
-        "attention": [False, False],
-        "middle_attention": False,
-        "dropout": 0.0,
-    },
-    "train": {
-        "steps": 6,
-        "batch_size": 4,
-        "lr": 1e-3,
-        "loss": "l1",
-        "flip": True,
-        "checkpoint_every": 3,
-        "ema": {"enabled": True, "decay": 0.9, "every": 1, "start": 2},
-        "plateau": {
-            "factor": 0.5,
-            "patience": 100,
-            "cooldown": 0,
-            "threshold": 1e-4,
-            "min_lr": 1e-6,
-        },
-    },
-    "sample": {
-        "steps": 3,
-        "eta": 1.0,
-        "batch_size": 3,
-        "max_samples": None,
-        "mask_outside": True,
-        "compile": False,
-    },
-}
+SETTINGS = BBDMSettings(
+    unet=UNetSettings(base=8, multipliers=(1, 2), attention=(False, False)),
+    train=BBDMTrainSettings(
+        steps=6,
+        batch_size=4,
+        lr=1e-3,
+        checkpoint_every=3,
+        ema=EMASettings(decay=0.9, start=2),
+        plateau=PlateauSettings(patience=100, cooldown=0, min_lr=1e-6),
+    ),
+)
+SAMPLE = BBDMSampleSettings(steps=3, batch_size=3)
+
+
+def test_settings_from_the_config_block() -> None:
+    """The schema's block gives the defaults (its ``sample`` block is the sampler's); the
+    bridge they name; a misspelled nested key is named with its place."""
+    block = default("chromosomes.bbdm")
+    assert BBDMSettings.from_config(block) == BBDMSettings()
+    assert BBDMSampleSettings.from_config(block["sample"]) == BBDMSampleSettings()
+    assert settings_as_config(BBDMSettings())["unet"] == block["unet"]
+    bridge = BBDMSettings().bridge()
+    assert (bridge.timesteps, float(bridge.m[0])) == (1000, pytest.approx(0.001))
+    bad = {**block, "train": {**block["train"], "ema": {**block["train"]["ema"], "decy": 1}}}
+    with pytest.raises(InputError, match=r"\[train\.ema\].*unknown key\(s\) \['decy'\]"):
+        BBDMSettings.from_config(bad)
 
 
 def test_train_and_sample_are_seeded(tmp_path: Path) -> None:
@@ -203,7 +203,7 @@ def test_train_and_sample_are_seeded(tmp_path: Path) -> None:
     assert payload["class_names"] == ["dapi", "red", "green"]
     outs = []
     for batch in (3, 5, 5):
-        settings = {**SETTINGS["sample"], "batch_size": batch}
+        settings = replace(SAMPLE, batch_size=batch)
         out_tif, out_parquet = tmp_path / f"s{len(outs)}.tif", tmp_path / f"s{len(outs)}.parquet"
         sample_bbdm(
             model_path, cond_tif, cond_parquet, settings, 11, out_tif, out_parquet, device="cpu"
@@ -220,7 +220,7 @@ def test_train_and_sample_are_seeded(tmp_path: Path) -> None:
     assert (table["label"] == "aberration").all() and list(table["source_index"]) == list(range(5))
     assert len(set(table["sample_seed"])) == 5
     # the compiled UNet samples the same crops (float rounding may move a pixel by one level)
-    settings = {**SETTINGS["sample"], "batch_size": 5, "compile": True}
+    settings = replace(SAMPLE, batch_size=5, compile=True)
     out_tif, out_parquet = tmp_path / "compiled.tif", tmp_path / "compiled.parquet"
     sample_bbdm(
         model_path, cond_tif, cond_parquet, settings, 11, out_tif, out_parquet, device="cpu"
@@ -273,7 +273,7 @@ def test_bad_inputs_are_named(tmp_path: Path) -> None:
             tmp_path / "m.pt",
             big_tif,
             big_parquet,
-            SETTINGS["sample"],
+            SAMPLE,
             1,
             tmp_path / "o.tif",
             tmp_path / "o.parquet",
@@ -281,10 +281,9 @@ def test_bad_inputs_are_named(tmp_path: Path) -> None:
         )
     assert not (tmp_path / "o.tif").exists()
     odd_tif, odd_parquet = _crop_set(tmp_path, "odd", ["aberration"] * 2, size=18)
-    bad = {
-        **SETTINGS,
-        "unet": {**SETTINGS["unet"], "multipliers": [1, 2, 2], "attention": [False] * 3},
-    }
+    bad = replace(
+        SETTINGS, unet=replace(SETTINGS.unet, multipliers=(1, 2, 2), attention=(False,) * 3)
+    )
     with pytest.raises(InputError, match="not divisible"):
         train_bbdm(
             odd_tif,

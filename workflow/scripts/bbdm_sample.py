@@ -1,6 +1,6 @@
 """Snakemake glue for rule bbdm_sample."""
 
-from fishline.chromosomes.bbdm import sample_bbdm
+from fishline.chromosomes.bbdm import BBDMSampleSettings, sample_bbdm
 from fishline.chromosomes.figures import crop_gallery
 from fishline.logging import log_to
 
@@ -9,7 +9,7 @@ with log_to(snakemake.log[0]):
         snakemake.input.model,
         snakemake.input.stack,
         snakemake.input.table,
-        snakemake.params.settings,
+        BBDMSampleSettings.from_config(snakemake.params.settings),
         snakemake.params.seed,
         snakemake.output.stack,
         snakemake.output.table,

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
@@ -320,24 +319,6 @@ class Bridge:
                 return x0_hat
             x = self.reverse_step(x, y, x0_hat, t, steps[position + 1], eta, noise())
         return x
-
-
-def bridge_from(settings: dict[str, Any]) -> Bridge:
-    """The schedule named by a ``chromosomes.bbdm`` config block.
-
-    Parameters
-    ----------
-    settings : dict of str to Any
-        The block: ``timesteps`` (T), ``m_range`` ([m_min, m_max]) and ``max_var`` (s).
-
-    Returns
-    -------
-    Bridge
-        The schedule.
-    """
-    return Bridge(
-        settings["timesteps"], settings["m_range"][0], settings["m_range"][1], settings["max_var"]
-    )
 
 
 def bbdm_loss(
