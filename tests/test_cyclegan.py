@@ -10,10 +10,18 @@ import torch
 from conftest import killed_after_first_checkpoint
 from test_bbdm import _crop_set
 
-from fishline.chromosomes.cyclegan import HistoryPool, linear_decay, sample_cyclegan, train_cyclegan
+from fishline.chromosomes.cyclegan import (
+    CycleGANSampleSettings,
+    CycleGANSettings,
+    HistoryPool,
+    linear_decay,
+    sample_cyclegan,
+    train_cyclegan,
+)
 from fishline.errors import InputError
 from fishline.io import read_patch_set
 from fishline.nets.cyclegan import CycleGAN, PatchDiscriminator
+from fishline.schema import default
 
 
 def _train(target, source, seed, name, tmp_path, checkpoint="c.pt"):
@@ -23,21 +31,26 @@ def _train(target, source, seed, name, tmp_path, checkpoint="c.pt"):
     )  # fmt: skip
 
 
-SETTINGS = {
-    "filters": 4,
-    "blocks": 1,
-    "disc_filters": 4,
-    "lr": 2e-4,
-    "beta1": 0.5,
-    "steps_constant": 2,
-    "steps_decay": 2,
-    "batch_size": 2,
-    "cycle_weight": 10.0,
-    "identity_weight": 0.5,
-    "pool": 3,
-    "checkpoint_every": 2,
-    "sample": {"max_samples": None, "mask_outside": True},
-}
+SETTINGS = CycleGANSettings(
+    filters=4,
+    blocks=1,
+    disc_filters=4,
+    steps_constant=2,
+    steps_decay=2,
+    batch_size=2,
+    pool=3,
+    checkpoint_every=2,
+)
+
+
+def test_settings_from_the_config_block() -> None:
+    """The schema's block gives the defaults (``enabled`` is the workflow's, ``sample`` the
+    sampler's); a misspelled key is named."""
+    block = default("chromosomes.cyclegan")
+    assert CycleGANSettings.from_config(block) == CycleGANSettings()
+    assert CycleGANSampleSettings.from_config(block["sample"]) == CycleGANSampleSettings()
+    with pytest.raises(InputError, match=r"unknown key\(s\) \['pol'\]"):
+        CycleGANSettings.from_config({**block, "pol": 3})
 
 
 def test_networks_keep_shape_and_patchgan_scores_patches() -> None:
@@ -75,7 +88,7 @@ def test_train_resume_and_sample(tmp_path: Path, monkeypatch) -> None:
     assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
     assert a["kind"] == "cyclegan" and a["metadata"]["steps"] == 4
     sample_cyclegan(
-        tmp_path / "m.pt", *source, SETTINGS["sample"], 1, tmp_path / "s.tif",
+        tmp_path / "m.pt", *source, CycleGANSampleSettings(), 1, tmp_path / "s.tif",
         tmp_path / "s.parquet", "cpu",
     )  # fmt: skip
     images, table = read_patch_set(tmp_path / "s.tif", tmp_path / "s.parquet")

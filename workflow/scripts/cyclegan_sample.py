@@ -1,6 +1,6 @@
 """Snakemake glue for rule cyclegan_sample."""
 
-from fishline.chromosomes.cyclegan import sample_cyclegan
+from fishline.chromosomes.cyclegan import CycleGANSampleSettings, sample_cyclegan
 from fishline.logging import log_to
 
 with log_to(snakemake.log[0]):
@@ -8,7 +8,7 @@ with log_to(snakemake.log[0]):
         snakemake.input.model,
         snakemake.input.stack,
         snakemake.input.table,
-        snakemake.params.settings,
+        CycleGANSampleSettings.from_config(snakemake.params.settings),
         snakemake.params.seed,
         snakemake.output.stack,
         snakemake.output.table,

@@ -1,6 +1,6 @@
 """Snakemake glue for rule cyclegan_train."""
 
-from fishline.chromosomes.cyclegan import train_cyclegan
+from fishline.chromosomes.cyclegan import CycleGANSettings, train_cyclegan
 from fishline.logging import log_to
 
 with log_to(snakemake.log[0]):
@@ -9,7 +9,7 @@ with log_to(snakemake.log[0]):
         snakemake.input.table,
         snakemake.input.source_stack,
         snakemake.input.source_table,
-        snakemake.params.settings,
+        CycleGANSettings.from_config(snakemake.params.settings),
         snakemake.params.seed,
         snakemake.output.model,
         snakemake.output.history,

@@ -6,6 +6,8 @@ pool per discriminator, Adam (2e-4, beta1 0.5), constant then linearly decaying 
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +22,50 @@ from fishline.errors import InputError
 from fishline.io import atomic_outputs, encode_pages, write_stack
 from fishline.logging import get_logger, progress_bar
 from fishline.nets.cyclegan import CycleGAN, PatchDiscriminator
-from fishline.schema import default
+from fishline.schema import default, setting_default, settings_as_config, typed_settings
 from fishline.train.loop import GLOBAL_RNG, TrainingRun, setup_device
 
 log = get_logger("cyclegan")
+_BLOCK = "chromosomes.cyclegan"
+
+
+@dataclass(frozen=True)
+class CycleGANSettings:
+    """How the CycleGAN trains (config block ``chromosomes.cyclegan`` but its ``enabled``,
+    the workflow's, and its ``sample`` block, :class:`CycleGANSampleSettings`; each default
+    is the schema's, its meaning in config/README.md)."""
+
+    filters: int = setting_default(f"{_BLOCK}.filters")
+    blocks: int = setting_default(f"{_BLOCK}.blocks")
+    disc_filters: int = setting_default(f"{_BLOCK}.disc_filters")
+    lr: float = setting_default(f"{_BLOCK}.lr")
+    beta1: float = setting_default(f"{_BLOCK}.beta1")
+    batch_size: int = setting_default(f"{_BLOCK}.batch_size")
+    steps_constant: int = setting_default(f"{_BLOCK}.steps_constant")
+    steps_decay: int = setting_default(f"{_BLOCK}.steps_decay")
+    cycle_weight: float = setting_default(f"{_BLOCK}.cycle_weight")
+    identity_weight: float = setting_default(f"{_BLOCK}.identity_weight")
+    pool: int = setting_default(f"{_BLOCK}.pool")
+    checkpoint_every: int = setting_default(f"{_BLOCK}.checkpoint_every")
+
+    @classmethod
+    def from_config(cls, block: Mapping[str, Any]) -> CycleGANSettings:
+        """The settings of a ``chromosomes.cyclegan`` block (every key given)."""
+        return typed_settings(cls, block, _BLOCK, ignore=("enabled", "sample"))
+
+
+@dataclass(frozen=True)
+class CycleGANSampleSettings:
+    """How crops are translated (``chromosomes.cyclegan.sample``): at most ``max_samples``
+    (None = all), zero outside the chromosome (``mask_outside``)."""
+
+    max_samples: int | None = setting_default(f"{_BLOCK}.sample.max_samples")
+    mask_outside: bool = setting_default(f"{_BLOCK}.sample.mask_outside")
+
+    @classmethod
+    def from_config(cls, block: Mapping[str, Any]) -> CycleGANSampleSettings:
+        """The settings of a ``chromosomes.cyclegan.sample`` block (every key given)."""
+        return typed_settings(cls, block, f"{_BLOCK}.sample")
 
 
 class HistoryPool:
@@ -118,7 +160,7 @@ def train_cyclegan(
     target_table: str | Path,
     source_stack: str | Path,
     source_table: str | Path,
-    settings: dict[str, Any],
+    settings: CycleGANSettings,
     seed: int,
     model_path: str | Path,
     history_path: str | Path,
@@ -139,25 +181,26 @@ def train_cyclegan(
         source_stack, source_table, info["channel_names"], real_b.shape[-2:]
     )
     channels = real_b.shape[1]
-    spec = {"channels": channels, "filters": settings["filters"], "blocks": settings["blocks"]}
+    spec = {"channels": channels, "filters": settings.filters, "blocks": settings.blocks}
     net = models.build("cyclegan", spec).to(dev)
-    d_a = PatchDiscriminator(channels, settings["disc_filters"]).to(dev)
-    d_b = PatchDiscriminator(channels, settings["disc_filters"]).to(dev)
-    betas = (settings["beta1"], 0.999)
-    opt_g = torch.optim.Adam(net.parameters(), lr=settings["lr"], betas=betas)
-    opt_d = torch.optim.Adam([*d_a.parameters(), *d_b.parameters()], lr=settings["lr"], betas=betas)
-    total = settings["steps_constant"] + settings["steps_decay"]
+    d_a = PatchDiscriminator(channels, settings.disc_filters).to(dev)
+    d_b = PatchDiscriminator(channels, settings.disc_filters).to(dev)
+    betas = (settings.beta1, 0.999)
+    opt_g = torch.optim.Adam(net.parameters(), lr=settings.lr, betas=betas)
+    opt_d = torch.optim.Adam([*d_a.parameters(), *d_b.parameters()], lr=settings.lr, betas=betas)
+    total = settings.steps_constant + settings.steps_decay
     schedules = [
         torch.optim.lr_scheduler.LambdaLR(
-            o, lambda s: linear_decay(s, settings["steps_constant"], settings["steps_decay"])
+            o, lambda s: linear_decay(s, settings.steps_constant, settings.steps_decay)
         )
         for o in (opt_g, opt_d)
     ]
-    pools = [HistoryPool(settings["pool"], seed + 2), HistoryPool(settings["pool"], seed + 3)]
+    pools = [HistoryPool(settings.pool, seed + 2), HistoryPool(settings.pool, seed + 3)]
     order = torch.Generator().manual_seed(seed + 1)
+    recorded = settings_as_config(settings)
     run = TrainingRun(
         checkpoint_path,
-        {"settings": settings, "seed": seed, "a": list(real_a.shape), "b": list(real_b.shape)},
+        {"settings": recorded, "seed": seed, "a": list(real_a.shape), "b": list(real_b.shape)},
         [real_a, real_b],
         {
             "net": net,
@@ -173,14 +216,11 @@ def train_cyclegan(
             "pool_b": pools[1],
         },
         total=total,
-        every=settings["checkpoint_every"],
+        every=settings.checkpoint_every,
         unit="step",
     )
-    cycle, identity = (
-        settings["cycle_weight"],
-        settings["identity_weight"] * settings["cycle_weight"],
-    )
-    batch = settings["batch_size"]
+    cycle, identity = settings.cycle_weight, settings.identity_weight * settings.cycle_weight
+    batch = settings.batch_size
 
     def step(_: int) -> dict[str, float]:
         a = _flip(real_a[torch.randint(0, len(real_a), (batch,), generator=order)], order).to(dev)
@@ -199,7 +239,7 @@ def sample_cyclegan(
     model_path: str | Path,
     stack: str | Path,
     table: str | Path,
-    settings: dict[str, Any],
+    settings: CycleGANSampleSettings,
     seed: int,
     stack_out: str | Path,
     table_out: str | Path,
@@ -214,7 +254,7 @@ def sample_cyclegan(
     meta, channels = payload["metadata"], payload["class_names"]
     conditions, frame, scale = conditions_from(stack, table, channels, meta["size"])
     chosen = np.arange(len(frame))
-    limit = settings["max_samples"]
+    limit = settings.max_samples
     if limit is not None and limit < len(chosen):
         chosen = np.sort(np.random.default_rng(seed).choice(len(chosen), limit, replace=False))
     dtype = np.dtype(meta["dtype"])
@@ -223,7 +263,7 @@ def sample_cyclegan(
         for start in progress_bar(range(0, len(chosen), 64), desc="cyclegan sample", unit="batch"):
             part = chosen[start : start + 64]
             out = net(conditions[part].to(dev)).float().cpu().numpy()
-            if settings["mask_outside"]:  # zero outside the chromosome, as the real crops
+            if settings.mask_outside:  # zero outside the chromosome, as the real crops
                 out = np.where((conditions[part][:, :1] > -1).numpy(), out, -1.0)
             pages[start : start + len(part)] = np.clip(((out + 1) / 2 * scale).round(), 0, scale)
     source = frame.iloc[chosen].reset_index(drop=True)
