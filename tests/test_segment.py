@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -11,7 +12,12 @@ import pandas as pd
 import pytest
 import tifffile
 
-from fishline.chromosomes.crops import crop_instance, crop_set, instance_geometry
+from fishline.chromosomes.crops import (
+    ChromosomeCropSettings,
+    crop_instance,
+    crop_set,
+    instance_geometry,
+)
 from fishline.errors import InputError
 from fishline.images import read_labels
 from fishline.instances import (
@@ -24,6 +30,7 @@ from fishline.instances import (
 )
 from fishline.io import read_patch_set, write_image
 from fishline.metaphase_sheet import load_row, read_sheet
+from fishline.schema import default
 from fishline.segment import estimate_diameter, resolve_pretrained, with_gamma_copies
 
 
@@ -172,7 +179,10 @@ def test_crop_set_matches_truth_and_keeps_channels(tmp_path: Path) -> None:
         }
     )
     truth.to_parquet(tmp_path / "truth.parquet")
-    settings = {"size": 48, "fill": 0.9, "mask_outside": True, "match_iou": 0.5}
+    settings = ChromosomeCropSettings(size=48, fill=0.9, mask_outside=True, match_iou=0.5)
+    assert ChromosomeCropSettings.from_config(default("chromosomes.crops")) == replace(
+        settings, size=64
+    )
     table = crop_set(
         tmp_path / "masks.tsv",
         settings,
@@ -383,7 +393,7 @@ def test_no_chromosome_found_gives_a_valid_empty_crop_set(tmp_path: Path) -> Non
     write_image(tmp_path / "empty.tif", np.zeros((96, 96), np.uint16))
     rows["pred"] = str(tmp_path / "empty.tif")
     rows.to_csv(tmp_path / "masks.tsv", sep="\t", index=False)
-    settings = {"size": 32, "fill": 0.9, "mask_outside": True, "match_iou": 0.5}
+    settings = ChromosomeCropSettings(size=32)
     crop_set(tmp_path / "masks.tsv", settings, "none", tmp_path / "c.tif", tmp_path / "c.parquet")
     stack, table = read_patch_set(tmp_path / "c.tif", tmp_path / "c.parquet")
     assert stack.shape == (0, 2, 32, 32) and len(table) == 0

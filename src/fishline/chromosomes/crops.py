@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from fishline.instances import match_instances
 from fishline.io import atomic_outputs, encode_pages, write_stack
 from fishline.logging import get_logger, progress_bar
 from fishline.metaphase_sheet import load_row
+from fishline.schema import setting_default, typed_settings
 
 log = get_logger("crops")
 CROP_CHANNELS = ("dapi", "red", "green")
@@ -110,9 +112,27 @@ def _truth_classes(path: str, instances: np.ndarray) -> np.ndarray:
     return classes
 
 
+@dataclass(frozen=True)
+class ChromosomeCropSettings:
+    """How chromosomes are cropped (config block ``chromosomes.crops``; each default is the
+    schema's, its meaning in config/README.md): crop side ``size`` (px), the longest
+    chromosome at most ``fill`` of it, zero outside the chromosome (``mask_outside``), and
+    the IoU at which a crop takes a truth instance's labels (``match_iou``)."""
+
+    size: int = setting_default("chromosomes.crops.size")
+    fill: float = setting_default("chromosomes.crops.fill")
+    mask_outside: bool = setting_default("chromosomes.crops.mask_outside")
+    match_iou: float = setting_default("chromosomes.crops.match_iou")
+
+    @classmethod
+    def from_config(cls, block: Mapping[str, Any]) -> ChromosomeCropSettings:
+        """The settings of a ``chromosomes.crops`` block (every key given)."""
+        return typed_settings(cls, block, "chromosomes.crops")
+
+
 def crop_set(
     masks_sheet: str | Path,
-    settings: Mapping[str, Any],
+    settings: ChromosomeCropSettings,
     set_name: str,
     stack_out: str | Path,
     table_out: str | Path,
@@ -123,12 +143,12 @@ def crop_set(
     stack share the per-image loop.)
 
     Where the sheet has truth masks, each crop is matched to a truth instance by IoU
-    (>= ``settings['match_iou']``); painter ``instances`` tables then give its truth
+    (>= ``settings.match_iou``); painter ``instances`` tables then give its truth
     (chromosome, paint, aberration) and ``label`` (normal / aberration / unmatched).
     """
     sheet = pd.read_csv(masks_sheet, sep="\t")
     truth_table = pd.read_parquet(instances) if instances is not None else None
-    size, records, pages = settings["size"], [], []
+    size, records, pages = settings.size, [], []
     names: tuple[str, ...] | None = None
     dtype = None
     for row in progress_bar(sheet.to_dict("records"), desc=f"crop {set_name}", unit="image"):
@@ -150,14 +170,14 @@ def crop_set(
         matches = pd.DataFrame({"truth": [], "pred": [], "iou": []})
         classes = None
         if item.truth is not None:
-            matches = match_instances(item.truth, pred, settings["match_iou"])
+            matches = match_instances(item.truth, pred, settings.match_iou)
             if row.get("mask_kind") == "classes":
                 classes = _truth_classes(row["mask"], item.truth)
         matched = matches.set_index("pred")
         border = set(np.unique(np.concatenate([pred[0], pred[-1], pred[:, 0], pred[:, -1]])))
         for instance in np.unique(pred[pred > 0]):
             crop, geometry = crop_instance(
-                channels, pred, int(instance), size, settings["fill"], settings["mask_outside"]
+                channels, pred, int(instance), size, settings.fill, settings.mask_outside
             )
             ys, xs = np.nonzero(pred == instance)
             record: dict[str, Any] = {
