@@ -34,7 +34,8 @@ from fishline.slides.cells import (
 from fishline.slides.fields import Field, load_field
 from fishline.slides.figures import BORDER_COLOUR, class_colour, gallery_rows, overlay_image
 from fishline.slides.sheet import read_slide_sheet
-from fishline.slides.stages import NoNucleiWarning, SlideSettings, call_sample, summarise_set
+from fishline.slides.stages import NoNucleiWarning, SlideSettings, call_sample
+from fishline.slides.summary import summarise_set
 from fishline.slides.training_sets import paint_crop_set
 from fishline.slides.verdicts import CallRule, CallSettings, rule_text, summarise, verdict
 

@@ -1,7 +1,7 @@
 """Snakemake glue for rule slides_summary."""
 
 from fishline.logging import log_to
-from fishline.slides.stages import summarise_set
+from fishline.slides.summary import summarise_set
 from fishline.slides.verdicts import CallSettings
 
 with log_to(snakemake.log[0]):

@@ -1,8 +1,9 @@
-"""MYCN status of whole FISH slides, one stage each: fields -> Cellpose nuclei -> crops in
-the classifier's patch geometry -> per-cell class, probabilities and certainty ->
-per-sample verdict (``call_sample``) and the set's summary (``summarise_set``); the painted
-training sets are in :mod:`fishline.slides.training_sets`. Every function takes plain values
-and paths and writes its outputs atomically, so tests and tools call it without Snakemake."""
+"""MYCN status of whole FISH slides, one sample at a time: fields -> Cellpose nuclei -> crops
+in the classifier's patch geometry -> per-cell class, probabilities and certainty ->
+per-sample verdict (``call_sample``). The set's summary is :mod:`fishline.slides.summary`, the
+painted training sets are in :mod:`fishline.slides.training_sets`. Every function takes plain
+values, typed settings and paths and writes its outputs atomically, so tests and tools call it
+without Snakemake."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from fishline.instances import (
     instance_scores,
     pooled_scores,
 )
-from fishline.io import atomic_outputs, read_stack, write_unit_stack
+from fishline.io import atomic_outputs, write_unit_stack
 from fishline.logging import get_logger, progress_bar
 from fishline.paint.fish import CHANNELS
 from fishline.schema import default, setting_default, typed_settings
@@ -39,9 +40,9 @@ from fishline.slides.cells import (
     truth_classes,
 )
 from fishline.slides.fields import Field, load_field
-from fishline.slides.figures import certainty_gallery, overlay_figure, sample_card, summary_html
+from fishline.slides.figures import overlay_figure, sample_card
 from fishline.slides.sheet import read_slide_sheet
-from fishline.slides.verdicts import CallSettings, rule_text, summarise, verdict
+from fishline.slides.verdicts import CallSettings, empty_summary, summarise
 from fishline.train.loop import setup_device
 
 log = get_logger("slides")
@@ -253,7 +254,7 @@ def call_sample(
     summary = (
         summarise(cells, classes, calls)
         if len(cells)
-        else _empty_summary(sample, len(rows), classes, calls)
+        else empty_summary(sample, len(rows), classes, calls)
     )
     timing = {
         "sample": sample,
@@ -292,23 +293,6 @@ def _field_labels(table: pd.DataFrame | None, item: Field) -> pd.DataFrame | Non
     return table[table["field"].astype(str).isin([item.field, item.sample])]
 
 
-def _empty_summary(
-    sample: str, fields: int, classes: Sequence[str], calls: CallSettings
-) -> pd.DataFrame:
-    row: dict[str, Any] = {
-        "sample": sample,
-        "fields": fields,
-        "cells": 0,
-        "certain": 0,
-        "uncertain": 0,
-    }
-    row.update({f"n_{c}": 0 for c in classes})
-    row.update({f"fraction_{c}": 0.0 for c in classes})
-    row["verdict"] = verdict({}, 0, calls)
-    row["accuracy_matched"] = np.nan
-    return pd.DataFrame([row])
-
-
 def _pooled(scores: list[dict[str, Any]]) -> dict[str, Any] | None:
     """Segmentation scores summed over a sample's fields (TP/FP/FN before the ratios)."""
     if not scores:
@@ -319,45 +303,3 @@ def _pooled(scores: list[dict[str, Any]]) -> dict[str, Any] | None:
         pooled = pooled_scores(part)
         out.update({f"{key}@{threshold}": pooled[key] for key in ("ap", "f1", "tp", "fp", "fn")})
     return out
-
-
-def summarise_set(
-    cells_files: Sequence[str | Path],
-    timing_files: Sequence[str | Path],
-    stacks: Sequence[str | Path],
-    classes: Sequence[str],
-    calls: CallSettings,
-    gallery_size: int,
-    outputs: Mapping[str, str | Path],
-    name: str,
-) -> pd.DataFrame:
-    """Pool a set's samples: ``cells`` (Parquet), ``summary`` (TSV), ``html`` (report table
-    with the rule stated) and ``gallery`` (PNG of each called class's ``gallery_size`` most and
-    least certain cells)."""
-
-    parts = []
-    for file in cells_files:
-        part = pd.read_parquet(file)
-        parts.append(part)
-    cells = pd.concat(parts, ignore_index=True)
-    summaries = []
-    timings = [json.loads(Path(file).read_text()) for file in timing_files]
-    for part, timing in zip(parts, timings, strict=True):
-        if len(part):
-            summaries.append(summarise(part, classes, calls))
-        else:
-            summaries.append(_empty_summary(timing["sample"], timing["fields"], classes, calls))
-    summary = pd.concat(summaries, ignore_index=True)
-    for key in ("ap@0.5", "ap@0.75"):
-        summary[f"segmentation_{key}"] = [
-            (t["segmentation"] or {}).get(key, np.nan) for t in timings
-        ]
-    summary.insert(1, "set", name)
-    cells.insert(0, "set", name)
-    with atomic_outputs(outputs["cells"], outputs["summary"]) as (cells_temp, summary_temp):
-        cells.to_parquet(cells_temp, index=False)
-        summary.to_csv(summary_temp, sep="\t", index=False)
-    summary_html(summary, rule_text(calls), name, outputs["html"])
-    crops = {t["sample"]: read_stack(s)[0] for t, s in zip(timings, stacks, strict=True)}
-    certainty_gallery(cells, crops, classes, gallery_size, outputs["gallery"])
-    return summary

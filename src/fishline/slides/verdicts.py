@@ -1,6 +1,7 @@
 """A sample's verdict from its certain cells, the rule that gives it in words, and the
 per-sample summary table: pure functions shared by the slide calls
-(:mod:`fishline.slides.stages`) and their figures and tables (:mod:`fishline.slides.figures`)."""
+(:mod:`fishline.slides.stages`), the set summary (:mod:`fishline.slides.summary`) and their
+figures and tables (:mod:`fishline.slides.figures`)."""
 
 from __future__ import annotations
 
@@ -180,3 +181,22 @@ def summarise(cells: pd.DataFrame, classes: Sequence[str], calls: CallSettings) 
         "verdict", "accuracy_matched",
     ]  # fmt: skip
     return pd.DataFrame(rows, columns=columns)
+
+
+def empty_summary(
+    sample: str, fields: int, classes: Sequence[str], calls: CallSettings
+) -> pd.DataFrame:
+    """The summary row (as :func:`summarise` gives it) of a sample in which no cell was
+    found: zero counts and fractions, the verdict for no certain cell."""
+    row: dict[str, Any] = {
+        "sample": sample,
+        "fields": fields,
+        "cells": 0,
+        "certain": 0,
+        "uncertain": 0,
+    }
+    row.update({f"n_{c}": 0 for c in classes})
+    row.update({f"fraction_{c}": 0.0 for c in classes})
+    row["verdict"] = verdict({}, 0, calls)
+    row["accuracy_matched"] = np.nan
+    return pd.DataFrame([row])
