@@ -39,6 +39,13 @@ OFFSET = {"efficientnet_lite0": 15.0, "resnet18": 0.0}
 # Patches and prototype boxes are run with this much reflected context on every side, so
 # the backbone sees them as it sees a window of a whole image (not zero padding).
 MARGIN = 2 * STRIDE
+# Crops per backbone pass on the CPU. Small on purpose: at 64 a pass's activations exceed
+# glibc's largest mmap threshold (32 MB), so every pass maps and faults in fresh memory, and
+# mid-sized passes still shrink and regrow the heap. 300 cells x 4 views (one thread, 2-core
+# EPYC without AMX, 2026-12-06): 38 CPU-s at 64 (27 of them in the kernel), 26 at 16, 13 at
+# 8, 9 at 2, 10 at 1; with two threads 50 CPU-s at 64 and 22 at 2 or 8. Vectors equal to 3e-7.
+CPU_BATCH = 2
+CUDA_BATCH = 64
 
 
 @dataclass
@@ -484,7 +491,7 @@ class FeatureExtractor:
         centre_x = np.array([MARGIN + width // 2])
         return self._sample(pooled, ys, xs, centre_y, centre_x)[:, 0, 0]
 
-    def patch_vectors(self, patches: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    def patch_vectors(self, patches: np.ndarray, batch_size: int | None = None) -> np.ndarray:
         """(N, d) L2-normalised vectors of N x C x h x w patches (uint8 0-255 or float [0, 1]).
 
         Each patch gets MARGIN px of reflected context, so its vector matches the image-grid
@@ -496,7 +503,8 @@ class FeatureExtractor:
             (N, C, h, w) patches, uint8 0-255 or float in [0, 1]; h and w above MARGIN
         (32 px), which the reflection needs.
         batch_size : int, optional
-            Patches per backbone pass; default 64.
+            Patches per backbone pass; default ``CPU_BATCH`` on the CPU, ``CUDA_BATCH`` on
+            a GPU.
 
         Returns
         -------
@@ -514,6 +522,7 @@ class FeatureExtractor:
         scale = 255.0 if patches.dtype == np.uint8 else 1.0
         height, width = patches.shape[-2:]
         out = []
+        batch_size = self._batch(batch_size)
         for start in range(0, len(patches), batch_size):
             chunk = self._as_tensor(patches[start : start + batch_size] / scale)
             regions = F.pad(chunk, (MARGIN,) * 4, mode="reflect")
@@ -523,7 +532,7 @@ class FeatureExtractor:
         return np.concatenate(out).astype(np.float32)
 
     def embed(
-        self, crops: Sequence[np.ndarray], background: float = 0.0, batch_size: int = 64
+        self, crops: Sequence[np.ndarray], background: float = 0.0, batch_size: int | None = None
     ) -> np.ndarray:
         """(N, d) L2-normalised vectors of N cell crops of any sizes (C x h x w each, uint8
         0-255 or float [0, 1]), for calling SimSearch on a list of cells from a notebook.
@@ -540,7 +549,8 @@ class FeatureExtractor:
         background : float, optional
             Canvas value on the [0, 1] scale; default 0.0.
         batch_size : int, optional
-            Crops per backbone pass; default 64.
+            Crops per backbone pass; default ``CPU_BATCH`` on the CPU, ``CUDA_BATCH`` on a
+            GPU.
 
         Returns
         -------
@@ -576,6 +586,7 @@ class FeatureExtractor:
             top = (side_h - crop.shape[1]) // 2
             left = (side_w - crop.shape[2]) // 2
             canvases[index, :, top : top + crop.shape[1], left : left + crop.shape[2]] = crop
+        batch_size = self._batch(batch_size)
         out = [
             self._centre_vectors(
                 self._as_tensor(canvases[start : start + batch_size]), height, width
@@ -587,6 +598,12 @@ class FeatureExtractor:
         if not out:
             return np.zeros((0, self.dimension), dtype=np.float32)
         return np.concatenate(out).astype(np.float32)
+
+    def _batch(self, batch_size: int | None) -> int:
+        """``batch_size``, or the device's default when None."""
+        if batch_size is not None:
+            return batch_size
+        return CUDA_BATCH if self.device.type == "cuda" else CPU_BATCH
 
     @property
     def dimension(self) -> int:
