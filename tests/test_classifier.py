@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import math
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ from fishline.fish.classifier import (
 )
 from fishline.io import encode_pages, write_stack
 from fishline.nets.fish import FishNet
+from fishline.nets.resnet import ResNet18
 from fishline.paint import paint_patch_set
 from fishline.schema import default, settings_as_config
 from fishline.train.augment import AUGMENTATIONS, augment
@@ -120,6 +123,40 @@ def test_each_augmentation_acts(config: dict[str, Any], step: str) -> None:
     settings = {k: {**v, "enabled": k == step} for k, v in _preset(config).items()}
     out = augment(images, settings, torch.Generator().manual_seed(3))
     assert (out - images).abs().max() > 1e-3, step
+
+
+@pytest.mark.parametrize("classes", [1000, 2])
+def test_resnet18_is_torchvisions(classes: int) -> None:
+    """The local ResNet-18 has torchvision's state-dict keys; a seed draws the same weights
+    and leaves the generator where torchvision leaves it; the outputs are the same."""
+    import torchvision
+
+    torch.manual_seed(3)
+    reference = torchvision.models.resnet18(weights=None, num_classes=classes).eval()
+    after_reference = torch.rand(1)
+    torch.manual_seed(3)
+    local = ResNet18(classes).eval()
+    assert torch.equal(torch.rand(1), after_reference)
+    expected, got = reference.state_dict(), local.state_dict()
+    assert list(got) == list(expected)
+    assert all(torch.equal(got[key], expected[key]) for key in expected)
+    images = torch.rand(2, 3, 64, 64)
+    assert torch.equal(local(images), reference(images))
+
+
+def test_networks_import_no_torchvision() -> None:
+    """Building the networks loads no torchvision (it imports torch._dynamo: about 1 CPU-s
+    per job)."""
+    code = (
+        "import sys\n"
+        "from fishline.nets.fish import FishNet\n"
+        "from fishline.nets.chrom import ChromNet\n"
+        "from fishline.nets.simsearch import SimSearchNet\n"
+        "FishNet(3); ChromNet(2)\n"
+        "print('torchvision' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "False", result.stderr[-500:]
 
 
 def test_fishnet_shapes() -> None:

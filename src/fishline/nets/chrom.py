@@ -4,16 +4,17 @@ penultimate activations are the features of the UMAP filter."""
 from __future__ import annotations
 
 import torch
-import torchvision
 from torch import nn
+
+from fishline.nets.resnet import ResNet18
 
 
 class ChromNet(nn.Module):
-    """torchvision ResNet-18 (random init) with ``classes`` outputs."""
+    """ResNet-18 (random init, torchvision's layout) with ``classes`` outputs."""
 
     def __init__(self, classes: int = 2, in_channels: int = 3) -> None:
         super().__init__()
-        net = torchvision.models.resnet18(weights=None, num_classes=classes)
+        net = ResNet18(classes)
         if in_channels != 3:
             net.conv1 = nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False)
         self.net = net

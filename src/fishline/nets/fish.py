@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-import torchvision
 from torch import nn
 
 from fishline.errors import InputError
+from fishline.nets.resnet import ResNet18
 
 
 class FishNet(nn.Module):
@@ -21,7 +21,7 @@ class FishNet(nn.Module):
 
     def __init__(self, classes: int, in_channels: int = 3, weights: str | None = None) -> None:
         super().__init__()
-        backbone = torchvision.models.resnet18(weights=None)
+        backbone = ResNet18()
         if in_channels != 3:
             backbone.conv1 = nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False)
         if weights:

@@ -7,10 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-import torchvision
 from torch import nn
 
 from fishline.errors import InputError
+from fishline.nets.resnet import ResNet18
 
 BACKBONES = ("resnet18", "efficientnet_lite0")
 RESNET_EMBEDDING = 512
@@ -138,8 +138,9 @@ class SimSearchNet(nn.Module):
 
 
 def _resnet(in_channels: int, weights: str | None) -> nn.Module:
-    """torchvision ResNet-18 without its fc layer, first convolution for ``in_channels``."""
-    net = torchvision.models.resnet18(weights=None)
+    """ResNet-18 (torchvision's layout) without its fc layer, first convolution for
+    ``in_channels``."""
+    net = ResNet18()
     if weights is not None:
         _load_resnet_weights(net, weights)
     if in_channels != 3:

@@ -25,6 +25,7 @@ from torch import nn
 
 from fishline.errors import InputError
 from fishline.io import atomic_outputs
+from fishline.nets.resnet import ResNet18
 from fishline.simsearch.channels import channel_mix, normalised_channel_weights
 
 BACKBONES = ("efficientnet_lite0", "resnet18")
@@ -197,12 +198,11 @@ def efficientnet_trunk(weights: str | None) -> nn.Module:
 
 
 def _resnet_trunk(weights: str | None, seed: int) -> nn.Module:
-    """torchvision ResNet-18 stem + layer1..layer3 (256 channels); random with ``seed``."""
-    from torchvision.models import resnet18
-
+    """ResNet-18 (torchvision's layout) stem + layer1..layer3 (256 channels); random with
+    ``seed``."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = resnet18(weights=None)
+        model = ResNet18()
     if weights is not None:
         model.load_state_dict(_read_state(weights))
     return nn.Sequential(

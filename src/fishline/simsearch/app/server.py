@@ -230,7 +230,7 @@ class Session:
         """Detections of a trained SimSearch model on the displayed images, every local
         maximum down to :data:`CONFIDENCE_FLOOR` (the page applies each class's confidence).
 
-        Detection and model code (torchvision) load only here: the app starts faster without.
+        Detection and model code (torch) load only here: the app starts faster without.
         """
         from fishline import models
         from fishline.simsearch.detect import DETECTION_COLUMNS, detect_image
