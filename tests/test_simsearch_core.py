@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +40,7 @@ from fishline.simsearch.search import (
     propose,
     similarity_map,
 )
+from fishline.simsearch.settings import SearchSettings
 from fishline.simsearch.simulate import (
     average_precision,
     choose_threshold,
@@ -298,12 +300,12 @@ def test_simulated_user_and_patch_sets(demo, extractors, grids, tmp_path):
     # thresholds hold for the features they were chosen on: a run with others is refused
     assert data["channel_mode"] == extractor.channel_mode
     assert data["channel_weights"] == pytest.approx([0.5, 0.5])
-    search = {"channels": extractor.channel_mode, "channel_weights": [2, 2]}
+    search = SearchSettings(channels=extractor.channel_mode, channel_weights=(2, 2))
     check_channel_mode(data, search, 2, "a.json")
     other = "separate" if extractor.channel_mode == "mixed" else "mixed"
-    for changed in ({"channels": other}, {"channel_weights": [1, 3]}):
+    for changed in ({"channels": other}, {"channel_weights": (1, 3)}):
         with pytest.raises(InputError, match=r"a\.json.*channel mode"):
-            check_channel_mode(data, {**search, **changed}, 2, "a.json")
+            check_channel_mode(data, replace(search, **changed), 2, "a.json")
 
     stack, table = clean_patches(demo, data)
     assert stack.dtype == np.uint8 and stack.shape == (len(table), 2, 48, 48)

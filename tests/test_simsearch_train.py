@@ -35,6 +35,7 @@ from fishline.simsearch.settings import (
     AugmentSettings,
     Dropout,
     PseudoLabelSettings,
+    SearchSettings,
     Solarize,
     SupConSettings,
     TrainSettings,
@@ -293,6 +294,16 @@ def test_settings_from_a_config_block() -> None:
     block["augment"]["dropout"] = 0.3
     with pytest.raises(InputError, match=r"\[augment.dropout\]: expected a mapping"):
         TrainSettings.from_config(block)
+
+
+def test_search_settings_from_the_config_block() -> None:
+    """The schema's search block gives the defaults; the stride defaults to 0.1 x the
+    window, as in the paper."""
+    assert SearchSettings.from_config(default("simsearch.search")) == SearchSettings()
+    assert SearchSettings(patch=64).geometry() == ((64, 64), pytest.approx(6.4))
+    assert SearchSettings(patch=64, stride=8).geometry() == ((64, 64), 8.0)
+    with pytest.raises(InputError, match=r"unknown key\(s\) \['strde'\]"):
+        SearchSettings.from_config({**default("simsearch.search"), "strde": 8})
 
 
 def test_training_rejects_bad_input(tmp_path: Path) -> None:

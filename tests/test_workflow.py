@@ -27,6 +27,7 @@ from workflow_helpers import (
 
 from fishline.config import load_config
 from fishline.errors import InputError
+from fishline.simsearch.settings import SearchSettings
 from fishline.simsearch.stages import SheetImages, annotated_patches
 
 # The first test here also runs the module's tiny workflow (3 min on a 2-core EPYC without AMX
@@ -429,7 +430,7 @@ def test_simsearch_user_annotations_replace_the_simulated_user(finished_run: Pat
             str(mine),
             settings["classes"],
             settings["noisy"],
-            settings["search"],
+            SearchSettings.from_config(settings["search"]),
             1,
             outputs,
         )

@@ -1,13 +1,14 @@
 """Snakemake glue for rule ss_cells."""
 
 from fishline.logging import log_to
+from fishline.simsearch.settings import SearchSettings
 from fishline.simsearch.stages import cell_call_curve
 
 with log_to(snakemake.log[0]):
     cell_call_curve(
         snakemake.input.sheet,
         snakemake.params.channels,
-        snakemake.params.search,
+        SearchSettings.from_config(snakemake.params.search),
         snakemake.params.cells,
         snakemake.params.seed,
         snakemake.params.device,

@@ -1,6 +1,7 @@
 """Snakemake glue for rule ss_evaluate."""
 
 from fishline.logging import log_to
+from fishline.simsearch.settings import SearchSettings
 from fishline.simsearch.stages import evaluate_model
 
 with log_to(snakemake.log[0]):
@@ -9,7 +10,7 @@ with log_to(snakemake.log[0]):
         snakemake.input.detections,
         snakemake.params.roles,
         snakemake.params.classes,
-        snakemake.params.search,
+        SearchSettings.from_config(snakemake.params.search),
         snakemake.params.evaluate,
         metrics=snakemake.output.metrics,
         curve=snakemake.output.curve,

@@ -1,6 +1,7 @@
 """Snakemake glue for rule ss_noisy."""
 
 from fishline.logging import log_to
+from fishline.simsearch.settings import SearchSettings
 from fishline.simsearch.stages import SheetImages, annotated_patches
 
 with log_to(snakemake.log[0]):
@@ -10,7 +11,7 @@ with log_to(snakemake.log[0]):
         snakemake.input.annotations,
         snakemake.params.classes,
         snakemake.params.noisy,
-        snakemake.params.search,
+        SearchSettings.from_config(snakemake.params.search),
         snakemake.params.seed,
         dict(snakemake.output.items()),
     )

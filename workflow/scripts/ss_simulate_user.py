@@ -1,6 +1,7 @@
 """Snakemake glue for rule ss_simulate_user."""
 
 from fishline.logging import log_to
+from fishline.simsearch.settings import SearchSettings
 from fishline.simsearch.stages import SheetImages, simulate_user
 
 with log_to(snakemake.log[0]):
@@ -9,7 +10,7 @@ with log_to(snakemake.log[0]):
         snakemake.input.features,
         snakemake.params.classes,
         snakemake.params.user,
-        snakemake.params.search,
+        SearchSettings.from_config(snakemake.params.search),
         snakemake.params.seed,
         snakemake.output[0],
     )

@@ -1,7 +1,8 @@
-"""Typed settings of SimSearch training (config block ``simsearch.train``): one frozen
-dataclass per part of the recipe, every default the schema's (what each setting means:
-config/README.md). Build them from a config block with :meth:`TrainSettings.from_config`,
-or change a default with :func:`dataclasses.replace`::
+"""Typed settings of SimSearch: the search (config block ``simsearch.search``: windows,
+stride, backbone, channels) and the training (``simsearch.train``), one frozen dataclass
+per part of the recipe, every default the schema's (what each setting means:
+config/README.md). Build them from a config block with ``from_config``, or change a
+default with :func:`dataclasses.replace`::
 
     settings = TrainSettings()
     settings = replace(settings, supcon=replace(settings.supcon, epochs=10))
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from fishline.schema import setting_default, typed_settings
 
@@ -124,3 +125,37 @@ class TrainSettings:
         validated config has it); a missing or unknown key, at any depth, is an InputError
         naming it: a misspelled key must not fall back to its default silently."""
         return typed_settings(cls, block, "training settings")
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """How images are searched (config block ``simsearch.search``; each default is the
+    schema's): square windows of ``patch`` px every ``stride`` px (None = 0.1 x patch),
+    the feature ``backbone`` and its local ``weights``, and how the channels enter the
+    vectors (``channels``: mixed or separate, with ``channel_weights``).
+
+    Examples
+    --------
+    >>> SearchSettings(patch=50).geometry()
+    ((50, 50), 5.0)
+    """
+
+    patch: int = setting_default("simsearch.search.patch")
+    stride: float | None = setting_default("simsearch.search.stride")
+    backbone: Literal["efficientnet_lite0", "resnet18"] = setting_default(
+        "simsearch.search.backbone"
+    )
+    weights: str | None = setting_default("simsearch.search.weights")
+    channels: Literal["mixed", "separate"] = setting_default("simsearch.search.channels")
+    channel_weights: tuple[float, ...] | None = setting_default("simsearch.search.channel_weights")
+
+    @classmethod
+    def from_config(cls, block: Mapping[str, Any]) -> SearchSettings:
+        """The settings of a ``simsearch.search`` block (every key given)."""
+        return typed_settings(cls, block, "simsearch.search")
+
+    def geometry(self) -> tuple[tuple[int, int], float]:
+        """(window (h, w), stride px): the stride defaults to 0.1 x the window width, as
+        in the paper."""
+        patch = (int(self.patch), int(self.patch))
+        return patch, float(self.stride or 0.1 * patch[1])

@@ -25,6 +25,7 @@ from fishline.logging import get_logger
 from fishline.simsearch.annotations import read_annotations, write_annotations
 from fishline.simsearch.channels import normalised_channel_weights
 from fishline.simsearch.images import ImageSet, load_image_set, split_names
+from fishline.simsearch.settings import SearchSettings, TrainSettings
 
 if TYPE_CHECKING:  # torch: imported by the stages that compute features only
     from fishline.simsearch.features import FeatureExtractor, FeatureGrid
@@ -32,30 +33,23 @@ if TYPE_CHECKING:  # torch: imported by the stages that compute features only
 LOG = get_logger("simsearch")
 
 
-def search_geometry(search: Mapping[str, Any]) -> tuple[tuple[int, int], float]:
-    """(patch (h, w), search stride px) of the search settings (stride 0.1 x width)."""
-    patch = (int(search["patch"]), int(search["patch"]))
-    stride = float(search["stride"] or 0.1 * patch[1])
-    return patch, stride
-
-
 def extractor_for(
-    search: Mapping[str, Any], channels: int, seed: int, device: str = "cpu"
+    search: SearchSettings, channels: int, seed: int, device: str = "cpu"
 ) -> FeatureExtractor:
     """The feature network the search settings name."""
     from fishline.simsearch.features import FeatureExtractor
 
-    patch, stride = search_geometry(search)
+    patch, stride = search.geometry()
     return FeatureExtractor(
-        search["backbone"],
+        search.backbone,
         patch,
         channels,
-        weights=search["weights"],
+        weights=search.weights,
         seed=seed,
         device=device,
         stride=stride,
-        channels=search["channels"],
-        channel_weights=search["channel_weights"],
+        channels=search.channels,
+        channel_weights=search.channel_weights,
     )
 
 
@@ -84,7 +78,7 @@ class SheetImages:
 def compute_features(
     sheet: str,
     channels: list[str] | None,
-    search: Mapping[str, Any],
+    search: SearchSettings,
     out_dir: str,
     device: str,
     threads: int,
@@ -122,7 +116,7 @@ def load_grids(features: str, names: Sequence[str]) -> dict[str, FeatureGrid]:
 
 
 def check_channel_mode(
-    annotations: Mapping[str, Any], search: Mapping[str, Any], channels: int, path: str
+    annotations: Mapping[str, Any], search: SearchSettings, channels: int, path: str
 ) -> None:
     """The thresholds of ``annotations`` hold for the features they were chosen on only: the
     run's channel mode and weights must be theirs (files that do not say are not checked)."""
@@ -130,12 +124,12 @@ def check_channel_mode(
     if mode is None:
         return
     weights = normalised_channel_weights(annotations.get("channel_weights"), channels)
-    wanted = normalised_channel_weights(search["channel_weights"], channels)
-    if mode != search["channels"] or not np.allclose(weights, wanted, atol=1e-4):
+    wanted = normalised_channel_weights(search.channel_weights, channels)
+    if mode != search.channels or not np.allclose(weights, wanted, atol=1e-4):
         raise InputError(
             path,
             f"thresholds were chosen with channel mode {mode} (weights {weights.round(3)}) but "
-            f"simsearch.search has channels {search['channels']} (weights {wanted.round(3)})",
+            f"simsearch.search has channels {search.channels} (weights {wanted.round(3)})",
             item="channel_mode",
         )
 
@@ -144,14 +138,14 @@ def _checked_annotations(
     path: str,
     image_set: ImageSet,
     classes: list[str] | None,
-    search: Mapping[str, Any] | None = None,
+    search: SearchSettings | None = None,
 ) -> dict[str, Any]:
     """The annotations file, checked against the sheet's images, the classes, the channels
     and (with ``search``) the patch size, backbone and channel mode the features were made with."""
     shapes = {name: image_set.shape(name) for name in image_set.names}
     annotations = read_annotations(path, shapes, classes)
     if search is not None:
-        patch, _ = search_geometry(search)
+        patch, _ = search.geometry()
         drawn = (annotations["patch"]["height"], annotations["patch"]["width"])
         if drawn != patch:
             raise InputError(
@@ -160,11 +154,11 @@ def _checked_annotations(
                 f"{patch[1]}: set it to the drawn size (the features depend on it)",
                 item="patch",
             )
-        if annotations.get("backbone", search["backbone"]) != search["backbone"]:
+        if annotations.get("backbone", search.backbone) != search.backbone:
             raise InputError(
                 path,
                 f"thresholds were chosen with backbone {annotations['backbone']} but "
-                f"simsearch.search.backbone is {search['backbone']}",
+                f"simsearch.search.backbone is {search.backbone}",
                 item="backbone",
             )
         check_channel_mode(annotations, search, len(image_set.channels), path)
@@ -184,7 +178,7 @@ def _simulated_annotations(
     displayed: list[str],
     classes: list[str],
     user: Mapping[str, Any],
-    search: Mapping[str, Any],
+    search: SearchSettings,
     seed: int,
 ) -> dict[str, Any]:
     """The simulated user's annotations (``user``: prototypes P, negatives N, background)."""
@@ -209,7 +203,7 @@ def simulate_user(
     features: str,
     classes: list[str],
     user: Mapping[str, Any],
-    search: Mapping[str, Any],
+    search: SearchSettings,
     seed: int,
     out: str,
 ) -> dict[str, Any]:
@@ -229,7 +223,7 @@ def _patch_sets(
     annotations: dict[str, Any],
     names: list[str],
     noisy: Mapping[str, Any],
-    search: Mapping[str, Any],
+    search: SearchSettings,
     seed: int,
 ) -> tuple[tuple[np.ndarray, pd.DataFrame], tuple[np.ndarray, pd.DataFrame]]:
     """(clean, noisy) patch sets of an annotation: marked patches and the pseudo-labelled
@@ -268,7 +262,7 @@ def annotated_patches(
     annotations: str,
     classes: list[str],
     noisy: Mapping[str, Any],
-    search: Mapping[str, Any],
+    search: SearchSettings,
     seed: int,
     outputs: Mapping[str, str],
 ) -> None:
@@ -292,7 +286,7 @@ def annotated_patches(
 def supervised_patch_set(
     images: SheetImages,
     classes: list[str],
-    search: Mapping[str, Any],
+    search: SearchSettings,
     noisy: Mapping[str, Any],
     seed: int,
     stack: str,
@@ -302,7 +296,7 @@ def supervised_patch_set(
     from fishline.simsearch.patches import supervised_patches, write_patch_set
 
     image_set, split = images.load()
-    patch, _ = search_geometry(search)
+    patch, _ = search.geometry()
     patches = supervised_patches(
         image_set,
         split["displayed"] + split["noisy"],
@@ -327,7 +321,6 @@ def train_model(
 ) -> dict[str, Any]:
     """Train one strategy on its clean (and, when it self-learns, noisy) patch sets;
     ``settings``: the ``simsearch.train`` block."""
-    from fishline.simsearch.settings import TrainSettings
     from fishline.simsearch.train import train_simsearch
 
     clean = read_patch_set(inputs["clean_stack"], inputs["clean_table"])
@@ -405,7 +398,7 @@ def evaluate_model(
     detections: str,
     roles: Mapping[str, Any],
     classes: list[str],
-    search: Mapping[str, Any],
+    search: SearchSettings,
     evaluate: Mapping[str, Any],
     metrics: str,
     curve: str,
@@ -421,7 +414,7 @@ def evaluate_model(
     )
 
     truth = test_truth(load_image_set(sheet, None), roles)
-    radius = evaluate["radius_strides"] * search_geometry(search)[1]
+    radius = evaluate["radius_strides"] * search.geometry()[1]
     found = pd.read_parquet(detections)
     result = evaluate_detections(found, truth, list(classes), radius)
     result.update({"radius": radius, "images": sorted(truth)})
@@ -478,18 +471,18 @@ def ablation_cell(
 
     from fishline.simsearch.detect import detect as run_detection
     from fishline.simsearch.evaluate import evaluate_detections
-    from fishline.simsearch.settings import TrainSettings
     from fishline.simsearch.train import train_simsearch
 
     prototypes, negatives, repeat = parse_cell(cell)
     training = TrainSettings.from_config(settings["train"])
+    search = SearchSettings.from_config(settings["search"])
     classes = list(settings["classes"])
     image_set = load_image_set(sheet, settings["channels"])
     split = roles_of(image_set, settings["roles"])
     truth = test_truth(image_set, settings["roles"])
     user = {**settings["user"], "prototypes": prototypes, "negatives": negatives}
     annotations = _simulated_annotations(
-        image_set, features, split["displayed"], classes, user, settings["search"], seed
+        image_set, features, split["displayed"], classes, user, search, seed
     )
     clean, pseudo = _patch_sets(
         image_set,
@@ -497,10 +490,10 @@ def ablation_cell(
         annotations,
         split["noisy"],
         settings["noisy"],
-        settings["search"],
+        search,
         seed,
     )
-    radius = settings["evaluate"]["radius_strides"] * search_geometry(settings["search"])[1]
+    radius = settings["evaluate"]["radius_strides"] * search.geometry()[1]
     stride = detect_stride(settings["detect"], annotations)
     confidence = confidences(annotations, settings["detect"]["confidence"])
     rows = []
@@ -691,7 +684,7 @@ def segment_test_images(
 def cell_call_curve(
     sheet: str,
     channels: list[str] | None,
-    search: Mapping[str, Any],
+    search: SearchSettings,
     cells: Mapping[str, Any],
     seed: int,
     device: str,
