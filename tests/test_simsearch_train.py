@@ -33,6 +33,8 @@ from fishline.simsearch.evaluate import (
 from fishline.simsearch.images import ImageSet
 from fishline.simsearch.settings import (
     AugmentSettings,
+    CellCallSettings,
+    DetectSettings,
     Dropout,
     PseudoLabelSettings,
     SearchSettings,
@@ -296,14 +298,21 @@ def test_settings_from_a_config_block() -> None:
         TrainSettings.from_config(block)
 
 
-def test_search_settings_from_the_config_block() -> None:
-    """The schema's search block gives the defaults; the stride defaults to 0.1 x the
-    window, as in the paper."""
+def test_search_detect_and_cell_settings_from_the_config_blocks() -> None:
+    """The schema's blocks give the defaults (their ``enabled`` / ``segmentation`` switches
+    are the workflow's); the stride defaults to 0.1 x the window, as in the paper."""
     assert SearchSettings.from_config(default("simsearch.search")) == SearchSettings()
     assert SearchSettings(patch=64).geometry() == ((64, 64), pytest.approx(6.4))
     assert SearchSettings(patch=64, stride=8).geometry() == ((64, 64), 8.0)
     with pytest.raises(InputError, match=r"unknown key\(s\) \['strde'\]"):
         SearchSettings.from_config({**default("simsearch.search"), "strde": 8})
+    assert DetectSettings.from_config(default("simsearch.detect")) == DetectSettings()
+    cells = CellCallSettings.from_config(default("simsearch.cells"))
+    assert cells == CellCallSettings() and cells.prototypes == (1, 5)
+    with pytest.raises(InputError, match=r"\[self_learning\].*missing key\(s\) \['neighbours'\]"):
+        CellCallSettings.from_config(
+            {**default("simsearch.cells"), "self_learning": {"min_confidence": 0.8}}
+        )
 
 
 def test_training_rejects_bad_input(tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 """Snakemake glue for rule ss_detect."""
 
 from fishline.logging import log_to
+from fishline.simsearch.settings import DetectSettings
 from fishline.simsearch.stages import SheetImages, detect_test_images
 
 with log_to(snakemake.log[0]):
@@ -8,7 +9,7 @@ with log_to(snakemake.log[0]):
         SheetImages(snakemake.input.sheet, snakemake.params.roles, snakemake.params.channels),
         snakemake.input.model,
         snakemake.input.annotations,
-        snakemake.params.detect,
+        DetectSettings.from_config(snakemake.params.detect),
         device=snakemake.params.device,
         threads=snakemake.threads,
         detections=snakemake.output.detections,

@@ -159,3 +159,50 @@ class SearchSettings:
         in the paper."""
         patch = (int(self.patch), int(self.patch))
         return patch, float(self.stride or 0.1 * patch[1])
+
+
+@dataclass(frozen=True)
+class DetectSettings:
+    """How a trained detector runs (config block ``simsearch.detect`` but its
+    ``segmentation`` switch, the workflow's): window ``stride`` in px (None = the search
+    stride the annotations record), the per-class ``confidence`` where the annotations set
+    none, and windows per network call (``batch_size``)."""
+
+    stride: float | None = setting_default("simsearch.detect.stride")
+    confidence: float = setting_default("simsearch.detect.confidence")
+    batch_size: int = setting_default("simsearch.detect.batch_size")
+
+    @classmethod
+    def from_config(cls, block: Mapping[str, Any]) -> DetectSettings:
+        """The settings of a ``simsearch.detect`` block (every key given)."""
+        return typed_settings(cls, block, "simsearch.detect", ignore=("segmentation",))
+
+
+@dataclass(frozen=True)
+class CellSelfLearning:
+    """Label spreading for per-cell calls: unlabelled cells join the examples where their
+    call is at least ``min_confidence``, over a ``neighbours``-nearest graph."""
+
+    min_confidence: float = setting_default("simsearch.cells.self_learning.min_confidence")
+    neighbours: int = setting_default("simsearch.cells.self_learning.neighbours")
+
+
+@dataclass(frozen=True)
+class CellCallSettings:
+    """Per-cell calls from a few labelled cells (config block ``simsearch.cells`` but its
+    ``enabled`` switch, the workflow's): the ``window`` around each cell, the example counts
+    per class (``prototypes``) and ``draws`` of each, the softmax ``temperature``, the
+    ``heads`` compared, whether channel weights are learned, and the self-learning."""
+
+    window: int = setting_default("simsearch.cells.window")
+    prototypes: tuple[int, ...] = setting_default("simsearch.cells.prototypes")
+    draws: int = setting_default("simsearch.cells.draws")
+    temperature: float = setting_default("simsearch.cells.temperature")
+    heads: tuple[str, ...] = setting_default("simsearch.cells.heads")
+    learn_weights: bool = setting_default("simsearch.cells.learn_weights")
+    self_learning: CellSelfLearning = field(default_factory=CellSelfLearning)
+
+    @classmethod
+    def from_config(cls, block: Mapping[str, Any]) -> CellCallSettings:
+        """The settings of a ``simsearch.cells`` block (every key given)."""
+        return typed_settings(cls, block, "simsearch.cells", ignore=("enabled",))

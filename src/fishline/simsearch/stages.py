@@ -25,7 +25,12 @@ from fishline.logging import get_logger
 from fishline.simsearch.annotations import read_annotations, write_annotations
 from fishline.simsearch.channels import normalised_channel_weights
 from fishline.simsearch.images import ImageSet, load_image_set, split_names
-from fishline.simsearch.settings import SearchSettings, TrainSettings
+from fishline.simsearch.settings import (
+    CellCallSettings,
+    DetectSettings,
+    SearchSettings,
+    TrainSettings,
+)
 
 if TYPE_CHECKING:  # torch: imported by the stages that compute features only
     from fishline.simsearch.features import FeatureExtractor, FeatureGrid
@@ -342,7 +347,7 @@ def detect_test_images(
     images: SheetImages,
     model: str,
     annotations: str,
-    detect: Mapping[str, Any],
+    detect: DetectSettings,
     device: str,
     threads: int,
     detections: str,
@@ -360,10 +365,10 @@ def detect_test_images(
         image_set,
         test,
         detect_stride(detect, marked),
-        confidences(marked, detect["confidence"]),
+        confidences(marked, detect.confidence),
         device,
         threads,
-        detect["batch_size"],
+        detect.batch_size,
     )
     with atomic_outputs(detections) as (temp,):
         found.to_parquet(temp, index=False)
@@ -377,9 +382,9 @@ def detect_test_images(
     return found
 
 
-def detect_stride(detect: Mapping[str, Any], annotations: Mapping[str, Any]) -> int:
+def detect_stride(detect: DetectSettings, annotations: Mapping[str, Any]) -> int:
     """Detection stride in px: the configured one, or the annotations' search stride."""
-    return max(1, round(detect["stride"] or annotations["stride"]))
+    return max(1, round(detect.stride or annotations["stride"]))
 
 
 def test_truth(image_set: ImageSet, roles: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
@@ -476,6 +481,7 @@ def ablation_cell(
     prototypes, negatives, repeat = parse_cell(cell)
     training = TrainSettings.from_config(settings["train"])
     search = SearchSettings.from_config(settings["search"])
+    detect = DetectSettings.from_config(settings["detect"])
     classes = list(settings["classes"])
     image_set = load_image_set(sheet, settings["channels"])
     split = roles_of(image_set, settings["roles"])
@@ -494,8 +500,8 @@ def ablation_cell(
         seed,
     )
     radius = settings["evaluate"]["radius_strides"] * search.geometry()[1]
-    stride = detect_stride(settings["detect"], annotations)
-    confidence = confidences(annotations, settings["detect"]["confidence"])
+    stride = detect_stride(detect, annotations)
+    confidence = confidences(annotations, detect.confidence)
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
         for strategy in settings["ablation"]["strategies"]:
@@ -520,7 +526,7 @@ def ablation_cell(
                     confidence,
                     settings["device"],
                     2,
-                    settings["detect"]["batch_size"],
+                    detect.batch_size,
                 )
                 result = evaluate_detections(found, truth, classes, radius)
                 row = {
@@ -642,7 +648,7 @@ def segment_test_images(
     images: SheetImages,
     model: str,
     annotations: str,
-    detect: Mapping[str, Any],
+    detect: DetectSettings,
     device: str,
     threads: int,
     out_dir: str,
@@ -661,7 +667,7 @@ def segment_test_images(
     classes = info["class_names"]
     image_set, split = images.load()
     marked = json.loads(Path(annotations).read_text())
-    confidence = confidences(marked, detect["confidence"])
+    confidence = confidences(marked, detect.confidence)
     with atomic_folder(out_dir) as temp:
         for name in split["test"] or image_set.names:
             probs, ys, xs = probability_maps(
@@ -670,7 +676,7 @@ def segment_test_images(
                 tuple(info["metadata"]["patch"]),
                 detect_stride(detect, marked),
                 chosen,
-                detect["batch_size"],
+                detect.batch_size,
                 info["metadata"]["input_size"],
             )
             labels = segmentation_map(probs, ys, xs, image_set.shape(name), classes, confidence)
@@ -685,7 +691,7 @@ def cell_call_curve(
     sheet: str,
     channels: list[str] | None,
     search: SearchSettings,
-    cells: Mapping[str, Any],
+    cells: CellCallSettings,
     seed: int,
     device: str,
     threads: int,
@@ -710,10 +716,10 @@ def cell_call_curve(
     image_set = load_image_set(sheet, channels)
     if not image_set.truth:
         raise InputError(sheet, "per-cell calls are scored against truth points; none given")
-    crops, table = window_crops(image_set, int(cells["window"]))
+    crops, table = window_crops(image_set, cells.window)
     extractor = extractor_for(search, len(image_set.channels), seed, str(torch_device))
     classes = table["class"].to_numpy(dtype=object)
-    plan = example_draws(classes, cells["prototypes"], cells["draws"], seed)
+    plan = example_draws(classes, cells.prototypes, cells.draws, seed)
     examples = np.unique(np.concatenate([chosen for *_, chosen in plan]))
     turned = [np.rot90(crops[i], k, axes=(1, 2)) for i in examples for k in (1, 2, 3)]
     views = np.full((len(crops), 4, extractor.dimension), np.nan, np.float32)
@@ -724,22 +730,22 @@ def cell_call_curve(
     )
     LOG.info("%d cells of %d classes, %d-d vectors", len(crops), len(set(classes)), views.shape[2])
     curves, calls = [], []
-    for head in cells["heads"]:
+    for head in cells.heads:
         classifier = CellClassifier(
             extractor,
-            cells["temperature"],
+            cells.temperature,
             head=head,
-            learn_weights=cells["learn_weights"] and extractor.channel_mode == "separate",
+            learn_weights=cells.learn_weights and extractor.channel_mode == "separate",
         )
         curve, head_calls = prototype_curve(
             classifier,
             views,
             classes,
-            cells["prototypes"],
-            cells["draws"],
+            cells.prototypes,
+            cells.draws,
             seed,
-            cells["self_learning"]["min_confidence"],
-            cells["self_learning"]["neighbours"],
+            cells.self_learning.min_confidence,
+            cells.self_learning.neighbours,
         )
         curves.append(curve)
         calls.append(table.loc[head_calls.index].join(head_calls).assign(head=head))
