@@ -363,7 +363,7 @@ def test_spot_count_classes() -> None:
 
 
 def test_spot_counter_counts_separated_spots(clean_settings: dict[str, Any]) -> None:
-    from fishline.fish.spots import central_nucleus, count_spots
+    from fishline.fish.spots import central_nucleus, count_spots, log_maxima
     from fishline.paint import render_patches
     from fishline.paint.optics import quantise
 
@@ -376,6 +376,17 @@ def test_spot_counter_counts_separated_spots(clean_settings: dict[str, Any]) -> 
     drawn = np.asarray(record["target_spots"])
     assert np.mean(found == drawn) >= 0.6  # LoG counts merge touching spots, as big-fish does
     assert np.mean(np.abs(found - drawn) <= 1) >= 0.9
+    # the LoG responses filtered once give big-fish's own detections at every threshold
+    from bigfish.detection import detect_spots
+
+    responses = log_maxima(planes[:, 1])
+    for threshold in (3.0, 5.0, 9.0):
+        spots = [
+            detect_spots(p, threshold=threshold, log_kernel_size=1.5, minimum_distance=2)
+            for p in planes[:, 1]
+        ]
+        got = count_spots(planes[:, 1], threshold, False, None, responses)
+        assert got.tolist() == [len(s) for s in spots]
     nucleus = central_nucleus(planes[0, 2])
     assert (nucleus & masks[0]).sum() / masks[0].sum() > 0.95  # Otsu finds the painted nucleus
 

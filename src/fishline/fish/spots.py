@@ -39,18 +39,38 @@ def central_nucleus(dapi: np.ndarray, margin: int = 3) -> np.ndarray:
     return binary_dilation(regions == nearest, structure=disk(margin))
 
 
+def log_maxima(images: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per image, big-fish's LoG response and its local-maximum mask: the threshold-free
+    part of ``bigfish.detection.detect_spots``, computed once when several thresholds are
+    tried on the same images."""
+    from bigfish.detection import local_maximum_detection
+    from bigfish.stack import log_filter
+
+    responses = []
+    for image in images:
+        filtered = log_filter(image, (KERNEL, KERNEL))
+        responses.append((filtered, local_maximum_detection(filtered, (2, 2))))
+    return responses
+
+
 def count_spots(
-    images: np.ndarray, threshold: float, decompose: bool, masks: np.ndarray | None = None
+    images: np.ndarray,
+    threshold: float,
+    decompose: bool,
+    masks: np.ndarray | None = None,
+    responses: list[tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> np.ndarray:
     """Target-spot counts per 2-D image by big-fish LoG detection (+ dense decomposition);
-    with ``masks``, only spots inside each image's mask count."""
-    from bigfish.detection import decompose_dense, detect_spots
+    with ``masks``, only spots inside each image's mask count. ``responses`` (from
+    :func:`log_maxima` on the same images) skips the filtering: the spots are those
+    ``detect_spots`` finds."""
+    from bigfish.detection import decompose_dense, spots_thresholding
 
+    if responses is None:
+        responses = log_maxima(images)
     counts = np.zeros(len(images), np.int64)
-    for index, image in enumerate(images):
-        spots = detect_spots(
-            image, threshold=threshold, log_kernel_size=(KERNEL, KERNEL), minimum_distance=(2, 2)
-        )
+    for index, (image, (filtered, maxima)) in enumerate(zip(images, responses, strict=True)):
+        spots, _ = spots_thresholding(filtered, maxima, threshold, remove_duplicate=True)
         if masks is not None and len(spots):
             spots = spots[masks[index][spots[:, 0], spots[:, 1]]]
         counts[index] = len(spots)
@@ -111,8 +131,10 @@ def fit_spot_counter(
     grid = threshold_grid(planes, candidates)
     truth = frame["target_spots"].to_numpy()
 
+    responses = log_maxima(planes)
+
     def score(threshold: float, decompose: bool) -> dict[str, Any]:
-        counts = count_spots(planes, threshold, decompose, masks)
+        counts = count_spots(planes, threshold, decompose, masks, responses)
         return {
             "threshold": threshold,
             "decompose": decompose,
