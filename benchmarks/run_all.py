@@ -34,6 +34,7 @@ BENCHMARKS: dict[str, dict[str, list[str]]] = {
     "simsearch_train": {"quick": ["--strategies", "pos_neg_selflearn"], "full": []},
     "slide_verdicts": {"quick": ["--seeds", "1"], "full": []},  # the shipped models
     "malloc_env": {"quick": ["--crops", "100", "--spreads", "1", "--repeats", "1"], "full": []},
+    "embed_batch": {"quick": ["--crops", "100", "--batches", "2", "--repeats", "1"], "full": []},
 }
 # needs trained models: run when --slides-models NUCLEI CLASSIFIER is given
 SLIDES = {"quick": ["--fields", "1", "--threads", "2"], "full": []}
