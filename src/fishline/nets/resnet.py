@@ -32,7 +32,6 @@ class BasicBlock(nn.Module):
         self.conv2 = _conv3x3(outputs, outputs)
         self.bn2 = nn.BatchNorm2d(outputs)
         self.downsample = downsample
-        self.stride = stride
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Residual block output."""
