@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 from rows import Row, add_json_argument, write_rows
 
-from fishline.paint.cellfields import DEFAULT_CELL_FIELDS, paint_cell_fields
+from fishline.paint.cellfields import CellFieldSettings, paint_cell_fields
 from fishline.simsearch.features import FeatureExtractor
 from fishline.simsearch.images import load_image_set
 from fishline.simsearch.search import Searcher
@@ -40,8 +40,8 @@ def main() -> None:
     results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
-        paint_cell_fields(DEFAULT_CELL_FIELDS, args.seed, folder / "demo")
-        big = {**DEFAULT_CELL_FIELDS, "images": 1, "size": [1024, 1024], "cells": [110, 150]}
+        paint_cell_fields(CellFieldSettings(), args.seed, folder / "demo")
+        big = CellFieldSettings(images=1, size=(1024, 1024), cells=(110, 150))
         paint_cell_fields(big, args.seed, folder / "big")
         demo = load_image_set(folder / "demo" / "sheet.tsv")
         large = load_image_set(folder / "big" / "sheet.tsv").images["field000"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ import torch
 from rows import Row, add_json_argument, write_rows
 
 from fishline.config import load_config
-from fishline.paint.cellfields import DEFAULT_CELL_FIELDS
+from fishline.paint.cellfields import CLASSES, CellFieldSettings
 from fishline.simsearch.cells import CellClassifier, painted_cell_crops
 from fishline.simsearch.features import FeatureExtractor
 
@@ -70,8 +71,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     paint = load_config(ROOT / "config/config.yaml")["simsearch"]["paint"]
-    settings = {**DEFAULT_CELL_FIELDS, **{k: v for k, v in paint.items() if k != "images"}}
-    settings["classes"] = {c: 1 for c in DEFAULT_CELL_FIELDS["classes"]}
+    settings = replace(CellFieldSettings.from_config(paint), classes=dict.fromkeys(CLASSES, 1))
     crops, classes, fields = [], np.zeros(0, dtype=object), 0
     while len(crops) < args.cells:
         more, labels = painted_cell_crops(settings, 4, 100 + fields)

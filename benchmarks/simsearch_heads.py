@@ -14,6 +14,7 @@ head on mixed channels is the baseline (the row that ratios are taken against).
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ import yaml
 from rows import Row, add_json_argument, write_rows
 
 from fishline.config import load_config
-from fishline.paint.cellfields import DEFAULT_CELL_FIELDS
+from fishline.paint.cellfields import CLASSES, CellFieldSettings
 from fishline.simsearch.cells import CellClassifier, embed_views, painted_cell_crops
 from fishline.simsearch.features import FeatureExtractor
 
@@ -89,12 +90,10 @@ def main() -> None:
     torch.set_num_threads(1)
     overrides = yaml.safe_load((ROOT / args.config).read_text()) if args.config else {}
     config = load_config(ROOT / "config" / "config.yaml", overrides=overrides)
-    paint = {k: v for k, v in config["simsearch"]["paint"].items() if k != "images"}
-    settings = {
-        **DEFAULT_CELL_FIELDS,
-        **paint,
-        "classes": {c: 1 for c in DEFAULT_CELL_FIELDS["classes"]},
-    }
+    settings = replace(
+        CellFieldSettings.from_config(config["simsearch"]["paint"]),
+        classes=dict.fromkeys(CLASSES, 1),
+    )
     crops, classes = painted_cell_crops(settings, args.fields, 7)
     rows = []
     for channels in args.channels:

@@ -13,7 +13,8 @@ import torch
 
 from fishline.errors import InputError
 from fishline.io import read_patch_set
-from fishline.paint.cellfields import DEFAULT_CELL_FIELDS, paint_cell_field, paint_cell_fields
+from fishline.paint.cellfields import CellFieldSettings, paint_cell_field, paint_cell_fields
+from fishline.schema import settings_as_config
 from fishline.simsearch.annotations import check_annotations
 from fishline.simsearch.cells import painted_cell_crops
 from fishline.simsearch.channels import channel_mix, learn_channel_weights, reweight_channels
@@ -53,7 +54,7 @@ from fishline.simsearch.simulate import (
 from fishline.simsearch.stages import check_channel_mode
 
 torch.set_num_threads(2)
-SMALL = {**DEFAULT_CELL_FIELDS, "images": 3, "size": [192, 192], "cells": [7, 9]}
+SMALL = CellFieldSettings(images=3, size=(192, 192), cells=(7, 9))
 PATCH = (48, 48)
 CLASSES = ["nuclear", "cytoplasmic"]
 CLASSES3 = ["nuclear", "cytoplasmic", "absent"]
@@ -79,7 +80,7 @@ def grids(demo, extractors):
 
 def test_painter_labels_and_compartments():
     rng = np.random.default_rng(5)
-    image, nuclei, cells, table = paint_cell_field(rng, {**SMALL, "size": [256, 256]})
+    image, nuclei, cells, table = paint_cell_field(rng, replace(SMALL, size=(256, 256)))
     assert image.shape == (2, 256, 256) and image.dtype == np.float32
     assert len(table) >= 7 and set(table["class"]) <= {"nuclear", "cytoplasmic", "absent"}
     for row in table.itertuples():
@@ -95,7 +96,7 @@ def test_painter_labels_and_compartments():
 
 
 def test_painter_files_same_seed_same_bytes(tmp_path):
-    settings = {**SMALL, "images": 2, "size": [96, 128], "cells": [2, 3]}
+    settings = replace(SMALL, images=2, size=(96, 128), cells=(2, 3))
     cells = paint_cell_fields(settings, 11, tmp_path / "a")
     paint_cell_fields(settings, 11, tmp_path / "b")
     for name in ("sheet.tsv", "images/field000.tif", "images/field001.tif", "points/field001.csv"):
@@ -106,8 +107,12 @@ def test_painter_files_same_seed_same_bytes(tmp_path):
     assert image_set.channels == ["dna", "gfp"] and image_set.shape("field000") == (96, 128)
     truth = image_set.truth["field001"]
     assert len(truth) == (cells["image"] == "field001").sum()
-    with pytest.raises(InputError, match="unknown setting"):
-        paint_cell_fields({**settings, "colour": 1}, 1, tmp_path / "d")
+    with pytest.raises(InputError, match=r"unknown key\(s\) \['colour'\]"):
+        CellFieldSettings.from_config({**settings_as_config(settings), "colour": 1})
+    with pytest.raises(InputError, match=r"cell fields \[cells\]: needs 0 < low <= high"):
+        replace(settings, cells=(3, 2))
+    with pytest.raises(InputError, match="classes must weigh"):
+        replace(settings, classes={"mitotic": 1.0})
 
 
 def test_channel_mix_and_kernel():
@@ -409,8 +414,9 @@ def test_embed_crops_of_any_size_without_their_margin(extractors):
 @pytest.fixture(scope="module")
 def painted_cells() -> tuple[list[np.ndarray], np.ndarray]:
     """Masked crops (any size) of painted cells with nuclear / cytoplasmic / absent GFP."""
-    settings = {**DEFAULT_CELL_FIELDS, "size": [192, 192], "cells": [10, 12]}
-    settings["classes"] = {"nuclear": 1, "cytoplasmic": 1, "absent": 1}
+    settings = CellFieldSettings(
+        size=(192, 192), cells=(10, 12), classes={"nuclear": 1, "cytoplasmic": 1, "absent": 1}
+    )
     return painted_cell_crops(settings, 3, 1)
 
 
@@ -554,9 +560,7 @@ def test_prototype_curve_scores_every_draw_on_the_other_cells(extractors, painte
 def test_window_crops_centre_each_cell_without_mirroring(tmp_path):
     from fishline.simsearch.cells import window_crops
 
-    paint_cell_fields(
-        {**DEFAULT_CELL_FIELDS, "images": 1, "size": [96, 96], "cells": [3, 4]}, 5, tmp_path
-    )
+    paint_cell_fields(CellFieldSettings(images=1, size=(96, 96), cells=(3, 4)), 5, tmp_path)
     image_set = load_image_set(tmp_path / "sheet.tsv")
     name = image_set.names[0]
     truth = image_set.truth[name]
@@ -607,8 +611,11 @@ def test_separate_channels_call_painted_cells_better_than_mixed():
 
     root = Path(__file__).resolve().parents[1]
     paint = load_config(root / "config/config.yaml")["simsearch"]["paint"]
-    settings = {**DEFAULT_CELL_FIELDS, **{k: v for k, v in paint.items() if k != "images"}}
-    settings |= {"size": [256, 256], "classes": {"nuclear": 1, "cytoplasmic": 1, "absent": 1}}
+    settings = replace(
+        CellFieldSettings.from_config(paint),
+        size=(256, 256),
+        classes={"nuclear": 1, "cytoplasmic": 1, "absent": 1},
+    )
     crops, classes = painted_cell_crops(settings, 4, 1)
     chosen, rest = _five_per_class(classes)
     accuracy = {}

@@ -5,22 +5,18 @@ the nucleus (class ``nuclear``), in the cytoplasm with a dark nucleus (``cytopla
 is missing (``absent``). Cells touch and clump; intensities vary per cell; the field gets a
 background offset, blur and camera noise. Truth is the nucleus centre of every cell.
 
-Keys of the cell-field settings (ranges are [low, high], drawn uniformly):
-images: number of fields; size: [height, width] px; cells: cells per field (integer range);
-nucleus_radius: mean nucleus radius px; nucleus_aspect: minor/major axis ratio (1 = round);
-cytoplasm_scale: cytoplasm radius / nucleus radius; cytoplasm_wobble: relative amplitude of
-the cytoplasm outline's low-order harmonics; classes: class -> weight (nuclear, cytoplasmic,
-absent); touching: probability that a cell is placed against an earlier one (clumps);
-dna_intensity, gfp_intensity: per-cell peak levels (0-1 of full scale); gfp_leak: the
-fraction of a cell's GFP left in its other compartment (cytoplasm of a nuclear cell,
-nucleus of a cytoplasmic cell); texture: relative amplitude of the chromatin / cytoplasm
-texture; background: per-field offset; blur_sigma: optical blur px; photons: photons at full
-scale (shot noise); read_noise: camera read-noise sigma (fraction of full scale).
+The painter's settings are a :class:`CellFieldSettings` (config block ``simsearch.paint``;
+every default the schema's, what each key means: config/README.md)::
+
+    settings = replace(CellFieldSettings(), images=3, size=(192, 192), cells=(7, 9))
+    cells = paint_cell_fields(settings, seed=3, out_dir="painted")
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,38 +30,71 @@ from fishline.logging import progress_bar
 from fishline.paint.draws import uniform
 from fishline.paint.noise import band_noise
 from fishline.paint.optics import add_camera_noise, quantise
-from fishline.schema import default
+from fishline.schema import default, setting_default, typed_settings
 from fishline.seeds import stage_seed
 
 CHANNELS = ("dna", "gfp")
 CLASSES = ("nuclear", "cytoplasmic", "absent")
 
-# the demo painter's settings as the schema defines them (simsearch.paint)
-DEFAULT_CELL_FIELDS: dict[str, Any] = default("simsearch.paint")
+
+def _schema(key: str) -> Any:
+    """The field default of ``simsearch.paint.<key>`` (:func:`setting_default`)."""
+    return setting_default(f"simsearch.paint.{key}")
 
 
-def check_cell_settings(settings: dict[str, Any]) -> None:
-    """Fail early, naming the key, on missing keys or impossible values."""
-    missing = [key for key in DEFAULT_CELL_FIELDS if key not in settings]
-    if missing:
-        raise InputError("cell fields", f"missing setting(s) {missing}")
-    unknown = [key for key in settings if key not in DEFAULT_CELL_FIELDS]
-    if unknown:
-        raise InputError("cell fields", f"unknown setting(s) {unknown}")
-    for key in ("size", "cells", "nucleus_radius", "cytoplasm_scale"):
-        low, high = settings[key]
-        if not 0 < low <= high:
-            raise InputError("cell fields", f"needs 0 < low <= high, got {[low, high]}", item=key)
-    if settings["images"] < 1:
-        raise InputError("cell fields", "needs at least one image", item="images")
-    weights = settings["classes"]
-    bad = [name for name in weights if name not in CLASSES]
-    if bad or not weights or sum(weights.values()) <= 0:
-        raise InputError(
-            "cell fields",
-            f"classes must weigh some of {list(CLASSES)}, got {weights}",
-            item="classes",
-        )
+@dataclass(frozen=True)
+class CellFieldSettings:
+    """What the cell-field painter draws (``simsearch.paint``); ranges are (low, high),
+    drawn uniformly per cell or per field. Impossible values are an InputError naming the
+    key.
+
+    Examples
+    --------
+    >>> from dataclasses import replace
+    >>> replace(CellFieldSettings(), cells=(7, 9)).cells
+    (7, 9)
+    """
+
+    images: int = _schema("images")
+    size: tuple[int, int] = _schema("size")
+    cells: tuple[int, int] = _schema("cells")
+    nucleus_radius: tuple[float, float] = _schema("nucleus_radius")
+    nucleus_aspect: tuple[float, float] = _schema("nucleus_aspect")
+    cytoplasm_scale: tuple[float, float] = _schema("cytoplasm_scale")
+    cytoplasm_wobble: float = _schema("cytoplasm_wobble")
+    classes: Mapping[str, float] = field(default_factory=lambda: default("simsearch.paint.classes"))
+    touching: float = _schema("touching")
+    dna_intensity: tuple[float, float] = _schema("dna_intensity")
+    gfp_intensity: tuple[float, float] = _schema("gfp_intensity")
+    gfp_leak: tuple[float, float] = _schema("gfp_leak")
+    texture: float = _schema("texture")
+    background: tuple[float, float] = _schema("background")
+    blur_sigma: tuple[float, float] = _schema("blur_sigma")
+    photons: tuple[float, float] = _schema("photons")
+    read_noise: tuple[float, float] = _schema("read_noise")
+
+    def __post_init__(self) -> None:
+        for key in ("size", "cells", "nucleus_radius", "cytoplasm_scale"):
+            low, high = getattr(self, key)
+            if not 0 < low <= high:
+                raise InputError(
+                    "cell fields", f"needs 0 < low <= high, got {[low, high]}", item=key
+                )
+        if self.images < 1:
+            raise InputError("cell fields", "needs at least one image", item="images")
+        bad = [name for name in self.classes if name not in CLASSES]
+        if bad or not self.classes or sum(self.classes.values()) <= 0:
+            raise InputError(
+                "cell fields",
+                f"classes must weigh some of {list(CLASSES)}, got {dict(self.classes)}",
+                item="classes",
+            )
+
+    @classmethod
+    def from_config(cls, block: Mapping[str, Any]) -> CellFieldSettings:
+        """The settings of a ``simsearch.paint`` block with every key given (as the
+        validated config has it); a missing or unknown key is an InputError naming it."""
+        return typed_settings(cls, block, "cell fields")
 
 
 def _outline(
@@ -119,29 +148,29 @@ def _window(
 
 
 def paint_cell_field(
-    rng: np.random.Generator, settings: dict[str, Any]
+    rng: np.random.Generator, settings: CellFieldSettings
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, pd.DataFrame]:
     """One noise-free field: (2 x H x W float32 image, nucleus labels, cell labels (H x W
     int32, 0 = none, row i of the table = label i + 1), one row per cell [x, y, class, ...]).
     (Over 80 lines: placing the cells, painting nucleus and GFP by class and the labels
     share one generator and read top to bottom.)"""
-    height, width = (int(v) for v in settings["size"])
-    low, high = (int(v) for v in settings["cells"])
+    height, width = (int(v) for v in settings.size)
+    low, high = (int(v) for v in settings.cells)
     count = int(rng.integers(low, high + 1))
-    nucleus = uniform(rng, settings["nucleus_radius"], count)
-    scale = uniform(rng, settings["cytoplasm_scale"], count)
-    outer = nucleus * scale * (1 + settings["cytoplasm_wobble"])
-    centres = _place(rng, count, (height, width), outer, settings["touching"])
+    nucleus = uniform(rng, settings.nucleus_radius, count)
+    scale = uniform(rng, settings.cytoplasm_scale, count)
+    outer = nucleus * scale * (1 + settings.cytoplasm_wobble)
+    centres = _place(rng, count, (height, width), outer, settings.touching)
     count = len(centres)
     nucleus, scale = nucleus[:count], scale[:count]
-    names = list(settings["classes"])
-    weights = np.asarray([settings["classes"][name] for name in names], dtype=np.float64)
+    names = list(settings.classes)
+    weights = np.asarray([settings.classes[name] for name in names], dtype=np.float64)
     classes = [names[i] for i in rng.choice(len(names), count, p=weights / weights.sum())]
-    aspect = uniform(rng, settings["nucleus_aspect"], count)
+    aspect = uniform(rng, settings.nucleus_aspect, count)
     tilt = rng.uniform(0, math.pi, count)
-    dna_level = uniform(rng, settings["dna_intensity"], count)
-    gfp_level = uniform(rng, settings["gfp_intensity"], count)
-    leak = uniform(rng, settings["gfp_leak"], count)
+    dna_level = uniform(rng, settings.dna_intensity, count)
+    gfp_level = uniform(rng, settings.gfp_intensity, count)
+    leak = uniform(rng, settings.gfp_leak, count)
 
     # normalised distance (< 1 inside) of each pixel near a cell to its cytoplasm outline;
     # overlapping cytoplasms go to the cell whose outline the pixel is deepest inside
@@ -151,9 +180,7 @@ def paint_cell_field(
     for index, (cx, cy) in enumerate(centres):
         box, dx, dy = _window(cx, cy, outer[index], height, width)
         theta = np.arctan2(dy, dx)
-        amplitudes, phases = _outline(
-            rng, nucleus[index] * scale[index], settings["cytoplasm_wobble"]
-        )
+        amplitudes, phases = _outline(rng, nucleus[index] * scale[index], settings.cytoplasm_wobble)
         outline = nucleus[index] * scale[index] + sum(
             a * np.cos((k + 2) * theta + p)
             for k, (a, p) in enumerate(zip(amplitudes, phases, strict=True))
@@ -172,7 +199,7 @@ def paint_cell_field(
         nuclei[box][inside] = index + 1
         cells[box][inside] = index + 1
 
-    texture = settings["texture"]
+    texture = settings.texture
     chromatin = 1 + texture * band_noise(rng, (height, width), 0.08, 0.35)
     granules = 1 + texture * band_noise(rng, (height, width), 0.03, 0.2)
     dna_of = np.concatenate([[0.0], dna_level]).astype(np.float32)
@@ -192,12 +219,12 @@ def paint_cell_field(
     in_nucleus = nuclei > 0
     image[1] = np.where(in_nucleus, nuclear_gfp[nuclei], cytoplasm_gfp[cells]) * granules
     image = np.clip(image, 0, None)
-    sigma = float(uniform(rng, settings["blur_sigma"], 1)[0])
+    sigma = float(uniform(rng, settings.blur_sigma, 1)[0])
     for channel in range(2):
         image[channel] = cv2.GaussianBlur(
             image[channel], (0, 0), sigma, borderType=cv2.BORDER_REFLECT
         )
-    image += float(uniform(rng, settings["background"], 1)[0])
+    image += float(uniform(rng, settings.background, 1)[0])
     table = pd.DataFrame(
         {
             "cell": np.arange(1, count + 1),
@@ -212,25 +239,24 @@ def paint_cell_field(
     return image, nuclei, cells, table
 
 
-def paint_cell_fields(settings: dict[str, Any], seed: int, out_dir: str | Path) -> pd.DataFrame:
-    """Paint ``settings['images']`` fields into ``out_dir`` (images/, points/, sheet.tsv).
+def paint_cell_fields(settings: CellFieldSettings, seed: int, out_dir: str | Path) -> pd.DataFrame:
+    """Paint ``settings.images`` fields into ``out_dir`` (images/, points/, sheet.tsv).
 
     Images are 2 x H x W uint16 TIFFs (channel names dna, gfp in the metadata); points/NAME.csv
     holds the truth (x, y, class = nucleus centres); sheet.tsv is a valid SimSearch sheet with
     relative paths. Every field draws from its own seed (``stage_seed(seed, 'cellfields', i)``),
     so the same seed gives the same bytes. Returns one row per cell (image, cell, x, y, class,
-    nucleus_radius, cytoplasm_scale, gfp). The settings keys are described in the module docstring.
+    nucleus_radius, cytoplasm_scale, gfp).
     """
-    check_cell_settings(settings)
     out = Path(out_dir)
     rows = []
     sheet = []
-    for index in progress_bar(range(settings["images"]), desc="cell fields"):
+    for index in progress_bar(range(settings.images), desc="cell fields"):
         name = f"field{index:03d}"
         rng = np.random.default_rng(stage_seed(seed, "cellfields", index))
         image, _, _, table = paint_cell_field(rng, settings)
         noisy = image[None].copy()
-        knob = {"photons": settings["photons"], "read_noise": settings["read_noise"]}
+        knob = {"photons": settings.photons, "read_noise": settings.read_noise}
         add_camera_noise(rng, noisy, knob)
         pixels = quantise(noisy[0], 16)
         image_path = out / "images" / f"{name}.tif"

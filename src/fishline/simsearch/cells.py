@@ -17,7 +17,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.semi_supervised import LabelSpreading
 
 from fishline.errors import InputError
-from fishline.paint.cellfields import paint_cell_field
+from fishline.paint.cellfields import CellFieldSettings, paint_cell_field
 from fishline.schema import default
 from fishline.simsearch.channels import learn_channel_weights, reweight_channels
 from fishline.simsearch.features import FeatureExtractor
@@ -416,16 +416,16 @@ def masked_cell_crops(image: np.ndarray, cells: np.ndarray) -> tuple[list[np.nda
 
 
 def painted_cell_crops(
-    settings: dict, fields: int, seed: int
+    settings: CellFieldSettings, fields: int, seed: int
 ) -> tuple[list[np.ndarray], np.ndarray]:
     """Masked crops (:func:`masked_cell_crops`) of every cell of ``fields`` painted GFP
-    fields (``fishline.paint.cellfields`` settings, noise-free) and their classes: a
+    fields (noise-free) and their classes: a
     labelled cell set to try heads and features on.
 
     Parameters
     ----------
-    settings : dict
-        Cell-field painter settings (``fishline.paint.cellfields``: size, cells, classes, ...).
+    settings : CellFieldSettings
+        What the cell-field painter draws (size, cells, classes, ...).
     fields : int
         Number of fields to paint.
     seed : int
