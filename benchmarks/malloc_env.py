@@ -40,15 +40,15 @@ WORKLOADS = {
         from pathlib import Path
         from fishline.metaphase_sheet import iter_sheet
         from fishline.paint.metaphase import paint_spreads
-        from fishline.schema import default
+        from fishline.paint.spread_settings import SpreadSettings
         from fishline.segment import SegmentSettings, estimate_diameter, load_cellpose
         from fishline.segment import segment_dapi
         model, _ = load_cellpose("resources/models/chromosomes_cellpose.pt", torch.device("cpu"))
         settings = SegmentSettings.of_track("chromosomes")
         with tempfile.TemporaryDirectory() as folder:
             sheet = Path(folder) / "sheet.tsv"
-            paint = default("chromosomes.paint")
-            paint_spreads(paint, "s", {spreads}, 5, Path(folder), sheet, Path(folder) / "s.parquet")
+            table = Path(folder) / "s.parquet"
+            paint_spreads(SpreadSettings(), "s", {spreads}, 5, Path(folder), sheet, table)
             for item in iter_sheet(sheet):
                 segment_dapi(model, item.dapi, settings, estimate_diameter(item.dapi))
     """,

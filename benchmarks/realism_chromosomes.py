@@ -21,6 +21,7 @@ from fishline.chromosomes.figures import realism_figure
 from fishline.chromosomes.realism import measure_sheet, side_by_side
 from fishline.metaphase_sheet import iter_sheet
 from fishline.paint.metaphase import paint_spreads
+from fishline.paint.spread_settings import SpreadSettings
 from fishline.schema import validate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,7 +45,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         sheet = Path(folder) / "sheet.tsv"
         tables = Path(folder) / "instances.parquet"
-        paint_spreads(paint, "painted", args.painted, args.seed, folder, sheet, tables)
+        paint_spreads(
+            SpreadSettings.from_config(paint),
+            "painted",
+            args.painted,
+            args.seed,
+            folder,
+            sheet,
+            tables,
+        )
         painted_spread, painted_chrom = measure_sheet(sheet, "painted")
         examples = {
             f"real {real_spread['spread'].iloc[0]}": next(iter_sheet(args.sheet)).dapi,

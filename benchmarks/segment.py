@@ -21,6 +21,7 @@ from fishline.chromosomes.crops import crop_instance
 from fishline.instances import instance_scores, threshold_components
 from fishline.metaphase_sheet import iter_sheet
 from fishline.paint.metaphase import paint_spreads
+from fishline.paint.spread_settings import SpreadSettings
 from fishline.schema import validate
 from fishline.segment import (
     CellposeTrainSettings,
@@ -48,7 +49,7 @@ def main() -> None:
         started = time.perf_counter()
         for split, n in (("train", 8), ("test", args.images)):
             paint_spreads(
-                config["paint"],
+                SpreadSettings.from_config(config["paint"]),
                 split,
                 n,
                 7,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,8 @@ from fishline.paint.metaphase import (
     paint_spread,
     paint_spreads,
 )
+from fishline.paint.spread_settings import SpreadSettings
+from fishline.schema import default
 
 DAPI, RED, GREEN = (CHROM_CHANNELS.index(c) for c in ("dapi", "red", "green"))
 
@@ -39,7 +42,10 @@ def spread_paint(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def _spreads(paint: dict[str, Any], seeds: range) -> list[tuple[np.ndarray, np.ndarray, Any]]:
-    return [paint_spread(np.random.default_rng(seed), paint) for seed in seeds]
+    return [
+        paint_spread(np.random.default_rng(seed), SpreadSettings.from_config(paint))
+        for seed in seeds
+    ]
 
 
 def test_table_matches_mask(config: dict[str, Any]) -> None:
@@ -65,9 +71,9 @@ def test_table_matches_mask(config: dict[str, Any]) -> None:
 def test_crossings_belong_to_neither_mask_unless_asked(spread_paint: dict[str, Any]) -> None:
     spread_paint["crossing"] = 0.6
     spread_paint["touching"] = 0.0
-    neither = paint_spread(np.random.default_rng(3), spread_paint)
+    neither = paint_spread(np.random.default_rng(3), SpreadSettings.from_config(spread_paint))
     spread_paint["crossing_mask"] = "top"
-    top = paint_spread(np.random.default_rng(3), spread_paint)
+    top = paint_spread(np.random.default_rng(3), SpreadSettings.from_config(spread_paint))
     assert np.array_equal(neither[0], top[0]), "the knob changes masks, not pixels"
     left_out = (top[1] > 0) & (neither[1] == 0)
     assert left_out.sum() > 50, "crossings were painted"
@@ -86,8 +92,13 @@ def _crossings_at_both_middles(paint: dict[str, Any], seeds: range) -> float:
     chromosomes (within a quarter of the median chromosome length)."""
     near = []
     for seed in seeds:
-        _, neither, table = paint_spread(np.random.default_rng(seed), paint)
-        _, top, _ = paint_spread(np.random.default_rng(seed), {**paint, "crossing_mask": "top"})
+        _, neither, table = paint_spread(
+            np.random.default_rng(seed), SpreadSettings.from_config(paint)
+        )
+        _, top, _ = paint_spread(
+            np.random.default_rng(seed),
+            SpreadSettings.from_config({**paint, "crossing_mask": "top"}),
+        )
         overlap, count = ndimage.label((top > 0) & (neither == 0))
         middles = table[["centre_x", "centre_y"]].to_numpy()
         reach = 0.25 * table["length"].median()
@@ -260,7 +271,7 @@ def test_files_reproducible_and_unannotated(config: dict[str, Any], tmp_path: Pa
     runs = {}
     for name, seed, annotated in (("a", 5, True), ("b", 5, True), ("c", 6, True), ("u", 5, False)):
         table = paint_spreads(
-            paint,
+            SpreadSettings.from_config(paint),
             "train",
             2,
             seed,
@@ -299,7 +310,9 @@ def test_files_reproducible_and_unannotated(config: dict[str, Any], tmp_path: Pa
 
 def _levels(paint: dict[str, Any], seed: int) -> tuple[np.ndarray, pd.DataFrame]:
     """Median DAPI of every chromosome's pixels not shared with another rod, and the table."""
-    image, labels, table = paint_spread(np.random.default_rng(seed), paint)
+    image, labels, table = paint_spread(
+        np.random.default_rng(seed), SpreadSettings.from_config(paint)
+    )
     levels = [np.median(image[DAPI][labels == row.instance]) for row in table.itertuples()]
     return np.array(levels, float), table
 
@@ -326,7 +339,7 @@ def test_brightness_varies_between_chromosomes_as_asked(spread_paint: dict[str, 
 def test_bit_depth_16(config: dict[str, Any]) -> None:
     paint = copy.deepcopy(config["chromosomes"]["paint"])
     paint["bit_depth"] = 16
-    image, _, _ = paint_spread(np.random.default_rng(0), paint)
+    image, _, _ = paint_spread(np.random.default_rng(0), SpreadSettings.from_config(paint))
     assert image.dtype == np.uint16 and image.max() > 255
 
 
@@ -344,5 +357,24 @@ def test_bad_settings_name_the_key(
 ) -> None:
     paint = {**copy.deepcopy(config["chromosomes"]["paint"]), **change}
     with pytest.raises(InputError, match=rf"\[{key}\]"):
-        paint_spreads(paint, "x", 1, 0, tmp_path, tmp_path / "s.tsv", tmp_path / "i.parquet")
+        paint_spreads(
+            SpreadSettings.from_config(paint),
+            "x",
+            1,
+            0,
+            tmp_path,
+            tmp_path / "s.tsv",
+            tmp_path / "i.parquet",
+        )
     assert list(tmp_path.iterdir()) == []  # nothing half-written left behind
+
+
+def test_settings_from_the_schema_block_are_the_defaults(config: dict[str, Any]) -> None:
+    block = copy.deepcopy(config["chromosomes"]["paint"])
+    assert SpreadSettings.from_config(default("chromosomes.paint")) == SpreadSettings()
+    assert SpreadSettings().brightness.spread == (0.08, 0.32)
+    block["translocations"]["breakpont"] = block["translocations"].pop("breakpoint")
+    with pytest.raises(InputError, match=r"\[translocations\]: missing key\(s\) \['breakpoint'\]"):
+        SpreadSettings.from_config(block)
+    with pytest.raises(InputError, match=r"\[chromosomes.paint.debris.sigma\]: range \[3, 1\]"):
+        replace(SpreadSettings(), debris=replace(SpreadSettings().debris, sigma=(3.0, 1.0)))

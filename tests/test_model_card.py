@@ -28,6 +28,7 @@ from fishline.model_card import (
 )
 from fishline.paint import paint_patch_set
 from fishline.paint.metaphase import paint_spreads
+from fishline.paint.spread_settings import SpreadSettings
 from fishline.segment import (
     CellposeTrainSettings,
     SegmentSettings,
@@ -61,7 +62,15 @@ def untrained_model(path: Path) -> Path:
 def test_release_writes_half_weights_with_their_card(tmp_path: Path, config: dict) -> None:
     paint = small_paint(config)
     sheet = tmp_path / "real/sheet.tsv"
-    paint_spreads(paint, "real", 1, 3, tmp_path / "real", sheet, tmp_path / "real.parquet")
+    paint_spreads(
+        SpreadSettings.from_config(paint),
+        "real",
+        1,
+        3,
+        tmp_path / "real",
+        sheet,
+        tmp_path / "real.parquet",
+    )
     provenance = {
         "configfiles": "config/pretrain.yaml",
         "commit": "abc1234",
@@ -100,7 +109,15 @@ def test_release_writes_half_weights_with_their_card(tmp_path: Path, config: dic
 def test_fine_tuning_starts_from_a_fishline_model_file(tmp_path: Path, config: dict) -> None:
     paint = small_paint(config)
     sheet = tmp_path / "train/sheet.tsv"
-    paint_spreads(paint, "train", 2, 4, tmp_path / "train", sheet, tmp_path / "train.parquet")
+    paint_spreads(
+        SpreadSettings.from_config(paint),
+        "train",
+        2,
+        4,
+        tmp_path / "train",
+        sheet,
+        tmp_path / "train.parquet",
+    )
     start = untrained_model(tmp_path / "start.pt")
     # a different diameter in the settings: fine-tuning keeps the start model's own
     settings = replace(
@@ -135,7 +152,15 @@ def test_fine_tuning_curve_scores_the_spreads_left_out(tmp_path: Path, config: d
         draw_subsets(["a", "b", "c", "d"], [4], 1, 7)
 
     sheet = tmp_path / "real/sheet.tsv"
-    paint_spreads(small_paint(config), "real", 3, 5, tmp_path / "real", sheet, tmp_path / "r.pq")
+    paint_spreads(
+        SpreadSettings.from_config(small_paint(config)),
+        "real",
+        3,
+        5,
+        tmp_path / "real",
+        sheet,
+        tmp_path / "r.pq",
+    )
     curve = {"ks": [0, 1], "draws": 1, "epochs": 1, "images_per_epoch": 2, "learning_rate": 5e-4}
     cellpose = CellposeTrainSettings.from_config(
         {**config["chromosomes"]["cellpose"], "batch_size": 2, "tile": 64}

@@ -314,6 +314,7 @@ def test_tiny_cellpose_training_segments_a_painted_spread(tmp_path: Path, config
 
     from fishline.instances import evaluate_segmentation
     from fishline.paint.metaphase import paint_spreads
+    from fishline.paint.spread_settings import SpreadSettings
     from fishline.segment import (
         CellposeTrainSettings,
         SegmentSettings,
@@ -334,7 +335,7 @@ def test_tiny_cellpose_training_segments_a_painted_spread(tmp_path: Path, config
     paint["realism"] = {**paint["realism"], "blur": {**paint["realism"]["blur"], "sigma": [1, 2]}}
     for split, n in (("train", 3), ("test", 1)):
         paint_spreads(
-            paint,
+            SpreadSettings.from_config(paint),
             split,
             n,
             5,

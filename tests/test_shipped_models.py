@@ -31,6 +31,7 @@ from fishline.model_card import (
 )
 from fishline.paint import paint_fields
 from fishline.paint.metaphase import paint_spreads
+from fishline.paint.spread_settings import SpreadSettings
 from fishline.segment import (
     SegmentSettings,
     estimate_diameter,
@@ -118,7 +119,15 @@ def test_size_estimate_follows_the_painted_chromosome_width(config: dict, tmp_pa
         # whole chromosomes are the reference size, crossings included
         paint = {**config["chromosomes"]["paint"], "width": width, "crossing_mask": "top"}
         folder = tmp_path / str(width[0])
-        paint_spreads(paint, "s", 4, 11, folder, folder / "sheet.tsv", folder / "s.parquet")
+        paint_spreads(
+            SpreadSettings.from_config(paint),
+            "s",
+            4,
+            11,
+            folder,
+            folder / "sheet.tsv",
+            folder / "s.parquet",
+        )
         pairs = np.array(
             [
                 (estimate_diameter(item.dapi), object_diameter(item.truth))

@@ -14,7 +14,7 @@ import torch
 from fishline.errors import InputError
 from fishline.io import read_patch_set
 from fishline.paint.cellfields import CellFieldSettings, paint_cell_field, paint_cell_fields
-from fishline.schema import settings_as_config
+from fishline.schema import default, settings_as_config
 from fishline.simsearch.annotations import check_annotations
 from fishline.simsearch.cells import painted_cell_crops
 from fishline.simsearch.channels import channel_mix, learn_channel_weights, reweight_channels
@@ -107,6 +107,7 @@ def test_painter_files_same_seed_same_bytes(tmp_path):
     assert image_set.channels == ["dna", "gfp"] and image_set.shape("field000") == (96, 128)
     truth = image_set.truth["field001"]
     assert len(truth) == (cells["image"] == "field001").sum()
+    assert CellFieldSettings.from_config(default("simsearch.paint")) == CellFieldSettings()
     with pytest.raises(InputError, match=r"unknown key\(s\) \['colour'\]"):
         CellFieldSettings.from_config({**settings_as_config(settings), "colour": 1})
     with pytest.raises(InputError, match=r"cell fields \[cells\]: needs 0 < low <= high"):

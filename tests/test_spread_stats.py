@@ -12,6 +12,7 @@ import pytest
 from fishline.chromosomes.figures import realism_report
 from fishline.chromosomes.realism import STATISTICS, spread_statistics
 from fishline.paint.metaphase import paint_spreads
+from fishline.paint.spread_settings import SpreadSettings
 from fishline.schema import validate
 
 
@@ -63,7 +64,15 @@ def test_realism_report_of_painted_against_itself(tmp_path: Path) -> None:
     paint = validate({}, "config", "defaults")["chromosomes"]["paint"]
     paint = {**paint, "size": [160, 200], "count": [10, 12], "length": [30, 40], "width": [6, 8]}
     sheet = tmp_path / "train/sheet.tsv"
-    paint_spreads(paint, "train", 2, 3, tmp_path / "train", sheet, tmp_path / "train.parquet")
+    paint_spreads(
+        SpreadSettings.from_config(paint),
+        "train",
+        2,
+        3,
+        tmp_path / "train",
+        sheet,
+        tmp_path / "train.parquet",
+    )
     outputs = [tmp_path / name for name in ("realism.tsv", "realism.html", "realism.png")]
     table = realism_report(sheet, {"lab": sheet}, *outputs)
     assert table["statistic"].tolist() == list(STATISTICS)

@@ -28,6 +28,7 @@ from fishline.instances import (
 from fishline.io import atomic_outputs, write_image
 from fishline.logging import get_logger
 from fishline.paint.metaphase import paint_spreads
+from fishline.paint.spread_settings import SpreadSettings
 from fishline.schema import validate
 from fishline.segment import SegmentSettings, estimate_diameter, load_cellpose, score_spreads
 from fishline.slides.training_sets import paint_training_fields
@@ -92,10 +93,15 @@ def paint_check_spreads(folder: Path) -> Path:
     """Paint the chromosome check set (``CHECK_IMAGES`` spreads of the default painter,
     ``CHECK_SEED``) into ``folder``; its sheet path."""
 
-    paint = validate({}, "config", "defaults")["chromosomes"]["paint"]
     sheet = folder / "check" / "sheet.tsv"
     paint_spreads(
-        paint, "check", CHECK_IMAGES, CHECK_SEED, folder / "check", sheet, folder / "check.parquet"
+        SpreadSettings(),
+        "check",
+        CHECK_IMAGES,
+        CHECK_SEED,
+        folder / "check",
+        sheet,
+        folder / "check.parquet",
     )
     return sheet
 

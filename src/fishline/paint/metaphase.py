@@ -26,14 +26,14 @@ import pandas as pd
 from fishline.errors import InputError
 from fishline.io import atomic_outputs, write_image
 from fishline.logging import get_logger, progress_bar
-from fishline.paint.draws import bounds, integers, uniform
+from fishline.paint.draws import Range, bounds, integers, uniform
 from fishline.paint.nuclei import procedural_nuclei
 from fishline.paint.optics import apply_optics, quantise
+from fishline.paint.spread_settings import KEY, Brightness, SpreadDebris, SpreadSettings
 
 log = get_logger("paint.metaphase")
 
 CHROM_CHANNELS: tuple[str, ...] = ("dapi", "red", "green")
-KEY = "chromosomes.paint"
 
 # Relative lengths (% of the haploid autosome set) and centromere index p / (p + q) of
 # chromosomes 1-22, X (23), Y (24): ISCN ideogram values, rounded.
@@ -92,69 +92,19 @@ def band_profile(chromosome: int) -> np.ndarray:
     return (profile / np.abs(profile).max()).astype(np.float32)
 
 
-def check_settings(paint: dict[str, Any]) -> None:
-    """Reject settings the schema cannot see: empty ranges, rods wider than long, clashes."""
-    ranges = {
-        "count": paint["count"],
-        "length": paint["length"],
-        "width": paint["width"],
-        "constriction": paint["constriction"],
-        "bend": paint["bend"],
-        "banding": paint["banding"],
-        "chromatids": paint["chromatids"],
-        "intensity": paint["intensity"],
-        "brightness.spread": paint["brightness"]["spread"],
-        "brightness.gradient": paint["brightness"]["gradient"],
-        "paint_intensity": paint["paint_intensity"],
-        "spread_radius": paint["spread_radius"],
-        "translocations.breakpoint": paint["translocations"]["breakpoint"],
-        **{f"nuclei.{k}": v for k, v in paint["nuclei"].items()},
-        **{f"debris.{k}": v for k, v in paint["debris"].items()},
-    }
-    for key, value in ranges.items():
-        low, high = bounds(value)
-        if low > high:
-            raise InputError("config", f"range [{low:g}, {high:g}] is empty", item=f"{KEY}.{key}")
-    if bounds(paint["count"])[0] < 2:
-        raise InputError("config", "a spread needs at least its 2 sex chromosomes", f"{KEY}.count")
-    longest = bounds(paint["length"])[0]
-    if bounds(paint["width"])[1] >= longest:
-        raise InputError(
-            "config",
-            f"width up to {bounds(paint['width'])[1]:g} px is not below the length of "
-            f"chromosome 1 ({longest:g} px at the lowest length)",
-            item=f"{KEY}.width",
-        )
-    seen: dict[int, str] = {}
-    for colour, numbers in paint["paints"].items():
-        for number in numbers:
-            if number in seen:
-                raise InputError(
-                    "config",
-                    f"chromosome {number} is painted both {seen[number]} and {colour}",
-                    item=f"{KEY}.paints",
-                )
-            seen[number] = colour
-    translocations = paint["translocations"]
-    if translocations["rate"] > 0 and sum(translocations["kinds"].values()) <= 0:
-        raise InputError(
-            "config", "all exchange kinds have weight 0", item=f"{KEY}.translocations.kinds"
-        )
-
-
-def paint_of(paint: dict[str, Any]) -> dict[int, str]:
+def paint_of(paint: SpreadSettings) -> dict[int, str]:
     """Chromosome number -> paint colour for every chromosome 1-24 ('none' if unpainted)."""
     colours = dict.fromkeys(range(1, 25), "none")
-    for colour, numbers in paint["paints"].items():
+    for colour, numbers in paint.paints.items():
         colours.update(dict.fromkeys(numbers, colour))
     return colours
 
 
-def karyotype(rng: np.random.Generator, paint: dict[str, Any]) -> np.ndarray:
+def karyotype(rng: np.random.Generator, paint: SpreadSettings) -> np.ndarray:
     """Chromosome numbers of one spread: 2 x 1-22 + XX or XY, minus lost / plus extra autosomes."""
-    sex = [23, 23] if rng.random() < paint["xx_fraction"] else [23, 24]
+    sex = [23, 23] if rng.random() < paint.xx_fraction else [23, 24]
     autosomes = np.repeat(np.arange(1, 23), 2)
-    count = int(integers(rng, paint["count"], 1)[0])
+    count = int(integers(rng, paint.count, 1)[0])
     if count < 46:
         autosomes = rng.permutation(autosomes)[: count - 2]
     elif count > 46:
@@ -190,7 +140,7 @@ def _derivative(
 
 
 def _exchange(
-    rng: np.random.Generator, a: Chromosome, b: Chromosome, breakpoint: Any, exchange: int
+    rng: np.random.Generator, a: Chromosome, b: Chromosome, breakpoint: Range, exchange: int
 ) -> tuple[Chromosome, Chromosome]:
     """Reciprocal translocation: A and B swap the ends distal to one break in each."""
     cuts = []
@@ -207,14 +157,14 @@ def _exchange(
 
 
 def _translocate(
-    rng: np.random.Generator, chromosomes: list[Chromosome], paint: dict[str, Any]
+    rng: np.random.Generator, chromosomes: list[Chromosome], paint: SpreadSettings
 ) -> list[Chromosome]:
     """Replace random partner pairs by their derivatives (each chromosome in one exchange)."""
-    settings = paint["translocations"]
-    number = int(rng.poisson(settings["rate"]))
+    settings = paint.translocations
+    number = int(rng.poisson(settings.rate))
     colours = paint_of(paint)
-    kinds = list(settings["kinds"])
-    weights = np.array([settings["kinds"][k] for k in kinds], float)
+    kinds = sorted(settings.kinds)  # drawn in one order, however the mapping is written
+    weights = np.array([settings.kinds[k] for k in kinds], float)
     free = list(range(len(chromosomes)))
     for exchange in range(1, number + 1):
         kind = kinds[int(rng.choice(len(kinds), p=weights / weights.sum()))]
@@ -233,7 +183,7 @@ def _translocate(
             continue
         j = int(rng.choice(second))
         chromosomes[i], chromosomes[j] = _exchange(
-            rng, chromosomes[i], chromosomes[j], settings["breakpoint"], exchange
+            rng, chromosomes[i], chromosomes[j], settings.breakpoint, exchange
         )
         free = [k for k in free if k not in (i, j)]
     return chromosomes
@@ -311,14 +261,12 @@ def _render(
     return Rod(signal, mask, centre, math.degrees(theta) % 360)
 
 
-def _brightness(
-    rng: np.random.Generator, centres: np.ndarray, settings: dict[str, Any]
-) -> np.ndarray:
+def _brightness(rng: np.random.Generator, centres: np.ndarray, settings: Brightness) -> np.ndarray:
     """DAPI brightness factor per chromosome: log-normal with a standard deviation drawn per
     spread, part of its variance a linear ramp across the spread (uneven staining or
     illumination: real spreads show both)."""
-    spread = float(uniform(rng, settings["spread"], 1)[0])
-    share = float(uniform(rng, settings["gradient"], 1)[0])
+    spread = float(uniform(rng, settings.spread, 1)[0])
+    share = float(uniform(rng, settings.gradient, 1)[0])
     independent = rng.standard_normal(len(centres))
     angle = rng.uniform(0, 2 * math.pi)
     ramp = centres @ np.array([math.cos(angle), math.sin(angle)])
@@ -386,25 +334,25 @@ def _place(
     rng: np.random.Generator,
     canvas: _Canvas,
     rods: list[Rod],
-    paint: dict[str, Any],
+    paint: SpreadSettings,
     scale: float,
 ) -> list[tuple[int, int]]:
     """Corners for every rod: free inside the spread, or in contact with one placed before."""
     height, width = canvas.labels.shape
     middle = np.array([width, height]) / 2 + rng.uniform(-0.12, 0.12, 2) * [width, height]
-    radius = float(uniform(rng, paint["spread_radius"], 1)[0]) * scale
+    radius = float(uniform(rng, paint.spread_radius, 1)[0]) * scale
     squash = rng.uniform(0.75, 1.0)
     tilt = rng.uniform(0, math.pi)
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * paint["gap"] + 1,) * 2)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * paint.gap + 1,) * 2)
     corners: list[tuple[int, int]] = []
     centres: list[np.ndarray] = []
     for rod in rods:
         draw = rng.random()
         mode = (
             "touching"
-            if draw < paint["touching"]
+            if draw < paint.touching
             else "crossing"
-            if draw < paint["touching"] + paint["crossing"]
+            if draw < paint.touching + paint.crossing
             else "free"
         )
         grown = cv2.dilate(rod.mask.astype(np.uint8), kernel).astype(bool)
@@ -412,7 +360,7 @@ def _place(
         for attempt in range(400):
             if mode != "free" and centres and attempt < 100:
                 anchor = centres[int(rng.integers(len(centres)))]
-                if mode == "crossing" and paint["crossing_at"] == "middle":
+                if mode == "crossing" and paint.crossing_at == "middle":
                     # two chromosomes crossing near their middles, apart from the others
                     target = anchor + rng.normal(0, rod.mask.shape[0] / 12, 2)
                     try_mode = "crossing alone"
@@ -430,7 +378,7 @@ def _place(
                 target = middle + rotation @ offset
                 try_mode = "free"
             corner = tuple(int(v) for v in np.rint(target - rod.centre))
-            if canvas.accepts(rod, grown, touch, corner, try_mode, paint["max_overlap"]):
+            if canvas.accepts(rod, grown, touch, corner, try_mode, paint.max_overlap):
                 break
         else:
             raise InputError(
@@ -476,16 +424,16 @@ def _add_nuclei(
 
 
 def _add_debris(
-    rng: np.random.Generator, image: np.ndarray, taken: np.ndarray, params: dict[str, Any]
+    rng: np.random.Generator, image: np.ndarray, taken: np.ndarray, params: SpreadDebris
 ) -> None:
     """Small bright DAPI specks (Gaussian blobs) on free background."""
     free_y, free_x = np.nonzero(~taken)
-    count = int(integers(rng, params["count"], 1)[0])
+    count = int(integers(rng, params.count, 1)[0])
     if count == 0 or len(free_x) == 0:
         return
     picks = rng.integers(0, len(free_x), count)
-    sigma = uniform(rng, params["sigma"], count)
-    peak = uniform(rng, params["intensity"], count)
+    sigma = uniform(rng, params.sigma, count)
+    peak = uniform(rng, params.intensity, count)
     height, width = taken.shape
     for x, y, s, p in zip(free_x[picks], free_y[picks], sigma, peak, strict=True):
         reach = math.ceil(3 * s)
@@ -496,27 +444,24 @@ def _add_debris(
 
 
 def paint_spread(
-    rng: np.random.Generator, paint: dict[str, Any]
+    rng: np.random.Generator, paint: SpreadSettings
 ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
-    """One spread: (3 x H x W image quantised to paint['bit_depth'] (uint8 for 8, uint16
+    """One spread: (3 x H x W image quantised to ``paint.bit_depth`` (uint8 for 8, uint16
     otherwise), H x W int32 instance labels (0 background; chromosomes only, not
     nuclei/debris), one row per chromosome instance).
     (Over 80 lines: the painting order (karyotype, translocations, rods, placement, brightness,
     rendering, nuclei and debris, masks, instance table) reads top to bottom with one shared
     generator.)"""
-    check_settings(paint)
-    height, width = paint["size"]
+    height, width = paint.size
     colours = paint_of(paint)
-    scale = float(uniform(rng, paint["length"], 1)[0])
-    base_width = float(uniform(rng, paint["width"], 1)[0])
-    intensity = float(uniform(rng, paint["intensity"], 1)[0])
-    paint_level = uniform(rng, paint["paint_intensity"], 2)
+    scale = float(uniform(rng, paint.length, 1)[0])
+    base_width = float(uniform(rng, paint.width, 1)[0])
+    intensity = float(uniform(rng, paint.intensity, 1)[0])
+    paint_level = uniform(rng, paint.paint_intensity, 2)
     numbers = karyotype(rng, paint)
     count = len(numbers)
     lengths = (
-        scale
-        * RELATIVE_LENGTH[numbers - 1]
-        * (1 + paint["length_jitter"] * rng.uniform(-1, 1, count))
+        scale * RELATIVE_LENGTH[numbers - 1] * (1 + paint.length_jitter * rng.uniform(-1, 1, count))
     )
     # the shortest chromosomes condense into near-round blobs, never wider than long
     widths = np.minimum(base_width * rng.uniform(0.9, 1.1, count), 0.8 * lengths)
@@ -536,10 +481,10 @@ def paint_spread(
     rods = []
     for chrom in chromosomes:
         style = {
-            "bend": float(uniform(rng, paint["bend"], 1)[0]),
-            "constriction": float(uniform(rng, paint["constriction"], 1)[0]),
-            "banding": float(uniform(rng, paint["banding"], 1)[0]),
-            "chromatids": float(uniform(rng, paint["chromatids"], 1)[0]),
+            "bend": float(uniform(rng, paint.bend, 1)[0]),
+            "constriction": float(uniform(rng, paint.constriction, 1)[0]),
+            "banding": float(uniform(rng, paint.banding, 1)[0]),
+            "chromatids": float(uniform(rng, paint.chromatids, 1)[0]),
             "intensity": intensity,
         }
         rods.append(_render(rng, chrom, colours, style, paint_level))
@@ -549,7 +494,7 @@ def paint_spread(
     centres = np.array(
         [np.asarray(corner) + rod.centre for rod, corner in zip(rods, corners, strict=True)]
     )
-    brightness = _brightness(rng, centres, paint["brightness"])
+    brightness = _brightness(rng, centres, paint.brightness)
     image = np.zeros((3, height, width), np.float32)
     touching = []
     for rod, corner, factor in zip(rods, corners, brightness, strict=True):
@@ -559,12 +504,12 @@ def paint_spread(
         grown = cv2.dilate(rod.mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
         touching.append(bool((canvas.cover[window][grown] > rod.mask[grown]).any()))
     taken = canvas.cover > 0
-    nucleus_mask = _add_nuclei(rng, image, taken, paint["nuclei"])
-    _add_debris(rng, image, taken | nucleus_mask, paint["debris"])
+    nucleus_mask = _add_nuclei(rng, image, taken, paint.nuclei)
+    _add_debris(rng, image, taken | nucleus_mask, paint.debris)
     images = image[None]
-    apply_optics(rng, images, (taken | nucleus_mask)[None], paint["realism"], paint["warp"])
+    apply_optics(rng, images, (taken | nucleus_mask)[None], paint.realism, paint.warp)
     labels = canvas.labels
-    if paint["crossing_mask"] == "neither":
+    if paint.crossing_mask == "neither":
         labels[canvas.cover > 1] = 0
     area = np.bincount(labels.ravel(), minlength=count + 1)[1:]
 
@@ -596,11 +541,11 @@ def paint_spread(
     channels = [CHROM_CHANNELS.index(name) for name in ("red", "green", "dapi")]
     output = np.empty_like(images[0])
     output[channels] = images[0]
-    return quantise(output, paint["bit_depth"]), labels, pd.DataFrame(rows)
+    return quantise(output, paint.bit_depth), labels, pd.DataFrame(rows)
 
 
 def paint_spreads(
-    paint: dict[str, Any],
+    paint: SpreadSettings,
     split: str,
     n: int,
     seed: int,
@@ -615,7 +560,6 @@ def paint_spreads(
     With ``annotated`` False no masks are written and the sheet's ``mask`` column is empty
     (labels withheld), but the instance table is still written as truth kept apart.
     """
-    check_settings(paint)
     outdir, sheet = Path(outdir), Path(sheet)
     names = [f"{split}_{i:03d}" for i in range(n)]
     per_spread = 2 if annotated else 1
