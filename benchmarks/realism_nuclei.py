@@ -23,6 +23,7 @@ from fishline.chromosomes.realism import spread_statistics
 from fishline.instances import object_diameter, watershed_nuclei
 from fishline.metaphase_sheet import iter_sheet
 from fishline.model_card import stardist_sheet
+from fishline.paint.fields import FieldSettings
 from fishline.schema import validate
 from fishline.slides.training_sets import paint_training_fields
 
@@ -86,7 +87,11 @@ def main() -> None:
                 dapi, watershed_nuclei(dapi)
             )
         sheet = paint_training_fields(
-            fish["paint"], fish["fields"], args.fields, args.seed, Path(folder) / "painted"
+            fish["paint"],
+            FieldSettings.from_config(fish["fields"]),
+            args.fields,
+            args.seed,
+            Path(folder) / "painted",
         )
         painted = pd.DataFrame([field_statistics(f.dapi, f.truth) for f in iter_sheet(sheet)])
     for name, values in columns.items():

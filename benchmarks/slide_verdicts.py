@@ -21,6 +21,7 @@ from rows import Row, add_json_argument, write_rows
 
 from fishline.config import load_config
 from fishline.paint import paint_fields
+from fishline.paint.fields import FieldSettings
 from fishline.slides.stages import SlideSettings, call_sample
 from fishline.slides.verdicts import summarise
 
@@ -40,7 +41,7 @@ def call_fields(
     sheet, truth = folder / "sheet.tsv", folder / "nuclei.parquet"
     if not sheet.exists():
         fields = {**config["fish"]["fields"], "n": len(paint["classes"])}
-        paint_fields(paint, fields, seed, folder, sheet, truth)
+        paint_fields(paint, FieldSettings.from_config(fields), seed, folder, sheet, truth)
     rows, matched = [], []
     for sample, status in pd.read_csv(sheet, sep="\t")[["sample", "status"]].itertuples(False):
         out = {

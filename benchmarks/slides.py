@@ -40,9 +40,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
         from fishline.paint import paint_fields
+        from fishline.paint.fields import FieldSettings
 
-        paint_fields(paint, {**fields, "n": args.fields}, 11, folder, folder / "sheet.tsv",
-                     folder / "nuclei.parquet")  # fmt: skip
+        settings = FieldSettings.from_config({**fields, "n": args.fields})
+        paint_fields(paint, settings, 11, folder, folder / "sheet.tsv", folder / "nuclei.parquet")
         samples = pd.read_csv(folder / "sheet.tsv", sep="\t")["sample"]
         for threads in args.threads:
             for sample in samples:

@@ -19,6 +19,7 @@ from fishline.errors import InputError
 from fishline.instances import estimate_nucleus_diameter, object_diameter, threshold_components
 from fishline.io import read_patch_set, read_stack
 from fishline.paint import paint_fields, paint_patch_set, render_patches, split_settings
+from fishline.paint.fields import FieldSettings
 from fishline.paint.fish import CHANNELS, _eroded, assign_conditions
 from fishline.sheets import read_sample_sheet
 
@@ -257,7 +258,12 @@ def test_fields_masks_and_truth_agree(
 ) -> None:
     fields = {**config["fish"]["fields"], "n": 3, "size": 256, "nuclei": [5, 7], "purity": 1.0}
     nuclei = paint_fields(
-        paint, fields, 3, tmp_path, tmp_path / "sheet.tsv", tmp_path / "nuclei.parquet"
+        paint,
+        FieldSettings.from_config(fields),
+        3,
+        tmp_path,
+        tmp_path / "sheet.tsv",
+        tmp_path / "nuclei.parquet",
     )
     sheet = read_sample_sheet(tmp_path / "sheet.tsv", "fields_sheet")
     assert sheet["status"].tolist() == ["normal", "gain", "amplification"]
@@ -285,7 +291,14 @@ def _loose_fields(config: dict[str, Any], nuclei: int) -> dict[str, Any]:
 
 
 def _one_field(paint: dict[str, Any], fields: dict[str, Any], folder: Path) -> tuple:
-    nuclei = paint_fields(paint, {**fields, "n": 1}, 5, folder, folder / "s.tsv", folder / "n.pq")
+    nuclei = paint_fields(
+        paint,
+        FieldSettings.from_config({**fields, "n": 1}),
+        5,
+        folder,
+        folder / "s.tsv",
+        folder / "n.pq",
+    )
     return (
         tifffile.imread(folder / "field_000.tif"),
         tifffile.imread(folder / "field_000.mask.tif"),
@@ -407,3 +420,18 @@ def test_presentations_off_paint_the_bytes_of_settings_without_them(
     assert np.array_equal(first, render_patches(np.random.default_rng(6), with_keys, cond)[0])
     on = _amplified(clean_settings, target_spots=[8, 12], target_minutes=[20, 30])
     assert not np.array_equal(first, render_patches(np.random.default_rng(6), on, cond)[0])
+
+
+def test_field_settings_from_the_schema_block(config: dict[str, Any]) -> None:
+    """The validated block gives the defaults; ``realism`` (no schema default) may be left
+    out or given; a misspelled nested key is an error naming it."""
+    block = config["fish"]["fields"]
+    assert "realism" not in block
+    assert FieldSettings.from_config(block) == FieldSettings()
+    assert FieldSettings().clumps.size == (5, 10) and FieldSettings().realism is None
+    haze = {"haze": {"enabled": False}}
+    assert FieldSettings.from_config({**block, "realism": haze}).realism == haze
+    with pytest.raises(InputError, match=r"\[condensed\]: missing key\(s\) \['fraction'\]"):
+        FieldSettings.from_config(
+            {**block, "condensed": {"fractoin": 0.1, "size": 1, "brightness": 2}}
+        )

@@ -30,6 +30,7 @@ from fishline.model_card import (
     paint_check_spreads,
 )
 from fishline.paint import paint_fields
+from fishline.paint.fields import FieldSettings
 from fishline.paint.metaphase import paint_spreads
 from fishline.paint.spread_settings import SpreadSettings
 from fishline.segment import (
@@ -189,7 +190,12 @@ def test_shipped_nucleus_model_splits_a_painted_clump(
         "clumps": {"count": [1, 1], "size": [12, 12]},
     }
     paint_fields(
-        config["fish"]["paint"], fields, 8, tmp_path, tmp_path / "s.tsv", tmp_path / "n.pq"
+        config["fish"]["paint"],
+        FieldSettings.from_config(fields),
+        8,
+        tmp_path,
+        tmp_path / "s.tsv",
+        tmp_path / "n.pq",
     )
     dapi = tifffile.imread(tmp_path / "field_000.tif")[2].astype(np.float32)
     truth = tifffile.imread(tmp_path / "field_000.mask.tif")
@@ -223,7 +229,7 @@ def test_shipped_models_call_a_painted_sample(
     index = paint["classes"].index(status)
     fields = {**config["fish"]["fields"], "n": index + 1}  # field k has status k
     sheet, truth = tmp_path / "s.tsv", tmp_path / "nuclei.parquet"
-    paint_fields(paint, fields, 21, tmp_path, sheet, truth)
+    paint_fields(paint, FieldSettings.from_config(fields), 21, tmp_path, sheet, truth)
     outputs = {key: tmp_path / "out" / name for key, name in SLIDE_OUTPUTS.items()}
     settings = SlideSettings.from_config(config["slides"])
     cells = call_sample(sheet, f"field_{index:03d}", NUCLEI, FISH_CLASSIFIER, settings, paint,

@@ -21,6 +21,7 @@ from fishline.errors import InputError
 from fishline.images import read_file
 from fishline.io import read_stack
 from fishline.nets.fish import FishNet
+from fishline.paint.fields import FieldSettings
 from fishline.schema import default, settings_as_config
 from fishline.slides.cells import (
     CropIntensity,
@@ -192,7 +193,8 @@ def test_crop_beyond_the_field_is_filled_with_background() -> None:
 def test_crop_set_cuts_painted_fields_as_slide_calling_does(tmp_path: Path, config: dict) -> None:
     paint = copy.deepcopy(config["fish"]["paint"])
     paint["splits"]["train"] = {"n": 40, "source": "fields", "stain": "fish"}
-    fields, crops = config["fish"]["fields"], CropSettings.from_config(config["slides"]["crops"])
+    fields = FieldSettings.from_config(config["fish"]["fields"])
+    crops = CropSettings.from_config(config["slides"]["crops"])
     outputs = [tmp_path / "a.tif", tmp_path / "a.parquet"]
     frame = paint_crop_set(paint, fields, crops, "train", 5, *outputs)
     images, meta = read_stack(outputs[0])

@@ -27,6 +27,7 @@ from fishline.instances import (
 )
 from fishline.io import atomic_outputs, write_image
 from fishline.logging import get_logger
+from fishline.paint.fields import FieldSettings
 from fishline.paint.metaphase import paint_spreads
 from fishline.paint.spread_settings import SpreadSettings
 from fishline.schema import validate
@@ -112,7 +113,11 @@ def paint_check_fields(folder: Path) -> Path:
 
     fish = validate({}, "config", "defaults")["fish"]
     return paint_training_fields(
-        fish["paint"], fish["fields"], CHECK_IMAGES, CHECK_SEED, folder / "check"
+        fish["paint"],
+        FieldSettings.from_config(fish["fields"]),
+        CHECK_IMAGES,
+        CHECK_SEED,
+        folder / "check",
     )
 
 

@@ -274,17 +274,23 @@ def typed_settings(
 ) -> Settings:
     """The frozen settings dataclass ``kind`` with the values of config ``block``: nested
     dataclasses from nested mappings, lists as tuples. Every field's key must be in
-    ``block`` and no other but those of ``ignore`` (keys of the block that the workflow
+    ``block`` (a field whose default is None may be left out) and no other but those of
+    ``ignore`` (keys of the block that the workflow
     reads, such as a sheet path): else an InputError naming ``where`` and the nested key.
     Library code takes these typed settings; the workflow builds them from its config."""
-    keys = {item.name: setting_key(item.name) for item in fields(kind)}  # type: ignore[arg-type]
-    missing = sorted(set(keys.values()) - set(block))
+    items = fields(kind)  # type: ignore[arg-type]
+    keys = {item.name: setting_key(item.name) for item in items}
+    # a key the schema gives no default (e.g. an optional override) may be left out
+    optional = {setting_key(item.name) for item in items if item.default is None}
+    missing = sorted(set(keys.values()) - set(block) - optional)
     unknown = sorted(set(block) - set(keys.values()) - set(ignore))
     if missing or unknown:
         raise InputError(where, f"missing key(s) {missing}, unknown key(s) {unknown}")
     hints = typing.get_type_hints(kind)
     values = {}
     for name, key in keys.items():
+        if key not in block:
+            continue
         value, hint = block[key], hints[name]
         item_kind = _tuple_item(hint)
         if is_dataclass(hint):

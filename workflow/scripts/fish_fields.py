@@ -4,11 +4,12 @@ from pathlib import Path
 
 from fishline.logging import log_to
 from fishline.paint import paint_fields
+from fishline.paint.fields import FieldSettings
 
 with log_to(snakemake.log[0]):
     paint_fields(
         snakemake.params.paint,
-        snakemake.params.fields,
+        FieldSettings.from_config(snakemake.params.fields),
         seed=snakemake.params.seed,
         outdir=Path(snakemake.output.sheet).parent,
         sheet=snakemake.output.sheet,

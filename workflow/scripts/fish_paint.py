@@ -7,6 +7,7 @@ guard keeps them from painting too.
 
 from fishline.logging import log_to
 from fishline.paint import paint_patch_set
+from fishline.paint.fields import FieldSettings
 from fishline.slides.cells import CropSettings
 from fishline.slides.training_sets import paint_crop_set
 
@@ -18,7 +19,7 @@ if __name__ == "__main__":
         if paint["splits"][split]["source"] == "fields":
             paint_crop_set(
                 paint,
-                snakemake.params.fields,
+                FieldSettings.from_config(snakemake.params.fields),
                 CropSettings.from_config(snakemake.params.crops),
                 split=split,
                 seed=snakemake.params.seed,

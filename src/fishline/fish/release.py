@@ -25,6 +25,7 @@ from fishline.model_card import (
     markdown_table,
     write_release,
 )
+from fishline.paint.fields import FieldSettings
 from fishline.schema import validate
 from fishline.slides.cells import CropSettings
 from fishline.slides.training_sets import paint_crop_set
@@ -48,9 +49,7 @@ def paint_check_patches(folder: Path) -> tuple[Path, Path]:
     paint = copy.deepcopy(defaults["fish"]["paint"])
     paint["splits"]["test"].update(n=CHECK_PATCHES, source="fields")
     stack, table = folder / "check.tif", folder / "check.parquet"
-    paint_crop_set(
-        paint, defaults["fish"]["fields"], CropSettings(), "test", CHECK_SEED, stack, table
-    )
+    paint_crop_set(paint, FieldSettings(), CropSettings(), "test", CHECK_SEED, stack, table)
     return stack, table
 
 

@@ -1,8 +1,17 @@
-"""Whole multi-nucleus FISH fields with instance masks and per-nucleus truth."""
+"""Whole multi-nucleus FISH fields with instance masks and per-nucleus truth.
+
+What a field holds besides its nuclei' signals is a :class:`FieldSettings` (config block
+``fish.fields``; every default the schema's, what each key means: config/README.md); the
+nuclei's signals and the optics are the FISH painter's (``fish.paint``)::
+
+    fields = replace(FieldSettings(), n=2, size=256, nuclei=(6, 9))
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +26,72 @@ from fishline.paint.draws import bounds, integers, uniform
 from fishline.paint.fish import CHANNELS, check_settings, render_patches
 from fishline.paint.nuclei import NucleusLibrary
 from fishline.paint.optics import apply_optics, quantise
-from fishline.schema import deep_merge
+from fishline.schema import deep_merge, setting_default, typed_settings
 
 log = get_logger("paint.fields")
+
+
+def _schema(key: str) -> Any:
+    """The field default of ``fish.fields.<key>`` (:func:`setting_default`)."""
+    return setting_default(f"fish.fields.{key}")
+
+
+@dataclass(frozen=True)
+class Clumps:
+    """Clumps of touching nuclei per field: how many, and how many nuclei each."""
+
+    count: int | tuple[int, int] = _schema("clumps.count")
+    size: int | tuple[int, int] = _schema("clumps.size")
+
+
+@dataclass(frozen=True)
+class Condensed:
+    """Condensed (mitotic or apoptotic) nuclei: share, size factor, brightness factor."""
+
+    fraction: float = _schema("condensed.fraction")
+    size: float | tuple[float, float] = _schema("condensed.size")
+    brightness: float | tuple[float, float] = _schema("condensed.brightness")
+
+
+@dataclass(frozen=True)
+class Defocus:
+    """Out-of-focus nuclei: share, and blur sigma as a fraction of the diameter."""
+
+    fraction: float = _schema("defocus.fraction")
+    sigma: float | tuple[float, float] = _schema("defocus.sigma")
+
+
+@dataclass(frozen=True)
+class FieldSettings:
+    """What a painted field holds (``fish.fields``): its size, nuclei, crowding, clumps,
+    brightness spread, condensed and out-of-focus nuclei, tumour purity, and optionally
+    optics that differ from the FISH painter's (``realism``, merged over them).
+
+    Examples
+    --------
+    >>> from dataclasses import replace
+    >>> replace(FieldSettings(), n=2).n
+    2
+    """
+
+    n: int = _schema("n")
+    size: int = _schema("size")
+    nuclei: int | tuple[int, int] = _schema("nuclei")
+    clumping: float = _schema("clumping")
+    max_overlap: float = _schema("max_overlap")
+    clumps: Clumps = field(default_factory=Clumps)
+    brightness: float = _schema("brightness")
+    condensed: Condensed = field(default_factory=Condensed)
+    defocus: Defocus = field(default_factory=Defocus)
+    purity: float = _schema("purity")
+    realism: Mapping[str, Mapping[str, Any]] | None = None
+
+    @classmethod
+    def from_config(cls, block: Mapping[str, Any]) -> FieldSettings:
+        """The settings of a ``fish.fields`` block with every key given (as the validated
+        config has it; ``realism`` only where set); a missing or unknown key is an
+        InputError naming it."""
+        return typed_settings(cls, block, "fish.fields")
 
 
 def _fits(
@@ -40,15 +112,13 @@ def _fits(
 
 
 def _place(
-    rng: np.random.Generator, size: int, radius: np.ndarray, fields: dict[str, Any]
+    rng: np.random.Generator, size: int, radius: np.ndarray, fields: FieldSettings
 ) -> tuple[np.ndarray, np.ndarray]:
     """Centres for the nuclei of ``radius`` that fit, overlapping at most ``max_overlap``:
     first the clumps (each nucleus against one of its own clump), then the rest, some
     touching another. Returns the centres and the indices of the nuclei placed."""
-    count, overlap = len(radius), fields["max_overlap"]
-    clumps = integers(
-        rng, fields["clumps"]["size"], int(integers(rng, fields["clumps"]["count"], 1)[0])
-    )
+    count, overlap = len(radius), fields.max_overlap
+    clumps = integers(rng, fields.clumps.size, int(integers(rng, fields.clumps.count, 1)[0]))
     clump_of = np.full(count, -1)
     clump_of[: min(int(clumps.sum()), count)] = np.repeat(np.arange(len(clumps)), clumps)[:count]
     centres: list[np.ndarray] = []
@@ -58,7 +128,7 @@ def _place(
         clumped = clump_of[index] >= 0 and own
         loose_touch = clump_of[index] < 0 and placed
         for _ in range(200):
-            if clumped or (loose_touch and rng.random() < fields["clumping"]):
+            if clumped or (loose_touch and rng.random() < fields.clumping):
                 anchor = int(rng.choice(own)) if clumped else int(rng.integers(len(placed)))
                 angle = rng.uniform(0, 2 * math.pi)
                 gap = (radius[index] + radius[placed[anchor]]) * (1 - rng.uniform(0, overlap))
@@ -78,7 +148,7 @@ def _place(
 def paint_field(
     rng: np.random.Generator,
     paint: dict[str, Any],
-    fields: dict[str, Any],
+    fields: FieldSettings,
     status: int,
     library: NucleusLibrary | None = None,
 ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
@@ -88,14 +158,14 @@ def paint_field(
     the first class (``normal`` by default), as in a tumour sample with normal cells among
     it: a normal sample holds no gained or amplified nuclei.
     """
-    size, patch = fields["size"], paint["patch_size"]
-    realism = deep_merge(paint["realism"], fields.get("realism", {}))
-    number = int(integers(rng, fields["nuclei"], 1)[0])
+    size, patch = fields.size, paint["patch_size"]
+    realism = deep_merge(paint["realism"], dict(fields.realism or {}))
+    number = int(integers(rng, fields.nuclei, 1)[0])
     classes = np.array([c["class"] for c in paint["conditions"]])
     status_name = paint["classes"][status]
     same = np.flatnonzero(classes == status_name)
     normal = np.flatnonzero(classes == paint["classes"][0])
-    pure = rng.random(number) < fields["purity"]
+    pure = rng.random(number) < fields.purity
     cond = np.where(
         pure, rng.choice(same, number), rng.choice(normal if len(normal) else same, number)
     )
@@ -120,7 +190,7 @@ def paint_field(
     table = pd.DataFrame(record).drop(columns=[c for c in record if c.endswith(("_x", "_y"))])
     table = table.iloc[placed].reset_index(drop=True)
     table["condensed"] = condensed[placed]
-    table["brightness"] = np.exp(fields["brightness"] * rng.standard_normal(number))
+    table["brightness"] = np.exp(fields.brightness * rng.standard_normal(number))
     patches[:, 2] *= table["brightness"].to_numpy(np.float32)[:, None, None]
     table["defocus_sigma"] = _defocus(rng, patches, table["nucleus_diameter"].to_numpy(), fields)
 
@@ -158,20 +228,20 @@ def paint_field(
 
 
 def _condense(
-    rng: np.random.Generator, patches: np.ndarray, masks: np.ndarray, fields: dict[str, Any]
+    rng: np.random.Generator, patches: np.ndarray, masks: np.ndarray, fields: FieldSettings
 ) -> tuple[np.ndarray, np.ndarray]:
     """Shrink and brighten the nuclei drawn condensed (mitotic or apoptotic cells: small,
     compact and several times brighter than their neighbours), patch and mask in place, about
     the patch centre. Returns which nuclei were condensed and each one's size factor."""
-    knob = fields["condensed"]
+    knob = fields.condensed
     scale = np.ones(len(patches))
     condensed = np.zeros(len(patches), bool)
-    if knob["fraction"] == 0:
+    if knob.fraction == 0:
         return condensed, scale
-    condensed = rng.random(len(patches)) < knob["fraction"]
+    condensed = rng.random(len(patches)) < knob.fraction
     chosen = np.flatnonzero(condensed)
-    scale[chosen] = uniform(rng, knob["size"], len(chosen))
-    gain = uniform(rng, knob["brightness"], len(chosen))
+    scale[chosen] = uniform(rng, knob.size, len(chosen))
+    gain = uniform(rng, knob.brightness, len(chosen))
     centre = (patches.shape[-1] - 1) / 2
     for index, factor in zip(chosen, gain, strict=True):
         zoom = cv2.getRotationMatrix2D((centre, centre), 0.0, scale[index])
@@ -188,12 +258,12 @@ def _condense(
 
 
 def _defocus(
-    rng: np.random.Generator, patches: np.ndarray, diameters: np.ndarray, fields: dict[str, Any]
+    rng: np.random.Generator, patches: np.ndarray, diameters: np.ndarray, fields: FieldSettings
 ) -> np.ndarray:
     """Blur the cells drawn out of focus (every channel, in place); their sigmas in px."""
-    knob = fields["defocus"]
-    sigma = uniform(rng, knob["sigma"], len(patches)) * diameters
-    sigma = np.where(rng.random(len(patches)) < knob["fraction"], sigma, 0.0)
+    knob = fields.defocus
+    sigma = uniform(rng, knob.sigma, len(patches)) * diameters
+    sigma = np.where(rng.random(len(patches)) < knob.fraction, sigma, 0.0)
     for index in np.flatnonzero(sigma > 0):
         for channel in range(patches.shape[1]):
             patches[index, channel] = cv2.GaussianBlur(
@@ -214,13 +284,13 @@ def _overlap(corner: np.ndarray, patch: int, size: int) -> tuple[slice, slice, s
 
 def paint_fields(
     paint: dict[str, Any],
-    fields: dict[str, Any],
+    fields: FieldSettings,
     seed: int,
     outdir: str | Path,
     sheet: str | Path,
     nuclei_table: str | Path,
 ) -> pd.DataFrame:
-    """Paint ``fields['n']`` fields: images + masks in ``outdir``, a sample sheet, a nucleus table.
+    """Paint ``fields.n`` fields: images + masks in ``outdir``, a sample sheet, a nucleus table.
 
     Field statuses cycle through the classes so every class has whole-field examples.
     """
@@ -231,7 +301,7 @@ def paint_fields(
     if paint["nuclei"]["source"] == "library":
         library = NucleusLibrary.from_sheet(paint["nuclei"]["library"])
     outdir = Path(outdir)
-    names = [f"field_{i:03d}" for i in range(fields["n"])]
+    names = [f"field_{i:03d}" for i in range(fields.n)]
     paths = [p for name in names for p in (outdir / f"{name}.tif", outdir / f"{name}.mask.tif")]
     rows, tables = [], []
     with atomic_outputs(*paths, sheet, nuclei_table) as temps:

@@ -6,6 +6,7 @@ plotting library (the patch painter's worker processes import it too)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from fishline.errors import InputError
 from fishline.io import atomic_outputs, write_unit_stack
 from fishline.logging import get_logger, progress_bar
 from fishline.paint import paint_fields
-from fishline.paint.fields import paint_field
+from fishline.paint.fields import FieldSettings, paint_field
 from fishline.paint.fish import CHANNELS, check_settings, split_settings
 from fishline.paint.nuclei import NucleusLibrary
 from fishline.slides.cells import (
@@ -33,7 +34,7 @@ log = get_logger("slides")
 
 def paint_training_fields(
     paint: Mapping[str, Any],
-    fields: Mapping[str, Any],
+    fields: FieldSettings,
     count: int,
     seed: int,
     outdir: str | Path,
@@ -45,9 +46,13 @@ def paint_training_fields(
     """
 
     outdir = Path(outdir)
-    settings = {**fields, "n": count}
     paint_fields(
-        dict(paint), settings, seed, outdir, outdir / "fields.tsv", outdir / "nuclei.parquet"
+        dict(paint),
+        replace(fields, n=count),
+        seed,
+        outdir,
+        outdir / "fields.tsv",
+        outdir / "nuclei.parquet",
     )
     sheet = pd.read_csv(outdir / "fields.tsv", sep="\t")
     training = sheet[["sample", "image", "dapi", "mask"]]
@@ -58,7 +63,7 @@ def paint_training_fields(
 
 def paint_crop_set(
     paint: Mapping[str, Any],
-    fields: Mapping[str, Any],
+    fields: FieldSettings,
     crops: CropSettings,
     split: str,
     seed: int,
@@ -102,9 +107,7 @@ def paint_crop_set(
                 item="fish.fields",
             )
         rng = np.random.default_rng(np.random.SeedSequence([seed, field]))
-        image, labels, nuclei = paint_field(
-            rng, settings, dict(fields), field % len(classes), library
-        )
+        image, labels, nuclei = paint_field(rng, settings, fields, field % len(classes), library)
         channels = np.stack([scale_channel(c, top, crops.intensity) for c in image])
         cells = nucleus_table(labels)
         kept = cells[~cells["border"]].reset_index(drop=True).iloc[: count - got]
