@@ -107,17 +107,9 @@ def test_release_writes_half_weights_with_their_card(tmp_path: Path, config: dic
 
 
 def test_fine_tuning_starts_from_a_fishline_model_file(tmp_path: Path, config: dict) -> None:
-    paint = small_paint(config)
+    settings = SpreadSettings.from_config(small_paint(config))
     sheet = tmp_path / "train/sheet.tsv"
-    paint_spreads(
-        SpreadSettings.from_config(paint),
-        "train",
-        2,
-        4,
-        tmp_path / "train",
-        sheet,
-        tmp_path / "train.parquet",
-    )
+    paint_spreads(settings, "train", 2, 4, tmp_path / "train", sheet, tmp_path / "t.parquet")
     start = untrained_model(tmp_path / "start.pt")
     # a different diameter in the settings: fine-tuning keeps the start model's own
     settings = replace(

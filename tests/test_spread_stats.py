@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -13,7 +14,6 @@ from fishline.chromosomes.figures import realism_report
 from fishline.chromosomes.realism import STATISTICS, spread_statistics
 from fishline.paint.metaphase import paint_spreads
 from fishline.paint.spread_settings import SpreadSettings
-from fishline.schema import validate
 
 
 def _spread(noise: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
@@ -61,18 +61,11 @@ def test_noise_blur_and_overlap_are_measured_in_signal_units() -> None:
 
 
 def test_realism_report_of_painted_against_itself(tmp_path: Path) -> None:
-    paint = validate({}, "config", "defaults")["chromosomes"]["paint"]
-    paint = {**paint, "size": [160, 200], "count": [10, 12], "length": [30, 40], "width": [6, 8]}
-    sheet = tmp_path / "train/sheet.tsv"
-    paint_spreads(
-        SpreadSettings.from_config(paint),
-        "train",
-        2,
-        3,
-        tmp_path / "train",
-        sheet,
-        tmp_path / "train.parquet",
+    settings = replace(
+        SpreadSettings(), size=(160, 200), count=(10, 12), length=(30, 40), width=(6, 8)
     )
+    sheet = tmp_path / "train/sheet.tsv"
+    paint_spreads(settings, "train", 2, 3, tmp_path / "train", sheet, tmp_path / "t.parquet")
     outputs = [tmp_path / name for name in ("realism.tsv", "realism.html", "realism.png")]
     table = realism_report(sheet, {"lab": sheet}, *outputs)
     assert table["statistic"].tolist() == list(STATISTICS)
