@@ -378,3 +378,16 @@ def test_settings_from_the_schema_block_are_the_defaults(config: dict[str, Any])
         SpreadSettings.from_config(block)
     with pytest.raises(InputError, match=r"\[chromosomes.paint.debris.sigma\]: range \[3, 1\]"):
         replace(SpreadSettings(), debris=replace(SpreadSettings().debris, sigma=(3.0, 1.0)))
+
+
+def test_translocation_kinds_in_any_order_paint_the_same_spread() -> None:
+    kinds = {"painted_unpainted": 0.6, "painted_painted": 0.3, "unpainted_unpainted": 0.1}
+    settings = SpreadSettings()
+    written = replace(settings, translocations=replace(settings.translocations, kinds=kinds))
+    reordered = replace(
+        settings,
+        translocations=replace(settings.translocations, kinds=dict(reversed(kinds.items()))),
+    )
+    first = paint_spread(np.random.default_rng(2), written)
+    second = paint_spread(np.random.default_rng(2), reordered)
+    assert np.array_equal(first[0], second[0]) and first[2].equals(second[2])

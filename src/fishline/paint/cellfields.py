@@ -163,7 +163,7 @@ def paint_cell_field(
     centres = _place(rng, count, (height, width), outer, settings.touching)
     count = len(centres)
     nucleus, scale = nucleus[:count], scale[:count]
-    names = list(settings.classes)
+    names = sorted(settings.classes)  # drawn in one order, however the mapping is written
     weights = np.asarray([settings.classes[name] for name in names], dtype=np.float64)
     classes = [names[i] for i in rng.choice(len(names), count, p=weights / weights.sum())]
     aspect = uniform(rng, settings.nucleus_aspect, count)
