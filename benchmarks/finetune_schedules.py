@@ -3,7 +3,7 @@ fine-tuned on K spreads drawn from the real dev metaphases with each schedule, s
 F1@0.5, default segmentation settings) on the other spreads and on its own K; the start model
 on the same held-out spreads is the baseline. Slow: each schedule is one Cellpose training
 (120 epochs x 16 tiles: about 15 min on one CPU thread). Usage:
-    python benchmarks/finetune_schedules.py [--k 8] [--draw 1]
+    python benchmarks/finetune_schedules.py [--k 8] [--draw 1] [--spreads A0503XY ...]
         [--schedules 30x8@0.0005 120x16@0.002] [--threads 1]
 """
 
@@ -41,6 +41,9 @@ def main() -> None:
     add_chromosome_model_arguments(parser)
     parser.add_argument("--k", type=int, default=8, help="annotated spreads to fine-tune on")
     parser.add_argument("--draw", type=int, default=1, help="seed of the K spreads drawn")
+    parser.add_argument(
+        "--spreads", nargs="+", help="fine-tune on these samples instead of a draw of K"
+    )
     parser.add_argument("--schedules", nargs="+", default=["30x8@0.0005", "120x16@0.002"])
     add_json_argument(parser)
     args = parser.parse_args()
@@ -50,9 +53,15 @@ def main() -> None:
     rows = read_sheet(args.sheet)
     rows = rows[rows["mask"].notna()].reset_index(drop=True)
     samples = list(rows["sample"])
-    picked = np.random.default_rng(args.draw).choice(len(samples), args.k, replace=False)
-    chosen = sorted(samples[i] for i in picked)
-    print(f"fine-tuned on {args.k} spreads: {' '.join(chosen)}")
+    if args.spreads:
+        unknown = sorted(set(args.spreads) - set(samples))
+        if unknown:
+            raise SystemExit(f"--spreads: {unknown} are not annotated samples of {args.sheet}")
+        chosen = sorted(args.spreads)
+    else:
+        picked = np.random.default_rng(args.draw).choice(len(samples), args.k, replace=False)
+        chosen = sorted(samples[i] for i in picked)
+    print(f"fine-tuned on {len(chosen)} spreads: {' '.join(chosen)}")
     device = torch.device("cpu")
     cellpose = CellposeTrainSettings.from_config(config["cellpose"])
     segment = SegmentSettings.from_config(config["segment"])
@@ -82,11 +91,11 @@ def main() -> None:
                             "precision": result["precision"], "recall": result["recall"],
                             "f1 on its K": scores(tuned, train)["f1"]})  # fmt: skip
     table = pd.DataFrame(results)
-    print(f"\nscored on the other {len(samples) - args.k} spreads, {args.threads} thread(s):")
+    print(f"\nscored on the other {len(samples) - len(chosen)} spreads, {args.threads} thread(s):")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     write_rows(
         args.json,
-        [Row(f"fine-tune K={args.k} {row.schedule}", "F1@0.5", row.f1, start["f1"], "cpu",
+        [Row(f"fine-tune K={len(chosen)} {row.schedule}", "F1@0.5", row.f1, start["f1"], "cpu",
              "start model") for row in table.itertuples()],
     )  # fmt: skip
 
