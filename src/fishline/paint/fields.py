@@ -1,8 +1,8 @@
 """Whole multi-nucleus FISH fields with instance masks and per-nucleus truth.
 
-What a field holds besides its nuclei' signals is a :class:`FieldSettings` (config block
-``fish.fields``; every default the schema's, what each key means: config/README.md); the
-nuclei's signals and the optics are the FISH painter's (``fish.paint``)::
+How a field is laid out is a :class:`FieldSettings` (config block ``fish.fields``; every
+default the schema's, what each key means: config/README.md); the signals in its nuclei and
+the optics are the FISH painter's (``fish.paint``)::
 
     fields = replace(FieldSettings(), n=2, size=256, nuclei=(6, 9))
 """

@@ -6,7 +6,7 @@ debris around; paints colour chosen chromosomes (default 2 red, 4 green, 12 yell
 Reciprocal translocations exchange arm ends between two chromosomes, so both derivatives
 carry two segments. Optics and camera noise are the FISH painter's (:mod:`optics`).
 
-About 650 lines, one module: rendering a rod, placing rods (free, touching, crossing) and
+About 600 lines, one module: rendering a rod, placing rods (free, touching, crossing) and
 painting the spread are one process with one set of settings, read top to bottom.
 """
 
