@@ -110,7 +110,7 @@ def test_painter_files_same_seed_same_bytes(tmp_path):
     assert CellFieldSettings.from_config(default("simsearch.paint")) == CellFieldSettings()
     with pytest.raises(InputError, match=r"unknown key\(s\) \['colour'\]"):
         CellFieldSettings.from_config({**settings_as_config(settings), "colour": 1})
-    with pytest.raises(InputError, match=r"cell fields \[cells\]: needs 0 < low <= high"):
+    with pytest.raises(InputError, match=r"\[simsearch.paint.cells\]: needs 0 < low <= high"):
         replace(settings, cells=(3, 2))
     with pytest.raises(InputError, match="classes must weigh"):
         replace(settings, classes={"mitotic": 1.0})

@@ -35,11 +35,12 @@ from fishline.seeds import stage_seed
 
 CHANNELS = ("dna", "gfp")
 CLASSES = ("nuclear", "cytoplasmic", "absent")
+KEY = "simsearch.paint"
 
 
 def _schema(key: str) -> Any:
     """The field default of ``simsearch.paint.<key>`` (:func:`setting_default`)."""
-    return setting_default(f"simsearch.paint.{key}")
+    return setting_default(f"{KEY}.{key}")
 
 
 @dataclass(frozen=True)
@@ -78,23 +79,23 @@ class CellFieldSettings:
             low, high = getattr(self, key)
             if not 0 < low <= high:
                 raise InputError(
-                    "cell fields", f"needs 0 < low <= high, got {[low, high]}", item=key
+                    "config", f"needs 0 < low <= high, got {[low, high]}", item=f"{KEY}.{key}"
                 )
         if self.images < 1:
-            raise InputError("cell fields", "needs at least one image", item="images")
+            raise InputError("config", "needs at least one image", item=f"{KEY}.images")
         bad = [name for name in self.classes if name not in CLASSES]
         if bad or not self.classes or sum(self.classes.values()) <= 0:
             raise InputError(
-                "cell fields",
+                "config",
                 f"classes must weigh some of {list(CLASSES)}, got {dict(self.classes)}",
-                item="classes",
+                item=f"{KEY}.classes",
             )
 
     @classmethod
     def from_config(cls, block: Mapping[str, Any]) -> CellFieldSettings:
         """The settings of a ``simsearch.paint`` block with every key given (as the
         validated config has it); a missing or unknown key is an InputError naming it."""
-        return typed_settings(cls, block, "cell fields")
+        return typed_settings(cls, block, KEY)
 
 
 def _outline(
