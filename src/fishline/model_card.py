@@ -94,16 +94,8 @@ def paint_check_spreads(folder: Path) -> Path:
     """Paint the chromosome check set (``CHECK_IMAGES`` spreads of the default painter,
     ``CHECK_SEED``) into ``folder``; its sheet path."""
 
-    sheet = folder / "check" / "sheet.tsv"
-    paint_spreads(
-        SpreadSettings(),
-        "check",
-        CHECK_IMAGES,
-        CHECK_SEED,
-        folder / "check",
-        sheet,
-        folder / "check.parquet",
-    )
+    sheet, table = folder / "check" / "sheet.tsv", folder / "check.parquet"
+    paint_spreads(SpreadSettings(), "check", CHECK_IMAGES, CHECK_SEED, sheet.parent, sheet, table)
     return sheet
 
 
@@ -111,14 +103,8 @@ def paint_check_fields(folder: Path) -> Path:
     """Paint the nucleus check set (``CHECK_IMAGES`` whole fields of the default field
     painter, ``CHECK_SEED``) into ``folder``; its image sheet (sample, image, dapi, mask)."""
 
-    fish = validate({}, "config", "defaults")["fish"]
-    return paint_training_fields(
-        fish["paint"],
-        FieldSettings.from_config(fish["fields"]),
-        CHECK_IMAGES,
-        CHECK_SEED,
-        folder / "check",
-    )
+    paint = validate({}, "config", "defaults")["fish"]["paint"]
+    return paint_training_fields(paint, FieldSettings(), CHECK_IMAGES, CHECK_SEED, folder / "check")
 
 
 def stardist_sheet(folder: Path) -> Path:

@@ -275,8 +275,8 @@ def typed_settings(
     """The frozen settings dataclass ``kind`` with the values of config ``block``: nested
     dataclasses from nested mappings, lists as tuples. Every field's key must be in
     ``block`` (a field whose default is None may be left out) and no other but those of
-    ``ignore`` (keys of the block that the workflow
-    reads, such as a sheet path): else an InputError naming ``where`` and the nested key.
+    ``ignore`` (keys of the block that the workflow reads, such as a sheet path): else an
+    InputError naming ``where`` and the nested key.
     Library code takes these typed settings; the workflow builds them from its config."""
     items = fields(kind)  # type: ignore[arg-type]
     keys = {item.name: setting_key(item.name) for item in items}

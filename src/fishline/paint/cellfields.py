@@ -27,7 +27,7 @@ import pandas as pd
 from fishline.errors import InputError
 from fishline.io import atomic_outputs, write_image
 from fishline.logging import progress_bar
-from fishline.paint.draws import uniform
+from fishline.paint.draws import uniform, weighted_names
 from fishline.paint.noise import band_noise
 from fishline.paint.optics import add_camera_noise, quantise
 from fishline.schema import default, setting_default, typed_settings
@@ -164,9 +164,7 @@ def paint_cell_field(
     centres = _place(rng, count, (height, width), outer, settings.touching)
     count = len(centres)
     nucleus, scale = nucleus[:count], scale[:count]
-    names = sorted(settings.classes)  # drawn in one order, however the mapping is written
-    weights = np.asarray([settings.classes[name] for name in names], dtype=np.float64)
-    classes = [names[i] for i in rng.choice(len(names), count, p=weights / weights.sum())]
+    classes = weighted_names(rng, settings.classes, count)
     aspect = uniform(rng, settings.nucleus_aspect, count)
     tilt = rng.uniform(0, math.pi, count)
     dna_level = uniform(rng, settings.dna_intensity, count)

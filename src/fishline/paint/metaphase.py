@@ -26,7 +26,7 @@ import pandas as pd
 from fishline.errors import InputError
 from fishline.io import atomic_outputs, write_image
 from fishline.logging import get_logger, progress_bar
-from fishline.paint.draws import Range, bounds, integers, uniform
+from fishline.paint.draws import Range, bounds, integers, uniform, weighted_names
 from fishline.paint.nuclei import procedural_nuclei
 from fishline.paint.optics import apply_optics, quantise
 from fishline.paint.spread_settings import KEY, Brightness, SpreadDebris, SpreadSettings
@@ -163,11 +163,9 @@ def _translocate(
     settings = paint.translocations
     number = int(rng.poisson(settings.rate))
     colours = paint_of(paint)
-    kinds = sorted(settings.kinds)  # drawn in one order, however the mapping is written
-    weights = np.array([settings.kinds[k] for k in kinds], float)
     free = list(range(len(chromosomes)))
     for exchange in range(1, number + 1):
-        kind = kinds[int(rng.choice(len(kinds), p=weights / weights.sum()))]
+        kind = weighted_names(rng, settings.kinds, 1)[0]
         painted = [i for i in free if colours[chromosomes[i].number] != "none"]
         plain = [i for i in free if colours[chromosomes[i].number] == "none"]
         first, second = {
