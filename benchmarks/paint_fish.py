@@ -46,11 +46,13 @@ def _reference(count: int, queue: mp.Queue) -> None:
 
 
 def _fishline(count: int, threads: int, queue: mp.Queue) -> None:
-    from fishline.paint import paint_patch_set
-    from fishline.schema import validate
+    from dataclasses import replace
 
-    paint = validate({}, "config", "defaults")["fish"]["paint"]
-    paint["splits"]["bench"] = {"n": count}
+    from fishline.paint import FishPaintSettings, paint_patch_set
+    from fishline.paint.fish_settings import Split
+
+    paint = FishPaintSettings()
+    paint = replace(paint, splits={**paint.splits, "bench": Split(n=count)})
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
         paint_patch_set(

@@ -24,6 +24,7 @@ from fishline.instances import object_diameter, watershed_nuclei
 from fishline.metaphase_sheet import iter_sheet
 from fishline.model_card import stardist_sheet
 from fishline.paint.fields import FieldSettings
+from fishline.paint.fish_settings import FishPaintSettings
 from fishline.schema import validate
 from fishline.slides.training_sets import paint_training_fields
 
@@ -87,7 +88,7 @@ def main() -> None:
                 dapi, watershed_nuclei(dapi)
             )
         sheet = paint_training_fields(
-            fish["paint"],
+            FishPaintSettings.from_config(fish["paint"]),
             FieldSettings.from_config(fish["fields"]),
             args.fields,
             args.seed,

@@ -20,7 +20,7 @@ import pandas as pd
 from rows import Row, add_json_argument, write_rows
 
 from fishline.config import load_config
-from fishline.paint import paint_fields
+from fishline.paint import FishPaintSettings, paint_fields
 from fishline.paint.fields import FieldSettings
 from fishline.slides.stages import SlideSettings, call_sample
 from fishline.slides.verdicts import summarise
@@ -36,11 +36,12 @@ def call_fields(
     config: dict, folder: Path, seed: int, nuclei: str, classifier: str, threads: int
 ) -> tuple[list[dict], pd.DataFrame]:
     """Paint one field per class from ``seed`` into ``folder`` and call each as a sample."""
-    paint, settings = config["fish"]["paint"], SlideSettings.from_config(config["slides"])
+    paint = FishPaintSettings.from_config(config["fish"]["paint"])
+    settings = SlideSettings.from_config(config["slides"])
     calls = settings.calls
     sheet, truth = folder / "sheet.tsv", folder / "nuclei.parquet"
     if not sheet.exists():
-        fields = {**config["fish"]["fields"], "n": len(paint["classes"])}
+        fields = {**config["fish"]["fields"], "n": len(paint.classes)}
         paint_fields(paint, FieldSettings.from_config(fields), seed, folder, sheet, truth)
     rows, matched = [], []
     for sample, status in pd.read_csv(sheet, sep="\t")[["sample", "status"]].itertuples(False):
@@ -59,7 +60,7 @@ def call_fields(
             cell_labels=truth,
             threads=threads,
         )
-        summary = summarise(cells, paint["classes"], calls).iloc[0]
+        summary = summarise(cells, paint.classes, calls).iloc[0]
         known = cells.dropna(subset=["truth_class"])
         right = known["truth_class"] == known["predicted_class"]
         expected = next(

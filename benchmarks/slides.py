@@ -34,13 +34,14 @@ def main() -> None:
     add_json_argument(parser)
     args = parser.parse_args()
     config = load_config(ROOT / "config" / "config.yaml")
-    paint = config["fish"]["paint"]
     fields = {**config["fish"]["fields"], "size": 1024, "nuclei": [35, 60]}
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
-        from fishline.paint import paint_fields
+        from fishline.paint import FishPaintSettings, paint_fields
         from fishline.paint.fields import FieldSettings
+
+        paint = FishPaintSettings.from_config(config["fish"]["paint"])
 
         settings = FieldSettings.from_config({**fields, "n": args.fields})
         paint_fields(paint, settings, 11, folder, folder / "sheet.tsv", folder / "nuclei.parquet")

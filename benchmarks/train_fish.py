@@ -21,7 +21,7 @@ from rows import Row, add_json_argument, write_rows
 
 from fishline.fish.classifier import prepare_set, stage_on_device, to_device
 from fishline.nets.fish import FishNet
-from fishline.paint import render_patches, split_settings
+from fishline.paint import FishPaintSettings, render_patches
 from fishline.paint.fish import assign_conditions
 from fishline.paint.optics import quantise
 from fishline.schema import validate
@@ -94,11 +94,9 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     config = validate({}, "config", "defaults")
-    paint = split_settings(config["fish"]["paint"], "train")
+    paint = FishPaintSettings.from_config(config["fish"]["paint"]).for_split("train")
     rng = np.random.default_rng(0)
-    images, _, _ = render_patches(
-        rng, paint, assign_conditions(rng, paint["conditions"], args.batch)
-    )
+    images, _, _ = render_patches(rng, paint, assign_conditions(rng, paint.conditions, args.batch))
     patches = torch.from_numpy(quantise(images, 8))
     settings = config["fish"]["augment"]["heavy"]
     devices = [(torch.device("cpu"), False)]

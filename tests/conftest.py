@@ -3,14 +3,14 @@ training right after its first checkpoint."""
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from fishline.paint import split_settings
+from fishline.paint import FishPaintSettings
 from fishline.schema import validate
 from fishline.train import loop as trainer
 
@@ -25,13 +25,11 @@ def config() -> dict[str, Any]:
 
 
 @pytest.fixture
-def paint(config: dict[str, Any]) -> dict[str, Any]:
-    """The FISH painter section, sized down for fast tests."""
-    section = copy.deepcopy(config["fish"]["paint"])
-    section["chunk_size"] = 16
-    for split in section["splits"].values():
-        split["n"] = 24
-    return section
+def paint(config: dict[str, Any]) -> FishPaintSettings:
+    """The FISH painter of the config, sized down for fast tests."""
+    painter = FishPaintSettings.from_config(config["fish"]["paint"])
+    splits = {name: replace(split, n=24) for name, split in painter.splits.items()}
+    return replace(painter, chunk_size=16, splits=splits)
 
 
 def killed_after_first_checkpoint(
@@ -56,18 +54,16 @@ def killed_after_first_checkpoint(
     return saved
 
 
-def realism_off(settings: dict[str, Any]) -> dict[str, Any]:
-    """A copy of split settings with every realism knob switched off."""
-    out = copy.deepcopy(settings)
-    for knob in out["realism"].values():
-        knob["enabled"] = False
-    return out
+def realism_off(settings: FishPaintSettings) -> FishPaintSettings:
+    """The painter with every realism knob switched off."""
+    realism = {knob: {**value, "enabled": False} for knob, value in settings.realism.items()}
+    return replace(settings, realism=realism)
 
 
 @pytest.fixture
-def clean_settings(paint: dict[str, Any]) -> dict[str, Any]:
-    """Train-split settings with no realism: only nuclei and signals."""
-    return realism_off(split_settings(paint, "train"))
+def clean_settings(paint: FishPaintSettings) -> FishPaintSettings:
+    """The train split's painter with no realism: only nuclei and signals."""
+    return realism_off(paint.for_split("train"))
 
 
 # The longest files first (wall time of each file in a full `make test` on 2 cores, 2026-12-05),

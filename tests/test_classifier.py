@@ -27,7 +27,7 @@ from fishline.fish.classifier import (
 from fishline.io import encode_pages, write_stack
 from fishline.nets.fish import FishNet
 from fishline.nets.resnet import ResNet18
-from fishline.paint import paint_patch_set
+from fishline.paint import FishPaintSettings, paint_patch_set
 from fishline.schema import default, settings_as_config
 from fishline.train.augment import AUGMENTATIONS, augment
 from fishline.train.loop import CPU_BF16_VARIABLE, bf16_autocast, cosine_lr
@@ -167,9 +167,7 @@ def test_fishnet_shapes() -> None:
 
 
 @pytest.fixture
-def tiny_set(paint: dict[str, Any], tmp_path: Path) -> tuple[str, str]:
-    paint = copy.deepcopy(paint)
-    paint["splits"]["train"]["n"] = 24
+def tiny_set(paint: FishPaintSettings, tmp_path: Path) -> tuple[str, str]:
     stack, table = tmp_path / "train.tif", tmp_path / "train.parquet"
     paint_patch_set(paint, "train", 1, stack, table)
     return str(stack), str(table)
@@ -264,8 +262,6 @@ def test_checkpoint_made_on_other_data_is_not_resumed(
     killed_after_first_checkpoint(
         monkeypatch, lambda: _train(config, tiny_set, tmp_path / "killed")
     )
-    paint = copy.deepcopy(paint)
-    paint["splits"]["train"]["n"] = 24
     paint_patch_set(paint, "train", 2, *tiny_set)  # the inputs change under the checkpoint
     rerun = models.load(_train(config, tiny_set, tmp_path / "killed"))[0].state_dict()
     fresh = models.load(_train(config, tiny_set, tmp_path / "fresh"))[0].state_dict()
@@ -362,7 +358,7 @@ def test_spot_count_classes() -> None:
     assert classify_counts(counts, [2, 7]).tolist() == [0, 0, 1, 1, 2, 2]
 
 
-def test_spot_counter_counts_separated_spots(clean_settings: dict[str, Any]) -> None:
+def test_spot_counter_counts_separated_spots(clean_settings: FishPaintSettings) -> None:
     from fishline.fish.spots import central_nucleus, count_spots, log_maxima
     from fishline.paint import render_patches
     from fishline.paint.optics import quantise

@@ -26,7 +26,7 @@ from fishline.model_card import (
     release_cellpose,
     stardist_sheet,
 )
-from fishline.paint import paint_patch_set
+from fishline.paint import FishPaintSettings, paint_patch_set
 from fishline.paint.metaphase import paint_spreads
 from fishline.paint.spread_settings import SpreadSettings
 from fishline.segment import (
@@ -257,7 +257,7 @@ def test_set_scores_on_known_predictions() -> None:
 
 
 def test_classifier_release_writes_half_weights_with_their_card(
-    tmp_path: Path, paint: dict[str, Any]
+    tmp_path: Path, paint: FishPaintSettings
 ) -> None:
     stack, table = tmp_path / "test.tif", tmp_path / "test.parquet"
     paint_patch_set(paint, "test", 3, stack, table)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,10 @@ from skimage.measure import label
 from fishline.errors import InputError
 from fishline.instances import estimate_nucleus_diameter, object_diameter, threshold_components
 from fishline.io import read_patch_set, read_stack
-from fishline.paint import paint_fields, paint_patch_set, render_patches, split_settings
+from fishline.paint import FishPaintSettings, paint_fields, paint_patch_set, render_patches
 from fishline.paint.fields import FieldSettings
 from fishline.paint.fish import CHANNELS, _eroded, assign_conditions
+from fishline.paint.fish_settings import Condition, Probes
 from fishline.sheets import read_sample_sheet
 
 RED, GREEN, DAPI = 0, 1, 2
@@ -36,29 +38,16 @@ def _components(plane: np.ndarray) -> int:
     return int(label(plane > 0.05).max())
 
 
-def _amplified(settings: dict[str, Any], **keys: Any) -> dict[str, Any]:
+def _amplified(settings: FishPaintSettings, **keys: Any) -> FishPaintSettings:
     """Settings with one amplification condition: no spots or clusters, only ``keys``."""
-    chosen = copy.deepcopy(settings)
-    chosen["conditions"] = [
-        {
-            "name": "amp",
-            "class": "amplification",
-            "weight": 1,
-            "target_spots": 0,
-            "reference_spots": 0,
-            "target_clusters": 0,
-            "reference_clusters": 0,
-            "cluster_size": [6, 12],
-            **keys,
-        }
-    ]
-    return chosen
+    values = {"target_spots": 0, "reference_spots": 0, "cluster_size": (6, 12), **keys}
+    return replace(settings, conditions=(Condition("amp", "amplification", **values),))
 
 
 @pytest.mark.parametrize("target", ["green", "red"])
-def test_spot_components_match_drawn_counts(clean_settings: dict[str, Any], target: str) -> None:
-    settings = copy.deepcopy(clean_settings)
-    settings["probes"] = {"target": target, "reference": "red" if target == "green" else "green"}
+def test_spot_components_match_drawn_counts(clean_settings: FishPaintSettings, target: str) -> None:
+    other = "red" if target == "green" else "green"
+    settings = replace(clean_settings, probes=Probes(target=target, reference=other))
     cond = np.repeat([0, 1], 60)  # normal and gain: single spots, no clusters
     images, masks, record = render_patches(np.random.default_rng(7), settings, cond)
     target_channel = CHANNELS.index(target)
@@ -77,8 +66,8 @@ def test_spot_components_match_drawn_counts(clean_settings: dict[str, Any], targ
     assert checked >= 40
 
 
-def test_clusters_are_one_blob_each(clean_settings: dict[str, Any]) -> None:
-    settings = _amplified(clean_settings, target_clusters=1, cluster_size=[8, 16])
+def test_clusters_are_one_blob_each(clean_settings: FishPaintSettings) -> None:
+    settings = _amplified(clean_settings, target_clusters=1, cluster_size=(8, 16))
     images, _, record = render_patches(np.random.default_rng(3), settings, np.zeros(40, int))
     blobs = [_components(images[i, GREEN]) for i in range(40)]
     assert all(size[0] >= 8 for size in record["target_cluster_sizes"])
@@ -87,12 +76,13 @@ def test_clusters_are_one_blob_each(clean_settings: dict[str, Any]) -> None:
     assert (record["exposure"] < 1).all()
 
 
-def test_nucleus_too_small_for_its_signals_is_capped(clean_settings: dict[str, Any]) -> None:
+def test_nucleus_too_small_for_its_signals_is_capped(clean_settings: FishPaintSettings) -> None:
     """Elongated nuclei from valid ranges can be drawn too small for a condition's signals:
     the target spots are cut to the room the nucleus has (reference spots kept), the record
     holds the counts painted, and the run does not fail."""
     settings = _amplified(clean_settings, target_spots=20, reference_spots=2)
-    settings["nuclei"] = {**settings["nuclei"], "diameter": [36, 36], "aspect": [0.5, 0.5]}
+    nuclei = {**settings.nuclei, "diameter": [36, 36], "aspect": [0.5, 0.5]}
+    settings = replace(settings, nuclei=nuclei)
     images, masks, record = render_patches(np.random.default_rng(2), settings, np.zeros(6, int))
     allowed = _eroded(masks, 4)  # margin: 2 x the largest spot sigma (2 px)
     room = np.floor(allowed.sum(axis=(1, 2)) / (np.pi * 2.0**2)).astype(int)
@@ -103,15 +93,14 @@ def test_nucleus_too_small_for_its_signals_is_capped(clean_settings: dict[str, A
     assert images.shape == (6, 3, 128, 128) and np.isfinite(images).all()
 
 
-def test_conditions_are_balanced_by_weight(config: dict[str, Any]) -> None:
-    conditions = config["fish"]["paint"]["conditions"]
-    cond = assign_conditions(np.random.default_rng(0), conditions, 1000)
+def test_conditions_are_balanced_by_weight() -> None:
+    cond = assign_conditions(np.random.default_rng(0), FishPaintSettings().conditions, 1000)
     counts = np.bincount(cond, minlength=6)
     exact = 1000 * np.array([1, 1, 0.25, 0.25, 0.25, 0.25]) / 3  # 333.3 and 83.3
     assert counts.sum() == 1000 and (np.abs(counts - exact) < 1).all()
 
 
-def test_patch_set_contract(paint: dict[str, Any], tmp_path: Path) -> None:
+def test_patch_set_contract(paint: FishPaintSettings, tmp_path: Path) -> None:
     frame = paint_patch_set(paint, "train", 5, tmp_path / "t.tif", tmp_path / "t.parquet")
     images, table = read_patch_set(tmp_path / "t.tif", tmp_path / "t.parquet")
     _, meta = read_stack(tmp_path / "t.tif")
@@ -134,7 +123,9 @@ def _digest(*paths: Path) -> str:
     return hashlib.sha256(b"".join(p.read_bytes() for p in paths)).hexdigest()
 
 
-def test_same_seed_same_bytes_whatever_the_threads(paint: dict[str, Any], tmp_path: Path) -> None:
+def test_same_seed_same_bytes_whatever_the_threads(
+    paint: FishPaintSettings, tmp_path: Path
+) -> None:
     one = (tmp_path / "a.tif", tmp_path / "a.parquet")
     two = (tmp_path / "b.tif", tmp_path / "b.parquet")
     other = (tmp_path / "c.tif", tmp_path / "c.parquet")
@@ -161,14 +152,14 @@ def test_same_seed_same_bytes_whatever_the_threads(paint: dict[str, Any], tmp_pa
     ],
 )
 def test_each_realism_knob_changes_output_and_switches_off(
-    paint: dict[str, Any], knob: str
+    paint: FishPaintSettings, knob: str
 ) -> None:
-    settings = realism_off(split_settings(paint, "train"))
+    settings = realism_off(paint.for_split("train"))
     cond = np.arange(12) % 4
 
     def render(on: bool) -> np.ndarray:
-        chosen = copy.deepcopy(settings)
-        chosen["realism"][knob]["enabled"] = on
+        realism = {**settings.realism, knob: {**settings.realism[knob], "enabled": on}}
+        chosen = replace(settings, realism=realism)
         return render_patches(np.random.default_rng(1), chosen, cond)[0]
 
     off = render(False)
@@ -177,15 +168,16 @@ def test_each_realism_knob_changes_output_and_switches_off(
     assert changed > 0.01, f"{knob} has no visible effect"
 
 
-def test_saturation_clips_and_its_absence_does_not(clean_settings: dict[str, Any]) -> None:
+def test_saturation_clips_and_its_absence_does_not(clean_settings: FishPaintSettings) -> None:
     from fishline.paint.optics import quantise
 
-    settings = copy.deepcopy(clean_settings)
+    settings = clean_settings
     cond = np.full(16, 3)  # amplification by clusters: signals add above 1
     raw, _, _ = render_patches(np.random.default_rng(2), settings, cond)
     full = (quantise(raw, 8) == 255).sum(axis=(1, 2, 3))
     assert full.max() <= 2  # knob off: scaled so only the brightest pixel reaches full scale
-    settings["realism"]["saturation"] = {"enabled": True, "exposure": [1.5, 1.5]}
+    saturated = {"enabled": True, "exposure": [1.5, 1.5]}
+    settings = replace(settings, realism={**settings.realism, "saturation": saturated})
     bright, _, _ = render_patches(np.random.default_rng(2), settings, cond)
     clipped = (quantise(bright, 8)[:, GREEN] == 255).sum(axis=(1, 2))
     assert np.median(clipped) >= 10  # clusters burn out into flat saturated blobs
@@ -193,21 +185,25 @@ def test_saturation_clips_and_its_absence_does_not(clean_settings: dict[str, Any
 
 @pytest.mark.parametrize(("depth", "dtype", "top"), [(12, np.uint16, 4095), (16, np.uint16, 65535)])
 def test_bit_depth(
-    paint: dict[str, Any], tmp_path: Path, depth: int, dtype: type, top: int
+    paint: FishPaintSettings, tmp_path: Path, depth: int, dtype: type, top: int
 ) -> None:
-    paint = {**paint, "bit_depth": depth}
+    paint = replace(paint, bit_depth=depth)
     paint_patch_set(paint, "val", 1, tmp_path / "v.tif", tmp_path / "v.parquet")
     images, _ = read_stack(tmp_path / "v.tif")
     assert images.dtype == dtype
     assert top // 4 < images.max() <= top
 
 
-def test_impossible_counts_fail_before_writing(paint: dict[str, Any], tmp_path: Path) -> None:
-    paint = copy.deepcopy(paint)
-    paint["conditions"][1]["target_spots"] = [300, 400]
-    with pytest.raises(InputError, match=r"conditions\[1\] 'gain'.*do not fit|holds at most"):
-        paint_patch_set(paint, "train", 1, tmp_path / "t.tif", tmp_path / "t.parquet")
-    assert list(tmp_path.iterdir()) == []
+def test_impossible_counts_fail_when_the_settings_are_made(config: dict[str, Any]) -> None:
+    """More signals than the smallest nucleus holds: an error naming the condition, from the
+    config block and from a library call alike, before anything is painted."""
+    block = copy.deepcopy(config["fish"]["paint"])
+    block["conditions"][1]["target_spots"] = [300, 400]
+    with pytest.raises(InputError, match=r"conditions\[1\] 'gain'.*holds at most"):
+        FishPaintSettings.from_config(block)
+    gain = replace(FishPaintSettings().conditions[1], target_spots=(300, 400))
+    with pytest.raises(InputError, match=r"conditions\[1\] 'gain'.*holds at most"):
+        replace(FishPaintSettings(), conditions=(FishPaintSettings().conditions[0], gain))
 
 
 def _library(folder: Path, mask_shape: tuple[int, int] = (40, 44)) -> Path:
@@ -225,36 +221,35 @@ def _library(folder: Path, mask_shape: tuple[int, int] = (40, 44)) -> Path:
     return sheet
 
 
-def test_library_nuclei(paint: dict[str, Any], tmp_path: Path) -> None:
-    paint = copy.deepcopy(paint)
-    paint["nuclei"].update(source="library", library=str(_library(tmp_path)))
+def test_library_nuclei(paint: FishPaintSettings, tmp_path: Path) -> None:
+    library = {"source": "library", "library": str(_library(tmp_path))}
+    paint = replace(paint, nuclei={**paint.nuclei, **library})
     frame = paint_patch_set(paint, "test", 2, tmp_path / "t.tif", tmp_path / "t.parquet")
     assert set(frame["nucleus_source"]) == {"n1"}
     # scale 0.75-1.5 of a ~38 x 42 px crop
     assert frame["nucleus_diameter"].between(25, 65).all()
 
 
-def test_library_shape_mismatch_names_item(paint: dict[str, Any], tmp_path: Path) -> None:
-    paint = copy.deepcopy(paint)
-    paint["nuclei"].update(source="library", library=str(_library(tmp_path, (30, 30))))
+def test_library_shape_mismatch_names_item(paint: FishPaintSettings, tmp_path: Path) -> None:
+    library = {"source": "library", "library": str(_library(tmp_path, (30, 30)))}
+    paint = replace(paint, nuclei={**paint.nuclei, **library})
     out = tmp_path / "out"
     with pytest.raises(InputError, match=r"n1_mask.tif \[n1\]: mask shape \(30, 30\) differs"):
         paint_patch_set(paint, "test", 2, out / "t.tif", out / "t.parquet")
     assert not out.exists() or list(out.iterdir()) == []
 
 
-def test_library_unreadable_tiff_names_file(paint: dict[str, Any], tmp_path: Path) -> None:
+def test_library_unreadable_tiff_names_file(paint: FishPaintSettings, tmp_path: Path) -> None:
     sheet = _library(tmp_path)
     (tmp_path / "n1.tif").write_bytes(b"not a tiff")
-    paint = copy.deepcopy(paint)
-    paint["nuclei"].update(source="library", library=str(sheet))
+    paint = replace(paint, nuclei={**paint.nuclei, "source": "library", "library": str(sheet)})
     with pytest.raises(InputError, match=r"n1.tif \[n1\]: cannot read TIFF"):
         paint_patch_set(paint, "test", 2, tmp_path / "t.tif", tmp_path / "t.parquet")
     assert not (tmp_path / "t.tif").exists()
 
 
 def test_fields_masks_and_truth_agree(
-    config: dict[str, Any], paint: dict[str, Any], tmp_path: Path
+    config: dict[str, Any], paint: FishPaintSettings, tmp_path: Path
 ) -> None:
     fields = {**config["fish"]["fields"], "n": 3, "size": 256, "nuclei": [5, 7], "purity": 1.0}
     nuclei = paint_fields(
@@ -290,7 +285,7 @@ def _loose_fields(config: dict[str, Any], nuclei: int) -> dict[str, Any]:
     }
 
 
-def _one_field(paint: dict[str, Any], fields: dict[str, Any], folder: Path) -> tuple:
+def _one_field(paint: FishPaintSettings, fields: dict[str, Any], folder: Path) -> tuple:
     nuclei = paint_fields(
         paint,
         FieldSettings.from_config({**fields, "n": 1}),
@@ -307,7 +302,7 @@ def _one_field(paint: dict[str, Any], fields: dict[str, Any], folder: Path) -> t
 
 
 def test_a_clump_is_painted_touching_and_the_size_estimate_sees_through_it(
-    config: dict[str, Any], paint: dict[str, Any], tmp_path: Path
+    config: dict[str, Any], paint: FishPaintSettings, tmp_path: Path
 ) -> None:
     fields = {
         **config["fish"]["fields"],
@@ -329,7 +324,7 @@ def test_a_clump_is_painted_touching_and_the_size_estimate_sees_through_it(
 
 
 def test_brightness_spread_and_defocus_knobs(
-    config: dict[str, Any], paint: dict[str, Any], tmp_path: Path
+    config: dict[str, Any], paint: FishPaintSettings, tmp_path: Path
 ) -> None:
     base = _loose_fields(config, 14)
     plain = {**base, "brightness": 0.0, "defocus": {"fraction": 0.0, "sigma": [0.05, 0.1]}}
@@ -355,7 +350,7 @@ def test_brightness_spread_and_defocus_knobs(
 
 
 def test_condensed_nuclei_are_smaller_and_brighter_and_can_be_switched_off(
-    config: dict[str, Any], paint: dict[str, Any], tmp_path: Path
+    config: dict[str, Any], paint: FishPaintSettings, tmp_path: Path
 ) -> None:
     base = {
         **_loose_fields(config, 10),
@@ -382,9 +377,9 @@ def test_condensed_nuclei_are_smaller_and_brighter_and_can_be_switched_off(
 
 
 def test_double_minutes_are_many_small_dots_inside_the_nucleus(
-    clean_settings: dict[str, Any],
+    clean_settings: FishPaintSettings,
 ) -> None:
-    settings = _amplified(clean_settings, target_minutes=[40, 40])
+    settings = _amplified(clean_settings, target_minutes=(40, 40))
     images, masks, record = render_patches(np.random.default_rng(4), settings, np.zeros(8, int))
     assert (record["target_minutes"] == 40).all()
     for image, mask in zip(images, masks, strict=True):
@@ -397,9 +392,9 @@ def test_double_minutes_are_many_small_dots_inside_the_nucleus(
 
 
 def test_signal_clouds_cover_part_of_the_nucleus_and_stop_at_its_edge(
-    clean_settings: dict[str, Any],
+    clean_settings: FishPaintSettings,
 ) -> None:
-    settings = _amplified(clean_settings, target_clouds=1, cloud_size=[0.25, 0.25])
+    settings = _amplified(clean_settings, target_clouds=1, cloud_size=(0.25, 0.25))
     images, masks, record = render_patches(np.random.default_rng(5), settings, np.zeros(8, int))
     assert (record["target_clouds"] == 1).all()
     for image, mask in zip(images, masks, strict=True):
@@ -408,18 +403,19 @@ def test_signal_clouds_cover_part_of_the_nucleus_and_stop_at_its_edge(
         assert image[GREEN][~mask].max() == 0.0
 
 
-def test_presentations_off_paint_the_bytes_of_settings_without_them(
-    clean_settings: dict[str, Any],
-) -> None:
+def test_presentations_off_draw_nothing(clean_settings: FishPaintSettings) -> None:
     """target_minutes and target_clouds at 0 (the default) draw nothing from the generator,
-    so configs written before these keys existed paint the same images."""
-    plain = _amplified(clean_settings, target_spots=[8, 12])
-    with_keys = _amplified(clean_settings, target_spots=[8, 12], target_minutes=0, target_clouds=0)
+    so configs written before these keys existed paint the same images: the generator ends
+    where it ends without them, and the record has no column for them."""
+    plain = _amplified(clean_settings, target_spots=(8, 12))
     cond = np.zeros(6, int)
-    first = render_patches(np.random.default_rng(6), plain, cond)[0]
-    assert np.array_equal(first, render_patches(np.random.default_rng(6), with_keys, cond)[0])
-    on = _amplified(clean_settings, target_spots=[8, 12], target_minutes=[20, 30])
-    assert not np.array_equal(first, render_patches(np.random.default_rng(6), on, cond)[0])
+    rng = np.random.default_rng(6)
+    first, _, record = render_patches(rng, plain, cond)
+    assert "target_minutes" not in record and "target_clouds" not in record
+    on = _amplified(clean_settings, target_spots=(8, 12), target_minutes=(20, 30))
+    rng_on = np.random.default_rng(6)
+    assert not np.array_equal(first, render_patches(rng_on, on, cond)[0])
+    assert rng.bit_generator.state != rng_on.bit_generator.state
 
 
 def test_field_settings_from_the_schema_block(config: dict[str, Any]) -> None:
@@ -435,3 +431,45 @@ def test_field_settings_from_the_schema_block(config: dict[str, Any]) -> None:
         FieldSettings.from_config(
             {**block, "condensed": {"fractoin": 0.1, "size": 1, "brightness": 2}}
         )
+
+
+def test_fish_paint_settings_from_the_schema_block(config: dict[str, Any]) -> None:
+    """The validated block gives the defaults (conditions and splits typed, a condition's
+    size overrides left to the painter); a misspelled key in a condition or a split, or one
+    colour for both probes, is an error naming it; a split's changes merge over the painter."""
+    block = config["fish"]["paint"]
+    settings = FishPaintSettings.from_config(block)
+    assert settings == FishPaintSettings()
+    gain = settings.conditions[1]
+    assert (gain.name, gain.class_, gain.target_spots, gain.weight) == ("gain", "gain", (3, 7), 1)
+    assert gain.spot_sigma is None and settings.of(gain, "spot_sigma") == (1.0, 2.0)
+    assert settings.splits["ood"].stain == "surface" and settings.splits["train"].n == 1200
+    shifted = settings.for_split("shifted")
+    assert shifted.nuclei["diameter"] == [50, 80]
+    assert shifted.nuclei["aspect"] == settings.nuclei["aspect"]  # not changed by the split
+    assert shifted.realism["blur"] == {"enabled": True, "sigma": [0.8, 1.6]}
+    assert settings.for_split("train") == settings
+    bad = copy.deepcopy(block)
+    bad["conditions"][2]["targt_spots"] = 3
+    misspelled = r"\[conditions\[2\]\]: .*unknown key\(s\) \['targt_spots'\]"
+    with pytest.raises(InputError, match=misspelled):
+        FishPaintSettings.from_config(bad)
+    bad = copy.deepcopy(block)
+    bad["splits"]["val"]["stian"] = "fish"
+    with pytest.raises(InputError, match=r"\[splits.val\]: .*unknown key\(s\) \['stian'\]"):
+        FishPaintSettings.from_config(bad)
+    with pytest.raises(InputError, match=r"\[fish.paint.probes\]: .*share a colour"):
+        replace(settings, probes=Probes(target="red", reference="red"))
+    with pytest.raises(InputError, match=r"unknown split 'tset'"):
+        settings.for_split("tset")
+
+
+def test_fields_need_a_condition_for_every_class(tmp_path: Path) -> None:
+    """Field statuses cycle through the classes: a class no condition paints is an error
+    naming the conditions, before anything is written."""
+    paint = FishPaintSettings()
+    paint = replace(paint, conditions=paint.conditions[:2])  # normal and gain only
+    fields = replace(FieldSettings(), n=3, size=256, nuclei=(6, 9))
+    with pytest.raises(InputError, match=r"no condition paints \['amplification'\]"):
+        paint_fields(paint, fields, 0, tmp_path, tmp_path / "s.tsv", tmp_path / "n.parquet")
+    assert list(tmp_path.iterdir()) == []

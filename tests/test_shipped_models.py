@@ -29,7 +29,7 @@ from fishline.model_card import (
     paint_check_fields,
     paint_check_spreads,
 )
-from fishline.paint import paint_fields
+from fishline.paint import FishPaintSettings, paint_fields
 from fishline.paint.fields import FieldSettings
 from fishline.paint.metaphase import paint_spreads
 from fishline.paint.spread_settings import SpreadSettings
@@ -190,7 +190,7 @@ def test_shipped_nucleus_model_splits_a_painted_clump(
         "clumps": {"count": [1, 1], "size": [12, 12]},
     }
     paint_fields(
-        config["fish"]["paint"],
+        FishPaintSettings(),
         FieldSettings.from_config(fields),
         8,
         tmp_path,
@@ -225,8 +225,8 @@ def test_shipped_models_call_a_painted_sample(
     """One painted field of each status (the default field painter: 70 % of a tumour field's
     nuclei carry its status, the rest are normal), called with the shipped nucleus model and
     classifier as slide calling calls it: the right verdict, most cells certain."""
-    paint = config["fish"]["paint"]
-    index = paint["classes"].index(status)
+    paint = FishPaintSettings.from_config(config["fish"]["paint"])
+    index = paint.classes.index(status)
     fields = {**config["fish"]["fields"], "n": index + 1}  # field k has status k
     sheet, truth = tmp_path / "s.tsv", tmp_path / "nuclei.parquet"
     paint_fields(paint, FieldSettings.from_config(fields), 21, tmp_path, sheet, truth)
@@ -234,7 +234,7 @@ def test_shipped_models_call_a_painted_sample(
     settings = SlideSettings.from_config(config["slides"])
     cells = call_sample(sheet, f"field_{index:03d}", NUCLEI, FISH_CLASSIFIER, settings, paint,
                         outputs, cell_labels=truth, threads=2)  # fmt: skip
-    summary = summarise(cells, paint["classes"], settings.calls).iloc[0]
+    summary = summarise(cells, list(paint.classes), settings.calls).iloc[0]
     assert summary["verdict"] == expected
     assert cells["certain"].mean() >= 0.6
     known = cells.dropna(subset=["truth_class"])

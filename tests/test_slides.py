@@ -22,6 +22,7 @@ from fishline.images import read_file
 from fishline.io import read_stack
 from fishline.nets.fish import FishNet
 from fishline.paint.fields import FieldSettings
+from fishline.paint.fish_settings import FishPaintSettings, Probes
 from fishline.schema import default, settings_as_config
 from fishline.slides.cells import (
     CropIntensity,
@@ -191,14 +192,15 @@ def test_crop_beyond_the_field_is_filled_with_background() -> None:
 
 
 def test_crop_set_cuts_painted_fields_as_slide_calling_does(tmp_path: Path, config: dict) -> None:
-    paint = copy.deepcopy(config["fish"]["paint"])
-    paint["splits"]["train"] = {"n": 40, "source": "fields", "stain": "fish"}
+    block = copy.deepcopy(config["fish"]["paint"])
+    block["splits"]["train"] = {"n": 40, "source": "fields", "stain": "fish"}
+    paint = FishPaintSettings.from_config(block)
     fields = FieldSettings.from_config(config["fish"]["fields"])
     crops = CropSettings.from_config(config["slides"]["crops"])
     outputs = [tmp_path / "a.tif", tmp_path / "a.parquet"]
     frame = paint_crop_set(paint, fields, crops, "train", 5, *outputs)
     images, meta = read_stack(outputs[0])
-    assert images.shape == (40, 3, paint["patch_size"], paint["patch_size"])
+    assert images.shape == (40, 3, paint.patch_size, paint.patch_size)
     assert images.dtype == np.uint16 and meta["bit_depth"] == 16
     assert frame["index"].tolist() == list(range(40))
     assert (frame["label"] == frame["class_name"].map(CLASSES.index)).all()
@@ -208,16 +210,17 @@ def test_crop_set_cuts_painted_fields_as_slide_calling_does(tmp_path: Path, conf
     assert (frame.loc[frame["field"] == 0, "class_name"] == "normal").all()
     assert frame["field"].nunique() >= 2 and not frame["touches_border"].any()
     # Zoomed as slide calling zooms: every nucleus to the painter's typical diameter, centred.
-    reference = reference_diameter(paint["nuclei"])
+    reference = reference_diameter(paint.nuclei)
     zoomed = 2 * np.sqrt(frame["visible_area"] / np.pi) * frame["crop_scale"]
     assert np.median(zoomed) == pytest.approx(reference, rel=0.05)
     dapi = images[:, 2].astype(np.float64)
-    centre = paint["patch_size"] // 2
+    centre = paint.patch_size // 2
     assert (dapi[:, centre, centre] > np.median(dapi, axis=(1, 2))).mean() >= 0.9
     again = [tmp_path / "b.tif", tmp_path / "b.parquet"]
     paint_crop_set(paint, fields, crops, "train", 5, *again)
     assert np.array_equal(read_stack(again[0])[0], images)
-    paint["splits"]["train"]["stain"] = "surface"
+    surface = replace(paint.splits["train"], stain="surface")
+    paint = replace(paint, splits={**paint.splits, "train": surface})
     with pytest.raises(InputError, match="stain 'fish'"):
         paint_crop_set(paint, fields, crops, "train", 5, *again)
 
@@ -233,7 +236,7 @@ def test_reference_diameter_and_pixel_scale(config: dict) -> None:
 # ---------------------------------------------------------------- sheets and bad input
 
 INTENSITY = CropIntensity("bit_depth", (1, 99.9))
-PROBES = {"target": "green", "reference": "red"}
+PROBES = Probes(target="green", reference="red")
 
 
 def _sheet(folder: Path, rows: list[dict]) -> Path:
@@ -378,7 +381,7 @@ def test_sample_end_to_end_and_bad_samples(
     )  # fmt: skip
     settings = SlideSettings.from_config(config["slides"])
     settings = replace(settings, calls=replace(settings.calls, min_cells=1))
-    paint = config["fish"]["paint"]
+    paint = FishPaintSettings.from_config(config["fish"]["paint"])
 
     def fake_segment(model, dapi, segment, diameter):
         return labels.copy() if dapi.shape == labels.shape else np.zeros(dapi.shape, np.int32)
@@ -397,7 +400,7 @@ def test_sample_end_to_end_and_bad_samples(
     saved = pd.read_parquet(out["cells"])
     assert len(saved) == 3
     stack = tifffile.imread(out["stack"])
-    assert stack.shape[0] == 3 and stack.shape[-1] == paint["patch_size"]
+    assert stack.shape[0] == 3 and stack.shape[-1] == paint.patch_size
     timing = yaml.safe_load(out["timing"].read_text())
     assert timing["segmentation"]["ap@0.5"] == 1.0  # the truth itself: 4 of 4 matched
     assert "MYCN" in out["card"].read_text() or "too few" in out["card"].read_text()
@@ -448,16 +451,14 @@ def test_missing_probe_channel_is_flagged_on_the_card(
     monkeypatch.setattr(fishline.slides.stages, "segment_dapi", lambda *args: labels.copy())
     settings = SlideSettings.from_config(config["slides"])
     out = _outputs(tmp_path / "s")
-    cells = call_sample(
-        sheet, "s", nuclei_model, classifier, settings, config["fish"]["paint"], out
-    )
+    cells = call_sample(sheet, "s", nuclei_model, classifier, settings, FishPaintSettings(), out)
     assert len(cells) == 3
     card = out["card"].read_text()
     assert "Caution." in card and "No reference probe channel" in card
     complete = _sheet(tmp_path, [{"sample": "t", "image": "cells.tif", "dapi": 2, "target": 1,
                                   "reference": 0}])  # fmt: skip
     out = _outputs(tmp_path / "t")
-    call_sample(complete, "t", nuclei_model, classifier, settings, config["fish"]["paint"], out)
+    call_sample(complete, "t", nuclei_model, classifier, settings, FishPaintSettings(), out)
     assert "Caution." not in out["card"].read_text()
 
 

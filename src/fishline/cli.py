@@ -37,13 +37,13 @@ def _check_sheet(args: argparse.Namespace) -> None:
 
 
 def _paint(args: argparse.Namespace) -> None:
-    from fishline.paint import paint_patch_set
+    from fishline.paint import FishPaintSettings, paint_patch_set
 
     config = load_config(args.config)
     seed = stage_seed(config["seed"], "fish_paint", args.split)
     out = Path(args.out)
     frame = paint_patch_set(
-        config["fish"]["paint"],
+        FishPaintSettings.from_config(config["fish"]["paint"]),
         args.split,
         seed,
         out / f"{args.split}.tif",

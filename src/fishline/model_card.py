@@ -28,9 +28,9 @@ from fishline.instances import (
 from fishline.io import atomic_outputs, write_image
 from fishline.logging import get_logger
 from fishline.paint.fields import FieldSettings
+from fishline.paint.fish_settings import FishPaintSettings
 from fishline.paint.metaphase import paint_spreads
 from fishline.paint.spread_settings import SpreadSettings
-from fishline.schema import validate
 from fishline.segment import SegmentSettings, estimate_diameter, load_cellpose, score_spreads
 from fishline.slides.training_sets import paint_training_fields
 
@@ -103,8 +103,9 @@ def paint_check_fields(folder: Path) -> Path:
     """Paint the nucleus check set (``CHECK_IMAGES`` whole fields of the default field
     painter, ``CHECK_SEED``) into ``folder``; its image sheet (sample, image, dapi, mask)."""
 
-    paint = validate({}, "config", "defaults")["fish"]["paint"]
-    return paint_training_fields(paint, FieldSettings(), CHECK_IMAGES, CHECK_SEED, folder / "check")
+    return paint_training_fields(
+        FishPaintSettings(), FieldSettings(), CHECK_IMAGES, CHECK_SEED, folder / "check"
+    )
 
 
 def stardist_sheet(folder: Path) -> Path:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import matplotlib
 
@@ -17,7 +17,8 @@ import tifffile
 from skimage.segmentation import find_boundaries
 
 from fishline.io import atomic_outputs, read_patch_set
-from fishline.paint.fish import assign_conditions, render_patches, split_settings
+from fishline.paint.fish import assign_conditions, render_patches
+from fishline.paint.fish_settings import FishPaintSettings
 from fishline.paint.optics import quantise
 from fishline.sheets import read_sample_sheet
 
@@ -74,21 +75,23 @@ def class_gallery(
     save_figure(figure, path, dpi=110)  # many panels: keep the report light
 
 
-def realism_gallery(paint: dict[str, Any], seed: int, path: str | Path, columns: int = 6) -> None:
+def realism_gallery(
+    paint: FishPaintSettings, seed: int, path: str | Path, columns: int = 6
+) -> None:
     """The same nuclei rendered with no realism, each knob alone, and everything on."""
-    settings = split_settings(paint, "train")
-    knobs = list(settings["realism"])
-    off = {knob: {**value, "enabled": False} for knob, value in settings["realism"].items()}
+    settings = paint.for_split("train")
+    knobs = list(settings.realism)
+    off = {knob: {**value, "enabled": False} for knob, value in settings.realism.items()}
     variants = [("no realism", off)]
     variants += [(knob, {**off, knob: {**off[knob], "enabled": True}}) for knob in knobs]
-    variants.append(("all knobs", settings["realism"]))
-    cond = assign_conditions(np.random.default_rng(seed), settings["conditions"], columns)
+    variants.append(("all knobs", settings.realism))
+    cond = assign_conditions(np.random.default_rng(seed), settings.conditions, columns)
     figure, axes = plt.subplots(
         len(variants), columns, figsize=(1.6 * columns, 1.7 * len(variants))
     )
     for row, (label, realism) in enumerate(variants):
         images, _, _ = render_patches(
-            np.random.default_rng(seed), {**settings, "realism": realism}, cond
+            np.random.default_rng(seed), replace(settings, realism=realism), cond
         )
         shown = quantise(images, 8)
         for col in range(columns):
@@ -106,11 +109,13 @@ def realism_gallery(paint: dict[str, Any], seed: int, path: str | Path, columns:
     save_figure(figure, path)
 
 
-def condition_gallery(paint: dict[str, Any], seed: int, path: str | Path, columns: int = 6) -> None:
+def condition_gallery(
+    paint: FishPaintSettings, seed: int, path: str | Path, columns: int = 6
+) -> None:
     """One row per painter condition (with the train split's realism), each panel titled
     with what was drawn: spots, clusters, double minutes and signal clouds of the target."""
-    settings = split_settings(paint, "train")
-    conditions = settings["conditions"]
+    settings = paint.for_split("train")
+    conditions = settings.conditions
     figure, axes = plt.subplots(
         len(conditions), columns, figsize=(1.6 * columns, 1.8 * len(conditions)), squeeze=False
     )
@@ -131,7 +136,7 @@ def condition_gallery(paint: dict[str, Any], seed: int, path: str | Path, column
         axes[row, 0].text(
             -0.1,
             0.5,
-            f"{condition['name']}\n({condition['class']})",
+            f"{condition.name}\n({condition.class_})",
             transform=axes[row, 0].transAxes,
             ha="right",
             va="center",
@@ -200,7 +205,7 @@ def painter_figures(
     tables: Sequence[str],
     fields_sheet: str,
     fields_nuclei: str,
-    paint: dict[str, Any],
+    paint: FishPaintSettings,
     per_class: int,
     seed: int,
     outputs: dict[str, str],
@@ -211,4 +216,4 @@ def painter_figures(
     condition_gallery(paint, seed, outputs["conditions"])
     class_counts(tables, outputs["class_counts"])
     signal_counts(tables, outputs["signal_counts"])
-    fields_overview(fields_sheet, fields_nuclei, paint["classes"], outputs["fields"])
+    fields_overview(fields_sheet, fields_nuclei, paint.classes, outputs["fields"])

@@ -2,8 +2,8 @@
 loading, ``$ref`` resolution, defaults filled in (a block written in part merges over the
 defaults of its place), validation whose errors name the key and suggest the closest valid
 one, :func:`default`, the schema's default of one key for library signatures, and
-:func:`typed_settings` / :func:`setting_default`, a config block as the typed settings
-dataclass library code takes and the defaults of its fields.
+:func:`typed_settings` / :func:`setting_default` / :func:`definition_default`, a config
+block as the typed settings dataclass library code takes and the defaults of its fields.
 """
 
 from __future__ import annotations
@@ -273,7 +273,8 @@ def typed_settings(
     kind: type[Settings], block: Mapping[str, Any], where: str, ignore: Collection[str] = ()
 ) -> Settings:
     """The frozen settings dataclass ``kind`` with the values of config ``block``: nested
-    dataclasses from nested mappings, lists as tuples. Every field's key must be in
+    dataclasses from nested mappings (a list or mapping of them for ``tuple[Item, ...]`` and
+    ``Mapping[str, Item]`` fields), lists as tuples. Every field's key must be in
     ``block`` (a field whose default is None may be left out) and no other but those of
     ``ignore`` (keys of the block that the workflow reads, such as a sheet path): else an
     InputError naming ``where`` and the nested key.
@@ -292,7 +293,7 @@ def typed_settings(
         if key not in block:
             continue
         value, hint = block[key], hints[name]
-        item_kind = _tuple_item(hint)
+        item_kind, entry_kind = _tuple_item(hint), _mapping_entry(hint)
         if is_dataclass(hint):
             value = _nested(hint, value, where, key)
         elif item_kind is not None:
@@ -301,6 +302,13 @@ def typed_settings(
             value = tuple(
                 _nested(item_kind, entry, where, f"{key}[{i}]") for i, entry in enumerate(value)
             )
+        elif entry_kind is not None:
+            if not isinstance(value, Mapping):
+                raise InputError(where, "expected a mapping", item=key)
+            value = {
+                entry: _nested(entry_kind, spec, where, f"{key}.{entry}")
+                for entry, spec in value.items()
+            }
         values[name] = _frozen(value)
     return kind(**values)
 
@@ -310,6 +318,15 @@ def _tuple_item(hint: Any) -> type | None:
     arguments = typing.get_args(hint)
     if typing.get_origin(hint) is tuple and len(arguments) == 2 and arguments[1] is Ellipsis:
         return arguments[0] if is_dataclass(arguments[0]) else None
+    return None
+
+
+def _mapping_entry(hint: Any) -> type | None:
+    """The dataclass of a ``Mapping[str, Entry]`` hint (named entries such as splits), else
+    None."""
+    arguments = typing.get_args(hint)
+    if typing.get_origin(hint) is Mapping and len(arguments) == 2:
+        return arguments[1] if is_dataclass(arguments[1]) else None
     return None
 
 
@@ -352,6 +369,16 @@ def setting_default(key: str) -> Any:
     """The schema's default of a dotted config key as a frozen settings dataclass field holds
     it (a list as a tuple), e.g. ``lr: float = setting_default("chromosomes.classifier.lr")``."""
     return _frozen(default(key))
+
+
+def definition_default(definition: str, key: str) -> Any:
+    """The default of property ``key`` of the schema's shared block ``$defs/<definition>`` as
+    a frozen settings field holds it, for the fields of an entry of a list or mapping (e.g.
+    ``definition_default("condition", "weight")``, one painter condition's share)."""
+    properties = load_schema("config")["$defs"][definition]["properties"]
+    if "default" not in properties.get(key, {}):
+        raise KeyError(f"no default for {key!r} in the schema's $defs/{definition}")
+    return _frozen(copy.deepcopy(properties[key]["default"]))
 
 
 def _frozen(value: Any) -> Any:

@@ -4,9 +4,9 @@ and how right it is on every painted test split, the way slide calling uses it).
 
 from __future__ import annotations
 
-import copy
 import tempfile
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from fishline.model_card import (
     write_release,
 )
 from fishline.paint.fields import FieldSettings
-from fishline.schema import validate
+from fishline.paint.fish_settings import FishPaintSettings
 from fishline.slides.cells import CropSettings
 from fishline.slides.training_sets import paint_crop_set
 
@@ -45,9 +45,9 @@ def paint_check_patches(folder: Path) -> tuple[Path, Path]:
     settings, ``CHECK_SEED``), the cells the classifier meets in slide calling. Its stack and
     table paths."""
 
-    defaults = validate({}, "config", "defaults")
-    paint = copy.deepcopy(defaults["fish"]["paint"])
-    paint["splits"]["test"].update(n=CHECK_PATCHES, source="fields")
+    paint = FishPaintSettings()
+    test = replace(paint.splits["test"], n=CHECK_PATCHES, source="fields")
+    paint = replace(paint, splits={**paint.splits, "test": test})
     stack, table = folder / "check.tif", folder / "check.parquet"
     paint_crop_set(paint, FieldSettings(), CropSettings(), "test", CHECK_SEED, stack, table)
     return stack, table

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,8 @@ from fishline.errors import InputError
 from fishline.io import atomic_outputs, write_image
 from fishline.logging import get_logger, progress_bar
 from fishline.paint.draws import bounds, integers, uniform
-from fishline.paint.fish import CHANNELS, check_settings, render_patches
+from fishline.paint.fish import CHANNELS, render_patches
+from fishline.paint.fish_settings import FishPaintSettings
 from fishline.paint.nuclei import NucleusLibrary
 from fishline.paint.optics import apply_optics, quantise
 from fishline.schema import deep_merge, setting_default, typed_settings
@@ -147,7 +148,7 @@ def _place(
 
 def paint_field(
     rng: np.random.Generator,
-    paint: dict[str, Any],
+    paint: FishPaintSettings,
     fields: FieldSettings,
     status: int,
     library: NucleusLibrary | None = None,
@@ -158,29 +159,25 @@ def paint_field(
     the first class (``normal`` by default), as in a tumour sample with normal cells among
     it: a normal sample holds no gained or amplified nuclei.
     """
-    size, patch = fields.size, paint["patch_size"]
-    realism = deep_merge(paint["realism"], dict(fields.realism or {}))
+    size, patch = fields.size, paint.patch_size
+    realism = deep_merge(paint.realism, dict(fields.realism or {}))
     number = int(integers(rng, fields.nuclei, 1)[0])
-    classes = np.array([c["class"] for c in paint["conditions"]])
-    status_name = paint["classes"][status]
+    classes = np.array([c.class_ for c in paint.conditions])
+    status_name = paint.classes[status]
     same = np.flatnonzero(classes == status_name)
-    normal = np.flatnonzero(classes == paint["classes"][0])
+    normal = np.flatnonzero(classes == paint.classes[0])
     pure = rng.random(number) < fields.purity
     cond = np.where(
         pure, rng.choice(same, number), rng.choice(normal if len(normal) else same, number)
     )
     # Per-nucleus patches carry signals only; the field gets optics once, as a whole.
     quiet = {
-        **paint,
-        "stain": "fish",
-        "realism": {
-            key: {**value, "enabled": key == "dim_reference" and value["enabled"]}
-            for key, value in realism.items()
-        },
+        key: {**value, "enabled": key == "dim_reference" and value["enabled"]}
+        for key, value in realism.items()
     }
-    quiet["realism"]["saturation"]["enabled"] = True
-    quiet["realism"]["saturation"]["exposure"] = 1.0
-    patches, masks, record = render_patches(rng, quiet, cond, library)
+    quiet["saturation"]["enabled"] = True
+    quiet["saturation"]["exposure"] = 1.0
+    patches, masks, record = render_patches(rng, replace(paint, realism=quiet), cond, library)
     condensed, shrink = _condense(rng, patches, masks, fields)
     record["nucleus_diameter"] = np.round(np.asarray(record["nucleus_diameter"]) * shrink, 2)
     # Placed by their drawn size, so touching nuclei touch; those that do not fit are dropped.
@@ -211,7 +208,7 @@ def paint_field(
         ys, xs, pys, pxs = _overlap(corners[index], patch, size)
         visible = labels[ys, xs] == index + 1
         image[0, :2, ys, xs] += patches[index, :2, pys, pxs] * visible
-    optics = apply_optics(rng, image, labels[None] > 0, realism, paint["warp"])
+    optics = apply_optics(rng, image, labels[None] > 0, realism, paint.warp)
 
     table.insert(0, "label", np.arange(1, number + 1))
     table["centre_x"] = np.round(centres[:, 0], 1)
@@ -224,7 +221,7 @@ def paint_field(
     table["field_status"] = status_name
     for key, value in optics.items():
         table[f"field_{key}"] = float(np.asarray(value).ravel()[0])
-    return quantise(image[0], paint["bit_depth"]), labels, table[table["visible_area"] > 0]
+    return quantise(image[0], paint.bit_depth), labels, table[table["visible_area"] > 0]
 
 
 def _condense(
@@ -283,7 +280,7 @@ def _overlap(corner: np.ndarray, patch: int, size: int) -> tuple[slice, slice, s
 
 
 def paint_fields(
-    paint: dict[str, Any],
+    paint: FishPaintSettings,
     fields: FieldSettings,
     seed: int,
     outdir: str | Path,
@@ -294,12 +291,18 @@ def paint_fields(
 
     Field statuses cycle through the classes so every class has whole-field examples.
     """
-    check_settings(paint)
-    if bounds(paint["nuclei"]["diameter"])[1] > paint["patch_size"]:
+    if bounds(paint.nuclei["diameter"])[1] > paint.patch_size:
         raise InputError("config", "nucleus diameter exceeds patch_size", item="fish.paint.nuclei")
+    painted = {condition.class_ for condition in paint.conditions}
+    if missing := [name for name in paint.classes if name not in painted]:
+        raise InputError(
+            "config",
+            f"field statuses cycle through the classes, but no condition paints {missing}",
+            item="fish.paint.conditions",
+        )
     library = None
-    if paint["nuclei"]["source"] == "library":
-        library = NucleusLibrary.from_sheet(paint["nuclei"]["library"])
+    if paint.nuclei["source"] == "library":
+        library = NucleusLibrary.from_sheet(paint.nuclei["library"])
     outdir = Path(outdir)
     names = [f"field_{i:03d}" for i in range(fields.n)]
     paths = [p for name in names for p in (outdir / f"{name}.tif", outdir / f"{name}.mask.tif")]
@@ -307,7 +310,7 @@ def paint_fields(
     with atomic_outputs(*paths, sheet, nuclei_table) as temps:
         for index, name in enumerate(progress_bar(names, desc="paint fields", unit="field")):
             rng = np.random.default_rng(np.random.SeedSequence([seed, index]))
-            status = index % len(paint["classes"])
+            status = index % len(paint.classes)
             image, labels, table = paint_field(rng, paint, fields, status, library)
             write_image(temps[2 * index], image, CHANNELS)
             write_image(temps[2 * index + 1], labels.astype(np.uint16))
@@ -319,12 +322,12 @@ def paint_fields(
                     "image": f"{name}.tif",
                     "mask": f"{name}.mask.tif",
                     "dapi": CHANNELS.index("dapi"),
-                    "target": CHANNELS.index(paint["probes"]["target"]),
-                    "reference": CHANNELS.index(paint["probes"]["reference"]),
-                    "status": paint["classes"][status],
+                    "target": CHANNELS.index(paint.probes.target),
+                    "reference": CHANNELS.index(paint.probes.reference),
+                    "status": paint.classes[status],
                 }
             )
-            log.info("%s: %d nuclei, status %s", name, len(table), paint["classes"][status])
+            log.info("%s: %d nuclei, status %s", name, len(table), paint.classes[status])
         pd.DataFrame(rows).to_csv(temps[-2], sep="\t", index=False)
         nuclei = pd.concat(tables, ignore_index=True)
         nuclei.to_parquet(temps[-1], index=False)

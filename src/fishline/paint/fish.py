@@ -1,7 +1,8 @@
 """Single-nucleus FISH patches (the FISHPainter task), vectorised and streamed to disk.
 
-About 480 lines: condition checks, signal placement per condition and the chunked,
-seeded, multi-process writer share the condition tables, so they stay together.
+What is painted is a :class:`~fishline.paint.fish_settings.FishPaintSettings` (config block
+``fish.paint``). About 430 lines: signal placement per condition and the chunked, seeded,
+multi-process writer share the condition tables, so they stay together.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from fishline.errors import InputError
 from fishline.io import atomic_outputs, encode_pages, write_stack
 from fishline.logging import get_logger, progress_bar
 from fishline.paint.draws import bounds, integers, uniform
+from fishline.paint.fish_settings import SIGNAL_KEYS, Condition, FishPaintSettings
 from fishline.paint.noise import band_noise
 from fishline.paint.nuclei import Nuclei, NucleusLibrary, procedural_nuclei
 from fishline.paint.optics import apply_optics, quantise
@@ -31,83 +32,19 @@ from fishline.paint.signals import (
     sample_positions,
     single_spots,
 )
-from fishline.schema import deep_merge
 
 CHANNELS = ("red", "green", "dapi")
 OOD_CLASS = "ood"  # class name of out-of-distribution patches (no FISH signals)
 SPOT_WINDOW = 21
 CLUSTER_WINDOW = 41
-# the signals that need a place of their own in the nucleus (double minutes may touch)
-SIGNAL_KEYS = ("target_spots", "reference_spots", "target_clusters", "reference_clusters")
 log = get_logger("paint")
 
 
-def split_settings(paint: dict[str, Any], split: str) -> dict[str, Any]:
-    """Settings of one split: its ``realism``/``nuclei`` overrides merged over the base."""
-    if split not in paint["splits"]:
-        raise InputError("config", f"unknown split '{split}'", item="fish.paint.splits")
-    spec = paint["splits"][split]
-    base = {key: value for key, value in paint.items() if key != "splits"}
-    overrides = {key: spec[key] for key in ("realism", "nuclei") if key in spec}
-    settings = deep_merge(base, overrides)
-    settings["n"] = spec["n"]
-    settings["stain"] = spec.get("stain", "fish")
-    return settings
-
-
-def check_settings(settings: dict[str, Any]) -> None:
-    """Reject settings the schema cannot see: unknown classes, reversed ranges, overfull nuclei."""
-    where = "config"
-    classes = settings["classes"]
-    if settings["probes"]["target"] == settings["probes"]["reference"]:
-        raise InputError(
-            where, "target and reference probes share a colour", item="fish.paint.probes"
-        )
-    smallest = bounds(settings["nuclei"]["diameter"])[0]
-    for index, condition in enumerate(settings["conditions"]):
-        item = f"fish.paint.conditions[{index}] '{condition['name']}'"
-        if condition["class"] not in classes:
-            raise InputError(where, f"class '{condition['class']}' is not in {classes}", item=item)
-        for key in (
-            "target_spots",
-            "reference_spots",
-            "target_clusters",
-            "reference_clusters",
-            "cluster_size",
-            "spot_sigma",
-            "spot_intensity",
-        ):
-            low, high = bounds(condition.get(key, settings.get(key, 0)))
-            if low > high:
-                raise InputError(where, f"{key} range [{low}, {high}] is reversed", item=item)
-        sigma_low = bounds(condition.get("spot_sigma", settings["spot_sigma"]))[0]
-        capacity = _capacity(
-            smallest if settings["nuclei"]["source"] == "procedural" else None,
-            sigma_low,
-            settings["spot_sigma"],
-        )
-        most = sum(bounds(condition[key])[1] for key in SIGNAL_KEYS)
-        if capacity is not None and most > capacity:
-            raise InputError(
-                where,
-                f"up to {most:.0f} signals, but the smallest nucleus (diameter {smallest:g} px) "
-                f"holds at most {capacity} separate spots of sigma {sigma_low:g}",
-                item=item,
-            )
-
-
-def _capacity(diameter: float | None, sigma: float, global_sigma: Any) -> int | None:
-    """Number of disjoint spot discs (radius 2 sigma) inside the eroded nucleus."""
-    if diameter is None:
-        return None
-    margin = 2 * bounds(global_sigma)[1]
-    radius = max(diameter / 2 - margin, 0.0)
-    return int(radius**2 / (2 * sigma) ** 2)
-
-
-def assign_conditions(rng: np.random.Generator, conditions: list[dict], count: int) -> np.ndarray:
+def assign_conditions(
+    rng: np.random.Generator, conditions: tuple[Condition, ...], count: int
+) -> np.ndarray:
     """Condition index per image: exact shares by weight (largest remainder), shuffled."""
-    weights = np.array([c["weight"] for c in conditions], float)
+    weights = np.array([c.weight for c in conditions], float)
     share = weights / weights.sum() * count
     numbers = np.floor(share).astype(int)
     numbers[np.argsort(-(share - numbers), kind="stable")[: count - numbers.sum()]] += 1
@@ -116,13 +53,14 @@ def assign_conditions(rng: np.random.Generator, conditions: list[dict], count: i
 
 
 def _per_condition(
-    rng: np.random.Generator, settings: dict, cond: np.ndarray, key: str, kind: str
+    rng: np.random.Generator, settings: FishPaintSettings, cond: np.ndarray, key: str, kind: str
 ) -> np.ndarray:
-    """Draw one value per item from its condition's range for ``key`` (global fallback)."""
+    """Draw one value per item from its condition's range for ``key`` (the painter's where
+    the condition leaves it)."""
     out = np.zeros(len(cond), np.float32 if kind == "float" else np.int64)
-    for index, condition in enumerate(settings["conditions"]):
+    for index, condition in enumerate(settings.conditions):
         chosen = np.flatnonzero(cond == index)
-        value = condition.get(key, settings.get(key))
+        value = settings.of(condition, key)
         draw = uniform if kind == "float" else integers
         out[chosen] = draw(rng, value, len(chosen))
     return out
@@ -135,19 +73,18 @@ def _eroded(mask: np.ndarray, margin: int) -> np.ndarray:
 
 def _draw_nuclei(
     rng: np.random.Generator,
-    settings: dict,
+    settings: FishPaintSettings,
     centres: np.ndarray,
     library: NucleusLibrary | None,
 ) -> Nuclei:
-    size = settings["patch_size"]
     if library is not None:
-        return library.draw(rng, size, settings["nuclei"], centres)
-    return procedural_nuclei(rng, size, settings["nuclei"], centres)
+        return library.draw(rng, settings.patch_size, settings.nuclei, centres)
+    return procedural_nuclei(rng, settings.patch_size, settings.nuclei, centres)
 
 
 def _spot_blobs(
     rng: np.random.Generator,
-    settings: dict,
+    settings: FishPaintSettings,
     cond: np.ndarray,
     owners: np.ndarray,
     allowed: np.ndarray,
@@ -163,7 +100,7 @@ def _spot_blobs(
 
 def _cluster_blobs(
     rng: np.random.Generator,
-    settings: dict,
+    settings: FishPaintSettings,
     cond: np.ndarray,
     owners: np.ndarray,
     allowed: np.ndarray,
@@ -171,7 +108,7 @@ def _cluster_blobs(
 ) -> tuple[Blobs, np.ndarray]:
     sizes = _per_condition(rng, settings, cond[owners], "cluster_size", "int")
     centre = sample_positions(rng, allowed, owners)
-    step = bounds(settings["cluster_step"])
+    step = bounds(settings.cluster_step)
     members = random_walks(rng, allowed, owners, centre, sizes, step, CLUSTER_WINDOW / 2 - 8)
     blobs = Blobs(
         image=owners,
@@ -186,7 +123,7 @@ def _cluster_blobs(
 
 def _add_clouds(
     rng: np.random.Generator,
-    settings: dict,
+    settings: FishPaintSettings,
     cond: np.ndarray,
     owners: np.ndarray,
     nuclei: Nuclei,
@@ -221,24 +158,26 @@ def _per_image_lists(values: np.ndarray, owners: np.ndarray, count: int) -> list
 
 def render_patches(
     rng: np.random.Generator,
-    settings: dict[str, Any],
+    settings: FishPaintSettings,
     cond: np.ndarray,
     library: NucleusLibrary | None = None,
+    stain: str = "fish",
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Paint one batch: returns float images (B x 3 x H x W), nucleus masks and the draws.
 
     ``cond`` holds each image's condition index. Channels are red, green, DAPI; the
-    configured probe colours decide which of red/green carries the target.
+    configured probe colours decide which of red/green carries the target. ``stain``
+    ``surface`` paints out-of-distribution cells instead (no FISH signals).
     """
-    count, size = len(cond), settings["patch_size"]
-    realism = settings["realism"]
-    target = CHANNELS.index(settings["probes"]["target"])
-    reference = CHANNELS.index(settings["probes"]["reference"])
+    count, size = len(cond), settings.patch_size
+    realism = settings.realism
+    target = CHANNELS.index(settings.probes.target)
+    reference = CHANNELS.index(settings.probes.reference)
     centres = size / 2 - 0.5 + rng.uniform(-2, 2, (count, 2))
     nuclei = _draw_nuclei(rng, settings, centres, library)
-    margin = max(1, math.ceil(2 * bounds(settings["spot_sigma"])[1]))
+    margin = max(1, math.ceil(2 * bounds(settings.spot_sigma)[1]))
     allowed = _eroded(nuclei.mask, margin)
-    surface = settings["stain"] == "surface"
+    surface = stain == "surface"
     counts = {
         key: _per_condition(rng, settings, cond, key, "int") * (not surface) for key in SIGNAL_KEYS
     }
@@ -247,10 +186,8 @@ def render_patches(
     images = np.zeros((count, 3, size, size), np.float32)
     images[:, 2] = nuclei.dapi
     record: dict[str, Any] = {
-        "condition": [
-            "surface_stain" if surface else settings["conditions"][c]["name"] for c in cond
-        ],
-        "class_name": [OOD_CLASS if surface else settings["conditions"][c]["class"] for c in cond],
+        "condition": ["surface_stain" if surface else settings.conditions[c].name for c in cond],
+        "class_name": [OOD_CLASS if surface else settings.conditions[c].class_ for c in cond],
         **{key: value for key, value in counts.items()},
         "nucleus_source": nuclei.source.tolist(),
         "nucleus_diameter": np.round(nuclei.diameter, 2),
@@ -265,26 +202,24 @@ def render_patches(
         spots = _spot_blobs(rng, settings, cond, owners, allowed, channel)
         if probe == "reference":
             spots.peak *= dim[owners]
-        render_blobs(rng, spots, SPOT_WINDOW, settings["spot_cut"], settings["warp"], images)
+        render_blobs(rng, spots, SPOT_WINDOW, settings.spot_cut, settings.warp, images)
         record[f"{probe}_x"] = _per_image_lists(spots.centre[:, 0], owners, count)
         record[f"{probe}_y"] = _per_image_lists(spots.centre[:, 1], owners, count)
         owners = np.repeat(np.arange(count), counts[f"{probe}_clusters"])
         clusters, sizes = _cluster_blobs(rng, settings, cond, owners, allowed, channel)
         if probe == "reference":
             clusters.peak *= dim[owners]
-        render_blobs(rng, clusters, CLUSTER_WINDOW, settings["spot_cut"], settings["warp"], images)
+        render_blobs(rng, clusters, CLUSTER_WINDOW, settings.spot_cut, settings.warp, images)
         record[f"{probe}_cluster_sizes"] = _per_image_lists(sizes.astype(float), owners, count)
     # Amplification as real slides also show it; drawn only when a condition asks for it,
     # so settings without these presentations paint the same bytes as before.
     for key in ("target_minutes", "target_clouds"):
-        if any(bounds(c.get(key, 0))[1] > 0 for c in settings["conditions"]):
+        if any(bounds(getattr(c, key))[1] > 0 for c in settings.conditions):
             record[key] = _per_condition(rng, settings, cond, key, "int") * (not surface)
             owners = np.repeat(np.arange(count), record[key])
             if key == "target_minutes":
                 minutes = _spot_blobs(rng, settings, cond, owners, allowed, target, "minute")
-                render_blobs(
-                    rng, minutes, SPOT_WINDOW, settings["spot_cut"], settings["warp"], images
-                )
+                render_blobs(rng, minutes, SPOT_WINDOW, settings.spot_cut, settings.warp, images)
             else:
                 _add_clouds(rng, settings, cond, owners, nuclei, target, images)
 
@@ -295,7 +230,7 @@ def render_patches(
         record["neighbour"] = _add_neighbours(
             rng, images, nuclei, mask_all, settings, library, (target, reference)
         )
-    record.update(apply_optics(rng, images, mask_all, realism, settings["warp"]))
+    record.update(apply_optics(rng, images, mask_all, realism, settings.warp))
     return images, nuclei.mask, record
 
 
@@ -322,15 +257,15 @@ def _fit_room(
     allowed: np.ndarray,
     counts: dict[str, np.ndarray],
     nuclei: Nuclei,
-    settings: dict,
+    settings: FishPaintSettings,
     cond: np.ndarray,
 ) -> None:
     """Cap, in place, the signals of a nucleus drawn too small for its condition's counts
-    (size and aspect ranges that :func:`check_settings` accepts can still draw a small,
+    (size and aspect ranges that :class:`FishPaintSettings` accepts can still draw a small,
     elongated nucleus): target spots go first, then reference spots, then clusters. One such
     draw among hundreds of fields must not fail the run; the record keeps the counts painted.
     """
-    sigma = bounds(settings["spot_sigma"])[0]
+    sigma = bounds(settings.spot_sigma)[0]
     room = np.floor(allowed.sum(axis=(1, 2)) / (math.pi * (2 * sigma) ** 2)).astype(np.int64)
     wanted = sum(counts.values())
     excess = np.maximum(wanted - room, 0)
@@ -347,7 +282,7 @@ def _fit_room(
         "condition '%s', diameter %.0f px, %d signals wanted, room for %d",
         len(short),
         nuclei.source[first],
-        settings["conditions"][cond[first]]["name"],
+        settings.conditions[cond[first]].name,
         nuclei.diameter[first],
         wanted[first],
         room[first],
@@ -359,20 +294,20 @@ def _add_neighbours(
     images: np.ndarray,
     nuclei: Nuclei,
     mask_all: np.ndarray,
-    settings: dict,
+    settings: FishPaintSettings,
     library: NucleusLibrary | None,
     channels: tuple[int, int],
 ) -> np.ndarray:
     """Fragments of neighbouring nuclei (with their own signals) entering from the border."""
-    count, size = len(images), settings["patch_size"]
-    knob = settings["realism"]["neighbours"]
+    count, size = len(images), settings.patch_size
+    knob = settings.realism["neighbours"]
     chosen = np.flatnonzero(rng.random(count) < knob["probability"])
     flags = np.zeros(count, bool)
     if len(chosen) == 0:
         return flags
     angle = rng.uniform(0, 2 * math.pi, len(chosen))
     own = nuclei.diameter[chosen] / 2
-    other = uniform(rng, settings["nuclei"]["diameter"], len(chosen)) / 2
+    other = uniform(rng, settings.nuclei["diameter"], len(chosen)) / 2
     distance = own + other * uniform(rng, knob["gap"], len(chosen))
     centres = size / 2 + np.stack([np.cos(angle), np.sin(angle)], 1) * distance[:, None]
     neighbours = _draw_nuclei(rng, settings, centres, library)
@@ -387,22 +322,22 @@ def _add_neighbours(
     ):
         numbers = integers(rng, spots_range, len(has_room))
         owners = np.repeat(has_room, numbers)
-        sigma = uniform(rng, settings["spot_sigma"], len(owners))
-        peak = uniform(rng, settings["spot_intensity"], len(owners))
+        sigma = uniform(rng, settings.spot_sigma, len(owners))
+        peak = uniform(rng, settings.spot_intensity, len(owners))
         blobs = single_spots(rng, room, owners, channel, sigma, peak)
         blobs.image = chosen[owners]
-        render_blobs(rng, blobs, SPOT_WINDOW, settings["spot_cut"], settings["warp"], images)
+        render_blobs(rng, blobs, SPOT_WINDOW, settings.spot_cut, settings.warp, images)
     return flags
 
 
 def _render_chunk(
-    job: tuple[np.random.SeedSequence, dict, np.ndarray, NucleusLibrary | None],
+    job: tuple[np.random.SeedSequence, FishPaintSettings, np.ndarray, NucleusLibrary | None, str],
 ) -> tuple[list[bytes] | np.ndarray, dict[str, Any]]:
     """Paint, quantise and encode one chunk (runs in a worker process)."""
-    seed, settings, cond, library = job
+    seed, settings, cond, library, stain = job
     rng = np.random.default_rng(seed)
-    images, _, record = render_patches(rng, settings, cond, library)
-    return encode_pages(quantise(images, settings["bit_depth"]), settings["compression"]), record
+    images, _, record = render_patches(rng, settings, cond, library, stain)
+    return encode_pages(quantise(images, settings.bit_depth), settings.compression), record
 
 
 def _init_worker() -> None:
@@ -432,7 +367,7 @@ def _ordered_results(jobs: list, threads: int) -> Iterator[tuple[Any, dict]]:
 
 
 def paint_patch_set(
-    paint: dict[str, Any],
+    paint: FishPaintSettings,
     split: str,
     seed: int,
     stack: str | Path,
@@ -443,17 +378,16 @@ def paint_patch_set(
 
     Chunk seeds are spawned from ``seed``, so the bytes do not depend on ``threads``.
     """
-    settings = split_settings(paint, split)
-    check_settings(settings)
+    settings, spec = paint.for_split(split), paint.splits[split]
     library = None
-    if settings["nuclei"]["source"] == "library":
-        library = NucleusLibrary.from_sheet(settings["nuclei"]["library"])
-    count, chunk, size = settings["n"], settings["chunk_size"], settings["patch_size"]
+    if settings.nuclei["source"] == "library":
+        library = NucleusLibrary.from_sheet(settings.nuclei["library"])
+    count, chunk, size = spec.n, settings.chunk_size, settings.patch_size
     root = np.random.SeedSequence(seed)
     assign_seed, *chunk_seeds = root.spawn(1 + math.ceil(count / chunk))
-    cond = assign_conditions(np.random.default_rng(assign_seed), settings["conditions"], count)
+    cond = assign_conditions(np.random.default_rng(assign_seed), settings.conditions, count)
     jobs = [
-        (chunk_seeds[i], settings, cond[i * chunk : (i + 1) * chunk], library)
+        (chunk_seeds[i], settings, cond[i * chunk : (i + 1) * chunk], library, spec.stain)
         for i in range(len(chunk_seeds))
     ]
     log.info("painting %d %s patches in %d chunks on %d threads", count, split, len(jobs), threads)
@@ -466,7 +400,7 @@ def paint_patch_set(
             progress.update(len(records[-1]))
             yield from encoded
 
-    dtype = np.uint8 if settings["bit_depth"] == 8 else np.uint16
+    dtype = np.uint8 if settings.bit_depth == 8 else np.uint16
     with atomic_outputs(stack, table) as (stack_tmp, table_tmp):
         write_stack(
             stack_tmp,
@@ -474,12 +408,12 @@ def paint_patch_set(
             (count, 3, size, size),
             dtype,
             CHANNELS,
-            settings["compression"],
-            {"target": settings["probes"]["target"], "bit_depth": settings["bit_depth"]},
+            settings.compression,
+            {"target": settings.probes.target, "bit_depth": settings.bit_depth},
         )
         progress.close()
         frame = pd.concat(records, ignore_index=True)
-        class_index = {name: i for i, name in enumerate(settings["classes"])}
+        class_index = {name: i for i, name in enumerate(settings.classes)}
         frame.insert(0, "index", np.arange(count))
         labels = frame["class_name"].map(class_index).fillna(-1).astype(np.int64)
         frame.insert(1, "label", labels)  # -1: out of distribution

@@ -14,6 +14,7 @@ import pandas as pd
 from fishline.errors import InputError
 from fishline.images import pick_channel, read_channels, read_labels, split_paths
 from fishline.paint.fish import CHANNELS
+from fishline.paint.fish_settings import Probes
 from fishline.slides.cells import CropIntensity
 
 ROLES = ("dapi", "target", "reference")
@@ -42,7 +43,7 @@ def load_field(
     row: Mapping[str, Any],
     sheet: str | Path,
     intensity: CropIntensity,
-    probes: Mapping[str, str],
+    probes: Probes,
 ) -> Field:
     """Read one row's image (and truth mask); every error names the file and the column.
 
@@ -67,8 +68,8 @@ def load_field(
     top = _full_scale(image, row.get("bit_depth"))
     roles = {
         "dapi": "dapi",
-        probes["target"]: "target",
-        probes["reference"]: "reference",
+        probes.target: "target",
+        probes.reference: "reference",
     }
     channels = np.zeros((len(CHANNELS), *image.shape[1:]), np.float32)
     for index, name in enumerate(CHANNELS):

@@ -29,6 +29,7 @@ from fishline.instances import (
 from fishline.io import atomic_outputs, write_unit_stack
 from fishline.logging import get_logger, progress_bar
 from fishline.paint.fish import CHANNELS
+from fishline.paint.fish_settings import FishPaintSettings
 from fishline.schema import default, setting_default, typed_settings
 from fishline.segment import SegmentSettings, load_cellpose, segment_dapi
 from fishline.slides.cells import (
@@ -191,7 +192,7 @@ def call_sample(
     nuclei_model: str | Path,
     classifier: str | Path,
     settings: SlideSettings,
-    paint: Mapping[str, Any],
+    paint: FishPaintSettings,
     outputs: Mapping[str, str | Path],
     cell_labels: str | Path | None = None,
     device: str = default("device"),
@@ -213,19 +214,19 @@ def call_sample(
     cellpose, info = load_cellpose(nuclei_model, setup_device(device, threads, 0))
     loaded = models.load(classifier)
     classes = list(loaded[1]["class_names"])
-    size = int(paint["patch_size"])
+    size = paint.patch_size
     caller = _FieldCaller(
         segment=lambda dapi, diameter: segment_dapi(cellpose, dapi, settings.segment, diameter),
         trained=float(info["metadata"]["object_diameter"]),
         settings=settings,
-        reference=settings.crops.diameter or reference_diameter(paint["nuclei"]),
+        reference=settings.crops.diameter or reference_diameter(paint.nuclei),
         size=size,
         labels=read_cell_labels(cell_labels) if cell_labels else None,
     )
     caution = _missing_probe_caution(rows, sample, sheet)
     cell_parts, crops, panels = [], [], []
     for row in progress_bar(rows, desc=f"fields of {sample}", unit="field"):
-        item = load_field(row, sheet, settings.crops.intensity, paint["probes"])
+        item = load_field(row, sheet, settings.crops.intensity, paint.probes)
         kept, patches, panel = caller.cells(item, row, sample)
         cell_parts.append(kept)
         crops.append(patches)
@@ -237,7 +238,7 @@ def call_sample(
         {"index": cells["index"], "class_name": cells["truth_class"], "sample": sample}
     )
     with atomic_outputs(outputs["stack"], outputs["table"]) as (stack_temp, table_temp):
-        write_unit_stack(stack_temp, stack, CHANNELS, paint["probes"]["target"])
+        write_unit_stack(stack_temp, stack, CHANNELS, paint.probes.target)
         crop_table.to_parquet(table_temp, index=False)
     started = time.perf_counter()
     if len(cells):

@@ -5,10 +5,8 @@ plotting library (the patch painter's worker processes import it too)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,7 +16,8 @@ from fishline.io import atomic_outputs, write_unit_stack
 from fishline.logging import get_logger, progress_bar
 from fishline.paint import paint_fields
 from fishline.paint.fields import FieldSettings, paint_field
-from fishline.paint.fish import CHANNELS, check_settings, split_settings
+from fishline.paint.fish import CHANNELS
+from fishline.paint.fish_settings import FishPaintSettings
 from fishline.paint.nuclei import NucleusLibrary
 from fishline.slides.cells import (
     CropSettings,
@@ -33,7 +32,7 @@ log = get_logger("slides")
 
 
 def paint_training_fields(
-    paint: Mapping[str, Any],
+    paint: FishPaintSettings,
     fields: FieldSettings,
     count: int,
     seed: int,
@@ -47,7 +46,7 @@ def paint_training_fields(
 
     outdir = Path(outdir)
     paint_fields(
-        dict(paint),
+        paint,
         replace(fields, n=count),
         seed,
         outdir,
@@ -62,7 +61,7 @@ def paint_training_fields(
 
 
 def paint_crop_set(
-    paint: Mapping[str, Any],
+    paint: FishPaintSettings,
     fields: FieldSettings,
     crops: CropSettings,
     split: str,
@@ -83,18 +82,17 @@ def paint_crop_set(
     ``crop_scale``). Field ``k`` is painted from ``SeedSequence([seed, k])``.
     """
 
-    settings = split_settings(dict(paint), split)
-    check_settings(settings)
-    if settings["stain"] != "fish":
+    settings = paint.for_split(split)
+    if paint.splits[split].stain != "fish":
         raise InputError(
             "config", "crops cut from fields need stain 'fish'", item=f"fish.paint.splits.{split}"
         )
     library = None
-    if settings["nuclei"]["source"] == "library":
-        library = NucleusLibrary.from_sheet(settings["nuclei"]["library"])
-    count, size, classes = settings["n"], settings["patch_size"], settings["classes"]
-    reference = crops.diameter or reference_diameter(settings["nuclei"])
-    top = float((1 << int(settings["bit_depth"])) - 1)
+    if settings.nuclei["source"] == "library":
+        library = NucleusLibrary.from_sheet(settings.nuclei["library"])
+    count, size, classes = paint.splits[split].n, settings.patch_size, settings.classes
+    reference = crops.diameter or reference_diameter(settings.nuclei)
+    top = float((1 << int(settings.bit_depth)) - 1)
     pieces: list[np.ndarray] = []
     records: list[pd.DataFrame] = []
     got = field = 0
@@ -129,7 +127,7 @@ def paint_crop_set(
     frame.insert(2, "split", split)
     frame["seed"] = seed
     with atomic_outputs(stack, table) as (stack_temp, table_temp):
-        write_unit_stack(stack_temp, np.concatenate(pieces), CHANNELS, settings["probes"]["target"])
+        write_unit_stack(stack_temp, np.concatenate(pieces), CHANNELS, settings.probes.target)
         frame.to_parquet(table_temp, index=False)
     log.info(
         "%d %s crops from %d fields; class counts %s",
