@@ -65,6 +65,8 @@ def calibration_bins(
     confidence: np.ndarray, correct: np.ndarray, bins: int = 10
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per equal-width confidence bin: (mean confidence, accuracy, count); empty bins NaN.
+    (``sklearn.calibration.calibration_curve`` drops empty bins and returns no counts, which
+    the ECE and the reliability figure need, so the three bincounts stay.)
 
     Parameters
     ----------

@@ -11,6 +11,7 @@ About 740 lines: one function per SimSearch rule (16), so a rule's code is found
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,11 +21,11 @@ import numpy as np
 import pandas as pd
 
 from fishline.errors import InputError
-from fishline.io import atomic_folder, atomic_outputs, read_patch_set
+from fishline.io import atomic_folder, atomic_outputs, read_patch_set, write_image
 from fishline.logging import get_logger
 from fishline.simsearch.annotations import read_annotations, write_annotations
 from fishline.simsearch.channels import normalised_channel_weights
-from fishline.simsearch.images import ImageSet, load_image_set, split_names
+from fishline.simsearch.images import ImageSet, channel_correlation, load_image_set, split_names
 from fishline.simsearch.settings import (
     CellCallSettings,
     DetectSettings,
@@ -472,8 +473,6 @@ def ablation_cell(
     ``settings``: the simsearch config sections roles, classes, user, search, channels, noisy,
     train, detect, evaluate, ablation, device (as the rule passes them).
     """
-    import tempfile
-
     from fishline.simsearch.detect import detect as run_detection
     from fishline.simsearch.evaluate import evaluate_detections
     from fishline.simsearch.train import train_simsearch
@@ -594,7 +593,6 @@ def annotation_report(
 ) -> None:
     """Channel correlation table and the annotations drawn on the displayed images."""
     from fishline.simsearch.figures import annotation_figure, html_table
-    from fishline.simsearch.images import channel_correlation
 
     image_set = load_image_set(sheet, channels)
     marked = _checked_annotations(annotations, image_set, None)
@@ -658,7 +656,6 @@ def segment_test_images(
     k = the k-th class of ``classes.tsv``). One label TIFF per image, written to a sibling
     folder first and renamed (a killed job leaves no partial folder)."""
     from fishline import models
-    from fishline.io import write_image
     from fishline.simsearch.detect import probability_maps, segmentation_map
     from fishline.train.loop import setup_device
 
