@@ -49,8 +49,8 @@ def _block(key: str) -> Any:
 
 @dataclass(frozen=True)
 class Probes:
-    """Which colour carries the target probe (e.g. MYCN) and which the reference (e.g.
-    CEP2)."""
+    """Which colour carries the target probe (e.g. MYCN, HER2) and which the reference (e.g.
+    CEP17)."""
 
     target: Literal["red", "green"] = _schema("probes.target")
     reference: Literal["red", "green"] = _schema("probes.reference")
