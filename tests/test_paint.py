@@ -24,6 +24,8 @@ from fishline.paint.fields import FieldSettings
 from fishline.paint.fish import CHANNELS, _eroded, assign_conditions
 from fishline.paint.fish_settings import Condition, Probes
 from fishline.sheets import read_sample_sheet
+from fishline.slides.cells import CropSettings
+from fishline.slides.training_sets import paint_crop_set
 
 RED, GREEN, DAPI = 0, 1, 2
 
@@ -466,10 +468,15 @@ def test_fish_paint_settings_from_the_schema_block(config: dict[str, Any]) -> No
 
 def test_fields_need_a_condition_for_every_class(tmp_path: Path) -> None:
     """Field statuses cycle through the classes: a class no condition paints is an error
-    naming the conditions, before anything is written."""
+    naming the conditions, before anything is written, for whole fields and for crop sets
+    cut from them alike."""
     paint = FishPaintSettings()
     paint = replace(paint, conditions=paint.conditions[:2])  # normal and gain only
     fields = replace(FieldSettings(), n=3, size=256, nuclei=(6, 9))
     with pytest.raises(InputError, match=r"no condition paints \['amplification'\]"):
         paint_fields(paint, fields, 0, tmp_path, tmp_path / "s.tsv", tmp_path / "n.parquet")
+    with pytest.raises(InputError, match=r"no condition paints \['amplification'\]"):
+        paint_crop_set(
+            paint, fields, CropSettings(), "train", 0, tmp_path / "c.tif", tmp_path / "c.parquet"
+        )
     assert list(tmp_path.iterdir()) == []

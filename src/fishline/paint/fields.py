@@ -279,6 +279,21 @@ def _overlap(corner: np.ndarray, patch: int, size: int) -> tuple[slice, slice, s
     return ys, xs, pys, pxs
 
 
+def check_field_painter(paint: FishPaintSettings) -> None:
+    """What painting whole fields needs of the patch painter's settings, checked before any
+    field is painted: nuclei that fit a patch, and a condition for every class (field
+    statuses cycle through the classes)."""
+    if bounds(paint.nuclei["diameter"])[1] > paint.patch_size:
+        raise InputError("config", "nucleus diameter exceeds patch_size", item="fish.paint.nuclei")
+    painted = {condition.class_ for condition in paint.conditions}
+    if missing := [name for name in paint.classes if name not in painted]:
+        raise InputError(
+            "config",
+            f"field statuses cycle through the classes, but no condition paints {missing}",
+            item="fish.paint.conditions",
+        )
+
+
 def paint_fields(
     paint: FishPaintSettings,
     fields: FieldSettings,
@@ -291,15 +306,7 @@ def paint_fields(
 
     Field statuses cycle through the classes so every class has whole-field examples.
     """
-    if bounds(paint.nuclei["diameter"])[1] > paint.patch_size:
-        raise InputError("config", "nucleus diameter exceeds patch_size", item="fish.paint.nuclei")
-    painted = {condition.class_ for condition in paint.conditions}
-    if missing := [name for name in paint.classes if name not in painted]:
-        raise InputError(
-            "config",
-            f"field statuses cycle through the classes, but no condition paints {missing}",
-            item="fish.paint.conditions",
-        )
+    check_field_painter(paint)
     library = None
     if paint.nuclei["source"] == "library":
         library = NucleusLibrary.from_sheet(paint.nuclei["library"])

@@ -15,7 +15,7 @@ from fishline.errors import InputError
 from fishline.io import atomic_outputs, write_unit_stack
 from fishline.logging import get_logger, progress_bar
 from fishline.paint import paint_fields
-from fishline.paint.fields import FieldSettings, paint_field
+from fishline.paint.fields import FieldSettings, check_field_painter, paint_field
 from fishline.paint.fish import CHANNELS
 from fishline.paint.fish_settings import FishPaintSettings
 from fishline.paint.nuclei import NucleusLibrary
@@ -83,6 +83,7 @@ def paint_crop_set(
     """
 
     settings = paint.for_split(split)
+    check_field_painter(settings)
     if paint.splits[split].stain != "fish":
         raise InputError(
             "config", "crops cut from fields need stain 'fish'", item=f"fish.paint.splits.{split}"
