@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -49,6 +50,8 @@ def test_sigkill_during_training_then_rerun_gives_the_same_metrics(tmp_path: Pat
     configfile.write_text(yaml.safe_dump(config))
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     _run(whole, configfile, TARGET)
+    # the painted sets are the whole run's (mtimes kept): only training is killed and resumed
+    shutil.copytree(whole / "results/fish/synthetic", killed / "results/fish/synthetic")
 
     checkpoint = killed / "results/fish/models/checkpoints/ce.ckpt"
     job = subprocess.Popen(
@@ -71,6 +74,7 @@ def test_sigkill_during_training_then_rerun_gives_the_same_metrics(tmp_path: Pat
     assert "removed the lock left" in rerun
     log = (killed / "logs/fish_train/ce.log").read_text()
     assert "resuming from" in log
+    assert not (killed / "logs/fish_paint").exists(), "the copied painted sets were repainted"
     attempts = [p.read_text() for p in (killed / "logs/fish_train/attempts").glob("ce.*.log")]
     assert len(attempts) == 2, "the killed attempt's log is kept beside the rerun's"
     assert any("epoch 1" in text and "resuming from" not in text for text in attempts)

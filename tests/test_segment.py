@@ -308,8 +308,12 @@ def test_half_maximum_keeps_the_width_of_dim_and_bright_rods() -> None:
     assert estimate_diameter(image) == pytest.approx(object_diameter(truth), rel=0.08)
 
 
-def test_tiny_cellpose_training_segments_a_painted_spread(tmp_path: Path, config: dict) -> None:
-    """From scratch, a few seconds of training already finds chromosomes on a new spread."""
+def test_fine_tuning_learns_the_masks_it_is_given(tmp_path: Path, config: dict) -> None:
+    """A short fine-tune of the shipped model on painted spreads keeps it finding their
+    chromosomes, and the same fine-tune on masks drawn 6 px to the side (a misregistered
+    annotation) loses them: the training reaches the weights through the masks given.
+    (Training from scratch runs in the tiny workflow, for its nucleus model; a chromosome
+    model from scratch needed 50 epochs, 95 s, to find chromosomes reliably.)"""
     import torch
 
     from fishline.instances import evaluate_segmentation
@@ -322,17 +326,8 @@ def test_tiny_cellpose_training_segments_a_painted_spread(tmp_path: Path, config
         train_cellpose,
     )
 
-    paint = {
-        **config["chromosomes"]["paint"],
-        "size": [160, 200],
-        "count": [14, 16],
-        "length": [26, 32],
-        "width": [7, 9],
-    }
+    paint = {**config["chromosomes"]["paint"], "size": [256, 320], "count": [14, 16]}
     paint["nuclei"] = {**paint["nuclei"], "count": [0, 0]}
-    # the optics this test was sized for (the defaults follow real spreads, blurrier)
-    paint["banding"] = [0.15, 0.4]
-    paint["realism"] = {**paint["realism"], "blur": {**paint["realism"]["blur"], "sigma": [1, 2]}}
     for split, n in (("train", 3), ("test", 1)):
         paint_spreads(
             SpreadSettings.from_config(paint),
@@ -343,49 +338,53 @@ def test_tiny_cellpose_training_segments_a_painted_spread(tmp_path: Path, config
             tmp_path / f"{split}/sheet.tsv",
             tmp_path / f"{split}.parquet",
         )
+    sheet = pd.read_csv(tmp_path / "train/sheet.tsv", sep="\t")
+    for mask in sheet["mask"]:
+        drawn = tifffile.imread(tmp_path / "train" / mask)
+        tifffile.imwrite(tmp_path / "train" / f"shifted_{mask}", np.roll(drawn, 6, axis=1))
+    sheet["mask"] = "shifted_" + sheet["mask"]
+    sheet.to_csv(tmp_path / "train/shifted.tsv", sep="\t", index=False)
     settings = CellposeTrainSettings.from_config(
         {
             **config["chromosomes"]["cellpose"],
-            "pretrained": None,
-            "learning_rate": 0.005,
-            "epochs": 50,  # 30 sat at the edge: a 13-pixel change in the masks gave no instance
-            "images_per_epoch": 16,
-            "tile": 64,
-            "diameter": 12.0,
+            "learning_rate": 0.002,
+            "epochs": 10,  # Cellpose warms the learning rate up over the first 10
+            "images_per_epoch": 8,
+            "tile": 96,
         }
     )
-    history = train_cellpose(
-        tmp_path / "train/sheet.tsv",
-        None,
-        settings,
-        3,
-        1,
-        "cpu",
-        tmp_path / "cp.pt",
-        tmp_path / "h.parquet",
-    )
-    assert (
-        len(history) == 50
-        and history["train_loss"].iloc[-5:].mean() < history["train_loss"].iloc[:3].mean()
-    )
-    saved = torch.load(tmp_path / "cp.pt", weights_only=False)
-    assert saved["kind"] == "cellpose" and saved["metadata"]["pretrained"] is None
-    masks = segment_sheet(
-        tmp_path / "cp.pt",
-        tmp_path / "test/sheet.tsv",
-        SegmentSettings.from_config(config["chromosomes"]["segment"]),
-        tmp_path / "seg",
-        tmp_path / "seg/masks.tsv",
-        1,
-        "cpu",
-    )
-    assert masks["instances"].iloc[0] > 0
-    predicted = tifffile.imread(masks["pred"].iloc[0])
-    assert predicted.shape == (160, 200) and predicted.max() == masks["instances"].iloc[0]
-    metrics = evaluate_segmentation(
-        tmp_path / "seg/masks.tsv", tmp_path / "m.json", tmp_path / "m.tsv"
-    )
-    assert metrics["tp@0.5"] >= 3
+    scores = {}
+    for masks in ("sheet", "shifted"):
+        model = tmp_path / f"{masks}.pt"
+        history = train_cellpose(
+            tmp_path / f"train/{masks}.tsv",
+            None,
+            settings,
+            3,
+            1,
+            "cpu",
+            model,
+            tmp_path / f"{masks}.parquet",
+        )
+        assert len(history) == 10 and history["train_loss"].notna().all()
+        saved = torch.load(model, weights_only=False)
+        assert saved["kind"] == "cellpose"
+        assert saved["metadata"]["pretrained"] == str(resolve_pretrained(settings.pretrained))
+        found = segment_sheet(
+            model,
+            tmp_path / "test/sheet.tsv",
+            SegmentSettings.from_config(config["chromosomes"]["segment"]),
+            tmp_path / masks,
+            tmp_path / f"{masks}/masks.tsv",
+            1,
+            "cpu",
+        )
+        predicted = tifffile.imread(found["pred"].iloc[0])
+        assert predicted.shape == (256, 320) and predicted.max() == found["instances"].iloc[0]
+        scores[masks] = evaluate_segmentation(
+            tmp_path / f"{masks}/masks.tsv", tmp_path / f"{masks}.json", tmp_path / f"{masks}.tsv"
+        )["f1@0.5"]
+    assert scores["sheet"] >= 0.9 and scores["shifted"] < 0.5, scores
 
 
 def test_no_chromosome_found_gives_a_valid_empty_crop_set(tmp_path: Path) -> None:
