@@ -12,7 +12,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import seaborn as sns
 import tifffile
 from skimage.segmentation import find_boundaries
 
@@ -147,6 +146,8 @@ def condition_gallery(
 
 def class_counts(tables: Sequence[str], path: str | Path) -> None:
     """Images per class and split (bars)."""
+    import seaborn as sns  # 0.7 s to import: only the painter report plots with it
+
     frame = pd.concat([pd.read_parquet(t, columns=["split", "class_name"]) for t in tables])
     figure, ax = plt.subplots(figsize=(6, 3))
     sns.countplot(data=frame, x="split", hue="class_name", ax=ax, palette=CLASS_COLOURS[:3])
@@ -157,6 +158,8 @@ def class_counts(tables: Sequence[str], path: str | Path) -> None:
 
 def signal_counts(tables: Sequence[str], path: str | Path) -> None:
     """Histograms of drawn target spots, target clusters and reference spots per condition."""
+    import seaborn as sns  # 0.7 s to import: only the painter report plots with it
+
     frame = pd.concat([pd.read_parquet(t) for t in tables], ignore_index=True)
     columns = ["target_spots", "target_clusters", "reference_spots"]
     figure, axes = plt.subplots(1, len(columns), figsize=(4 * len(columns), 3))
