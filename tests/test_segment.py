@@ -1,4 +1,4 @@
-"""Segmentation module: sheets, instance scoring, crop geometry, and a tiny Cellpose training."""
+"""Segmentation module: sheets, instance scoring, crop geometry, and a short Cellpose fine-tune."""
 
 from __future__ import annotations
 
