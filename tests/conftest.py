@@ -66,25 +66,26 @@ def clean_settings(paint: FishPaintSettings) -> FishPaintSettings:
     return realism_off(paint.for_split("train"))
 
 
-# The longest files first (wall time of each file in a full `make test` on 2 cores, 2026-12-05),
-# so that the two workers of `pytest -n 2 --dist loadfile --no-loadscope-reorder` (make test)
-# end together: one runs the tiny end-to-end workflow while the other works through the rest.
-# (xdist's default order, most tests first, left one worker idle for three minutes.)
+# The longest files first (wall time of each file in a full `make test` on 2 cores, 2-core
+# EPYC without AMX, 2026-12-06), so that the two workers of `pytest -n 2 --dist loadfile
+# --no-loadscope-reorder` (make test) end together: one runs the tiny end-to-end workflow
+# while the other works through the rest. (xdist's default order, most tests first, left one
+# worker idle for three minutes.)
 LONGEST_FIRST = [
-    "test_workflow.py",  # 273 s: the tiny end-to-end run
-    "test_slurm.py",  # 92 s, mostly waiting on SLURM's status polls
-    "test_workflow_plans.py",  # 89 s
-    "test_segment.py",  # 79 s
-    "test_chromosomes2_workflow.py",  # 60 s
-    "test_shipped_models.py",  # 40 s
-    "test_resume.py",  # 38 s
+    "test_workflow.py",  # 280 s: the tiny end-to-end run
+    "test_workflow_plans.py",  # 120 s
+    "test_slurm.py",  # 93 s, half of it waiting on SLURM's status polls
+    "test_chromosomes2_workflow.py",  # 76 s
+    "test_resume.py",  # 58 s
+    "test_segment.py",  # 52 s
+    "test_shipped_models.py",  # 47 s
     "test_classifier.py",  # 36 s
-    "test_simsearch_train.py",  # 17 s
-    "test_annotate_ui.py",  # 17 s
-    "test_model_card.py",  # 15 s
-    "test_chromclass.py",  # 9 s
+    "test_simsearch_core.py",  # 33 s
+    "test_model_card.py",  # 23 s
+    "test_annotate_ui.py",  # 18 s
+    "test_simsearch_train.py",  # 18 s
+    "test_chromclass.py",  # 11 s
     "test_bbdm.py",  # 9 s
-    "test_simsearch_core.py",  # 8 s
 ]
 
 

@@ -30,9 +30,9 @@ from fishline.errors import InputError
 from fishline.simsearch.settings import SearchSettings
 from fishline.simsearch.stages import SheetImages, annotated_patches
 
-# The first test here also runs the module's tiny workflow (3 min on a 2-core EPYC without AMX
-# beside the other worker, 8.6 min held to 0.8 of its cores as the slower kind), so the limit
-# is wider.
+# The first test here also runs the module's tiny workflow (3.7 min on a 2-core EPYC without
+# AMX beside the other worker, 9.5 min held to 0.77 of its cores as the slower kind), so the
+# limit is wider.
 pytestmark = [pytest.mark.workflow, pytest.mark.timeout(1800)]
 
 
