@@ -343,7 +343,7 @@ def test_fine_tuning_learns_the_masks_it_is_given(tmp_path: Path, config: dict) 
         drawn = tifffile.imread(tmp_path / "train" / mask)
         tifffile.imwrite(tmp_path / "train" / f"shifted_{mask}", np.roll(drawn, 6, axis=1))
     sheet["mask"] = "shifted_" + sheet["mask"]
-    sheet.to_csv(tmp_path / "train/shifted.tsv", sep="\t", index=False)
+    write_sheet(tmp_path / "train/shifted.tsv", sheet.to_dict("records"))
     settings = CellposeTrainSettings.from_config(
         {
             **config["chromosomes"]["cellpose"],
