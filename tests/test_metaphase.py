@@ -14,6 +14,7 @@ import pytest
 import tifffile
 from scipy import ndimage
 
+from fishline.chromosomes.realism import spread_statistics
 from fishline.errors import InputError
 from fishline.images import connected_pieces
 from fishline.metaphase_sheet import Metaphase
@@ -115,6 +116,30 @@ def test_crossings_at_the_middle_cross_two_chromosomes_near_their_middles(
     spread_paint["crossing_at"] = "middle"
     middle = _crossings_at_both_middles(spread_paint, range(3))
     assert anywhere < 0.25 < 0.4 < middle
+
+
+def test_kinks_fold_chromosomes_and_off_paints_the_same_bytes(
+    spread_paint: dict[str, Any],
+) -> None:
+    spread_paint.update(touching=0.0, crossing=0.0, bend=[0, 0])
+    straight = [
+        spread_statistics(image[0], labels)[0]
+        for image, labels, _ in _spreads(spread_paint, range(2))
+    ]
+    folded_paint = {**spread_paint, "kink": 1.0, "kink_angle": [90, 90]}
+    folded = [
+        spread_statistics(image[0], labels)[0]
+        for image, labels, _ in _spreads(folded_paint, range(2))
+    ]
+    # arms meeting at 90 degrees: end to end = cos(45) of the axis where the fold is central
+    assert min(v["straightness"] for v in straight) > 0.93
+    assert max(v["straightness"] for v in folded) < 0.85
+    assert min(v["folded"] for v in folded) > 0.3 > max(v["folded"] for v in straight)
+    ((image, labels, _),) = _spreads(spread_paint, range(1))
+    ((same_image, same_labels, _),) = _spreads(
+        {**spread_paint, "kink": 0.0, "kink_angle": [10, 20]}, range(1)
+    )
+    assert np.array_equal(image, same_image) and np.array_equal(labels, same_labels)
 
 
 def test_counts_and_sex_chromosomes(config: dict[str, Any]) -> None:

@@ -47,6 +47,22 @@ def test_shapes_contacts_and_objects_of_a_known_spread() -> None:
     assert np.isnan(values["overlap"])  # no overlap truth given
 
 
+def test_straightness_of_a_straight_and_a_folded_rod() -> None:
+    labels = np.zeros((120, 120), np.int32)
+    labels[10:90, 10:20] = 1  # straight, 80 px
+    labels[30:110, 60:70] = 2  # an "L": 80 px down, then 40 px right
+    labels[100:110, 60:110] = 2
+    dapi = 10.0 + 100.0 * (labels > 0)
+    _, table = spread_statistics(dapi, labels)
+    straight, folded = table["straightness"]
+    assert straight == pytest.approx(1.0, abs=0.02)  # the skeleton forks at the corners
+    # skeleton arms of about 75 and 45 px at a right angle: hypot / sum = 0.73
+    assert folded == pytest.approx(np.hypot(75, 45) / 120, abs=0.05)
+    values, _ = spread_statistics(dapi, labels)
+    # the spread's values count the chromosomes of at least the median area: the L alone
+    assert values["straightness"] == pytest.approx(folded) and values["folded"] == 1.0
+
+
 def test_noise_blur_and_overlap_are_measured_in_signal_units() -> None:
     dapi, labels = _spread(noise=5.0)  # 5 / 100 of the signal
     values, _ = spread_statistics(dapi, labels)

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import pandas as pd
 from scipy import ndimage
+from skimage.graph import MCP_Geometric
 from skimage.morphology import skeletonize
 
 from fishline.images import read_file
@@ -34,6 +35,8 @@ STATISTICS = {
     "across": "centre-to-edge fall across a chromosome (1 - edge level / centre level)",
     "noise": "pixel noise in the background (robust std of a 2 px high-pass / signal)",
     "texture": "background unevenness (std of the background smoothed at 8 px / signal)",
+    "straightness": "end-to-end distance / axis length (median, longer half of the chromosomes)",
+    "folded": "share of the longer half of the chromosomes under 0.8 straight (folded or hooked)",
     "touching": "fraction of chromosomes touching another one",
     "overlap": "fraction of chromosome pixels where two chromosomes overlap",
     "nuclei": "interphase nuclei per spread (bright objects over 8x a chromosome, unlabelled)",
@@ -48,6 +51,27 @@ def _instance_shape(mask: np.ndarray, distance: np.ndarray) -> tuple[float, floa
         skeleton = mask & (distance == distance[mask].max())
     width = 2.0 * float(np.median(distance[skeleton]))
     return width, float(skeleton.sum()) + width, skeleton
+
+
+def _straightness(skeleton: np.ndarray) -> float:
+    """End-to-end distance over length of a skeleton's longest path (1 = straight; NaN
+    under 10 px long): its ends found by two farthest-point passes along the skeleton."""
+    points = np.argwhere(skeleton)
+    if len(points) < 2:
+        return float("nan")
+    costs = np.where(skeleton, 1.0, np.inf)
+
+    def farthest(origin: tuple[int, ...]) -> tuple[tuple[int, ...], float]:
+        reach, _ = MCP_Geometric(costs).find_costs([origin])
+        reach[~skeleton] = -1.0
+        end = np.unravel_index(int(np.argmax(reach)), reach.shape)
+        return tuple(int(i) for i in end), float(reach[end])
+
+    one_end, _ = farthest(tuple(int(i) for i in points[0]))
+    other_end, length = farthest(one_end)
+    if length < 10:
+        return float("nan")
+    return float(np.hypot(*np.subtract(one_end, other_end))) / length
 
 
 def spread_statistics(
@@ -106,6 +130,7 @@ def spread_statistics(
                 "across": 1.0
                 - (float(np.median(pixels[edge])) - background)
                 / max(float(np.median(centre)) - background, 1e-6),
+                "straightness": _straightness(skeleton),
                 "touching": _touches(labels[padded], crossing[padded], index),
             }
         )
@@ -127,6 +152,13 @@ def spread_statistics(
     for name in ("width_px", "length_px", "area_px", "edge_px", "banding", "across"):
         values[name] = float(table[name].median()) if len(table) else float("nan")
     values["touching"] = float(table["touching"].mean()) if len(table) else float("nan")
+    longer = (
+        table.loc[table["area_px"] >= median_area, "straightness"].dropna().to_numpy()
+        if len(table)
+        else np.array([])
+    )
+    values["straightness"] = float(np.median(longer)) if len(longer) else float("nan")
+    values["folded"] = float(np.mean(longer < 0.8)) if len(longer) else float("nan")
     return {name: values[name] for name in STATISTICS}, table
 
 

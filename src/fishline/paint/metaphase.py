@@ -197,6 +197,59 @@ class Rod:
     angle: float  # degrees, p -> q direction at the midpoint
 
 
+def _arc_axis(
+    rng: np.random.Generator,
+    dx: np.ndarray,
+    dy: np.ndarray,
+    theta: float,
+    length: float,
+    bend: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Position along (u, from the p end) and distance from (d) an evenly bent axis through
+    the patch centre, tangent to ``theta``, bent by ``bend`` radians in all (random sign)."""
+    bend *= rng.choice([-1.0, 1.0])
+    radius = length / bend if abs(bend) > 1e-3 else 1e4
+    along = dx * math.cos(theta) + dy * math.sin(theta)
+    across = -dx * math.sin(theta) + dy * math.cos(theta)
+    # arc through the patch centre, tangent to theta, bending towards +across
+    sign = 1.0 if radius > 0 else -1.0
+    reach = np.hypot(along, across - radius)
+    u = abs(radius) * np.arctan2(along, (radius - across) * sign) + length / 2
+    d = np.abs(reach - abs(radius))
+    return u.astype(np.float32), d.astype(np.float32)
+
+
+def _kinked_axis(
+    rng: np.random.Generator,
+    dx: np.ndarray,
+    dy: np.ndarray,
+    theta: float,
+    length: float,
+    kink: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Position along (u) and distance from (d) an axis of two straight arms meeting at a
+    kink of ``kink`` radians (random sign) a quarter to three quarters along, its ends
+    centred on the patch, as real chromosomes fold at one point (a "V" or "L")."""
+    kink *= rng.choice([-1.0, 1.0])
+    joint_at = rng.uniform(0.25, 0.75) * length
+    first = np.array([math.cos(theta - kink / 2), math.sin(theta - kink / 2)])
+    second = np.array([math.cos(theta + kink / 2), math.sin(theta + kink / 2)])
+    joint = -((length - joint_at) * second - joint_at * first) / 2
+    px, py = dx - joint[0], dy - joint[1]
+    arms = []
+    for direction, sign in ((first, -1.0), (second, 1.0)):
+        # from the joint out along the arm; past its free end u leaves [0, length] (the cap)
+        along = np.clip(sign * (px * direction[0] + py * direction[1]), 0, None)
+        gap = np.hypot(px - sign * along * direction[0], py - sign * along * direction[1])
+        arms.append((joint_at + sign * along, gap))
+    (u_first, d_first), (u_second, d_second) = arms
+    closer = d_first <= d_second
+    return (
+        np.where(closer, u_first, u_second).astype(np.float32),
+        np.where(closer, d_first, d_second).astype(np.float32),
+    )
+
+
 def _render(
     rng: np.random.Generator,
     chrom: Chromosome,
@@ -210,18 +263,12 @@ def _render(
     size = 2 * half + 1
     centre = half + rng.uniform(-0.5, 0.5, 2)
     theta = rng.uniform(0, 2 * math.pi)
-    bend = math.radians(style["bend"]) * rng.choice([-1.0, 1.0])
-    radius = length / bend if abs(bend) > 1e-3 else 1e4
     grid = np.arange(size, dtype=np.float64)
     dx, dy = grid[None, :] - centre[0], grid[:, None] - centre[1]
-    along = dx * math.cos(theta) + dy * math.sin(theta)
-    across = -dx * math.sin(theta) + dy * math.cos(theta)
-    # arc through the patch centre, tangent to theta, bending towards +across
-    sign = 1.0 if radius > 0 else -1.0
-    reach = np.hypot(along, across - radius)
-    u = abs(radius) * np.arctan2(along, (radius - across) * sign) + length / 2
-    d = np.abs(reach - abs(radius)).astype(np.float32)
-    u = u.astype(np.float32)
+    if style.get("kink"):
+        u, d = _kinked_axis(rng, dx, dy, theta, length, math.radians(style["kink"]))
+    else:
+        u, d = _arc_axis(rng, dx, dy, theta, length, math.radians(style["bend"]))
     end = np.minimum(u, length - u)
     cap_radius = width / 2
     cap = np.sqrt(np.clip(1 - (np.clip(cap_radius - end, 0, None) / cap_radius) ** 2, 0, 1))
@@ -480,6 +527,12 @@ def paint_spread(
     for chrom in chromosomes:
         style = {
             "bend": float(uniform(rng, paint.bend, 1)[0]),
+            # drawn only when kinks are on, so other settings paint the same bytes
+            "kink": (
+                float(uniform(rng, paint.kink_angle, 1)[0])
+                if paint.kink and rng.random() < paint.kink
+                else 0.0
+            ),
             "constriction": float(uniform(rng, paint.constriction, 1)[0]),
             "banding": float(uniform(rng, paint.banding, 1)[0]),
             "chromatids": float(uniform(rng, paint.chromatids, 1)[0]),

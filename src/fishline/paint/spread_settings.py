@@ -81,6 +81,8 @@ class SpreadSettings:
     width: float | tuple[float, float] = _schema("width")
     constriction: float | tuple[float, float] = _schema("constriction")
     bend: float | tuple[float, float] = _schema("bend")
+    kink: float = _schema("kink")
+    kink_angle: float | tuple[float, float] = _schema("kink_angle")
     banding: float | tuple[float, float] = _schema("banding")
     chromatids: float | tuple[float, float] = _schema("chromatids")
     intensity: float | tuple[float, float] = _schema("intensity")
@@ -107,6 +109,7 @@ class SpreadSettings:
             "width": self.width,
             "constriction": self.constriction,
             "bend": self.bend,
+            "kink_angle": self.kink_angle,
             "banding": self.banding,
             "chromatids": self.chromatids,
             "intensity": self.intensity,
