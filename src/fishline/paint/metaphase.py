@@ -2,9 +2,9 @@
 
 About 46 banded rods (22 autosome pairs + XX or XY) with a centromere constriction, bent
 slightly or folded at one point, scattered over a round spread, a few touching or crossing;
-interphase nuclei and debris around; paints colour chosen chromosomes (default 2 red, 4 green, 12 yellow).
-Reciprocal translocations exchange arm ends between two chromosomes, so both derivatives
-carry two segments. Optics and camera noise are the FISH painter's (:mod:`optics`).
+interphase nuclei and debris around; paints colour chosen chromosomes (default 2 red,
+4 green, 12 yellow). Reciprocal translocations exchange arm ends between two chromosomes, so
+both derivatives carry two segments. Optics and camera noise are the FISH painter's (:mod:`optics`).
 
 About 650 lines, one module: rendering a rod, placing rods (free, touching, crossing) and
 painting the spread are one process with one set of settings, read top to bottom.
