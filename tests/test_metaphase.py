@@ -123,12 +123,12 @@ def test_kinks_fold_chromosomes_and_off_paints_the_same_bytes(
 ) -> None:
     spread_paint.update(touching=0.0, crossing=0.0, bend=[0, 0])
     straight = [
-        spread_statistics(image[0], labels)[0]
+        spread_statistics(image[DAPI], labels)[0]
         for image, labels, _ in _spreads(spread_paint, range(2))
     ]
     folded_paint = {**spread_paint, "kink": 1.0, "kink_angle": [90, 90]}
     folded = [
-        spread_statistics(image[0], labels)[0]
+        spread_statistics(image[DAPI], labels)[0]
         for image, labels, _ in _spreads(folded_paint, range(2))
     ]
     # arms meeting at 90 degrees: end to end = cos(45) of the axis where the fold is central

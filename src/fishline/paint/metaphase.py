@@ -265,7 +265,7 @@ def _render(
     theta = rng.uniform(0, 2 * math.pi)
     grid = np.arange(size, dtype=np.float64)
     dx, dy = grid[None, :] - centre[0], grid[:, None] - centre[1]
-    if style.get("kink"):
+    if style["kink"]:
         u, d = _kinked_axis(rng, dx, dy, theta, length, math.radians(style["kink"]))
     else:
         u, d = _arc_axis(rng, dx, dy, theta, length, math.radians(style["bend"]))
