@@ -37,6 +37,8 @@ def test_shapes_contacts_and_objects_of_a_known_spread() -> None:
     assert values["chromosomes"] == 3 and len(table) == 3
     assert table["width_px"].to_numpy() == pytest.approx([10, 10, 10], abs=1.5)
     assert table["length_px"].to_numpy() == pytest.approx([40, 40, 30], abs=3)
+    assert table["elongation"].to_numpy() == pytest.approx([4, 4, 3], abs=0.5)
+    assert values["elongation"] == pytest.approx(4, abs=0.5)  # the median rod
     assert table["touching"].tolist() == [False, True, True]
     assert values["touching"] == pytest.approx(2 / 3)
     assert values["background"] == pytest.approx(10 / 110)

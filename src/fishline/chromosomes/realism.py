@@ -28,6 +28,7 @@ STATISTICS = {
     "width_px": "chromosome width: twice the median distance to the edge along the skeleton",
     "length_px": "chromosome length: skeleton length plus one width",
     "area_px": "chromosome area",
+    "elongation": "length / width of a chromosome (how condensed the spread is)",
     "background": "background level / chromosome level",
     "brightness": "brightness between chromosomes (90th / 10th percentile of their median level)",
     "edge_px": "edge width: signal / median gradient magnitude on the mask edge (blur)",
@@ -124,6 +125,7 @@ def spread_statistics(
                 "width_px": width,
                 "length_px": length,
                 "area_px": area,
+                "elongation": length / width if width > 0 else float("nan"),
                 "level": (float(np.median(pixels[mask])) - background) / signal,
                 "edge_px": signal / max(float(np.median(gradient[padded][edge])), 1e-6),
                 "banding": float(np.std(along)) / signal,
@@ -149,7 +151,7 @@ def spread_statistics(
         "nuclei": float(nuclei),
         "debris": float(debris),
     }
-    for name in ("width_px", "length_px", "area_px", "edge_px", "banding", "across"):
+    for name in ("width_px", "length_px", "area_px", "elongation", "edge_px", "banding", "across"):
         values[name] = float(table[name].median()) if len(table) else float("nan")
     values["touching"] = float(table["touching"].mean()) if len(table) else float("nan")
     longer = (
