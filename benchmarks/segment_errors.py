@@ -9,7 +9,10 @@ Causes of a missed truth instance: ``not found`` (under 5 % of it covered by pre
 ``partly found`` (5-50 % covered), ``split`` (two or more predictions each cover over 20 %
 of it), ``merged`` (one prediction covers it and over 20 % of another truth instance),
 ``too big`` / ``too small`` (one prediction, no other truth, IoU under 0.5). Causes of an
-unmatched prediction: ``background`` (under half of it on truth), ``merge`` (over 20 % on
+unmatched prediction: ``far from truth`` (wholly off the truth and over one truth diameter, the
+median instance's equivalent disc, from every truth instance: a neighbouring spread or cell
+the annotators left out, or debris), ``background`` (under half of it on truth, near it),
+``merge`` (over 20 % on
 each of two truth instances), ``piece`` (on one truth instance that is split between
 predictions), ``size`` (on one truth instance, IoU under 0.5).
 """
@@ -23,6 +26,7 @@ import numpy as np
 import pandas as pd
 import torch
 from rows import Row, add_chromosome_model_arguments, add_json_argument, write_rows
+from scipy import ndimage
 from skimage.segmentation import relabel_sequential
 
 from fishline.instances import iou_matrix, overlap_counts, threshold_components
@@ -30,7 +34,7 @@ from fishline.metaphase_sheet import iter_sheet
 from fishline.segment import SegmentSettings, load_cellpose, segment_spread
 
 MISSED = ("not found", "partly found", "split", "merged", "too big", "too small")
-EXTRA = ("background", "merge", "piece", "size")
+EXTRA = ("far from truth", "background", "merge", "piece", "size")
 
 
 def error_causes(truth: np.ndarray, pred: np.ndarray) -> tuple[Counter, Counter, int]:
@@ -44,6 +48,11 @@ def error_causes(truth: np.ndarray, pred: np.ndarray) -> tuple[Counter, Counter,
     covers = overlap / np.maximum(truth_area[:, None], 1)  # share of truth i under pred j
     lies_on = overlap / np.maximum(pred_area[None, :], 1)  # share of pred j on truth i
     matched_truth, matched_pred = (iou >= 0.5).any(1), (iou >= 0.5).any(0)
+    diameter = 2 * np.sqrt(np.median(truth_area) / np.pi) if len(truth_area) else 0.0
+    to_truth = (
+        ndimage.distance_transform_edt(truth == 0) if truth.any() else np.full(truth.shape, np.inf)
+    )
+    nearest = ndimage.minimum(to_truth, pred, np.arange(1, len(pred_area) + 1))
     missed: Counter = Counter()
     for i in np.flatnonzero(~matched_truth):
         covered, big = covers[i].sum(), np.flatnonzero(covers[i] > 0.2)
@@ -61,7 +70,9 @@ def error_causes(truth: np.ndarray, pred: np.ndarray) -> tuple[Counter, Counter,
                 missed["too big" if pred_area[j] > truth_area[i] else "too small"] += 1
     extra: Counter = Counter()
     for j in np.flatnonzero(~matched_pred):
-        if lies_on[:, j].sum() < 0.5:
+        if nearest[j] > diameter:
+            extra["far from truth"] += 1
+        elif lies_on[:, j].sum() < 0.5:
             extra["background"] += 1
         elif (lies_on[:, j] > 0.2).sum() >= 2:
             extra["merge"] += 1
@@ -107,6 +118,12 @@ def main() -> None:
     matched = {name: totals[name][2] for name in totals}
     print(f"{args.model.name} on {args.sheet.name}; matched at IoU 0.5: {matched}")
     print(table.to_string(index=False))
+    for name, (missed, extra, tp) in totals.items():
+        fp, fn, far = sum(extra.values()), sum(missed.values()), extra["far from truth"]
+        print(
+            f"{name}: pooled F1@0.5 {2 * tp / max(2 * tp + fp + fn, 1):.3f}; leaving out the "
+            f"{far} predictions far from truth {2 * tp / max(2 * tp + fp - far + fn, 1):.3f}"
+        )
     write_rows(
         args.json,
         [Row(f"{row['error']}: {row['cause']}", "instances", row["model"], row["baseline"],
