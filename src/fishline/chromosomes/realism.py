@@ -104,6 +104,44 @@ def spread_statistics(
     texture = float(np.std(cv2.GaussianBlur(dapi, (0, 0), 8.0)[background_pixels]))
 
     crossing = np.zeros_like(chromosomes) if overlap is None else overlap.astype(bool)
+    table = _chromosome_rows(dapi, labels, crossing, gradient, background, signal)
+    median_area = float(table["area_px"].median()) if len(table) else 0.0
+    nuclei, debris = _unlabelled_objects(stained, chromosomes, median_area)
+    values = {
+        "chromosomes": float(len(table)),
+        "background": background / level if level > 0 else float("nan"),
+        "brightness": _percentile_ratio(table["level"]) if len(table) else float("nan"),
+        "noise": noise / signal,
+        "texture": texture / signal,
+        "overlap": float(overlap.sum() / max(chromosomes.sum() + overlap.sum(), 1))
+        if overlap is not None
+        else float("nan"),
+        "nuclei": float(nuclei),
+        "debris": float(debris),
+    }
+    for name in ("width_px", "length_px", "area_px", "elongation", "edge_px", "banding", "across"):
+        values[name] = float(table[name].median()) if len(table) else float("nan")
+    values["touching"] = float(table["touching"].mean()) if len(table) else float("nan")
+    longer = (
+        table.loc[table["area_px"] >= median_area, "straightness"].dropna().to_numpy()
+        if len(table)
+        else np.array([])
+    )
+    values["straightness"] = float(np.median(longer)) if len(longer) else float("nan")
+    values["folded"] = float(np.mean(longer < 0.8)) if len(longer) else float("nan")
+    return {name: values[name] for name in STATISTICS}, table
+
+
+def _chromosome_rows(
+    dapi: np.ndarray,
+    labels: np.ndarray,
+    crossing: np.ndarray,
+    gradient: np.ndarray,
+    background: float,
+    signal: float,
+) -> pd.DataFrame:
+    """One row per chromosome instance of ``labels`` (under 4 px skipped): its shape, and its
+    intensities in units of the spread's chromosome ``signal`` above ``background``."""
     rows = []
     for index, window in enumerate(ndimage.find_objects(labels), start=1):
         if window is None:
@@ -136,32 +174,7 @@ def spread_statistics(
                 "touching": _touches(labels[padded], crossing[padded], index),
             }
         )
-    table = pd.DataFrame(rows)
-    median_area = float(table["area_px"].median()) if len(table) else 0.0
-    nuclei, debris = _unlabelled_objects(stained, chromosomes, median_area)
-    values = {
-        "chromosomes": float(len(table)),
-        "background": background / level if level > 0 else float("nan"),
-        "brightness": _percentile_ratio(table["level"]) if len(table) else float("nan"),
-        "noise": noise / signal,
-        "texture": texture / signal,
-        "overlap": float(overlap.sum() / max(chromosomes.sum() + overlap.sum(), 1))
-        if overlap is not None
-        else float("nan"),
-        "nuclei": float(nuclei),
-        "debris": float(debris),
-    }
-    for name in ("width_px", "length_px", "area_px", "elongation", "edge_px", "banding", "across"):
-        values[name] = float(table[name].median()) if len(table) else float("nan")
-    values["touching"] = float(table["touching"].mean()) if len(table) else float("nan")
-    longer = (
-        table.loc[table["area_px"] >= median_area, "straightness"].dropna().to_numpy()
-        if len(table)
-        else np.array([])
-    )
-    values["straightness"] = float(np.median(longer)) if len(longer) else float("nan")
-    values["folded"] = float(np.mean(longer < 0.8)) if len(longer) else float("nan")
-    return {name: values[name] for name in STATISTICS}, table
+    return pd.DataFrame(rows)
 
 
 def _percentile_ratio(levels: pd.Series) -> float:
