@@ -12,9 +12,8 @@ of it), ``merged`` (one prediction covers it and over 20 % of another truth inst
 unmatched prediction: ``far from truth`` (wholly off the truth and over one truth diameter, the
 median instance's equivalent disc, from every truth instance: a neighbouring spread or cell
 the annotators left out, or debris), ``background`` (under half of it on truth, near it),
-``merge`` (over 20 % on
-each of two truth instances), ``piece`` (on one truth instance that is split between
-predictions), ``size`` (on one truth instance, IoU under 0.5).
+``merge`` (over 20 % on each of two truth instances), ``piece`` (on one truth instance that
+is split between predictions), ``size`` (on one truth instance, IoU under 0.5).
 """
 
 from __future__ import annotations
