@@ -28,7 +28,13 @@ from rows import Row, add_chromosome_model_arguments, add_json_argument, write_r
 from scipy import ndimage
 from skimage.segmentation import relabel_sequential
 
-from fishline.instances import iou_matrix, overlap_counts, threshold_components
+from fishline.instances import (
+    iou_matrix,
+    object_diameter,
+    overlap_counts,
+    score_ratios,
+    threshold_components,
+)
 from fishline.metaphase_sheet import iter_sheet
 from fishline.segment import SegmentSettings, load_cellpose, segment_spread
 
@@ -47,7 +53,7 @@ def error_causes(truth: np.ndarray, pred: np.ndarray) -> tuple[Counter, Counter,
     covers = overlap / np.maximum(truth_area[:, None], 1)  # share of truth i under pred j
     lies_on = overlap / np.maximum(pred_area[None, :], 1)  # share of pred j on truth i
     matched_truth, matched_pred = (iou >= 0.5).any(1), (iou >= 0.5).any(0)
-    diameter = 2 * np.sqrt(np.median(truth_area) / np.pi) if len(truth_area) else 0.0
+    diameter = object_diameter(truth)
     to_truth = (
         ndimage.distance_transform_edt(truth == 0) if truth.any() else np.full(truth.shape, np.inf)
     )
@@ -120,8 +126,8 @@ def main() -> None:
     for name, (missed, extra, tp) in totals.items():
         fp, fn, far = sum(extra.values()), sum(missed.values()), extra["far from truth"]
         print(
-            f"{name}: pooled F1@0.5 {2 * tp / max(2 * tp + fp + fn, 1):.3f}; leaving out the "
-            f"{far} predictions far from truth {2 * tp / max(2 * tp + fp - far + fn, 1):.3f}"
+            f"{name}: pooled F1@0.5 {score_ratios(tp, fp, fn)['f1']:.3f}; leaving out the "
+            f"{far} predictions far from truth {score_ratios(tp, fp - far, fn)['f1']:.3f}"
         )
     write_rows(
         args.json,
