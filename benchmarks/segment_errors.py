@@ -1,5 +1,6 @@
 """Where a chromosome model goes wrong on real spreads: every truth instance it misses and
 every instance it finds that matches no truth (IoU < 0.5), sorted by cause, for the model
+for the model before its M-FISH colour merge (DAPI alone; ``chromosomes.segment.colour_merge``)
 and for the classical baseline (blur + Otsu + connected components) on the same spreads.
 Usage:
     python benchmarks/segment_errors.py [--model resources/models/chromosomes_cellpose.pt]
@@ -36,7 +37,7 @@ from fishline.instances import (
     threshold_components,
 )
 from fishline.metaphase_sheet import iter_sheet
-from fishline.segment import SegmentSettings, load_cellpose, segment_spread
+from fishline.segment import SegmentSettings, colour_merged, load_cellpose, segment_spread
 
 MISSED = ("not found", "partly found", "split", "merged", "too big", "too small")
 EXTRA = ("far from truth", "background", "merge", "piece", "size")
@@ -97,13 +98,16 @@ def main() -> None:
     model, info = load_cellpose(args.model, torch.device("cpu"))
     settings = SegmentSettings.of_track("chromosomes")
     trained = info["metadata"]["object_diameter"]
-    totals = {name: [Counter(), Counter(), 0] for name in ("model", "baseline")}
+    names = ("model", "DAPI only", "baseline")
+    totals = {name: [Counter(), Counter(), 0] for name in names}
     for item in iter_sheet(args.sheet):
         if item.truth is None:
             continue
         truth = item.truth_pieces
+        dapi_only = segment_spread(model, item.dapi, settings, trained)[0]
         found = {
-            "model": segment_spread(model, item.dapi, settings, trained)[0],
+            "model": colour_merged(dapi_only, item.colours, settings),
+            "DAPI only": dapi_only,
             "baseline": threshold_components(item.dapi),
         }
         for name, pred in found.items():
@@ -116,8 +120,8 @@ def main() -> None:
         for cause in causes:
             index = 0 if kind == "missed truth" else 1
             rows.append(
-                {"error": kind, "cause": cause, "model": totals["model"][index][cause],
-                 "baseline": totals["baseline"][index][cause]}
+                {"error": kind, "cause": cause,
+                 **{name: totals[name][index][cause] for name in names}}
             )  # fmt: skip
     table = pd.DataFrame(rows)
     matched = {name: totals[name][2] for name in totals}

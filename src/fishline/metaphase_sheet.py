@@ -29,13 +29,15 @@ SHEET_SCHEMA = "metaphase_sheet"
 
 @dataclass
 class Metaphase:
-    """One row of a metaphase sheet, read: DAPI, the paint channels present, optional truth."""
+    """One row of a metaphase sheet, read: DAPI, the paint channels present, optional truth
+    and, for an M-FISH image, its fluor channels (``colours``, C x H x W)."""
 
     sample: str
     image_path: str
     dapi: np.ndarray
     paint: dict[str, np.ndarray]
     truth: np.ndarray | None
+    colours: np.ndarray | None = None
 
     @property
     def truth_pieces(self) -> np.ndarray | None:
@@ -67,6 +69,11 @@ def load_row(row: Mapping[str, Any], sheet: str | Path) -> Metaphase:
             for name in ("red", "green")
             if pd.notna(row.get(name))
         }
+        colours = None
+        if isinstance(row.get("colours"), str):
+            colours = np.stack(
+                [pick_channel(image, int(i), where, "colours") for i in row["colours"].split(",")]
+            )
         truth = None
         if isinstance(row.get("mask"), str):
             ignore = row.get("mask_ignore")
@@ -81,7 +88,7 @@ def load_row(row: Mapping[str, Any], sheet: str | Path) -> Metaphase:
         if error.where.startswith(str(sheet)):
             raise
         raise InputError(where, f"{error.where}: {error.problem}", item=error.item) from error
-    return Metaphase(row["sample"], row["image"], dapi, paint, truth)
+    return Metaphase(row["sample"], row["image"], dapi, paint, truth, colours)
 
 
 def iter_sheet(sheet: str | Path) -> Iterator[Metaphase]:

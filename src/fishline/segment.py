@@ -4,7 +4,7 @@ and segment the images of a sample sheet (scores: fishline.instances).
 Nothing is downloaded: a model is trained here, read from a local file, or taken by name
 from Cellpose's local model folder when it is already there.
 
-About 720 lines, half of them the numpydoc of its public API: Cellpose's glue for both
+About 750 lines, half of them the numpydoc of its public API: Cellpose's glue for both
 tracks (typed settings, model files, training, inference, scoring a sheet) in one place.
 """
 
@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from fishline.chromosomes.colours import merge_by_colour
 from fishline.errors import InputError
 from fishline.instances import (
     half_maximum_objects,
@@ -59,6 +60,10 @@ class SegmentSettings:
         Side of Cellpose's inference tiles, px.
     diameter_source : str
         ``estimate`` (per image) or ``model`` (the training objects' size).
+    colour_merge : float or None
+        M-FISH spreads: largest cosine distance of the fluor signatures of two touching
+        masks that merge (:func:`fishline.chromosomes.colours.merge_by_colour`); None or 0
+        (and images without fluor channels): no merging. Chromosomes only.
 
     Examples
     --------
@@ -71,6 +76,7 @@ class SegmentSettings:
     min_size: int
     tile: int
     diameter_source: str
+    colour_merge: float | None = None
 
     @classmethod
     def of_track(cls, track: str) -> SegmentSettings:
@@ -538,10 +544,12 @@ def segment_spread(
     settings: SegmentSettings,
     trained_diameter: float,
     estimate: Callable[[np.ndarray], float] = estimate_diameter,
+    colours: np.ndarray | None = None,
 ) -> tuple[np.ndarray, float, float]:
     """Instance labels of one image at the object size ``settings.diameter_source`` says
     (``model``: the training objects' size; ``estimate``: per image, by ``estimate``), with
-    that diameter and the segmentation seconds.
+    that diameter and the segmentation seconds; an M-FISH image's touching masks of one fluor
+    code merged (:func:`colour_merged`).
 
     Parameters
     ----------
@@ -553,6 +561,9 @@ def segment_spread(
         The training objects' diameter, px; also the fall-back when the estimate is 0.
     estimate : callable, optional
         (H, W) DAPI image -> object diameter, px; default :func:`estimate_diameter`.
+    colours : numpy.ndarray or None, optional
+        (C, H, W) fluor channels of an M-FISH image (:attr:`Metaphase.colours`); None
+        (default) segments DAPI alone.
 
     Returns
     -------
@@ -561,14 +572,25 @@ def segment_spread(
     diameter : float
         The diameter segmented at, px.
     seconds : float
-        Wall-clock seconds of the segmentation (estimate excluded).
+        Wall-clock seconds of the segmentation and colour merge (estimate excluded).
     """
     diameter = trained_diameter
     if settings.diameter_source == "estimate":
         diameter = estimate(dapi) or trained_diameter
     started = time.perf_counter()
-    labels = segment_dapi(model, dapi, settings, diameter)
+    labels = colour_merged(segment_dapi(model, dapi, settings, diameter), colours, settings)
     return labels, diameter, time.perf_counter() - started
+
+
+def colour_merged(
+    labels: np.ndarray, colours: np.ndarray | None, settings: SegmentSettings
+) -> np.ndarray:
+    """``labels`` with touching masks of one M-FISH fluor code merged
+    (:func:`fishline.chromosomes.colours.merge_by_colour` at ``settings.colour_merge``), or
+    unchanged when there are no fluor channels or the merge is off."""
+    if colours is None or not settings.colour_merge:
+        return labels
+    return merge_by_colour(labels, colours, settings.colour_merge)
 
 
 def segment_sheet(
@@ -637,7 +659,9 @@ def segment_sheet(
             progress_bar(rows, desc="segment", unit="image"), temps, paths, strict=False
         ):
             item = load_row(row, sheet)
-            labels, diameter, seconds = segment_spread(model, item.dapi, settings, trained)
+            labels, diameter, seconds = segment_spread(
+                model, item.dapi, settings, trained, colours=item.colours
+            )
             write_image(temp, labels.astype(np.uint16 if labels.max() < 65536 else np.uint32))
             records.append(
                 {
@@ -689,17 +713,23 @@ def score_spreads(
     -------
     pandas.DataFrame
         Columns ``sample``, ``truth`` and ``found`` (instance counts), ``tp``, ``fp``,
-        ``fn``, ``ap``, ``f1``, the same with prefix ``baseline_``, ``diameter`` and
-        ``truth_diameter`` (px) and ``seconds``.
+        ``fn``, ``ap``, ``f1``, the same with prefix ``baseline_`` and with prefix
+        ``dapi_only_`` (the model before the M-FISH colour merge, :func:`colour_merged`; the
+        same where a spread has no fluor channels), ``diameter`` and ``truth_diameter`` (px)
+        and ``seconds``.
     """
     rows = []
     items = [item for item in iter_sheet(sheet) if item.truth is not None]
     for item in progress_bar(items, desc=f"score {name}", unit="image"):
-        labels, diameter, seconds = segment_spread(
+        dapi_only, diameter, seconds = segment_spread(
             model, item.dapi, settings, trained_diameter, estimate
         )
+        started = time.perf_counter()
+        labels = colour_merged(dapi_only, item.colours, settings)
+        seconds += time.perf_counter() - started
         truth = item.truth_pieces
         scores = instance_scores(truth, labels, 0.5)
+        unmerged = instance_scores(truth, dapi_only, 0.5)
         classical = instance_scores(truth, baseline(item.dapi), 0.5)
         rows.append(
             {
@@ -708,6 +738,7 @@ def score_spreads(
                 "found": scores["tp"] + scores["fp"],
                 **{key: scores[key] for key in ("tp", "fp", "fn", "ap", "f1")},
                 **{f"baseline_{key}": classical[key] for key in ("tp", "fp", "fn", "ap", "f1")},
+                **{f"dapi_only_{key}": unmerged[key] for key in ("tp", "fp", "fn", "ap", "f1")},
                 "diameter": diameter,
                 "truth_diameter": object_diameter(truth),
                 "seconds": seconds,

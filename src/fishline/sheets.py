@@ -70,7 +70,7 @@ def sheet_files(frame: pd.DataFrame, schema_name: str) -> list[str]:
 
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
-CHANNEL_COLUMNS = ("dapi", "target", "reference", "red", "green")
+CHANNEL_COLUMNS = ("dapi", "target", "reference", "red", "green", "colours")
 
 
 def check_sheet_images(frame: pd.DataFrame, schema_name: str, path: str | Path) -> int:
@@ -99,7 +99,8 @@ def check_sheet_images(frame: pd.DataFrame, schema_name: str, path: str | Path) 
     InputError
         If a file cannot be read; ``channels`` names another channel count than the row's
         image (column ``image`` or ``path``) has; a channel index column (``dapi``,
-        ``target``, ``reference``, ``red``, ``green``) is past its channels; or another file
+        ``target``, ``reference``, ``red``, ``green``, and each index of ``colours``) is past
+        its channels; or another file
         of the row differs from that image in height or width. ``item`` is "row N, column",
         data rows counted from 2 (the header is row 1).
     """
@@ -130,13 +131,16 @@ def check_sheet_images(frame: pd.DataFrame, schema_name: str, path: str | Path) 
                 item=f"row {number}, channels",
             )
         for column in CHANNEL_COLUMNS:
-            index = row.get(column)
-            if isinstance(index, int) and index >= channels:
-                raise InputError(
-                    str(path),
-                    f"channel {index} requested but {row[image]} has {channels} channel(s)",
-                    item=f"row {number}, {column}",
-                )
+            indices = row.get(column)
+            if isinstance(indices, int):
+                indices = str(indices)
+            for index in indices.split(",") if isinstance(indices, str) else ():
+                if int(index) >= channels:
+                    raise InputError(
+                        str(path),
+                        f"channel {index} requested but {row[image]} has {channels} channel(s)",
+                        item=f"row {number}, {column}",
+                    )
         for column, shape in shapes.items():
             if column != image and list(shape[1:]) != size:
                 raise InputError(
