@@ -67,7 +67,9 @@ def finetune_curve(
     ``sheet`` and score it on the rest (F1@0.5 pooled over those spreads), for each K of
     ``curve['ks']`` and ``curve['draws']`` draws; write one row per (K, draw) and the mean
     curve with its spread over draws. Each row also scores the start model on the same
-    held-out spreads (``start_f1``), as the draws leave out different spreads.
+    held-out spreads (``start_f1``), as the draws leave out different spreads, and the
+    tuned model before the M-FISH colour merge (``dapi_only_f1``; equal to ``f1`` where the
+    sheet names no fluor channels).
     (10 parameters: the rule's inputs, settings, outputs and resources as it passes them.)"""
     sheet = Path(sheet)
     rows = read_sheet(sheet)
@@ -105,6 +107,7 @@ def finetune_curve(
                     "scored": len(scores),
                     **{key: result[key] for key in ("f1", "precision", "recall")},
                     "start_f1": before["f1"],
+                    "dapi_only_f1": pooled_scores(scores, "dapi_only_")["f1"],
                     "baseline_f1": pooled_scores(scores, "baseline_")["f1"],
                 }
             )
