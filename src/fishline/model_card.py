@@ -232,6 +232,7 @@ def release_cellpose(
         name: {
             "images": len(part),
             **pooled_scores(part),
+            "dapi_only_f1": pooled_scores(part, "dapi_only_")["f1"],
             "baseline_f1": pooled_scores(part, "baseline_")["f1"],
             "baseline_ap": pooled_scores(part, "baseline_")["ap"],
             "found_per_image": float(part["found"].mean()),
@@ -280,6 +281,7 @@ def _card_text(
                 "ap",
                 "precision",
                 "recall",
+                "dapi_only_f1",
                 "baseline_f1",
                 "baseline_ap",
                 "found_per_image",
@@ -322,9 +324,10 @@ def _card_text(
         f"Scores measured on {describe_machine(box)}, one CPU thread, at the inference "
         f"settings {inference_text(card['inference'])}",
         f"Scores at IoU 0.5, pooled over {track.images} (TP/FP/FN summed): F1, and AP as "
-        f"Cellpose and stardist define it (TP / (TP + FP + FN)); `baseline_*` is "
-        f"{track.baseline_text} on the same {track.images}; seconds per image: segmentation "
-        "only, model loaded, object size estimated per image",
+        f"Cellpose and stardist define it (TP / (TP + FP + FN)); `dapi_only_f1` is the model "
+        "before the M-FISH colour merge (the same where a sheet names no fluor channels); "
+        f"`baseline_*` is {track.baseline_text} on the same {track.images}; seconds per "
+        "image: segmentation only, model loaded, object size estimated per image",
         f"Painted check set: {check['images']} {track.images} of the default painter, seed "
         f"{check['seed']} (the test suite repaints them and expects F1 {check['f1']:.3f} within "
         "0.02)",
