@@ -1,10 +1,13 @@
 """Cellpose mask thresholds against segmentation quality: a chromosome model's flows computed
 once per spread, masks made at every (flow threshold, cell-probability threshold) pair, pooled
-F1@0.5 on the painted check spreads and, when ../shared is there, on the real dev metaphases.
-Prints one table per image set; the row at Cellpose's defaults (0.4, 0) is the baseline.
+F1@0.5 on the painted check spreads and, when ../shared is there, on the real dev metaphases
+(M-FISH spreads after the colour merge at ``--colour-merge``, the config's default unless
+given; 0 = DAPI alone). Prints one table per image set; the row at Cellpose's defaults
+(0.4, 0) is the baseline.
 Usage:
     python benchmarks/threshold_sweep.py [--model resources/models/chromosomes_cellpose.pt]
         [--sheet resources/mfish_dev.tsv] [--flow 0.3 0.4 0.6] [--cellprob 0 -1 -2 -3 -4 -6]
+        [--colour-merge 0.01]
 """
 
 from __future__ import annotations
@@ -22,15 +25,18 @@ from fishline.instances import instance_scores
 from fishline.metaphase_sheet import iter_sheet
 from fishline.model_card import paint_check_spreads
 from fishline.schema import validate
-from fishline.segment import estimate_diameter, load_cellpose
+from fishline.segment import SegmentSettings, colour_merged, estimate_diameter, load_cellpose
 
 
-def sweep(model, trained: float, sheet: Path, flows: list[float], cellprobs: list[float]):
+def sweep(
+    model, trained: float, sheet: Path, flows: list[float], cellprobs: list[float], merge: float
+):
     """Pooled TP/FP/FN at IoU 0.5 per (flow, cellprob) pair over the annotated rows of
-    ``sheet``."""
+    ``sheet``, M-FISH spreads colour-merged at ``merge``."""
     from cellpose import dynamics
 
-    minimum = validate({}, "config", "defaults")["chromosomes"]["segment"]["min_size"]
+    block = validate({}, "config", "defaults")["chromosomes"]["segment"]
+    settings = SegmentSettings.from_config({**block, "colour_merge": merge})
     totals = {(f, c): np.zeros(3) for f in flows for c in cellprobs}
     for item in iter_sheet(sheet):
         if item.truth is None:
@@ -43,9 +49,10 @@ def sweep(model, trained: float, sheet: Path, flows: list[float], cellprobs: lis
         for flow, cellprob in totals:
             masks = dynamics.resize_and_compute_masks(
                 outputs[1], outputs[2], niter=iterations, cellprob_threshold=cellprob,
-                flow_threshold=flow, min_size=minimum, device=model.device,
+                flow_threshold=flow, min_size=settings.min_size, device=model.device,
             )  # fmt: skip
-            scores = instance_scores(item.truth_pieces, masks.astype(np.int32), 0.5)
+            masks = colour_merged(masks.astype(np.int32), item.colours, settings)
+            scores = instance_scores(item.truth_pieces, masks, 0.5)
             totals[(flow, cellprob)] += [scores["tp"], scores["fp"], scores["fn"]]
     rows = []
     for (flow, cellprob), (tp, fp, fn) in totals.items():
@@ -61,6 +68,9 @@ def main() -> None:
     add_chromosome_model_arguments(parser)
     parser.add_argument("--flow", type=float, nargs="+", default=[0.3, 0.4, 0.6])
     parser.add_argument("--cellprob", type=float, nargs="+", default=[0, -1, -2, -3, -4, -6])
+    parser.add_argument(
+        "--colour-merge", type=float, help="M-FISH colour merge distance; default the config's"
+    )
     add_json_argument(parser)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -70,7 +80,10 @@ def main() -> None:
         sets = {"painted check": paint_check_spreads(Path(folder))}
         if (ROOT.parent / "shared/data/mfish-dev").is_dir():
             sets["real dev"] = args.sheet
-        tables = {name: sweep(model, trained, sheet, args.flow, args.cellprob)
+        merge = args.colour_merge
+        if merge is None:
+            merge = validate({}, "config", "defaults")["chromosomes"]["segment"]["colour_merge"]
+        tables = {name: sweep(model, trained, sheet, args.flow, args.cellprob, merge)
                   for name, sheet in sets.items()}  # fmt: skip
     rows = []
     for name, table in tables.items():
