@@ -104,9 +104,9 @@ def main() -> None:
         if item.truth is None:
             continue
         truth = item.truth_pieces
-        dapi_only = segment_spread(model, item.dapi, settings, trained)[0]
+        dapi_only, diameter, _ = segment_spread(model, item.dapi, settings, trained)
         found = {
-            "model": colour_merged(dapi_only, item.colours, settings),
+            "model": colour_merged(dapi_only, item.colours, settings, diameter),
             "DAPI only": dapi_only,
             "baseline": threshold_components(item.dapi),
         }

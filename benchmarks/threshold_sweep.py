@@ -51,7 +51,7 @@ def sweep(
                 outputs[1], outputs[2], niter=iterations, cellprob_threshold=cellprob,
                 flow_threshold=flow, min_size=settings.min_size, device=model.device,
             )  # fmt: skip
-            masks = colour_merged(masks.astype(np.int32), item.colours, settings)
+            masks = colour_merged(masks.astype(np.int32), item.colours, settings, diameter)
             scores = instance_scores(item.truth_pieces, masks, 0.5)
             totals[(flow, cellprob)] += [scores["tp"], scores["fp"], scores["fn"]]
     rows = []

@@ -34,12 +34,19 @@ def spread() -> tuple[np.ndarray, np.ndarray]:
     return labels, colours
 
 
-def test_touching_means_at_most_two_px_apart() -> None:
+def test_touching_means_at_most_two_px_apart_and_contact_counts_pixel_pairs() -> None:
     labels = np.zeros((5, 20), np.int32)
     labels[:, 0:5], labels[:, 6:10], labels[:, 13:16] = 1, 2, 3  # gaps of 1 and 3 px
-    assert touching_pairs(labels).tolist() == [[1, 2]]
-    labels[:, 11] = 4  # diagonal and direct neighbours, each pair once
-    assert touching_pairs(labels).tolist() == [[1, 2], [2, 4], [3, 4]]
+    pairs, contact = touching_pairs(labels)
+    # across a 1 px gap, 5 rows: column 4 meets column 6 in the same row (5 pairs), one row
+    # down either way (4 + 4) and two rows down either way (3 + 3)
+    assert pairs.tolist() == [[1, 2]] and contact.tolist() == [19]
+    labels[:, 11] = 4
+    pairs, contact = touching_pairs(labels)
+    assert pairs.tolist() == [[1, 2], [2, 4], [3, 4]]
+    labels[:] = 0
+    labels[0, 0], labels[2, 2] = 1, 2  # two pixels, diagonally 2 px apart
+    assert touching_pairs(labels)[1].tolist() == [1]
 
 
 def test_signatures_put_background_at_zero_and_codes_apart() -> None:
@@ -60,16 +67,22 @@ def test_only_touching_pieces_of_one_code_merge() -> None:
     assert (merged[labels == 0] == 0).all()
     # any two coloured touching masks merge when every direction counts as one code
     assert merge_by_colour(labels, colours, 2.0).max() == 4
+    # pieces that border each other too little stay apart
+    contact = touching_pairs(labels)[1][0]
+    assert merge_by_colour(labels, colours, 0.01, contact).max() == 5
+    assert merge_by_colour(labels, colours, 0.01, contact + 1).max() == 6
 
 
 def test_merging_is_off_without_fluor_channels_or_at_zero() -> None:
     labels, colours = spread()
     settings = SegmentSettings.from_config(default("chromosomes.segment"))
     assert settings.colour_merge == 0.01
-    assert colour_merged(labels, colours, settings).max() == 5
-    assert colour_merged(labels, None, settings) is labels
+    assert colour_merged(labels, colours, settings, diameter=8.0).max() == 5
+    # the contact needed grows with the object size (CONTACT_PER_DIAMETER per px)
+    assert colour_merged(labels, colours, settings, diameter=40.0).max() == 6
+    assert colour_merged(labels, None, settings, 8.0) is labels
     off = SegmentSettings.from_config({**default("chromosomes.segment"), "colour_merge": 0})
-    assert colour_merged(labels, colours, off) is labels
+    assert colour_merged(labels, colours, off, 8.0) is labels
     assert SegmentSettings.of_track("slides").colour_merge is None
 
 

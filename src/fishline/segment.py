@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from fishline.chromosomes.colours import merge_by_colour
+from fishline.chromosomes.colours import CONTACT_PER_DIAMETER, merge_by_colour
 from fishline.errors import InputError
 from fishline.instances import (
     half_maximum_objects,
@@ -578,19 +578,22 @@ def segment_spread(
     if settings.diameter_source == "estimate":
         diameter = estimate(dapi) or trained_diameter
     started = time.perf_counter()
-    labels = colour_merged(segment_dapi(model, dapi, settings, diameter), colours, settings)
+    labels = segment_dapi(model, dapi, settings, diameter)
+    labels = colour_merged(labels, colours, settings, diameter)
     return labels, diameter, time.perf_counter() - started
 
 
 def colour_merged(
-    labels: np.ndarray, colours: np.ndarray | None, settings: SegmentSettings
+    labels: np.ndarray, colours: np.ndarray | None, settings: SegmentSettings, diameter: float
 ) -> np.ndarray:
-    """``labels`` with touching masks of one M-FISH fluor code merged
-    (:func:`fishline.chromosomes.colours.merge_by_colour` at ``settings.colour_merge``), or
-    unchanged when there are no fluor channels or the merge is off."""
+    """``labels`` with bordering masks of one M-FISH fluor code merged
+    (:func:`fishline.chromosomes.colours.merge_by_colour` at ``settings.colour_merge``, the
+    contact scaled by the object ``diameter`` in px), or unchanged when there are no fluor
+    channels or the merge is off."""
     if colours is None or not settings.colour_merge:
         return labels
-    return merge_by_colour(labels, colours, settings.colour_merge)
+    contact = CONTACT_PER_DIAMETER * diameter
+    return merge_by_colour(labels, colours, settings.colour_merge, contact)
 
 
 def segment_sheet(
@@ -725,7 +728,7 @@ def score_spreads(
             model, item.dapi, settings, trained_diameter, estimate
         )
         started = time.perf_counter()
-        labels = colour_merged(dapi_only, item.colours, settings)
+        labels = colour_merged(dapi_only, item.colours, settings, diameter)
         seconds += time.perf_counter() - started
         truth = item.truth_pieces
         scores = instance_scores(truth, labels, 0.5)

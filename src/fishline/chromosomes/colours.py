@@ -4,8 +4,8 @@ In a multicolour FISH (M-FISH) metaphase every chromosome class carries its own
 combination of fluors, and the karyotype truth is each connected piece of one class. A
 segmentation of the DAPI channel alone cuts long real chromosomes into pieces at dark bands
 and keeps touching homologues apart; the fluor channels tell such pieces apart from two
-chromosomes of different classes that touch. :func:`merge_by_colour` joins touching
-instances whose colour signatures point the same way (cosine distance at most
+chromosomes of different classes that touch. :func:`merge_by_colour` joins instances that
+border each other and whose colour signatures point the same way (cosine distance at most
 ``max_distance``); instances of different classes differ by at least one fluor that is on in
 one and off in the other, which moves the signature far more (docs/chromosomes.md).
 """
@@ -24,6 +24,12 @@ unpainted chromosomes of a painted spread) and is never merged: its direction is
 REACH = 2
 """Instances with pixels at most this far apart (chessboard distance, px) touch: one
 background pixel may lie between them, as Cellpose leaves between neighbouring masks."""
+
+CONTACT_PER_DIAMETER = 3.0
+"""How much two instances must border each other to merge, in pixel pairs within
+:data:`REACH` (:func:`touching_pairs`) per px of the image's object diameter: the pieces of a
+cut chromosome share a cut across its width, while homologues that merely lie close share a
+few pixels. Scaled by the diameter so it holds at any magnification."""
 
 
 def colour_signatures(labels: np.ndarray, colours: np.ndarray) -> np.ndarray:
@@ -57,9 +63,10 @@ def colour_signatures(labels: np.ndarray, colours: np.ndarray) -> np.ndarray:
     return signatures
 
 
-def touching_pairs(labels: np.ndarray, reach: int = REACH) -> np.ndarray:
-    """(m, 2) int array of the instance pairs (smaller id first) with pixels at most
-    ``reach`` px apart (chessboard distance), each pair once."""
+def touching_pairs(labels: np.ndarray, reach: int = REACH) -> tuple[np.ndarray, np.ndarray]:
+    """The instance pairs with pixels at most ``reach`` px apart (chessboard distance): an
+    (m, 2) int array (smaller id first, each pair once) and, per pair, its contact: how many
+    pixel pairs of the two lie that close (each offset counted once, not its mirror)."""
     height, width = labels.shape
     pairs = []
     for dy in range(reach + 1):
@@ -70,12 +77,15 @@ def touching_pairs(labels: np.ndarray, reach: int = REACH) -> np.ndarray:
             second = labels[dy:, max(0, dx) : width - max(0, -dx)]
             differ = (first > 0) & (second > 0) & (first != second)
             pairs.append(np.stack([first[differ], second[differ]], 1))
-    found = np.sort(np.concatenate(pairs), axis=1) if pairs else np.zeros((0, 2), int)
-    return np.unique(found, axis=0)
+    found = np.sort(np.concatenate(pairs), axis=1)
+    return np.unique(found, axis=0, return_counts=True)
 
 
-def merge_by_colour(labels: np.ndarray, colours: np.ndarray, max_distance: float) -> np.ndarray:
-    """Join touching instances whose colour signatures (:func:`colour_signatures`) lie at
+def merge_by_colour(
+    labels: np.ndarray, colours: np.ndarray, max_distance: float, min_contact: float = 0.0
+) -> np.ndarray:
+    """Join instances that border each other (contact at least ``min_contact``,
+    :func:`touching_pairs`) and whose colour signatures (:func:`colour_signatures`) lie at
     most ``max_distance`` apart in cosine distance; chains join transitively.
 
     Parameters
@@ -86,6 +96,10 @@ def merge_by_colour(labels: np.ndarray, colours: np.ndarray, max_distance: float
         (C, H, W) fluor channels of the image (M-FISH: every channel but DAPI).
     max_distance : float
         Largest cosine distance (1 - cosine similarity) of two signatures that merge.
+    min_contact : float, optional
+        Fewest pixel pairs within :data:`REACH` of each other that two instances need to
+        merge; default 0 (any touch). :func:`fishline.segment.colour_merged` gives
+        :data:`CONTACT_PER_DIAMETER` times the object diameter.
 
     Returns
     -------
@@ -100,11 +114,11 @@ def merge_by_colour(labels: np.ndarray, colours: np.ndarray, max_distance: float
     signatures = colour_signatures(labels, colours)
     length = np.linalg.norm(signatures, axis=1)
     unit = signatures / np.maximum(length, 1e-9)[:, None]
-    pairs = touching_pairs(labels) - 1
-    first, second = pairs[:, 0], pairs[:, 1]
+    pairs, contact = touching_pairs(labels)
+    first, second = pairs[:, 0] - 1, pairs[:, 1] - 1
     coloured = (length[first] >= MIN_COLOUR) & (length[second] >= MIN_COLOUR)
     close = 1 - np.einsum("ij,ij->i", unit[first], unit[second]) <= max_distance
-    keep = coloured & close
+    keep = coloured & close & (contact >= min_contact)
     graph = coo_matrix(
         (np.ones(int(keep.sum())), (first[keep], second[keep])), shape=(count, count)
     )
