@@ -1,6 +1,7 @@
 """Chromosome segmentation seconds and F1 against Cellpose's inference tile size: the shipped
-model (model loaded, size estimated per spread, the default mask thresholds) on the painted
-check spreads and, when ../shared is there, on the 24 real dev metaphases; every tile size
+model (model loaded, size estimated per spread, the default mask thresholds; M-FISH spreads
+colour-merged, in the seconds too) on the painted check spreads and, when ../shared is
+there, on the 24 real dev metaphases; every tile size
 on the same spreads in the same run, 224 (Cellpose's own) the baseline. Usage:
     python benchmarks/segment_tiles.py [--model resources/models/chromosomes_cellpose.pt]
         [--tiles 224 320 512] [--threads 1]
@@ -22,7 +23,13 @@ from rows import ROOT, Row, add_chromosome_model_arguments, add_json_argument, w
 from fishline.instances import instance_scores
 from fishline.metaphase_sheet import iter_sheet
 from fishline.model_card import paint_check_spreads
-from fishline.segment import SegmentSettings, estimate_diameter, load_cellpose, segment_dapi
+from fishline.segment import (
+    SegmentSettings,
+    colour_merged,
+    estimate_diameter,
+    load_cellpose,
+    segment_dapi,
+)
 
 BASELINE = 224
 
@@ -40,6 +47,7 @@ def measure(model, sheet: Path, tiles: list[int]) -> pd.DataFrame:
         for tile in tiles:
             started = time.perf_counter()
             labels = segment_dapi(model, item.dapi, replace(settings, tile=tile), diameter)
+            labels = colour_merged(labels, item.colours, settings, diameter)
             seconds = time.perf_counter() - started
             scores = instance_scores(item.truth_pieces, labels, 0.5)
             totals[tile] += [scores["tp"], scores["fp"], scores["fn"], seconds]
