@@ -61,9 +61,9 @@ class SegmentSettings:
     diameter_source : str
         ``estimate`` (per image) or ``model`` (the training objects' size).
     colour_merge : float or None
-        M-FISH spreads: largest cosine distance of the fluor signatures of two touching
-        masks that merge (:func:`fishline.chromosomes.colours.merge_by_colour`); None or 0
-        (and images without fluor channels): no merging. Chromosomes only.
+        M-FISH spreads: largest cosine distance of the fluor signatures of two bordering
+        masks that merge (:func:`colour_merged`); None or 0 (and images without fluor
+        channels): no merging. Chromosomes only.
 
     Examples
     --------
