@@ -13,7 +13,6 @@ one and off in the other, which moves the signature far more (docs/chromosomes.m
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
@@ -51,16 +50,32 @@ def colour_signatures(labels: np.ndarray, colours: np.ndarray) -> np.ndarray:
         (n, C) float64 signatures, row i for instance i + 1.
     """
     foreground = labels > 0
-    ids = np.arange(1, int(labels.max()) + 1)
-    signatures = np.zeros((len(ids), len(colours)))
-    if not len(ids):
+    count = int(labels.max())
+    signatures = np.zeros((count, len(colours)))
+    if not count:
         return signatures
+    owner = labels[foreground]
     for index, channel in enumerate(colours.astype(np.float32)):
         background = float(np.median(channel[~foreground])) if (~foreground).any() else 0.0
         top = float(np.percentile(channel[foreground], 99))
-        scaled = (channel - background) / max(top - background, 1e-6)
-        signatures[:, index] = ndimage.median(scaled, labels, ids)
+        scaled = (channel[foreground] - background) / max(top - background, 1e-6)
+        signatures[:, index] = _medians(owner, scaled, count)
     return signatures
+
+
+def _medians(owner: np.ndarray, values: np.ndarray, count: int) -> np.ndarray:
+    """Median of ``values`` per id 1..count of ``owner`` (NaN for an id with no pixel), by
+    one sort: ``scipy.ndimage.median`` sorts per label and took 0.1 s per spread."""
+    order = np.lexsort((values, owner))
+    ordered = values[order].astype(np.float64)
+    sizes = np.bincount(owner, minlength=count + 1)[1:]
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    present = sizes > 0
+    low = starts + (sizes - 1) // 2
+    high = starts + sizes // 2
+    medians = np.full(count, np.nan)
+    medians[present] = (ordered[low[present]] + ordered[high[present]]) / 2
+    return medians
 
 
 def touching_pairs(labels: np.ndarray, reach: int = REACH) -> tuple[np.ndarray, np.ndarray]:
