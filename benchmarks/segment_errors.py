@@ -1,5 +1,5 @@
 """Where a chromosome model goes wrong on real spreads: every truth instance it misses and
-every instance it finds that matches no truth (IoU < 0.5), sorted by cause, for the model
+every instance it finds that matches no truth (IoU < 0.5), sorted by cause, for the model,
 for the model before its M-FISH colour merge (DAPI alone; ``chromosomes.segment.colour_merge``)
 and for the classical baseline (blur + Otsu + connected components) on the same spreads.
 Usage:

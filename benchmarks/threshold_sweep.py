@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -24,19 +25,21 @@ from rows import ROOT, Row, add_chromosome_model_arguments, add_json_argument, w
 from fishline.instances import instance_scores
 from fishline.metaphase_sheet import iter_sheet
 from fishline.model_card import paint_check_spreads
-from fishline.schema import validate
 from fishline.segment import SegmentSettings, colour_merged, estimate_diameter, load_cellpose
 
 
 def sweep(
-    model, trained: float, sheet: Path, flows: list[float], cellprobs: list[float], merge: float
+    model,
+    trained: float,
+    sheet: Path,
+    flows: list[float],
+    cellprobs: list[float],
+    settings: SegmentSettings,
 ):
     """Pooled TP/FP/FN at IoU 0.5 per (flow, cellprob) pair over the annotated rows of
-    ``sheet``, M-FISH spreads colour-merged at ``merge``."""
+    ``sheet``; ``settings`` give the smallest mask and the M-FISH colour merge."""
     from cellpose import dynamics
 
-    block = validate({}, "config", "defaults")["chromosomes"]["segment"]
-    settings = SegmentSettings.from_config({**block, "colour_merge": merge})
     totals = {(f, c): np.zeros(3) for f in flows for c in cellprobs}
     for item in iter_sheet(sheet):
         if item.truth is None:
@@ -80,10 +83,10 @@ def main() -> None:
         sets = {"painted check": paint_check_spreads(Path(folder))}
         if (ROOT.parent / "shared/data/mfish-dev").is_dir():
             sets["real dev"] = args.sheet
-        merge = args.colour_merge
-        if merge is None:
-            merge = validate({}, "config", "defaults")["chromosomes"]["segment"]["colour_merge"]
-        tables = {name: sweep(model, trained, sheet, args.flow, args.cellprob, merge)
+        settings = SegmentSettings.of_track("chromosomes")
+        if args.colour_merge is not None:
+            settings = replace(settings, colour_merge=args.colour_merge)
+        tables = {name: sweep(model, trained, sheet, args.flow, args.cellprob, settings)
                   for name, sheet in sets.items()}  # fmt: skip
     rows = []
     for name, table in tables.items():

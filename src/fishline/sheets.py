@@ -100,9 +100,8 @@ def check_sheet_images(frame: pd.DataFrame, schema_name: str, path: str | Path) 
         If a file cannot be read; ``channels`` names another channel count than the row's
         image (column ``image`` or ``path``) has; a channel index column (``dapi``,
         ``target``, ``reference``, ``red``, ``green``, and each index of ``colours``) is past
-        its channels; or another file
-        of the row differs from that image in height or width. ``item`` is "row N, column",
-        data rows counted from 2 (the header is row 1).
+        its channels; or another file of the row differs from that image in height or width.
+        ``item`` is "row N, column", data rows counted from 2 (the header is row 1).
     """
     columns = load_schema(schema_name)["properties"]
     opened = 0
@@ -131,10 +130,8 @@ def check_sheet_images(frame: pd.DataFrame, schema_name: str, path: str | Path) 
                 item=f"row {number}, channels",
             )
         for column in CHANNEL_COLUMNS:
-            indices = row.get(column)
-            if isinstance(indices, int):
-                indices = str(indices)
-            for index in indices.split(",") if isinstance(indices, str) else ():
+            value = row.get(column)  # an index, or comma-separated indices (colours)
+            for index in str(value).split(",") if isinstance(value, int | str) else ():
                 if int(index) >= channels:
                     raise InputError(
                         str(path),
