@@ -78,10 +78,11 @@ def test_release_writes_half_weights_with_their_card(tmp_path: Path, config: dic
         "settings": {"cellpose": {"epochs": 0}},
     }
     out = tmp_path / "release"
+    settings = SegmentSettings.from_config(config["chromosomes"]["segment"])
     card = release_cellpose(
         untrained_model(tmp_path / "cp.pt"),
         {"mine": sheet},
-        SegmentSettings.from_config(config["chromosomes"]["segment"]),
+        settings,
         provenance,
         out / "m.pt",
         out / "m.md",
@@ -104,6 +105,21 @@ def test_release_writes_half_weights_with_their_card(tmp_path: Path, config: dic
     model, info = load_cellpose(out / "m.pt", torch.device("cpu"))
     assert next(model.net.parameters()).dtype == torch.float32
     assert info["metadata"]["object_diameter"] == 12.0
+    # the model's F1 before the M-FISH colour merge is a column only where the merge is on
+    assert settings.colour_merge and "dapi_only_f1" in card["summary"]["mine"]
+    assert "| dapi_only_f1 |" in text
+    off = release_cellpose(
+        untrained_model(tmp_path / "cp.pt"),
+        {"mine": sheet},
+        replace(settings, colour_merge=None),
+        provenance,
+        out / "off.pt",
+        out / "off.md",
+        out / "off.tsv",
+    )
+    assert "dapi_only_f1" not in off["summary"]["mine"]
+    assert "dapi_only" not in (out / "off.md").read_text()
+    assert "colour_merge" not in (out / "off.md").read_text()
 
 
 def test_fine_tuning_starts_from_a_fishline_model_file(tmp_path: Path, config: dict) -> None:

@@ -232,7 +232,12 @@ def release_cellpose(
         name: {
             "images": len(part),
             **pooled_scores(part),
-            "dapi_only_f1": pooled_scores(part, "dapi_only_")["f1"],
+            # the model's own F1 beside the merged one, where the M-FISH colour merge is on
+            **(
+                {"dapi_only_f1": pooled_scores(part, "dapi_only_")["f1"]}
+                if settings.colour_merge
+                else {}
+            ),
             "baseline_f1": pooled_scores(part, "baseline_")["f1"],
             "baseline_ap": pooled_scores(part, "baseline_")["ap"],
             "found_per_image": float(part["found"].mean()),
@@ -272,6 +277,7 @@ def _card_text(
     (Over 80 lines: the card's Markdown template written out.)"""
     metadata, provenance, box = payload["metadata"], card["provenance"], card["machine"]
     summary = pd.DataFrame(card["summary"]).T.astype({"images": int})
+    merged = "dapi_only_f1" in summary
     summary_table = markdown_table(
         summary.reset_index(names="set")[
             [
@@ -281,7 +287,7 @@ def _card_text(
                 "ap",
                 "precision",
                 "recall",
-                "dapi_only_f1",
+                *(["dapi_only_f1"] if merged else []),
                 "baseline_f1",
                 "baseline_ap",
                 "found_per_image",
@@ -324,9 +330,14 @@ def _card_text(
         f"Scores measured on {describe_machine(box)}, one CPU thread, at the inference "
         f"settings {inference_text(card['inference'])}",
         f"Scores at IoU 0.5, pooled over {track.images} (TP/FP/FN summed): F1, and AP as "
-        f"Cellpose and stardist define it (TP / (TP + FP + FN)); `dapi_only_f1` is the model "
-        "before the M-FISH colour merge (the same where a sheet names no fluor channels); "
-        f"`baseline_*` is {track.baseline_text} on the same {track.images}; seconds per "
+        "Cellpose and stardist define it (TP / (TP + FP + FN)); "
+        + (
+            "`dapi_only_f1` is the model before the M-FISH colour merge (the same where a "
+            "sheet names no fluor channels); "
+            if merged
+            else ""
+        )
+        + f"`baseline_*` is {track.baseline_text} on the same {track.images}; seconds per "
         "image: segmentation only, model loaded, object size estimated per image",
         f"Painted check set: {check['images']} {track.images} of the default painter, seed "
         f"{check['seed']} (the test suite repaints them and expects F1 {check['f1']:.3f} within "
@@ -359,7 +370,9 @@ every score below is of these half-precision weights, run in float32.
 
 def inference_text(settings: Mapping[str, Any]) -> str:
     """The Cellpose inference settings of a card's scores as one inline list."""
-    return ", ".join(f"`{key}` {value}" for key, value in sorted(settings.items()))
+    return ", ".join(
+        f"`{key}` {value}" for key, value in sorted(settings.items()) if value is not None
+    )
 
 
 def describe_machine(box: Mapping[str, Any]) -> str:
