@@ -278,6 +278,12 @@ def _card_text(
     metadata, provenance, box = payload["metadata"], card["provenance"], card["machine"]
     summary = pd.DataFrame(card["summary"]).T.astype({"images": int})
     merged = "dapi_only_f1" in summary
+    merge_note = (
+        "`dapi_only_f1` is the model before the M-FISH colour merge (the same where a sheet "
+        "names no fluor channels); "
+        if merged
+        else ""
+    )
     summary_table = markdown_table(
         summary.reset_index(names="set")[
             [
@@ -330,14 +336,8 @@ def _card_text(
         f"Scores measured on {describe_machine(box)}, one CPU thread, at the inference "
         f"settings {inference_text(card['inference'])}",
         f"Scores at IoU 0.5, pooled over {track.images} (TP/FP/FN summed): F1, and AP as "
-        "Cellpose and stardist define it (TP / (TP + FP + FN)); "
-        + (
-            "`dapi_only_f1` is the model before the M-FISH colour merge (the same where a "
-            "sheet names no fluor channels); "
-            if merged
-            else ""
-        )
-        + f"`baseline_*` is {track.baseline_text} on the same {track.images}; seconds per "
+        f"Cellpose and stardist define it (TP / (TP + FP + FN)); {merge_note}"
+        f"`baseline_*` is {track.baseline_text} on the same {track.images}; seconds per "
         "image: segmentation only, model loaded, object size estimated per image",
         f"Painted check set: {check['images']} {track.images} of the default painter, seed "
         f"{check['seed']} (the test suite repaints them and expects F1 {check['f1']:.3f} within "
