@@ -148,6 +148,7 @@ def test_same_seed_same_bytes_whatever_the_threads(
         "neighbours",
         "dim_reference",
         "blur",
+        "glow",
         "crosstalk",
         "illumination",
         "saturation",

@@ -1,4 +1,4 @@
-"""Microscope realism shared by patches and fields: haze, debris, blur, crosstalk,
+"""Microscope realism shared by patches and fields: haze, debris, blur, glow, crosstalk,
 illumination, exposure, camera.
 
 Each knob is switchable (``enabled``) and records what it drew so the table can say which
@@ -60,6 +60,21 @@ def blur(rng: np.random.Generator, images: np.ndarray, knob: dict[str, Any]) -> 
                 images[index, channel], (0, 0), float(sigma), borderType=cv2.BORDER_REFLECT
             )
     return sigmas
+
+
+def add_glow(rng: np.random.Generator, images: np.ndarray, knob: dict[str, Any]) -> np.ndarray:
+    """Scattered and out-of-focus light around every object: a wide blur of each image added
+    to it, so bright nuclei glow over the background and their neighbours while the Gaussian
+    point spread (``blur``) keeps the edges sharp. Returns the levels."""
+    levels = uniform(rng, knob["level"], images.shape[0])
+    sigmas = uniform(rng, knob["sigma"], images.shape[0])
+    for index, (level, sigma) in enumerate(zip(levels, sigmas, strict=True)):
+        for channel in range(images.shape[1]):
+            wide = cv2.GaussianBlur(
+                images[index, channel], (0, 0), float(sigma), borderType=cv2.BORDER_REFLECT
+            )
+            images[index, channel] += float(level) * wide
+    return levels
 
 
 def add_crosstalk(rng: np.random.Generator, images: np.ndarray, knob: dict[str, Any]) -> np.ndarray:
@@ -143,6 +158,8 @@ def apply_optics(
         record["debris"] = add_debris(rng, images, nucleus_mask, realism["debris"], warp)
     if on("blur"):
         record["blur_sigma"] = blur(rng, images, realism["blur"])
+    if on("glow"):
+        record["glow_level"] = add_glow(rng, images, realism["glow"])
     if on("crosstalk"):
         record["crosstalk"] = add_crosstalk(rng, images, realism["crosstalk"])
     if on("illumination"):
