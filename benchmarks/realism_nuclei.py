@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 import tifffile
 import yaml
-from scipy import ndimage
 
 from fishline.chromosomes.realism import spread_statistics
 from fishline.instances import object_diameter, watershed_nuclei
@@ -43,24 +42,10 @@ STATISTICS = {
     "bright_tail": "share of nuclei at 2.5x the median nucleus brightness or more",
     "texture_inside": "intensity spread inside a nucleus (std / signal, on its skeleton)",
     "background": "background level / nucleus level",
-    "glow_0.1d": "background 0.1 diameters from the nearest nucleus above the far one / signal",
-    "glow_0.3d": "the same 0.3 diameters out (light scattered around nuclei)",
+    "glow": "light around nuclei: background 0.3 diameters out above the far one / signal",
     "noise": "background pixel noise / signal",
     "unevenness": "background unevenness at 8 px / signal",
 }
-
-
-def glow(dapi: np.ndarray, labels: np.ndarray, diameter: float, fraction: float) -> float:
-    """Median background level ``fraction`` diameters (+-1 px) from the nearest nucleus, above
-    the background beyond 0.6 diameters, in units of the median nucleus signal."""
-    distance = ndimage.distance_transform_edt(labels == 0)
-    far = distance > 0.6 * diameter
-    if not far.any():
-        return float("nan")
-    background = np.median(dapi[far])
-    signal = np.median(dapi[labels > 0]) - background
-    ring = np.abs(distance - fraction * diameter) <= 1
-    return float((np.median(dapi[ring]) - background) / signal)
 
 
 def field_statistics(dapi: np.ndarray, labels: np.ndarray) -> dict[str, float]:
@@ -81,8 +66,7 @@ def field_statistics(dapi: np.ndarray, labels: np.ndarray) -> dict[str, float]:
         "bright_tail": float(np.mean(levels >= 2.5 * np.median(levels))) if len(levels) else np.nan,
         "texture_inside": values["banding"],
         "background": values["background"],
-        "glow_0.1d": glow(dapi, labels, diameter, 0.1),
-        "glow_0.3d": glow(dapi, labels, diameter, 0.3),
+        "glow": values["glow"],
         "noise": values["noise"],
         "unevenness": values["texture"],
     }

@@ -47,6 +47,18 @@ def test_shapes_contacts_and_objects_of_a_known_spread() -> None:
     assert values["banding"] == pytest.approx(0, abs=1e-6)  # flat rods
     assert values["edge_px"] < 3.5  # a sharp step, seen through the 1 px smoothing
     assert np.isnan(values["overlap"])  # no overlap truth given
+    assert values["glow"] == pytest.approx(0, abs=1e-6)  # a flat background
+
+
+def test_glow_reads_light_scattered_around_the_objects() -> None:
+    """A wide blur of the spread added to it (fishline's glow knob does this) lifts the
+    background beside the objects above the background far from them; a sharp spread reads 0."""
+    dapi, labels = _spread()
+    sharp, _ = spread_statistics(dapi, labels)
+    wide = cv2.GaussianBlur(dapi.astype(np.float32), (0, 0), 8.0, borderType=cv2.BORDER_REFLECT)
+    glowing, _ = spread_statistics(dapi + 0.5 * wide, labels)
+    assert sharp["glow"] == pytest.approx(0, abs=1e-6)
+    assert 0.02 < glowing["glow"] < 0.5
 
 
 def test_straightness_of_a_straight_and_a_folded_rod() -> None:

@@ -36,6 +36,7 @@ STATISTICS = {
     "across": "centre-to-edge fall across a chromosome (1 - edge level / centre level)",
     "noise": "pixel noise in the background (robust std of a 2 px high-pass / signal)",
     "texture": "background unevenness (std of the background smoothed at 8 px / signal)",
+    "glow": "light around objects: background 0.3 object diameters out above the far one / signal",
     "straightness": "end-to-end distance / axis length (median, longer half of the chromosomes)",
     "folded": "share of the longer half of the chromosomes under 0.8 straight (folded or hooked)",
     "touching": "fraction of chromosomes touching another one",
@@ -43,6 +44,7 @@ STATISTICS = {
     "nuclei": "interphase nuclei per spread (bright objects over 8x a chromosome, unlabelled)",
     "debris": "debris per spread (unlabelled objects under half a chromosome)",
 }
+GLOW_AT = 0.3  # object diameters from the nearest stained object where glow is read
 
 
 def _instance_shape(mask: np.ndarray, distance: np.ndarray) -> tuple[float, float, np.ndarray]:
@@ -107,7 +109,9 @@ def spread_statistics(
     table = _chromosome_rows(dapi, labels, crossing, gradient, background, signal)
     median_area = float(table["area_px"].median()) if len(table) else 0.0
     nuclei, debris = _unlabelled_objects(stained, chromosomes, median_area)
+    diameter = 2.0 * np.sqrt(median_area / np.pi)
     values = {
+        "glow": _glow(dapi, stained, diameter) / signal,
         "chromosomes": float(len(table)),
         "background": background / level if level > 0 else float("nan"),
         "brightness": _percentile_ratio(table["level"]) if len(table) else float("nan"),
@@ -130,6 +134,18 @@ def spread_statistics(
     values["straightness"] = float(np.median(longer)) if len(longer) else float("nan")
     values["folded"] = float(np.mean(longer < 0.8)) if len(longer) else float("nan")
     return {name: values[name] for name in STATISTICS}, table
+
+
+def _glow(dapi: np.ndarray, stained: np.ndarray, diameter: float) -> float:
+    """Median background ``GLOW_AT`` diameters (+-1 px) from the nearest stained object,
+    above the background beyond twice that: the light scattered around objects, which a
+    Gaussian blur of the objects' edges does not paint. NaN where either ring is empty."""
+    distance = ndimage.distance_transform_edt(~stained)
+    ring = np.abs(distance - GLOW_AT * diameter) <= 1
+    far = distance > 2 * GLOW_AT * diameter
+    if not diameter or not ring.any() or not far.any():
+        return float("nan")
+    return float(np.median(dapi[ring]) - np.median(dapi[far]))
 
 
 def _chromosome_rows(
