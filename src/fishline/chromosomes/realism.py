@@ -111,12 +111,12 @@ def spread_statistics(
     nuclei, debris = _unlabelled_objects(stained, chromosomes, median_area)
     diameter = 2.0 * np.sqrt(median_area / np.pi)
     values = {
-        "glow": _glow(dapi, stained, diameter) / signal,
         "chromosomes": float(len(table)),
         "background": background / level if level > 0 else float("nan"),
         "brightness": _percentile_ratio(table["level"]) if len(table) else float("nan"),
         "noise": noise / signal,
         "texture": texture / signal,
+        "glow": _glow(dapi, stained, diameter) / signal,
         "overlap": float(overlap.sum() / max(chromosomes.sum() + overlap.sum(), 1))
         if overlap is not None
         else float("nan"),
@@ -140,10 +140,12 @@ def _glow(dapi: np.ndarray, stained: np.ndarray, diameter: float) -> float:
     """Median background ``GLOW_AT`` diameters (+-1 px) from the nearest stained object,
     above the background beyond twice that: the light scattered around objects, which a
     Gaussian blur of the objects' edges does not paint. NaN where either ring is empty."""
+    if not diameter:
+        return float("nan")
     distance = ndimage.distance_transform_edt(~stained)
     ring = np.abs(distance - GLOW_AT * diameter) <= 1
     far = distance > 2 * GLOW_AT * diameter
-    if not diameter or not ring.any() or not far.any():
+    if not ring.any() or not far.any():
         return float("nan")
     return float(np.median(dapi[ring]) - np.median(dapi[far]))
 
