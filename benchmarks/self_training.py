@@ -1,0 +1,165 @@
+"""Self-training on unannotated real metaphases: the chromosome model labels one half of the
+real dev spreads (colour merge included; their truth masks are never read), is fine-tuned
+on those pseudo-masks and scored on the other half, which it never saw, against itself
+before; then the halves swap. With ``--paint-over``, stained objects that its masks leave
+unexplained (under a fifth covered, smaller than a nucleus) are painted over with their
+surroundings first, so the fine-tuning does not learn the chromosomes it missed as
+background. Slow: one fine-tuning per half (120 epochs x 16 tiles: about 8 min on one CPU
+thread). Usage:
+    python benchmarks/self_training.py [--paint-over] [--split-seed 7]
+        [--schedule 120x16@0.002] [--seed 42] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import tifffile
+import torch
+from finetune_schedules import parse_schedule
+from rows import Row, add_chromosome_model_arguments, add_json_argument, write_rows
+
+from fishline.chromosomes.finetune import fine_tune, subset_sheet
+from fishline.instances import otsu_foreground, pooled_scores
+from fishline.metaphase_sheet import load_row, read_sheet
+from fishline.schema import validate
+from fishline.segment import (
+    CellposeTrainSettings,
+    SegmentSettings,
+    new_model,
+    score_spreads,
+    segment_sheet,
+)
+
+UNEXPLAINED_COVER = 0.2  # a stained object under this share near a mask is unexplained
+NUCLEUS_AREA = 8.0  # objects over this many median masks are nuclei: kept as negatives
+
+
+def halves(samples: list[str], split_seed: int | None) -> tuple[list[str], list[str]]:
+    """Two halves with each probe set (the sample name's first letter) split evenly:
+    alternate samples in name order, or in a random order of ``split_seed``."""
+    groups: dict[str, list[str]] = {}
+    for sample in sorted(samples):
+        groups.setdefault(sample[0], []).append(sample)
+    first: list[str] = []
+    second: list[str] = []
+    for group in groups.values():
+        if split_seed is not None:
+            group = [str(s) for s in np.random.default_rng(split_seed).permutation(group)]
+        for i, sample in enumerate(group):
+            (first if i % 2 == 0 else second).append(sample)
+    return first, second
+
+
+def paint_over_unexplained(
+    dapi: np.ndarray, labels: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, int]:
+    """``dapi`` with the stained objects no mask of ``labels`` explains inpainted from their
+    surroundings plus background noise, and how many objects that was."""
+    stained = otsu_foreground(dapi)
+    count, objects = cv2.connectedComponents(stained)
+    near = cv2.dilate((labels > 0).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    sizes = np.bincount(objects.ravel(), minlength=count)
+    cover = np.bincount(objects.ravel(), weights=near.ravel(), minlength=count) / np.maximum(
+        sizes, 1
+    )
+    areas = np.bincount(labels.ravel())[1:]
+    median_area = float(np.median(areas[areas > 0])) if (areas > 0).any() else 0.0
+    unexplained = (cover < UNEXPLAINED_COVER) & (sizes < NUCLEUS_AREA * median_area)
+    unexplained[0] = False
+    region = cv2.dilate(unexplained[objects].astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
+    region &= ~near
+    image = dapi.astype(np.float32)
+    background = image[~cv2.dilate(stained, np.ones((9, 9), np.uint8)).astype(bool)]
+    noise = 1.4826 * float(np.median(np.abs(background - np.median(background))))
+    filled = cv2.inpaint(image, region.astype(np.uint8), 7, cv2.INPAINT_TELEA)
+    image[region] = filled[region] + rng.normal(0.0, noise, int(region.sum()))
+    return image, int(unexplained.sum())
+
+
+def pseudo_sheet(
+    model: Path, sheet: Path, segment: SegmentSettings, folder: Path, paint_over: bool
+) -> Path:
+    """A training sheet of ``sheet``'s images with ``model``'s masks as truth (DAPI painted
+    over where the masks leave objects unexplained, when ``paint_over``)."""
+    masks = segment_sheet(model, sheet, segment, folder / "pseudo", folder / "masks.tsv", 1, "cpu")
+    rows = masks.assign(mask=masks["pred"], mask_kind="instances")
+    if paint_over:
+        rng = np.random.default_rng(0)
+        images = []
+        for row in rows.to_dict("records"):
+            dapi = load_row(row, sheet).dapi
+            image, painted = paint_over_unexplained(dapi, tifffile.imread(row["pred"]), rng)
+            path = folder / f"{row['sample']}.dapi.tif"
+            tifffile.imwrite(path, image)
+            images.append(str(path))
+            print(f"{row['sample']}: {painted} unexplained objects painted over")
+        rows = rows.assign(image=images, dapi=0)
+    out = folder / "pseudo.tsv"
+    rows[["sample", "image", "dapi", "mask", "mask_kind"]].to_csv(out, sep="\t", index=False)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_chromosome_model_arguments(parser)
+    parser.add_argument("--paint-over", action="store_true", help="paint over unexplained objects")
+    parser.add_argument("--split-seed", type=int, help="random halves (default: alternate)")
+    parser.add_argument("--schedule", default="120x16@0.002", help="EPOCHSxTILES@LR")
+    parser.add_argument("--seed", type=int, default=42, help="fine-tuning seed")
+    add_json_argument(parser)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    config = validate({}, "config", "defaults")["chromosomes"]
+    cellpose = CellposeTrainSettings.from_config(config["cellpose"])
+    segment = SegmentSettings.from_config(config["segment"])
+    rows = read_sheet(args.sheet)
+    rows = rows[rows["mask"].notna()].reset_index(drop=True)
+    device = torch.device("cpu")
+
+    def scores(model_path: Path, sheet: Path) -> dict[str, float]:
+        model = new_model(device, cellpose.diameter, model_path)
+        table = score_spreads(model, model.net.diam_labels.item(), sheet, segment)
+        pooled = pooled_scores(table)
+        return {
+            "f1": pooled["f1"],
+            "precision": pooled["precision"],
+            "recall": pooled["recall"],
+            "dapi_only_f1": pooled_scores(table, "dapi_only_")["f1"],
+        }
+
+    results = []
+    first, second = halves(list(rows["sample"]), args.split_seed)
+    for name, (train, test) in {"A": (first, second), "B": (second, first)}.items():
+        with tempfile.TemporaryDirectory() as temporary:
+            folder = Path(temporary)
+            subset_sheet(rows, train, args.sheet, folder / "train.tsv")
+            subset_sheet(rows, test, args.sheet, folder / "test.tsv")
+            training = pseudo_sheet(
+                args.model, folder / "train.tsv", segment, folder, args.paint_over
+            )
+            tuned = fine_tune(args.model, training, cellpose, parse_schedule(args.schedule),
+                              args.seed, args.threads, folder)  # fmt: skip
+            for model, path in (("before", args.model), ("self-trained", tuned)):
+                results.append(
+                    {"labelled": name, "model": model, **scores(path, folder / "test.tsv")}
+                )
+    table = pd.DataFrame(results)
+    print(f"\neach half scored after self-training on the other ({args.threads} thread(s)):")
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    before = table[table["model"] == "before"].set_index("labelled")
+    after = table[table["model"] == "self-trained"].set_index("labelled")
+    write_rows(
+        args.json,
+        [Row(f"self-training, scored on half {half}", "F1@0.5", after.loc[half, "f1"],
+             before.loc[half, "f1"], "cpu", "model before") for half in after.index],
+    )  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
