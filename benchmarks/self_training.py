@@ -150,13 +150,14 @@ def main() -> None:
                     {"labelled": name, "model": model, **scores(path, folder / "test.tsv")}
                 )
     table = pd.DataFrame(results)
-    print(f"\neach half scored after self-training on the other ({args.threads} thread(s)):")
+    print(f"\nscored on the half not labelled ('labelled': the half fine-tuned on; "
+          f"{args.threads} thread(s)):")  # fmt: skip
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     before = table[table["model"] == "before"].set_index("labelled")
     after = table[table["model"] == "self-trained"].set_index("labelled")
     write_rows(
         args.json,
-        [Row(f"self-training, scored on half {half}", "F1@0.5", after.loc[half, "f1"],
+        [Row(f"self-training on half {half}, scored on the other", "F1@0.5", after.loc[half, "f1"],
              before.loc[half, "f1"], "cpu", "model before") for half in after.index],
     )  # fmt: skip
 
