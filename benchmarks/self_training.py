@@ -84,11 +84,13 @@ def paint_over_unexplained(
 
 
 def pseudo_sheet(
-    model: Path, sheet: Path, segment: SegmentSettings, folder: Path, paint_over: bool
+    model: Path, sheet: Path, segment: SegmentSettings, folder: Path, paint_over: bool, threads: int
 ) -> Path:
     """A training sheet of ``sheet``'s images with ``model``'s masks as truth (DAPI painted
     over where the masks leave objects unexplained, when ``paint_over``)."""
-    masks = segment_sheet(model, sheet, segment, folder / "pseudo", folder / "masks.tsv", 1, "cpu")
+    masks = segment_sheet(
+        model, sheet, segment, folder / "pseudo", folder / "masks.tsv", threads, "cpu"
+    )
     rows = masks.assign(mask=masks["pred"], mask_kind="instances")
     if paint_over:
         rng = np.random.default_rng(0)
@@ -141,7 +143,7 @@ def main() -> None:
             subset_sheet(rows, train, args.sheet, folder / "train.tsv")
             subset_sheet(rows, test, args.sheet, folder / "test.tsv")
             training = pseudo_sheet(
-                args.model, folder / "train.tsv", segment, folder, args.paint_over
+                args.model, folder / "train.tsv", segment, folder, args.paint_over, args.threads
             )
             # No seed option: Cellpose reseeds its tile draws with the epoch number, so a
             # fine-tuning from fixed weights comes out the same for every torch seed.
