@@ -16,29 +16,26 @@ import argparse
 import tempfile
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pandas as pd
-import tifffile
 import torch
 from finetune_schedules import parse_schedule
 from rows import Row, add_chromosome_model_arguments, add_json_argument, write_rows
 
 from fishline.chromosomes.finetune import fine_tune, subset_sheet
-from fishline.instances import otsu_foreground, pooled_scores
-from fishline.metaphase_sheet import load_row, read_sheet
+from fishline.chromosomes.self_training import pseudo_label
+from fishline.instances import pooled_scores
+from fishline.metaphase_sheet import read_sheet
 from fishline.schema import validate
 from fishline.segment import (
     CellposeTrainSettings,
     SegmentSettings,
     new_model,
     score_spreads,
-    segment_sheet,
 )
 
-UNEXPLAINED_COVER = 0.2  # a stained object under this share near a mask is unexplained
-NUCLEUS_AREA = 8.0  # objects over this many median masks are nuclei: kept as negatives
 FINE_TUNING_SEED = 42
+PAINT_OVER_SEED = 0
 
 
 def halves(samples: list[str], split_seed: int | None) -> tuple[list[str], list[str]]:
@@ -55,57 +52,6 @@ def halves(samples: list[str], split_seed: int | None) -> tuple[list[str], list[
         for i, sample in enumerate(group):
             (first if i % 2 == 0 else second).append(sample)
     return first, second
-
-
-def paint_over_unexplained(
-    dapi: np.ndarray, labels: np.ndarray, rng: np.random.Generator
-) -> tuple[np.ndarray, int]:
-    """``dapi`` with the stained objects no mask of ``labels`` explains inpainted from their
-    surroundings plus background noise, and how many objects that was."""
-    stained = otsu_foreground(dapi)
-    count, objects = cv2.connectedComponents(stained)
-    near = cv2.dilate((labels > 0).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
-    sizes = np.bincount(objects.ravel(), minlength=count)
-    cover = np.bincount(objects.ravel(), weights=near.ravel(), minlength=count) / np.maximum(
-        sizes, 1
-    )
-    areas = np.bincount(labels.ravel())[1:]
-    median_area = float(np.median(areas[areas > 0])) if (areas > 0).any() else 0.0
-    unexplained = (cover < UNEXPLAINED_COVER) & (sizes < NUCLEUS_AREA * median_area)
-    unexplained[0] = False
-    region = cv2.dilate(unexplained[objects].astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
-    region &= ~near
-    image = dapi.astype(np.float32)
-    background = image[~cv2.dilate(stained, np.ones((9, 9), np.uint8)).astype(bool)]
-    noise = 1.4826 * float(np.median(np.abs(background - np.median(background))))
-    filled = cv2.inpaint(image, region.astype(np.uint8), 7, cv2.INPAINT_TELEA)
-    image[region] = filled[region] + rng.normal(0.0, noise, int(region.sum()))
-    return image, int(unexplained.sum())
-
-
-def pseudo_sheet(
-    model: Path, sheet: Path, segment: SegmentSettings, folder: Path, paint_over: bool, threads: int
-) -> Path:
-    """A training sheet of ``sheet``'s images with ``model``'s masks as truth (DAPI painted
-    over where the masks leave objects unexplained, when ``paint_over``)."""
-    masks = segment_sheet(
-        model, sheet, segment, folder / "pseudo", folder / "masks.tsv", threads, "cpu"
-    )
-    rows = masks.assign(mask=masks["pred"], mask_kind="instances")
-    if paint_over:
-        rng = np.random.default_rng(0)
-        images = []
-        for row in rows.to_dict("records"):
-            dapi = load_row(row, sheet).dapi
-            image, painted = paint_over_unexplained(dapi, tifffile.imread(row["pred"]), rng)
-            path = folder / f"{row['sample']}.dapi.tif"
-            tifffile.imwrite(path, image)
-            images.append(str(path))
-            print(f"{row['sample']}: {painted} unexplained objects painted over")
-        rows = rows.assign(image=images, dapi=0)
-    out = folder / "pseudo.tsv"
-    rows[["sample", "image", "dapi", "mask", "mask_kind"]].to_csv(out, sep="\t", index=False)
-    return out
 
 
 def main() -> None:
@@ -142,9 +88,9 @@ def main() -> None:
             folder = Path(temporary)
             subset_sheet(rows, train, args.sheet, folder / "train.tsv")
             subset_sheet(rows, test, args.sheet, folder / "test.tsv")
-            training = pseudo_sheet(
-                args.model, folder / "train.tsv", segment, folder, args.paint_over, args.threads
-            )
+            pseudo_label(args.model, {"dev": folder / "train.tsv"}, segment, args.paint_over,
+                         PAINT_OVER_SEED, args.threads, "cpu", folder / "pseudo")  # fmt: skip
+            training = folder / "pseudo" / "sheet.tsv"
             # No seed option: Cellpose reseeds its tile draws with the epoch number, so a
             # fine-tuning from fixed weights comes out the same for every torch seed.
             tuned = fine_tune(args.model, training, cellpose, parse_schedule(args.schedule),

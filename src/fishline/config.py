@@ -49,6 +49,15 @@ def _cross_key_problems(config: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
     if set(chromosomes["real"]) & set(painted):
         clash = sorted(set(chromosomes["real"]) & set(painted))
         yield "chromosomes.real", f"names {clash} clash with painted sets"
+    self_training = chromosomes["self_training"]
+    if self_training["enabled"] and not chromosomes["real"]:
+        yield "chromosomes.self_training", "is enabled but chromosomes.real names no set"
+    if set(self_training["sets"]) - set(chromosomes["real"]):
+        unknown = sorted(set(self_training["sets"]) - set(chromosomes["real"]))
+        yield (
+            "chromosomes.self_training.sets",
+            f"names {unknown}, which are not in chromosomes.real {sorted(chromosomes['real'])}",
+        )
     if "cyclegan" in chromosomes["compare"]["data"] and not chromosomes["cyclegan"]["enabled"]:
         yield (
             "chromosomes.compare.data",

@@ -84,7 +84,7 @@ rule segment:
 
 rule segment_spread:
     input:
-        model="results/chromosomes/models/cellpose.pt",
+        model=segmentation_model,
         images=lambda wc: CHROM_REAL[wc.chrom_set],
         files=lambda wc: chrom_set_files(wc.chrom_set, wc.sample),
     output:
@@ -109,6 +109,38 @@ rule segment_spread:
         device=config["device"],
     script:
         "../scripts/segment.py"
+
+
+rule chrom_self_train:
+    input:
+        start="results/chromosomes/models/cellpose.pt",
+        sheets=[CHROM_REAL[name] for name in CHROM_SELF_TRAINED],
+        files=[chrom_set_files(name) for name in CHROM_SELF_TRAINED],
+    output:
+        model="results/chromosomes/models/cellpose_self_trained.pt",
+        history="results/chromosomes/models/cellpose_self_trained_history.parquet",
+        pseudo=directory("results/chromosomes/self_training"),
+    log:
+        "logs/chrom_self_train/chrom_self_train.log",
+    benchmark:
+        "logs/chrom_self_train/chrom_self_train.benchmark.tsv"
+    priority: 20
+    conda:
+        CONDA_ENV
+    threads: shared_threads(2)
+    resources:
+        mem_mb=lambda wc, attempt: 6000 * attempt,
+        runtime=240,
+        gpu=gpus(),
+    params:
+        sets=CHROM_SELF_TRAINED,
+        settings=lookup(dpath="chromosomes/self_training", within=config),
+        cellpose=lookup(dpath="chromosomes/cellpose", within=config),
+        segment=lookup(dpath="chromosomes/segment", within=config),
+        device=config["device"],
+        seed=stage_seed("chrom_self_train"),
+    script:
+        "../scripts/chrom_self_train.py"
 
 
 rule segment_collect:
@@ -267,6 +299,7 @@ rule chrom_report:
     params:
         sets=CHROM_SETS,
         scored=CHROM_SCORED,
+        self_trained=CHROM_SELF_TRAINED,
         report=lookup(dpath="chromosomes/report", within=config),
         seed=stage_seed("chrom_report"),
     script:

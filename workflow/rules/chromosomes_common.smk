@@ -82,6 +82,26 @@ def finetune_start_input():
     return cellpose_pretrained_input() or ["results/chromosomes/models/cellpose.pt"]
 
 
+def _self_trained_sets():
+    """The real sets labelled for self-training and segmented with the self-trained model
+    (none when self-training is off)."""
+    block = config["chromosomes"]["self_training"]
+    if not block["enabled"]:
+        return []
+    return block["sets"] or list(CHROM_REAL)
+
+
+CHROM_SELF_TRAINED = _self_trained_sets()
+
+
+def segmentation_model(wildcards):
+    """The model that segments a set: the self-trained one for the sets it adapted to, else
+    the model the workflow trains."""
+    if wildcards.chrom_set in CHROM_SELF_TRAINED:
+        return "results/chromosomes/models/cellpose_self_trained.pt"
+    return "results/chromosomes/models/cellpose.pt"
+
+
 def chrom_truth_input(wildcards):
     """Painter truth for crops of annotated painted sets (withheld for the unannotated)."""
     if wildcards.chrom_set in CHROM_ANNOTATED:

@@ -26,4 +26,5 @@ with log_to(snakemake.log[0]):
         snakemake.output.segmentation_tsv,
         snakemake.output.segmentation,
         target=0.9,
+        self_trained=snakemake.params.self_trained,
     )

@@ -132,10 +132,11 @@ def fine_tune(
     seed: int,
     threads: int,
     folder: Path,
+    device: str = "cpu",
 ) -> Path:
-    """Fine-tune ``model_path`` on the spreads of ``train_sheet`` on the CPU with the
-    ``epochs``, ``images_per_epoch`` and ``learning_rate`` of ``schedule`` (the rest as
-    ``cellpose``); the tuned model file in ``folder``."""
+    """Fine-tune ``model_path`` on the spreads of ``train_sheet`` (on ``device``, the CPU by
+    default) with the ``epochs``, ``images_per_epoch`` and ``learning_rate`` of ``schedule``
+    (the rest as ``cellpose``); the tuned model file and ``history.parquet`` in ``folder``."""
     tuned = folder / "tuned.pt"
     settings = replace(
         cellpose,
@@ -143,7 +144,7 @@ def fine_tune(
         pretrained=str(model_path),
     )
     train_cellpose(
-        train_sheet, None, settings, seed, threads, "cpu", tuned, folder / "history.parquet"
+        train_sheet, None, settings, seed, threads, device, tuned, folder / "history.parquet"
     )
     return tuned
 
