@@ -210,6 +210,16 @@ def test_equal_bounds_are_a_valid_range() -> None:
         ),
         ({"chromosomes": {"real": {"train": "x.tsv"}}}, "chromosomes.real", "clash"),
         (
+            {"chromosomes": {"self_training": {"enabled": True}}},
+            "chromosomes.self_training",
+            "chromosomes.real names no set",
+        ),
+        (
+            {"chromosomes": {"real": {"lab": "x.tsv"}, "self_training": {"sets": ["lib"]}}},
+            "chromosomes.self_training.sets",
+            "names ['lib'], which are not in chromosomes.real ['lab']",
+        ),
+        (
             {"chromosomes": {"compare": {"data": ["real", "cyclegan"]}}},
             "chromosomes.compare.data",
             "cyclegan.enabled is false",

@@ -263,7 +263,9 @@ NETWORK_RULES = {
     "fish_evaluate",
     "fish_umap",
     "cellpose_train",
+    "chrom_self_train",
     "segment",
+    "segment_spread",
     "slides_cellpose_train",
     "slides_call",
     "bbdm_train",
@@ -288,6 +290,10 @@ def test_gpus_requested_by_network_rules_only(tmp_path: Path) -> None:
     config["simsearch"]["ablation"]["enabled"] = True
     config["chromosomes"]["cyclegan"]["enabled"] = True
     config["slides"]["cellpose"]["model"] = None  # trains the nucleus model here
+    tifffile.imwrite(tmp_path / "spread.tif", np.zeros((64, 64), np.uint16))
+    (tmp_path / "lab.tsv").write_text("sample\timage\tdapi\ns1\tspread.tif\t0\n")
+    config["chromosomes"]["real"] = {"lab": str(tmp_path / "lab.tsv")}
+    config["chromosomes"]["self_training"]["enabled"] = True
     path = tmp_path / "cuda.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     result = snakemake(tmp_path, "-n", config=path)
@@ -329,3 +335,56 @@ def test_simsearch_switched_off_plans_no_simsearch_job(tmp_path: Path) -> None:
     jobs = planned(result)
     assert jobs and not any(rule.startswith("ss_") for rule in jobs)
     assert "segment" in jobs and "fish_train" in jobs
+
+
+def test_self_training_segments_its_set_and_reruns_alone_after_a_change(tmp_path: Path) -> None:
+    """With chromosomes.self_training on, a real set's spreads are segmented by the
+    self-trained model (painted sets keep the painted one), and a changed fine-tuning
+    setting replans the self-training and that set's segmentation only."""
+    spread = np.zeros((96, 96), np.uint16)
+    spread[20:70, 40:48] = 3000
+    for name in ("one.tif", "two.tif"):
+        tifffile.imwrite(tmp_path / name, spread)
+    sheet = tmp_path / "lab.tsv"
+    sheet.write_text("sample\timage\tdapi\ns1\tone.tif\t0\ns2\ttwo.tif\t0\n")
+    config = yaml.safe_load(TINY.read_text())
+    config["chromosomes"]["real"] = {"lab": str(sheet)}
+    config["chromosomes"]["self_training"] = {"enabled": True, "epochs": 1, "images_per_epoch": 2}
+    path = tmp_path / "lab.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = snakemake(tmp_path, "-n", config=path)
+    assert planned(result)["chrom_self_train"] == 1
+    blocks = re.split(r"^(?=(?:local)?rule \w+:)", result.stdout, flags=re.M)
+    inputs = {
+        re.match(r"rule (\w+):", block)[1] + re.search(r"wildcards: (.*)$", block, re.M)[1]: (
+            re.search(r"^\s+input: (.*)$", block, re.M)[1]
+        )
+        for block in blocks
+        if block.startswith(("rule segment:", "rule segment_spread:"))
+    }
+    assert len(inputs) == 2 + 4  # two real spreads, four painted sets
+    for job, files in inputs.items():
+        self_trained = "cellpose_self_trained.pt" in files
+        assert self_trained == job.startswith("segment_spread"), (job, files)
+
+    rules = ["--allowed-rules", "chrom_self_train", "segment_spread", "segment_collect"]
+    target = ["--", "results/chromosomes/segment/lab"]
+    model = tmp_path / "results/chromosomes/models/cellpose.pt"
+    model.parent.mkdir(parents=True)
+    shutil.copyfile(ROOT / "resources/models/chromosomes_cellpose.pt", model)
+    result = snakemake(tmp_path, "--cores", "2", *rules, *target, config=path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = pd.read_csv(tmp_path / "results/chromosomes/self_training/summary.tsv", sep="\t")
+    assert list(summary["sample"]) == ["s1", "s2"] and (summary["pseudo_chromosomes"] == 1).all()
+    assert (
+        "fine-tuning 1 epochs"
+        in (tmp_path / "logs/chrom_self_train/chrom_self_train.log").read_text()
+    )
+    assert planned(snakemake(tmp_path, "-n", *rules, *target, config=path)) == {}
+    config["chromosomes"]["self_training"]["epochs"] = 2
+    path.write_text(yaml.safe_dump(config))
+    assert planned(snakemake(tmp_path, "-n", *rules, *target, config=path)) == {
+        "chrom_self_train": 1,
+        "segment_spread": 2,
+        "segment_collect": 1,
+    }

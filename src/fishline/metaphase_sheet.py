@@ -58,8 +58,9 @@ def read_sheet(sheet: str | Path) -> pd.DataFrame:
     return read_sample_sheet(sheet, SHEET_SCHEMA)
 
 
-def load_row(row: Mapping[str, Any], sheet: str | Path) -> Metaphase:
-    """Read one sheet row's image and truth; errors name the sheet, sample and column."""
+def load_row(row: Mapping[str, Any], sheet: str | Path, with_truth: bool = True) -> Metaphase:
+    """Read one sheet row's image and (unless ``with_truth`` is false) its truth mask; errors
+    name the sheet, sample and column."""
     where = f"{sheet} (sample {row['sample']})"
     try:
         image = read_channels(split_paths(row["image"]))
@@ -75,7 +76,7 @@ def load_row(row: Mapping[str, Any], sheet: str | Path) -> Metaphase:
                 [pick_channel(image, int(i), where, "colours") for i in row["colours"].split(",")]
             )
         truth = None
-        if isinstance(row.get("mask"), str):
+        if with_truth and isinstance(row.get("mask"), str):
             ignore = row.get("mask_ignore")
             truth = read_labels(
                 row["mask"], row["mask_kind"], None if pd.isna(ignore) else int(ignore)

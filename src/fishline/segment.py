@@ -661,7 +661,7 @@ def segment_sheet(
         for row, temp, final in zip(
             progress_bar(rows, desc="segment", unit="image"), temps, paths, strict=False
         ):
-            item = load_row(row, sheet)
+            item = load_row(row, sheet, with_truth=False)  # scored later, by segment_evaluate
             labels, diameter, seconds = segment_spread(
                 model, item.dapi, settings, trained, colours=item.colours
             )

@@ -85,7 +85,7 @@ def pseudo_label(
             model_path, sheet, segment, outdir / name, outdir / name / "masks.tsv", threads, device
         )
         for row in masks.to_dict("records"):
-            dapi = load_row({**row, "mask": None}, sheet).dapi  # its truth, if any, unread
+            dapi = load_row(row, sheet, with_truth=False).dapi
             labels = tifffile.imread(row["pred"])
             image, painted = (
                 paint_over_unexplained(dapi, labels, rng)
