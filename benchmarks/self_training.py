@@ -7,7 +7,7 @@ surroundings first, so the fine-tuning does not learn the chromosomes it missed 
 background. Slow: one fine-tuning per half (120 epochs x 16 tiles: about 8 min on one CPU
 thread). Usage:
     python benchmarks/self_training.py [--paint-over] [--split-seed 7]
-        [--schedule 120x16@0.002] [--threads 1]
+        [--schedule 120x16@0.002] [--painted SHEET] [--threads 1]
 """
 
 from __future__ import annotations
@@ -54,12 +54,28 @@ def halves(samples: list[str], split_seed: int | None) -> tuple[list[str], list[
     return first, second
 
 
+def with_painted(pseudo: Path, painted: Path) -> Path:
+    """A training sheet of the pseudo-labelled spreads and every spread of ``painted`` (a
+    metaphase sheet with truth), beside ``pseudo``."""
+    rows = read_sheet(painted)
+    subset_sheet(rows, list(rows["sample"]), painted, pseudo.parent / "painted.tsv")
+    both = pd.concat(
+        [pd.read_csv(pseudo, sep="\t"), pd.read_csv(pseudo.parent / "painted.tsv", sep="\t")]
+    )
+    out = pseudo.parent / "with_painted.tsv"
+    both[["sample", "image", "dapi", "mask", "mask_kind"]].to_csv(out, sep="\t", index=False)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_chromosome_model_arguments(parser)
     parser.add_argument("--paint-over", action="store_true", help="paint over unexplained objects")
     parser.add_argument("--split-seed", type=int, help="random halves (default: alternate)")
     parser.add_argument("--schedule", default="120x16@0.002", help="EPOCHSxTILES@LR")
+    parser.add_argument(
+        "--painted", type=Path, help="a painted metaphase sheet with truth to train on as well"
+    )
     add_json_argument(parser)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -91,6 +107,8 @@ def main() -> None:
             pseudo_label(args.model, {"dev": folder / "train.tsv"}, segment, args.paint_over,
                          PAINT_OVER_SEED, args.threads, "cpu", folder / "pseudo")  # fmt: skip
             training = folder / "pseudo" / "sheet.tsv"
+            if args.painted:
+                training = with_painted(training, args.painted)
             # No seed option: Cellpose reseeds its tile draws with the epoch number, so a
             # fine-tuning from fixed weights comes out the same for every torch seed.
             tuned = fine_tune(args.model, training, cellpose, parse_schedule(args.schedule),
