@@ -3,6 +3,7 @@ pseudo-masks that never reads the truth."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import pandas as pd
 import tifffile
 import torch
 
+from fishline.chromosomes.figures import segmentation_table
 from fishline.chromosomes.self_training import paint_over_unexplained, self_train
 from fishline.paint.metaphase import paint_spreads
 from fishline.paint.spread_settings import SpreadSettings
@@ -91,3 +93,29 @@ def test_self_training_fine_tunes_on_pseudo_masks_without_reading_truth(
     start = torch.load(SHIPPED, weights_only=False)["state_dict"]
     assert any(not torch.equal(v.float(), start[k].float()) for k, v in tuned["state_dict"].items())
     assert not list(out.glob(".*partial"))
+
+
+def test_report_table_puts_the_painted_row_above_the_self_trained_one(tmp_path: Path) -> None:
+    def metrics(name: str, f1: float) -> str:
+        keys = ("ap", "f1", "precision", "recall", "tp", "fp", "fn")
+        values = {f"{key}@{iou}": f1 for key in keys for iou in ("0.5", "0.75")}
+        values |= {f"baseline_{key}@0.5": 0.5 for key in ("f1", "precision", "recall")}
+        values |= {"has_truth": True, "images": 3, "instances_per_image": 45.0}
+        values |= {"truth_instances_per_image": 46.0, "count_error_per_image": 2.0}
+        (tmp_path / name).write_text(json.dumps(values))
+        return str(tmp_path / name)
+
+    table = segmentation_table(
+        {"test": metrics("test.json", 0.95), "lab": metrics("lab.json", 0.84)},
+        tmp_path / "t.tsv",
+        tmp_path / "t.html",
+        target=0.9,
+        self_trained=["lab"],
+        before_self_training={"lab": metrics("before.json", 0.83)},
+    )
+    assert list(zip(table["set"], table["model"], table["f1@0.5"], strict=True)) == [
+        ("test", "painted", 0.95),
+        ("lab", "painted", 0.83),
+        ("lab", "self-trained", 0.84),
+    ]
+    assert "self-trained" in (tmp_path / "t.html").read_text()

@@ -3,6 +3,7 @@ bad configs and sample sheets stopped before any job, bad images confined to the
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -345,8 +346,11 @@ def test_self_training_segments_its_set_and_reruns_alone_after_a_change(tmp_path
     spread[20:70, 40:48] = 3000
     for name in ("one.tif", "two.tif"):
         tifffile.imwrite(tmp_path / name, spread)
+    tifffile.imwrite(tmp_path / "truth.tif", (spread > 0).astype(np.uint8))
     sheet = tmp_path / "lab.tsv"
-    sheet.write_text("sample\timage\tdapi\ns1\tone.tif\t0\ns2\ttwo.tif\t0\n")
+    sheet.write_text(
+        "sample\timage\tdapi\tmask\ns1\tone.tif\t0\ttruth.tif\ns2\ttwo.tif\t0\ttruth.tif\n"
+    )
     config = yaml.safe_load(TINY.read_text())
     config["chromosomes"]["real"] = {"lab": str(sheet)}
     config["chromosomes"]["self_training"] = {"enabled": True, "epochs": 1, "images_per_epoch": 2}
@@ -367,8 +371,10 @@ def test_self_training_segments_its_set_and_reruns_alone_after_a_change(tmp_path
         self_trained = "cellpose_self_trained.pt" in files
         assert self_trained == job.startswith("segment_spread"), (job, files)
 
-    rules = ["--allowed-rules", "chrom_self_train", "segment_spread", "segment_collect"]
-    target = ["--", "results/chromosomes/segment/lab"]
+    rules = ["--allowed-rules", "chrom_self_train", "chrom_self_train_evaluate"]
+    rules += ["segment_spread", "segment_collect"]
+    before = "results/chromosomes/self_training_scores/lab.metrics.json"
+    target = ["--", "results/chromosomes/segment/lab", before]
     model = tmp_path / "results/chromosomes/models/cellpose.pt"
     model.parent.mkdir(parents=True)
     shutil.copyfile(ROOT / "resources/models/chromosomes_cellpose.pt", model)
@@ -380,11 +386,14 @@ def test_self_training_segments_its_set_and_reruns_alone_after_a_change(tmp_path
         "fine-tuning 1 epochs"
         in (tmp_path / "logs/chrom_self_train/chrom_self_train.log").read_text()
     )
+    scores = json.loads((tmp_path / before).read_text())  # the painted model's pseudo-masks
+    assert scores["images"] == 2 and scores["f1@0.5"] == 1.0
     assert planned(snakemake(tmp_path, "-n", *rules, *target, config=path)) == {}
     config["chromosomes"]["self_training"]["epochs"] = 2
     path.write_text(yaml.safe_dump(config))
     assert planned(snakemake(tmp_path, "-n", *rules, *target, config=path)) == {
         "chrom_self_train": 1,
+        "chrom_self_train_evaluate": 1,
         "segment_spread": 2,
         "segment_collect": 1,
     }

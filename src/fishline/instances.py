@@ -345,7 +345,8 @@ def evaluate_segmentation(
     Parameters
     ----------
     masks_sheet : str or Path
-        TSV with one row per image: ``sample``, ``pred`` (predicted label image), optional
+        TSV with one row per image: ``sample``, ``pred`` (predicted label image; a relative
+        path is relative to the sheet), optional
         ``diameter`` (px), and where truth exists ``mask`` plus the columns
         :func:`~fishline.metaphase_sheet.load_row` reads.
     metrics_out : str or Path
@@ -366,7 +367,7 @@ def evaluate_segmentation(
     frame = pd.read_csv(masks_sheet, sep="\t")
     rows, counts = [], []
     for row in frame.to_dict("records"):
-        pred = read_labels(row["pred"], "instances", None)
+        pred = read_labels(Path(masks_sheet).parent / row["pred"], "instances", None)
         count = {
             "sample": row["sample"],
             "instances": len(np.unique(pred[pred > 0])),

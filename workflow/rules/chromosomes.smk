@@ -143,6 +143,26 @@ rule chrom_self_train:
         "../scripts/chrom_self_train.py"
 
 
+rule chrom_self_train_evaluate:
+    input:
+        "results/chromosomes/self_training",
+    output:
+        metrics="results/chromosomes/self_training_scores/{chrom_set}.metrics.json",
+        per_image="results/chromosomes/self_training_scores/{chrom_set}.per_image.tsv",
+    log:
+        "logs/chrom_self_train_evaluate/{chrom_set}.log",
+    wildcard_constraints:
+        chrom_set="|".join(CHROM_SELF_TRAINED_SCORED) or "none",
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    script:
+        "../scripts/chrom_self_train_evaluate.py"
+
+
 rule segment_collect:
     input:
         chrom_real_spreads,
@@ -257,6 +277,10 @@ rule chrom_report:
             "results/chromosomes/segment/{chrom_set}.metrics.json",
             chrom_set=CHROM_SCORED,
         ),
+        before_self_training=expand(
+            "results/chromosomes/self_training_scores/{chrom_set}.metrics.json",
+            chrom_set=CHROM_SELF_TRAINED_SCORED,
+        ),
     output:
         spreads=report(
             "results/chromosomes/report/spreads.png",
@@ -300,6 +324,7 @@ rule chrom_report:
         sets=CHROM_SETS,
         scored=CHROM_SCORED,
         self_trained=CHROM_SELF_TRAINED,
+        before_self_training=CHROM_SELF_TRAINED_SCORED,
         report=lookup(dpath="chromosomes/report", within=config),
         seed=stage_seed("chrom_report"),
     script:

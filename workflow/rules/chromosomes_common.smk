@@ -92,6 +92,7 @@ def _self_trained_sets():
 
 
 CHROM_SELF_TRAINED = _self_trained_sets()
+CHROM_SELF_TRAINED_SCORED = [n for n in CHROM_SELF_TRAINED if n in CHROM_REAL_SCORED]
 
 
 def segmentation_model(wildcards):

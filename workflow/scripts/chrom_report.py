@@ -27,4 +27,11 @@ with log_to(snakemake.log[0]):
         snakemake.output.segmentation,
         target=0.9,
         self_trained=snakemake.params.self_trained,
+        before_self_training=dict(
+            zip(
+                snakemake.params.before_self_training,
+                snakemake.input.before_self_training,
+                strict=True,
+            )
+        ),
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -151,30 +152,23 @@ def segmentation_table(
     html: str | Path,
     target: float,
     self_trained: Sequence[str] = (),
+    before_self_training: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """For every set with truth: the model that segmented it (``self-trained`` for the sets
     in ``self_trained``, else ``painted``), AP, F1, precision and recall at IoU 0.5 / 0.75,
     the same at IoU 0.5 for the threshold baseline, and chromosomes per spread against the
-    truth."""
+    truth. A self-trained set with metrics in ``before_self_training`` (its pseudo-masks
+    scored) gets the painted model's row just above its own."""
     rows = []
     for name, metrics_path in metrics.items():
         values = json.loads(Path(metrics_path).read_text())
         if not values["has_truth"]:
             continue
+        before = (before_self_training or {}).get(name)
+        if before is not None:
+            rows.append(_segmentation_row(name, "painted", json.loads(Path(before).read_text())))
         model = "self-trained" if name in self_trained else "painted"
-        row = {"set": name, "model": model, "images": values["images"]}
-        for iou in ("0.5", "0.75"):
-            for key in ("ap", "f1", "precision", "recall", "tp", "fp", "fn"):
-                row[f"{key}@{iou}"] = values[f"{key}@{iou}"]
-        for key in ("f1", "precision", "recall"):
-            row[f"baseline {key}@0.5"] = values[f"baseline_{key}@0.5"]
-        row["chromosomes per spread"] = values["instances_per_image"]
-        row["truth per spread"] = values["truth_instances_per_image"]
-        row["count error per spread"] = values["count_error_per_image"]
-        # object size: the diameter the spread was rescaled by against the truth's
-        row["size error median"] = values.get("diameter_error_median", float("nan"))
-        row["size error max"] = values.get("diameter_error_max", float("nan"))
-        rows.append(row)
+        rows.append(_segmentation_row(name, model, values))
     frame = pd.DataFrame(rows)
     with atomic_outputs(tsv, html) as (tsv_temp, html_temp):
         frame.to_csv(tsv_temp, sep="\t", index=False)
@@ -183,12 +177,30 @@ def segmentation_table(
             "<p>Baseline: blur + Otsu threshold + connected components on the same spreads "
             "(touching chromosomes stay one). Model: painted = trained on painted spreads "
             "only; self-trained = then fine-tuned on its own set's spreads, pseudo-labelled "
-            "by the painted model (no truth mask read; chromosomes.self_training). Count "
+            "by the painted model (no truth mask read; chromosomes.self_training), whose "
+            "pseudo-masks are scored in the painted row above it. Count "
             "error: mean |found - true| chromosomes per spread. Size error: |estimated / true "
             "object diameter - 1| per spread (the estimate rescales each spread to the "
             "trained chromosome size).</p>" + frame.to_html(index=False, float_format="%.3f")
         )
     return frame
+
+
+def _segmentation_row(name: str, model: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """One row of :func:`segmentation_table` from a set's segmentation metrics."""
+    row = {"set": name, "model": model, "images": values["images"]}
+    for iou in ("0.5", "0.75"):
+        for key in ("ap", "f1", "precision", "recall", "tp", "fp", "fn"):
+            row[f"{key}@{iou}"] = values[f"{key}@{iou}"]
+    for key in ("f1", "precision", "recall"):
+        row[f"baseline {key}@0.5"] = values[f"baseline_{key}@0.5"]
+    row["chromosomes per spread"] = values["instances_per_image"]
+    row["truth per spread"] = values["truth_instances_per_image"]
+    row["count error per spread"] = values["count_error_per_image"]
+    # object size: the diameter the spread was rescaled by against the truth's
+    row["size error median"] = values.get("diameter_error_median", float("nan"))
+    row["size error max"] = values.get("diameter_error_max", float("nan"))
+    return row
 
 
 def realism_figure(

@@ -72,7 +72,9 @@ def pseudo_label(
     """Label every spread of ``sheets`` (set name -> metaphase sheet) with ``model_path``
     (colour merge as ``segment`` says) and write a training sheet of them to
     ``outdir/sheet.tsv``: one DAPI image per spread (painted over where the masks leave
-    objects unexplained, when ``paint_over``) and its pseudo-masks, under ``<set>/``.
+    objects unexplained, when ``paint_over``) and its pseudo-masks, under ``<set>/`` with
+    the set's masks sheet (``<set>/masks.tsv``, as ``segment`` writes one: scoring the
+    pseudo-masks scores the model before self-training).
     (8 parameters: the model, the spreads, the settings and where it runs and writes.)
 
     Returns the summary also written to ``outdir/summary.tsv``: per spread ``set``,
@@ -84,9 +86,12 @@ def pseudo_label(
         masks = segment_sheet(
             model_path, sheet, segment, outdir / name, outdir / name / "masks.tsv", threads, device
         )
+        # the folder is moved into place when done: label paths relative to their sheet
+        masks["pred"] = [Path(pred).name for pred in masks["pred"]]
+        masks.to_csv(outdir / name / "masks.tsv", sep="\t", index=False)
         for row in masks.to_dict("records"):
             dapi = load_row(row, sheet, with_truth=False).dapi
-            labels = tifffile.imread(row["pred"])
+            labels = tifffile.imread(outdir / name / row["pred"])
             image, painted = (
                 paint_over_unexplained(dapi, labels, rng)
                 if paint_over
