@@ -9,11 +9,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pytest
 import tifffile
 import torch
 
 from fishline.chromosomes.figures import segmentation_table
-from fishline.chromosomes.self_training import paint_over_unexplained, self_train
+from fishline.chromosomes.self_training import paint_over_unexplained, pseudo_label, self_train
+from fishline.errors import InputError
 from fishline.paint.metaphase import paint_spreads
 from fishline.paint.spread_settings import SpreadSettings
 from fishline.segment import CellposeTrainSettings, SegmentSettings
@@ -119,3 +121,15 @@ def test_report_table_puts_the_painted_row_above_the_self_trained_one(tmp_path: 
         ("lab", "self-trained", 0.84),
     ]
     assert "self-trained" in (tmp_path / "t.html").read_text()
+
+
+def test_spreads_without_any_chromosome_stop_with_one_clear_message(
+    tmp_path: Path, config: dict[str, Any]
+) -> None:
+    tifffile.imwrite(tmp_path / "blank.tif", np.full((96, 96), 100, np.uint16))
+    sheet = tmp_path / "lab.tsv"
+    sheet.write_text("sample\timage\tdapi\ns1\tblank.tif\t0\n")
+    segment = SegmentSettings.from_config(config["chromosomes"]["segment"])
+    with pytest.raises(InputError, match="found no chromosome in any spread") as raised:
+        pseudo_label(SHIPPED, {"lab": sheet}, segment, True, 0, 1, "cpu", tmp_path / "out")
+    assert str(sheet) in str(raised.value)

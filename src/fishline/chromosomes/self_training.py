@@ -17,6 +17,7 @@ import pandas as pd
 import tifffile
 
 from fishline.chromosomes.finetune import fine_tune
+from fishline.errors import InputError
 from fishline.instances import otsu_foreground
 from fishline.io import atomic_folder, atomic_outputs
 from fishline.logging import get_logger
@@ -78,7 +79,9 @@ def pseudo_label(
     (8 parameters: the model, the spreads, the settings and where it runs and writes.)
 
     Returns the summary also written to ``outdir/summary.tsv``: per spread ``set``,
-    ``sample``, ``pseudo_chromosomes``, ``painted_over`` (objects) and ``diameter`` (px)."""
+    ``sample``, ``pseudo_chromosomes``, ``painted_over`` (objects) and ``diameter`` (px).
+    Spreads without a pseudo-mask are left out of the training sheet; an InputError naming
+    the sheets when that leaves none."""
     outdir = Path(outdir)
     rng = np.random.default_rng(seed)
     training, summary = [], []
@@ -98,15 +101,18 @@ def pseudo_label(
                 else (dapi.astype(np.float32), 0)
             )
             tifffile.imwrite(outdir / name / f"{row['sample']}.dapi.tif", image)
-            training.append(
-                {
-                    "sample": f"{name}.{row['sample']}",
-                    "image": f"{name}/{row['sample']}.dapi.tif",
-                    "dapi": 0,
-                    "mask": f"{name}/{row['sample']}.pred.tif",
-                    "mask_kind": "instances",
-                }
-            )
+            if row["instances"] == 0:
+                log.warning("%s %s: no pseudo-mask, left out of the training", name, row["sample"])
+            else:
+                training.append(
+                    {
+                        "sample": f"{name}.{row['sample']}",
+                        "image": f"{name}/{row['sample']}.dapi.tif",
+                        "dapi": 0,
+                        "mask": f"{name}/{row['sample']}.pred.tif",
+                        "mask_kind": "instances",
+                    }
+                )
             summary.append(
                 {
                     "set": name,
@@ -120,6 +126,13 @@ def pseudo_label(
                 "%s %s: %d pseudo-masks, %d unexplained objects painted over",
                 name, row["sample"], row["instances"], painted,
             )  # fmt: skip
+    if not training:
+        raise InputError(
+            ", ".join(str(sheet) for sheet in sheets.values()),
+            f"the model ({model_path}) found no chromosome in any spread: nothing to self-train "
+            "on (check the images' DAPI channel and chromosomes.segment)",
+            item="chromosomes.self_training",
+        )
     pd.DataFrame(training).to_csv(outdir / "sheet.tsv", sep="\t", index=False)
     table = pd.DataFrame(summary)
     table.to_csv(outdir / "summary.tsv", sep="\t", index=False, float_format="%.2f")
