@@ -23,7 +23,7 @@ from finetune_schedules import parse_schedule
 from rows import Row, add_chromosome_model_arguments, add_json_argument, write_rows
 
 from fishline.chromosomes.finetune import fine_tune, subset_sheet
-from fishline.chromosomes.self_training import pseudo_label
+from fishline.chromosomes.self_training import pseudo_label, with_painted
 from fishline.instances import pooled_scores
 from fishline.metaphase_sheet import read_sheet
 from fishline.schema import validate
@@ -52,19 +52,6 @@ def halves(samples: list[str], split_seed: int | None) -> tuple[list[str], list[
         for i, sample in enumerate(group):
             (first if i % 2 == 0 else second).append(sample)
     return first, second
-
-
-def with_painted(pseudo: Path, painted: Path) -> Path:
-    """A training sheet of the pseudo-labelled spreads and every spread of ``painted`` (a
-    metaphase sheet with truth), beside ``pseudo``."""
-    rows = read_sheet(painted)
-    subset_sheet(rows, list(rows["sample"]), painted, pseudo.parent / "painted.tsv")
-    both = pd.concat(
-        [pd.read_csv(pseudo, sep="\t"), pd.read_csv(pseudo.parent / "painted.tsv", sep="\t")]
-    )
-    out = pseudo.parent / "with_painted.tsv"
-    both[["sample", "image", "dapi", "mask", "mask_kind"]].to_csv(out, sep="\t", index=False)
-    return out
 
 
 def main() -> None:
@@ -108,7 +95,7 @@ def main() -> None:
                          PAINT_OVER_SEED, args.threads, "cpu", folder / "pseudo")  # fmt: skip
             training = folder / "pseudo" / "sheet.tsv"
             if args.painted:
-                training = with_painted(training, args.painted)
+                training = with_painted(training, args.painted, folder / "with_painted.tsv")
             # No seed option: Cellpose reseeds its tile draws with the epoch number, so a
             # fine-tuning from fixed weights comes out the same for every torch seed.
             tuned = fine_tune(args.model, training, cellpose, parse_schedule(args.schedule),

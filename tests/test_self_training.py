@@ -14,8 +14,14 @@ import tifffile
 import torch
 
 from fishline.chromosomes.figures import segmentation_table
-from fishline.chromosomes.self_training import paint_over_unexplained, pseudo_label, self_train
+from fishline.chromosomes.self_training import (
+    paint_over_unexplained,
+    pseudo_label,
+    self_train,
+    with_painted,
+)
 from fishline.errors import InputError
+from fishline.metaphase_sheet import read_sheet
 from fishline.paint.metaphase import paint_spreads
 from fishline.paint.spread_settings import SpreadSettings
 from fishline.segment import CellposeTrainSettings, SegmentSettings
@@ -63,6 +69,16 @@ def test_self_training_fine_tunes_on_pseudo_masks_without_reading_truth(
     )
     for mask in pd.read_csv(sheet, sep="\t")["mask"]:
         (sheet.parent / mask).write_bytes(b"not a TIFF")  # reading the truth would fail
+    painted = tmp_path / "train/sheet.tsv"  # labelled painted spreads trained on as well
+    paint_spreads(
+        SpreadSettings.from_config({**paint, "size": [192, 240]}),
+        "train",
+        1,
+        3,
+        painted.parent,
+        painted,
+        tmp_path / "p.pq",
+    )
     settings = {"paint_over": True, "epochs": 1, "images_per_epoch": 2, "learning_rate": 0.002}
     cellpose = CellposeTrainSettings.from_config(
         {**config["chromosomes"]["cellpose"], "batch_size": 2, "tile": 64}
@@ -71,6 +87,7 @@ def test_self_training_fine_tunes_on_pseudo_masks_without_reading_truth(
     summary = self_train(
         SHIPPED,
         {"lab": sheet},
+        painted,
         settings,
         cellpose,
         SegmentSettings.from_config(config["chromosomes"]["segment"]),
@@ -90,6 +107,9 @@ def test_self_training_fine_tunes_on_pseudo_masks_without_reading_truth(
         found = summary.set_index("sample").loc[row["sample"].split(".", 1)[1]]
         assert len(np.unique(masks)) - 1 == found["pseudo_chromosomes"]
         assert tifffile.imread(out / "pseudo" / row["image"]).shape == masks.shape
+    both = read_sheet(with_painted(out / "pseudo/sheet.tsv", painted, tmp_path / "both.tsv"))
+    assert list(both["sample"]) == ["lab.lab_000", "lab.lab_001", "train_000"]
+    assert all(Path(path).is_file() for path in [*both["image"], *both["mask"]])
     assert len(pd.read_parquet(out / "history.parquet")) == 1
     tuned = torch.load(out / "tuned.pt", weights_only=False)
     start = torch.load(SHIPPED, weights_only=False)["state_dict"]

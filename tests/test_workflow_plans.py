@@ -372,7 +372,7 @@ def test_self_training_segments_its_set_and_reruns_alone_after_a_change(tmp_path
         assert self_trained == job.startswith("segment_spread"), (job, files)
 
     rules = ["--allowed-rules", "chrom_self_train", "chrom_self_train_evaluate"]
-    rules += ["segment_spread", "segment_collect"]
+    rules += ["segment_spread", "segment_collect", "chrom_paint"]  # painted: trained on too
     before = "results/chromosomes/self_training_scores/lab.metrics.json"
     target = ["--", "results/chromosomes/segment/lab", before]
     model = tmp_path / "results/chromosomes/models/cellpose.pt"

@@ -116,6 +116,11 @@ rule chrom_self_train:
         start="results/chromosomes/models/cellpose.pt",
         sheets=[CHROM_REAL[name] for name in CHROM_SELF_TRAINED],
         files=[chrom_set_files(name) for name in CHROM_SELF_TRAINED],
+        painted=(
+            [painted_spreads("train")]
+            if config["chromosomes"]["self_training"]["painted"]
+            else []
+        ),
     output:
         model="results/chromosomes/models/cellpose_self_trained.pt",
         history="results/chromosomes/models/cellpose_self_trained_history.parquet",

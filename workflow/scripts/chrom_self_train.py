@@ -12,6 +12,7 @@ with log_to(snakemake.log[0]):
             name: sheet_path(sheet)
             for name, sheet in zip(snakemake.params.sets, snakemake.input.sheets, strict=True)
         },
+        sheet_path(snakemake.input.painted[0]) if snakemake.input.painted else None,
         snakemake.params.settings,
         CellposeTrainSettings.from_config(snakemake.params.cellpose),
         SegmentSettings.from_config(snakemake.params.segment),

@@ -21,7 +21,7 @@ from fishline.errors import InputError
 from fishline.instances import otsu_foreground
 from fishline.io import atomic_folder, atomic_outputs
 from fishline.logging import get_logger
-from fishline.metaphase_sheet import load_row
+from fishline.metaphase_sheet import load_row, read_sheet
 from fishline.segment import CellposeTrainSettings, SegmentSettings, segment_sheet
 
 log = get_logger("self_training")
@@ -139,9 +139,21 @@ def pseudo_label(
     return table
 
 
+def with_painted(pseudo: Path, painted: Path, out: Path) -> Path:
+    """``out``: a training sheet of the pseudo-labelled spreads of the sheet ``pseudo`` and
+    every spread of ``painted`` (a metaphase sheet with truth masks), paths absolute."""
+    rows = []
+    for sheet in (pseudo, painted):
+        table = read_sheet(sheet)  # paths resolved against the sheet's folder
+        rows.append(table[["sample", "image", "dapi", "mask", "mask_kind"]])
+    pd.concat(rows).to_csv(out, sep="\t", index=False)
+    return out
+
+
 def self_train(
     model_path: str | Path,
     sheets: Mapping[str, Path],
+    painted: Path | None,
     settings: Mapping[str, Any],
     cellpose: CellposeTrainSettings,
     segment: SegmentSettings,
@@ -153,11 +165,12 @@ def self_train(
     history_out: str | Path,
 ) -> pd.DataFrame:
     """Pseudo-label the spreads of ``sheets`` with ``model_path`` (:func:`pseudo_label`, into
-    the folder ``pseudo_out``) and fine-tune ``model_path`` on them with the ``epochs``,
+    the folder ``pseudo_out``) and fine-tune ``model_path`` on them, and on the painted
+    spreads of the sheet ``painted`` with their truth when given, with the ``epochs``,
     ``images_per_epoch`` and ``learning_rate`` of ``settings`` (the config block
     ``chromosomes.self_training``); the tuned model and its loss history are written
     atomically. Returns the pseudo-labelling summary.
-    (11 parameters: the rule's inputs, settings, outputs and resources as it passes them.)"""
+    (12 parameters: the rule's inputs, settings, outputs and resources as it passes them.)"""
     with atomic_folder(pseudo_out) as folder:
         summary = pseudo_label(
             model_path, sheets, segment, settings["paint_over"], seed, threads, device, folder
@@ -169,10 +182,12 @@ def self_train(
             settings["epochs"], settings["images_per_epoch"],
         )  # fmt: skip
         with tempfile.TemporaryDirectory() as temporary:
+            training = folder / "sheet.tsv"
+            if painted is not None:
+                training = with_painted(training, painted, Path(temporary) / "training.tsv")
             tuned = fine_tune(
-                model_path, folder / "sheet.tsv", cellpose, settings, seed, threads,
-                Path(temporary), device,
-            )  # fmt: skip
+                model_path, training, cellpose, settings, seed, threads, Path(temporary), device
+            )
             with atomic_outputs(model_out, history_out) as (model_temp, history_temp):
                 shutil.move(tuned, model_temp)
                 shutil.move(Path(temporary) / "history.parquet", history_temp)
