@@ -132,7 +132,6 @@ def test_report_table_puts_the_painted_row_above_the_self_trained_one(tmp_path: 
         tmp_path / "t.tsv",
         tmp_path / "t.html",
         target=0.9,
-        self_trained=["lab"],
         before_self_training={"lab": metrics("before.json", 0.83)},
     )
     assert list(zip(table["set"], table["model"], table["f1@0.5"], strict=True)) == [

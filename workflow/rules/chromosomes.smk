@@ -328,7 +328,6 @@ rule chrom_report:
     params:
         sets=CHROM_SETS,
         scored=CHROM_SCORED,
-        self_trained=CHROM_SELF_TRAINED,
         before_self_training=CHROM_SELF_TRAINED_SCORED,
         report=lookup(dpath="chromosomes/report", within=config),
         seed=stage_seed("chrom_report"),

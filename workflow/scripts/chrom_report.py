@@ -26,7 +26,6 @@ with log_to(snakemake.log[0]):
         snakemake.output.segmentation_tsv,
         snakemake.output.segmentation,
         target=0.9,
-        self_trained=snakemake.params.self_trained,
         before_self_training=dict(
             zip(
                 snakemake.params.before_self_training,

@@ -4,7 +4,7 @@ segmentation scores, crop galleries and crop counts."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -151,14 +151,13 @@ def segmentation_table(
     tsv: str | Path,
     html: str | Path,
     target: float,
-    self_trained: Sequence[str] = (),
     before_self_training: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
-    """For every set with truth: the model that segmented it (``self-trained`` for the sets
-    in ``self_trained``, else ``painted``), AP, F1, precision and recall at IoU 0.5 / 0.75,
-    the same at IoU 0.5 for the threshold baseline, and chromosomes per spread against the
-    truth. A self-trained set with metrics in ``before_self_training`` (its pseudo-masks
-    scored) gets the painted model's row just above its own."""
+    """For every set with truth: the model that segmented it, AP, F1, precision and recall
+    at IoU 0.5 / 0.75, the same at IoU 0.5 for the threshold baseline, and chromosomes per
+    spread against the truth. A set in ``before_self_training`` (set -> the metrics of its
+    pseudo-masks) was segmented by the self-trained model: its painted model's row comes
+    first, then the self-trained row."""
     rows = []
     for name, metrics_path in metrics.items():
         values = json.loads(Path(metrics_path).read_text())
@@ -167,8 +166,9 @@ def segmentation_table(
         before = (before_self_training or {}).get(name)
         if before is not None:
             rows.append(_segmentation_row(name, "painted", json.loads(Path(before).read_text())))
-        model = "self-trained" if name in self_trained else "painted"
-        rows.append(_segmentation_row(name, model, values))
+        rows.append(
+            _segmentation_row(name, "painted" if before is None else "self-trained", values)
+        )
     frame = pd.DataFrame(rows)
     with atomic_outputs(tsv, html) as (tsv_temp, html_temp):
         frame.to_csv(tsv_temp, sep="\t", index=False)
