@@ -424,3 +424,106 @@ def test_gamma_copies_keep_the_masks_and_raise_the_scaled_image_to_one_gamma() -
     floor, top = np.percentile(images[0], [1, 99.9])
     unit = np.clip((images[0] - floor) / (top - floor), 0, None)
     np.testing.assert_allclose(squared[1], unit**2, rtol=1e-5)
+
+
+def test_cellpose_ensemble_averages_its_members_and_survives_a_save(tmp_path: Path) -> None:
+    import torch
+
+    from fishline import models
+    from fishline.nets.cellpose_ensemble import CellposeEnsemble
+
+    torch.manual_seed(0)
+    spec = {"diameter": 12.0, "members": 2, "width": [8, 16, 32, 64]}
+    ensemble = models.build("cellpose", spec).eval()
+    assert isinstance(ensemble, CellposeEnsemble) and len(ensemble.members) == 2
+    image = torch.rand(1, 2, 64, 64)
+    with torch.no_grad():
+        output, style = ensemble(image)
+        alone = [member(image) for member in ensemble.members]
+    expected = (alone[0][0] + alone[1][0]) / 2
+    assert output.shape == (1, 3, 64, 64) and torch.allclose(output, expected, atol=1e-6)
+    # Cellpose's inference keeps 256 style values per tile; narrow members' are padded.
+    assert style.shape == (1, 256) and torch.all(style[:, 64:] == 0)
+    assert torch.allclose(style[:, :64], (alone[0][1] + alone[1][1]) / 2, atol=1e-6)
+    models.save(tmp_path / "e.pt", ensemble, "cellpose", spec, ["chromosome"], {})
+    loaded, info = models.load(tmp_path / "e.pt")
+    with torch.no_grad():
+        assert torch.equal(loaded(image)[0], output)
+    assert info["spec"] == spec
+
+
+def test_cellpose_members_train_apart_and_a_fine_tuning_keeps_them(tmp_path: Path) -> None:
+    import torch
+
+    from fishline.nets.cellpose_ensemble import CellposeEnsemble
+    from fishline.segment import (
+        CellposeTrainSettings,
+        SegmentSettings,
+        load_cellpose,
+        segment_dapi,
+        train_cellpose,
+    )
+
+    sheet = metaphase_sheet(tmp_path)
+    settings = replace(
+        CellposeTrainSettings.of_track("chromosomes"),
+        pretrained=None,
+        epochs=2,
+        images_per_epoch=2,
+        tile=64,
+        width=(8, 16, 32, 64),
+        members=2,
+    )
+    history = train_cellpose(
+        sheet, None, settings, 4, 1, "cpu", tmp_path / "e.pt", tmp_path / "e.parquet"
+    )
+    assert len(history) == 2 and history["train_loss"].notna().all()
+    model, info = load_cellpose(tmp_path / "e.pt", torch.device("cpu"))
+    assert isinstance(model.net, CellposeEnsemble)
+    assert info["spec"] == {"diameter": 12.0, "members": 2, "width": [8, 16, 32, 64]}
+    first, second = (member.state_dict() for member in model.net.members)
+    assert not torch.equal(first["output.2.weight"], second["output.2.weight"])
+    labels = segment_dapi(
+        model,
+        load_row(read_sheet(sheet).iloc[0], sheet).dapi,
+        SegmentSettings.of_track("chromosomes"),
+        20.0,
+    )
+    assert labels.shape == (96, 96) and labels.dtype == np.int32
+
+    # Fine-tuning takes the file's members and width, whatever the from-scratch settings say.
+    tuning = replace(
+        settings, pretrained=str(tmp_path / "e.pt"), members=1, width=(32, 64, 128, 256), epochs=2
+    )
+    train_cellpose(sheet, None, tuning, 4, 1, "cpu", tmp_path / "t.pt", tmp_path / "t.parquet")
+    tuned, tuned_info = load_cellpose(tmp_path / "t.pt", torch.device("cpu"))
+    assert tuned_info["spec"] == info["spec"] and len(tuned.net.members) == 2
+    assert not torch.equal(
+        tuned.net.members[1].state_dict()["output.2.weight"], second["output.2.weight"]
+    )
+
+
+def test_members_share_out_painted_images_and_each_fine_tune_on_all() -> None:
+    from fishline.segment import member_images
+
+    shares = member_images(5, 2, from_scratch=True, seed=1)
+    assert [share.tolist() for share in shares] == [[0, 2, 4], [1, 3]]
+    tuning = member_images(5, 3, from_scratch=False, seed=1)
+    assert tuning[0].tolist() == [0, 1, 2, 3, 4]
+    assert all(sorted(order.tolist()) == [0, 1, 2, 3, 4] for order in tuning)
+    assert tuning[1].tolist() != tuning[2].tolist()
+    assert [order.tolist() for order in member_images(5, 3, False, 1)] == [
+        order.tolist() for order in tuning
+    ]
+    assert [order.tolist() for order in member_images(3, 1, True, 1)] == [[0, 1, 2]]
+    assert min(len(share) for share in member_images(2, 3, True, 1)) == 0
+
+
+def test_more_networks_than_training_images_is_refused(tmp_path: Path) -> None:
+    from fishline.segment import CellposeTrainSettings, train_cellpose
+
+    sheet = metaphase_sheet(tmp_path)
+    settings = replace(CellposeTrainSettings.of_track("chromosomes"), pretrained=None, members=3)
+    with pytest.raises(InputError, match="2 training images cannot give each of 3 networks"):
+        train_cellpose(sheet, None, settings, 1, 1, "cpu", tmp_path / "m.pt", tmp_path / "h.pq")
+    assert not (tmp_path / "m.pt").exists() and not (tmp_path / "h.pq").exists()

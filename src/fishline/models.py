@@ -44,10 +44,13 @@ def build(kind: str, spec: dict[str, Any]) -> nn.Module:
             spec.get("projection", 128),
         )
     if kind == "cellpose":
-        from cellpose.resnet_torch import CPnet
+        from fishline.nets.cellpose_ensemble import DEFAULT_WIDTH, CellposeEnsemble, cellpose_net
 
-        # Cellpose 3.1's default network: 2 input channels, 3 outputs (flows + probability).
-        return CPnet([2, 32, 64, 128, 256], 3, sz=3, mkldnn=False, diam_mean=spec["diameter"])
+        # A spec with `members` is an ensemble (any width); without it, one Cellpose 3.1
+        # network of the default width, as fishline wrote every Cellpose model before.
+        if "members" in spec:
+            return CellposeEnsemble(spec["members"], spec["width"], spec["diameter"])
+        return cellpose_net(DEFAULT_WIDTH, spec["diameter"])
     raise InputError("model", f"unknown model kind '{kind}'")
 
 

@@ -35,6 +35,7 @@ from fishline.io import atomic_outputs, write_image
 from fishline.jit import import_cached
 from fishline.logging import get_logger, progress_bar
 from fishline.metaphase_sheet import iter_sheet, load_row, read_sheet
+from fishline.nets.cellpose_ensemble import DEFAULT_WIDTH, CellposeEnsemble
 from fishline.paint.draws import Range, bounds
 from fishline.schema import default, typed_settings
 from fishline.train.loop import setup_device
@@ -96,7 +97,8 @@ class CellposeTrainSettings:
     config/README.md. ``pretrained`` names the model to fine-tune (None: from scratch; see
     :func:`resolve_pretrained`), ``diameter`` the object size the network is trained at (px),
     ``tile`` its training crop (px), ``gamma_copies`` / ``gamma`` the copies of each image
-    at a random intensity gamma (:func:`with_gamma_copies`)."""
+    at a random intensity gamma (:func:`with_gamma_copies`), ``width`` and ``members`` the
+    channel widths and number of networks trained from scratch (:class:`CellposeEnsemble`)."""
 
     pretrained: str | None
     diameter: float
@@ -108,6 +110,8 @@ class CellposeTrainSettings:
     tile: int
     gamma_copies: int
     gamma: float | tuple[float, float]
+    width: tuple[int, ...]
+    members: int
 
     @classmethod
     def of_track(cls, track: str) -> CellposeTrainSettings:
@@ -212,9 +216,16 @@ def is_fishline_cellpose(path: Path) -> bool:
     return isinstance(payload, dict) and payload.get("kind") == "cellpose"
 
 
-def new_model(device: torch.device, diameter: float, pretrained: Path | None = None) -> Any:
+def new_model(
+    device: torch.device,
+    diameter: float,
+    pretrained: Path | None = None,
+    width: tuple[int, ...] | list[int] = DEFAULT_WIDTH,
+    members: int = 1,
+) -> Any:
     """A Cellpose network: fresh (random init, no download), from a fishline model file
-    (its own object diameter is kept) or from a weights file in Cellpose's format.
+    (its own object diameter, width and members are kept) or from a weights file in
+    Cellpose's format.
 
     Parameters
     ----------
@@ -225,23 +236,31 @@ def new_model(device: torch.device, diameter: float, pretrained: Path | None = N
         unused for a fishline model file.
     pretrained : pathlib.Path or None, optional
         A fishline model file, a Cellpose weights file, or None (default) for random init.
+    width : sequence of int, optional
+        Channel widths of a fresh network's four levels; default Cellpose's (32, 64, 128, 256).
+    members : int, optional
+        Fresh networks run as one (:class:`CellposeEnsemble`); default 1.
 
     Returns
     -------
     Any
-        A ``cellpose.models.CellposeModel``.
+        A ``cellpose.models.CellposeModel`` (its ``net`` a :class:`CellposeEnsemble` when
+        ``members`` > 1 or ``width`` is not the default).
     """
     models = import_cached("cellpose.models")
 
     if pretrained is not None and is_fishline_cellpose(pretrained):
         return load_cellpose(pretrained, device)[0]
-    return models.CellposeModel(
+    model = models.CellposeModel(
         gpu=device.type == "cuda",
         device=device,
         pretrained_model=str(pretrained) if pretrained else False,
         model_type=None,
         diam_mean=diameter,
     )
+    if pretrained is None and (members > 1 or tuple(width) != DEFAULT_WIDTH):
+        model.net = CellposeEnsemble(members, width, diameter).to(device)
+    return model
 
 
 def _training_pairs(sheet: str | Path) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
@@ -347,7 +366,7 @@ def train_cellpose(
     pandas.DataFrame
         One row per epoch: ``epoch`` (from 1), ``train_loss`` and ``val_loss`` (NaN on the
         epochs Cellpose does not score: it scores at epoch 5 and every 10th, and only with
-        ``val_sheet``).
+        ``val_sheet``); for several networks their mean.
 
     Raises
     ------
@@ -375,45 +394,64 @@ def train_cellpose(
     val_images, val_masks = (None, None)
     if val_sheet is not None:
         val_images, val_masks, _ = _training_pairs(val_sheet)
-    net = new_model(chosen, settings.diameter, pretrained)
+    net = new_model(chosen, settings.diameter, pretrained, settings.width, settings.members)
+    members = list(net.net.members) if isinstance(net.net, CellposeEnsemble) else [net.net]
     log.info(
-        "training Cellpose on %d images (%s), %d epochs, device %s",
+        "training Cellpose (%d network%s) on %d images (%s), %d epochs, device %s",
+        len(members),
+        "s" if len(members) > 1 else "",
         len(images),
         "fine-tuning " + str(pretrained) if pretrained else "from scratch",
         settings.epochs,
         chosen,
     )
-    started = time.perf_counter()
-    with tempfile.TemporaryDirectory() as folder, _cellpose_progress():
-        _, train_losses, val_losses = train.train_seg(
-            net.net,
-            train_data=images,
-            train_labels=masks,
-            test_data=val_images,
-            test_labels=val_masks,
-            channels=[0, 0],
-            batch_size=settings.batch_size,
-            learning_rate=settings.learning_rate,
-            weight_decay=settings.weight_decay,
-            n_epochs=settings.epochs,
-            nimg_per_epoch=settings.images_per_epoch,
-            bsize=settings.tile,
-            rescale=True,
-            min_train_masks=1,
-            save_path=folder,
-            save_every=10**9,
-            model_name="cellpose",
+    orders = member_images(len(images), len(members), pretrained is None, seed)
+    if min(len(order) for order in orders) == 0:
+        raise InputError(
+            str(train_sheet),
+            f"{len(images)} training images cannot give each of {len(members)} networks its own",
+            item="members",
         )
+    started = time.perf_counter()
+    histories = []
+    for index, (member, order) in enumerate(zip(members, orders, strict=True)):
+        if len(members) > 1:
+            log.info("network %d of %d", index + 1, len(members))
+        with tempfile.TemporaryDirectory() as folder, _cellpose_progress():
+            _, train_losses, val_losses = train.train_seg(
+                member,
+                train_data=[images[i] for i in order],
+                train_labels=[masks[i] for i in order],
+                test_data=val_images,
+                test_labels=val_masks,
+                channels=[0, 0],
+                batch_size=settings.batch_size,
+                learning_rate=settings.learning_rate,
+                weight_decay=settings.weight_decay,
+                n_epochs=settings.epochs,
+                nimg_per_epoch=settings.images_per_epoch,
+                bsize=settings.tile,
+                rescale=True,
+                min_train_masks=1,
+                save_path=folder,
+                save_every=10**9,
+                model_name="cellpose",
+            )
+        histories.append((train_losses, val_losses))
     seconds = time.perf_counter() - started
+    # Cellpose scores the validation images at epoch 5 and every 10th epoch only (0 elsewhere).
+    train_losses = np.mean([losses for losses, _ in histories], axis=0)
+    val_losses = np.mean([losses for _, losses in histories], axis=0)
     history = pd.DataFrame(
         {
             "epoch": np.arange(1, len(train_losses) + 1),
             "train_loss": train_losses,
-            # Cellpose scores the validation images at epoch 5 and every 10th epoch only.
-            "val_loss": np.where(np.asarray(val_losses) > 0, val_losses, np.nan),
+            "val_loss": np.where(val_losses > 0, val_losses, np.nan),
         }
     )
-    spec = {"diameter": float(net.net.diam_mean.item())}
+    spec: dict[str, Any] = {"diameter": float(net.net.diam_mean.item())}
+    if isinstance(net.net, CellposeEnsemble):
+        spec |= {"members": len(members), "width": [int(w) for w in members[0].nbase[1:]]}
     metadata = {
         "train_images": names,
         "epochs": settings.epochs,
@@ -429,6 +467,24 @@ def train_cellpose(
     model_files.save(model_out, net.net, "cellpose", spec, [object_name], metadata)
     log.info("trained in %.1f s (%.2f s/epoch)", seconds, metadata["seconds_per_epoch"])
     return history
+
+
+def member_images(count: int, members: int, from_scratch: bool, seed: int) -> list[np.ndarray]:
+    """Which training images each of ``members`` networks trains on, in the order given.
+
+    From scratch, image ``i`` goes to network ``i mod members``: networks that learn from
+    different painted spreads err in different places, which is what averaging them needs
+    (on the real dev spreads four narrow networks from four painted sets averaged 0.836
+    against 0.824 from one set; docs/segmentation_log.md). A fine-tuning gives every network
+    every image (a few real masks are too few to share out), the first in the sheet's order,
+    each further one in its own seeded order, since Cellpose draws its tiles by epoch number
+    and not by fishline's seed.
+    """
+    if from_scratch and members > 1:
+        return [np.arange(index, count, members) for index in range(members)]
+    return [np.arange(count)] + [
+        np.random.default_rng([seed, index]).permutation(count) for index in range(1, members)
+    ]
 
 
 @contextlib.contextmanager
@@ -477,7 +533,10 @@ def load_cellpose(path: str | Path, device: torch.device) -> tuple[Any, dict[str
     if info["kind"] != "cellpose":
         raise InputError(str(path), f"expected a Cellpose model, got kind '{info['kind']}'")
     model = new_model(device, info["spec"]["diameter"])
-    model.net.load_state_dict(net.state_dict())
+    if isinstance(net, CellposeEnsemble):
+        model.net = net
+    else:
+        model.net.load_state_dict(net.state_dict())
     model.net.to(device)
     model.net.eval()
     return model, info
