@@ -13,6 +13,7 @@ import pytest
 import tifffile
 import torch
 
+from fishline import model_card
 from fishline import models as model_files
 from fishline.fish.classifier import predict
 from fishline.fish.release import CHECK_PATCHES, paint_check_patches
@@ -78,6 +79,23 @@ def test_shipped_file_is_the_one_its_card_describes(shipped: Path) -> None:
     assert shipped.stat().st_size <= 30 * 2**20
     state = torch.load(shipped, map_location="cpu", weights_only=False)["state_dict"]
     assert all(v.dtype == torch.float16 for v in state.values() if v.is_floating_point())
+
+
+@pytest.mark.parametrize(
+    ("shipped", "track"),
+    [(CHROMOSOMES, model_card.CHROMOSOMES), (NUCLEI, model_card.NUCLEI)],
+    ids=["chromosomes", "nuclei"],
+)
+def test_cellpose_card_names_the_networks_its_file_holds(
+    shipped: Path, track: model_card.Track
+) -> None:
+    saved = torch.load(shipped, map_location="cpu", weights_only=False)
+    spec = saved["spec"]
+    card = " ".join(shipped.with_suffix(".md").read_text().split())
+    assert model_card.network_text(spec, track.training) in card
+    # an ensemble's state holds members.0., members.1., ...; one default network holds none
+    members = {key.split(".")[1] for key in saved["state_dict"] if key.startswith("members.")}
+    assert len(members) == spec.get("members", 1) or (not members and spec.get("members", 1) == 1)
 
 
 def test_shipped_model_reproduces_its_painted_check_score(

@@ -27,6 +27,7 @@ from fishline.instances import (
 )
 from fishline.io import atomic_outputs, write_image
 from fishline.logging import get_logger
+from fishline.nets.cellpose_ensemble import DEFAULT_WIDTH
 from fishline.paint.fields import FieldSettings
 from fishline.paint.fish_settings import FishPaintSettings
 from fishline.paint.metaphase import paint_spreads
@@ -346,9 +347,9 @@ def _card_text(
     bullets = "\n".join(f"- {fact}" for fact in facts)
     return f"""# {track.title}: {Path(model_out).name}
 
-Cellpose 3.1 network (CPnet [2, 32, 64, 128, 256], 3 outputs) trained from scratch on
-{track.training} only; no real image was used for training. Weights in half precision;
-every score below is of these half-precision weights, run in float32.
+{network_text(payload["spec"], track.training)}; no real image was used for training.
+Weights in half precision; every score below is of these half-precision weights, run in
+float32.
 
 {bullets}
 
@@ -366,6 +367,21 @@ every score below is of these half-precision weights, run in float32.
 
 {per_image}
 """
+
+
+def network_text(spec: Mapping[str, Any], training: str) -> str:
+    """What a Cellpose model file holds, from its spec: one network, or several run as one
+    (``members``), each of its channel ``width``, and what they were trained on."""
+    layers = ", ".join(str(n) for n in [2, *spec.get("width", DEFAULT_WIDTH)])
+    members = spec.get("members", 1)
+    network = f"CPnet [{layers}], 3 outputs"
+    if members == 1:
+        return f"Cellpose 3.1 network ({network}) trained from scratch on {training}"
+    return (
+        f"{members} Cellpose 3.1 networks (each {network}) run as one, their flows and "
+        f"probabilities averaged, each trained from scratch on its own 1/{members} of the "
+        f"{training}"
+    )
 
 
 def inference_text(settings: Mapping[str, Any]) -> str:
