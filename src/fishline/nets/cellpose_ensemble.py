@@ -1,11 +1,11 @@
 """Several Cellpose networks run as one: their flows and cell probabilities are averaged.
 
-Networks trained from different initialisations on the same painted spreads err in different
+Networks trained from their own random start on their own painted spreads err in different
 places on real ones, so their average is steadier than any one of them; narrow members
-(channel widths 16-128 instead of Cellpose's 32-256) make four of them cost less than one
-default network. Cellpose's inference (``cellpose.core.run_net``) calls the network as it
-calls its own ``CPnet`` and keeps a 256-long style vector per tile, so this module reads
-like one to it.
+(channel widths 16-128 instead of Cellpose's 32-256) make four of them cost about as
+much as one default network. Cellpose's inference (``cellpose.core.run_net``) calls the
+network as it calls its own ``CPnet`` and keeps a 256-long style vector per tile, so this
+module reads like one to it.
 """
 
 from __future__ import annotations
