@@ -274,8 +274,7 @@ def _card_text(
     model_out: str | Path,
     track: Track,
 ) -> str:
-    """The model card as Markdown.
-    (Over 80 lines: the card's Markdown template written out.)"""
+    """The model card as Markdown."""
     metadata, provenance, box = payload["metadata"], card["provenance"], card["machine"]
     summary = pd.DataFrame(card["summary"]).T.astype({"images": int})
     merged = "dapi_only_f1" in summary
@@ -285,41 +284,17 @@ def _card_text(
         if merged
         else ""
     )
-    summary_table = markdown_table(
-        summary.reset_index(names="set")[
-            [
-                "set",
-                "images",
-                "f1",
-                "ap",
-                "precision",
-                "recall",
-                *(["dapi_only_f1"] if merged else []),
-                "baseline_f1",
-                "baseline_ap",
-                "found_per_image",
-                "truth_per_image",
-                "seconds_per_image",
-            ]
-        ]
-    )
-    per_image = markdown_table(
-        scores[scores["set"] != "painted check"][
-            [
-                "set",
-                "sample",
-                "truth",
-                "found",
-                "f1",
-                "ap",
-                "baseline_f1",
-                "baseline_ap",
-                "diameter",
-                "truth_diameter",
-                "seconds",
-            ]
-        ]
-    )
+    summary_columns = [
+        "set", "images", "f1", "ap", "precision", "recall",
+        *(["dapi_only_f1"] if merged else []),
+        "baseline_f1", "baseline_ap", "found_per_image", "truth_per_image", "seconds_per_image",
+    ]  # fmt: skip
+    summary_table = markdown_table(summary.reset_index(names="set")[summary_columns])
+    per_image_columns = [
+        "set", "sample", "truth", "found", "f1", "ap", "baseline_f1", "baseline_ap",
+        "diameter", "truth_diameter", "seconds",
+    ]  # fmt: skip
+    per_image = markdown_table(scores[scores["set"] != "painted check"][per_image_columns])
     settings = yaml.safe_dump(
         dict(provenance["settings"]), sort_keys=False, default_flow_style=None
     ).strip()
