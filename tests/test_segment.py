@@ -339,8 +339,9 @@ def test_fine_tuning_learns_the_masks_it_is_given(tmp_path: Path, config: dict) 
             tmp_path / f"{split}.parquet",
         )
     sheet = pd.read_csv(tmp_path / "train/sheet.tsv", sep="\t")
-    # masks moved 10 px sideways, about a painted chromosome's width: learnt, they miss the
-    # truth (at 6 px the shipped four-network model fine-tuned on them still scored F1 0.5)
+    # masks moved 10 px sideways, most of a painted chromosome's width (10.5-16.5 px): learnt,
+    # they miss the truth (at 6 px the shipped four-network model fine-tuned on them still
+    # scored F1 0.5)
     for mask in sheet["mask"]:
         drawn = tifffile.imread(tmp_path / "train" / mask)
         tifffile.imwrite(tmp_path / "train" / f"shifted_{mask}", np.roll(drawn, 10, axis=1))
